@@ -1,0 +1,526 @@
+"""The resource model: quantities, GPU devices, requests, fit (DESIGN section 5).
+
+All arithmetic is exact: CPU is held in milli-cores, a GPU device's share in
+milli-GPUs (1000 = one whole device, the Alibaba trace's ``gpu_milli``), memory
+and disk in bytes, extras in whole units. Integers make "add then subtract is
+identity" and "a share never exceeds one device" hold without rounding slack.
+
+* :class:`Resources` is a node's capacity, its free view, or an allocation.
+* :class:`ResourceRequest` is what a job asks for: ranges and GPU filters.
+* :func:`fit` picks concrete devices; :func:`check` / :func:`why_not` say why not.
+
+Spec strings (``"cpu=8.. memory=64GB.. gpu=A100:80GB:2"``) are parsed by
+:meth:`ResourceRequest.parse` and :meth:`Resources.parse`; see ``docs/resources.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from prioq.errors import InvalidSpec
+
+__all__ = [
+    "GPU",
+    "MILLI",
+    "Device",
+    "GPURequest",
+    "InsufficientResources",
+    "Misfit",
+    "Range",
+    "ResourceRequest",
+    "Resources",
+    "check",
+    "fit",
+    "why_not",
+]
+
+MILLI = 1000
+"""Milli-units per whole CPU core or GPU device."""
+
+
+class InsufficientResources(InvalidSpec):
+    """Subtracting more than is there: arithmetic never clamps, it raises."""
+
+
+def _check_quantity(name: str, value: object, *, integral: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidSpec(f"{name}: expected a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidSpec(f"{name}: expected a finite non-negative number, got {value!r}")
+    if integral and not isinstance(value, int):
+        raise InvalidSpec(f"{name}: expected a whole number, got {value!r}")
+
+
+def _to_milli(name: str, value: float) -> int:
+    """Exact milli-units of ``value``; finer fractions are rejected, not rounded."""
+    milli = round(value * MILLI)
+    if abs(milli - value * MILLI) > 1e-6:
+        raise InvalidSpec(f"{name}: {value!r} is finer than 1/{MILLI}")
+    return milli
+
+
+@attrs.frozen(slots=True)
+class Range:
+    """A closed interval ``min..max``; ``None`` is an open end.
+
+    A request *allocates* its range's minimum; the maximum is a bound no
+    allocation exceeds. ``Range(8, 8)`` is the exact value ``8``.
+    """
+
+    min: float | None = None
+    max: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("min", "max"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_quantity(f"range {name}", value)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise InvalidSpec(f"range: min {self.min!r} is greater than max {self.max!r}")
+
+    @classmethod
+    def exact(cls, value: float) -> Range:
+        return cls(value, value)
+
+    @property
+    def low(self) -> float:
+        """The minimum, 0 for an open lower end: what an allocation takes."""
+        return 0 if self.min is None else self.min
+
+    def __contains__(self, value: float) -> bool:
+        return (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
+
+
+# Known GPU model names by vendor, so ``gpu=A100`` implies ``nvidia`` as in dstack.
+_VENDORS: dict[str, str] = {}
+for _vendor, _names in {
+    "nvidia": "A10 A10G A100 A40 B100 B200 GB200 H100 H200 K80 L4 L40 L40S M60 P100 P4 P40 "
+    "RTX3090 RTX4090 RTX6000 T4 V100 V100M16 V100M32 G2 G3",
+    "amd": "MI100 MI210 MI250 MI250X MI300A MI300X MI308X MI325X",
+    "google": "V2 V3 V4 V5E V5P V6E",
+    "intel": "GAUDI GAUDI2 GAUDI3",
+    "tenstorrent": "N150 N300 N300S GALAXY",
+}.items():
+    for _name in _names.split():
+        _VENDORS[_name] = _vendor
+VENDORS = frozenset({*_VENDORS.values()})
+
+
+def vendor_of(name: str) -> str | None:
+    """The vendor of a known GPU model name (case-insensitive), else ``None``."""
+    return _VENDORS.get(name.upper())
+
+
+@attrs.frozen(slots=True)
+class GPU:
+    """A GPU device model: ``name`` (``"A100"``), ``vendor`` and per-device ``memory`` in bytes."""
+
+    name: str
+    vendor: str | None = None
+    memory: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise InvalidSpec(f"gpu name: expected a non-empty string, got {self.name!r}")
+        if self.vendor is None:
+            object.__setattr__(self, "vendor", vendor_of(self.name))
+        if self.memory is not None:
+            _check_quantity("gpu memory", self.memory, integral=True)
+
+
+@attrs.frozen(slots=True)
+class Device:
+    """One GPU of a node: its ``index`` on the node, its model and a ``milli`` share.
+
+    In a capacity the share is 1000; in a free view, what is left; in an
+    allocation, what was taken (1000 for a whole device).
+    """
+
+    index: int
+    gpu: GPU
+    milli: int = MILLI
+
+    def __attrs_post_init__(self) -> None:
+        _check_quantity("device index", self.index, integral=True)
+        _check_quantity("device share", self.milli, integral=True)
+
+
+def _freeze_extras(value: Mapping[str, int] | Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    items = dict(value.items() if isinstance(value, Mapping) else value)
+    for name, amount in items.items():
+        if not isinstance(name, str) or not name:
+            raise InvalidSpec(f"extra resource name: expected a non-empty string, got {name!r}")
+        _check_quantity(f"extra {name}", amount, integral=True)
+    return tuple(sorted((k, v) for k, v in items.items() if v))
+
+
+def _freeze_devices(value: Iterable[Device]) -> tuple[Device, ...]:
+    devices = tuple(sorted(value, key=lambda d: d.index))
+    for d in devices:
+        if not isinstance(d, Device):
+            raise InvalidSpec(f"gpus: expected Device values, got {d!r}")
+    for a, b in itertools.pairwise(devices):
+        if a.index == b.index:
+            raise InvalidSpec(f"gpus: device index {a.index} appears twice")
+    return devices
+
+
+@attrs.frozen(slots=True)
+class Resources:
+    """Exact amounts: a node's capacity, its free view, or one allocation.
+
+    ``cpu_milli`` milli-cores, ``memory``/``disk`` bytes, ``gpus`` devices by
+    index (each with a milli share), ``extras`` named whole-unit counters.
+    Arithmetic never goes negative: taking more than there is raises
+    :class:`InsufficientResources`.
+    """
+
+    cpu_milli: int = 0
+    memory: int = 0
+    disk: int = 0
+    gpus: tuple[Device, ...] = attrs.field(default=(), converter=_freeze_devices)
+    extras: tuple[tuple[str, int], ...] = attrs.field(default=(), converter=_freeze_extras)
+    cpu_arch: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_quantity("cpu_milli", self.cpu_milli, integral=True)
+        _check_quantity("memory", self.memory, integral=True)
+        _check_quantity("disk", self.disk, integral=True)
+
+    @classmethod
+    def parse(cls, spec: str | Mapping[str, Any] | Resources) -> Resources:
+        """Parse a capacity spec with exact values: ``"cpu=64 memory=256GB gpu=P100:16GB:2"``."""
+        if isinstance(spec, Resources):
+            return spec
+        from prioq._spec import parse_resources
+
+        return parse_resources(spec)
+
+    @property
+    def cpu(self) -> float:
+        """CPU cores (``cpu_milli / 1000``)."""
+        return self.cpu_milli / MILLI
+
+    @property
+    def gpu_milli(self) -> int:
+        """Total GPU share in milli-GPUs over all devices."""
+        return sum(d.milli for d in self.gpus)
+
+    @property
+    def gpu_count(self) -> int:
+        """Number of devices (whatever their share)."""
+        return len(self.gpus)
+
+    def extra(self, name: str) -> int:
+        for key, amount in self.extras:
+            if key == name:
+                return amount
+        return 0
+
+    def whole_free_gpus(self) -> int:
+        """Devices with their whole share: what a whole-GPU request can take."""
+        return sum(1 for d in self.gpus if d.milli == MILLI)
+
+    def is_zero(self) -> bool:
+        return (
+            not self.cpu_milli
+            and not self.memory
+            and not self.disk
+            and not self.extras
+            and all(d.milli == 0 for d in self.gpus)
+        )
+
+    def __add__(self, other: Resources) -> Resources:
+        """Sum; devices are matched by index (an allocation given back to a free view)."""
+        if not isinstance(other, Resources):
+            return NotImplemented
+        devices = {d.index: d for d in self.gpus}
+        for d in other.gpus:
+            mine = devices.get(d.index)
+            if mine is None:
+                devices[d.index] = d
+            else:
+                if mine.gpu != d.gpu:
+                    raise InvalidSpec(f"gpu {d.index}: model {d.gpu} does not match {mine.gpu}")
+                devices[d.index] = Device(d.index, d.gpu, mine.milli + d.milli)
+        extras = dict(self.extras)
+        for name, amount in other.extras:
+            extras[name] = extras.get(name, 0) + amount
+        return Resources(
+            cpu_milli=self.cpu_milli + other.cpu_milli,
+            memory=self.memory + other.memory,
+            disk=self.disk + other.disk,
+            gpus=devices.values(),
+            extras=extras,
+            cpu_arch=self.cpu_arch or other.cpu_arch,
+        )
+
+    def __sub__(self, other: Resources) -> Resources:
+        """Difference; raises :class:`InsufficientResources` rather than going negative."""
+        if not isinstance(other, Resources):
+            return NotImplemented
+        short = self.shortfall(other)
+        if short:
+            raise InsufficientResources(f"cannot take {short}")
+        devices = {d.index: d for d in self.gpus}
+        for d in other.gpus:
+            mine = devices[d.index]
+            devices[d.index] = Device(d.index, mine.gpu, mine.milli - d.milli)
+        extras = dict(self.extras)
+        for name, amount in other.extras:
+            extras[name] -= amount
+        return Resources(
+            cpu_milli=self.cpu_milli - other.cpu_milli,
+            memory=self.memory - other.memory,
+            disk=self.disk - other.disk,
+            gpus=devices.values(),
+            extras=extras,
+            cpu_arch=self.cpu_arch,
+        )
+
+    def shortfall(self, other: Resources) -> str:
+        """Why ``self - other`` would go negative, or ``""`` if it would not."""
+        if other.cpu_milli > self.cpu_milli:
+            return f"cpu {other.cpu} > {self.cpu}"
+        if other.memory > self.memory:
+            return f"memory {other.memory} > {self.memory} bytes"
+        if other.disk > self.disk:
+            return f"disk {other.disk} > {self.disk} bytes"
+        devices = {d.index: d for d in self.gpus}
+        for d in other.gpus:
+            mine = devices.get(d.index)
+            if mine is None:
+                return f"gpu {d.index} does not exist"
+            if mine.gpu != d.gpu:
+                return f"gpu {d.index} is {mine.gpu.name}, not {d.gpu.name}"
+            if d.milli > mine.milli:
+                return f"gpu {d.index} share {d.milli}/{MILLI} > {mine.milli}/{MILLI} free"
+        for name, amount in other.extras:
+            if amount > self.extra(name):
+                return f"{name} {amount} > {self.extra(name)}"
+        return ""
+
+    def fits_within(self, other: Resources) -> bool:
+        """True if ``other - self`` would not go negative."""
+        return not other.shortfall(self)
+
+    def __str__(self) -> str:
+        from prioq._spec import format_resources
+
+        return format_resources(self)
+
+
+@attrs.frozen(slots=True)
+class GPURequest:
+    """The GPU part of a request: filters on the model plus a count range.
+
+    ``names`` (any of), ``vendor`` and per-device ``memory`` (bytes) filter
+    device models. ``count`` is a range of devices; a count below one is a
+    fraction of a single device (``0.25`` = a quarter of one GPU).
+    """
+
+    count: Range = attrs.field(factory=lambda: Range(1, 1))
+    names: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    vendor: str | None = None
+    memory: Range | None = None
+
+    def __attrs_post_init__(self) -> None:
+        low = self.count.low
+        if low >= 1 and low != int(low):
+            raise InvalidSpec(f"gpu count: {low!r} is neither a whole count nor a fraction below one")
+        if low < 1:
+            _to_milli("gpu count", low)
+        object.__setattr__(self, "names", tuple(n.upper() for n in self.names))
+        if self.vendor is not None:
+            object.__setattr__(self, "vendor", self.vendor.lower())
+
+    @property
+    def fractional(self) -> bool:
+        """True when the allocated count (the range minimum) is a fraction of one device."""
+        return 0 < self.count.low < 1
+
+    @property
+    def milli(self) -> int:
+        """The share taken: 1000 per whole device, or the fraction in milli-GPUs."""
+        return _to_milli("gpu count", self.count.low)
+
+    @property
+    def devices(self) -> int:
+        """How many devices the allocation touches."""
+        low = self.count.low
+        return 1 if 0 < low < 1 else int(low)
+
+    def matches(self, gpu: GPU) -> bool:
+        """True if a device of model ``gpu`` passes every filter (name, vendor, memory)."""
+        if self.names and gpu.name.upper() not in self.names:
+            return False
+        if self.vendor is not None and (gpu.vendor or "").lower() != self.vendor:
+            return False
+        return self.memory is None or (gpu.memory is not None and gpu.memory in self.memory)
+
+    def describe_filter(self) -> str:
+        parts: list[str] = []
+        if self.vendor:
+            parts.append(self.vendor)
+        if self.names:
+            parts.append(",".join(self.names))
+        if self.memory is not None:
+            from prioq._spec import format_range
+
+            parts.append(f">={format_range(self.memory, 'memory')}" if self.memory.max is None
+                         else format_range(self.memory, "memory"))
+        return " ".join(parts)
+
+
+@attrs.frozen(slots=True)
+class ResourceRequest:
+    """What a job asks for, per node (DESIGN section 5).
+
+    Every quantity is a :class:`Range` (cpu in cores, memory and disk in bytes,
+    extras in units); the allocation takes each minimum. ``gpu`` is ``None``
+    when no GPU is wanted.
+    """
+
+    cpu: Range = Range()
+    memory: Range = Range()
+    disk: Range = Range()
+    gpu: GPURequest | None = None
+    extras: tuple[tuple[str, Range], ...] = attrs.field(default=(), converter=tuple)
+    cpu_arch: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _to_milli("cpu", self.cpu.low)
+        object.__setattr__(self, "extras", tuple(sorted(self.extras)))
+        for name, rng in self.extras:
+            if not isinstance(rng, Range):
+                raise InvalidSpec(f"extra {name}: expected a Range, got {rng!r}")
+            if rng.low != int(rng.low):
+                raise InvalidSpec(f"extra {name}: {rng.low!r} is not a whole count")
+
+    @classmethod
+    def parse(cls, spec: str | Mapping[str, Any] | ResourceRequest) -> ResourceRequest:
+        """Parse a dstack-style spec string or dict: ``"cpu=8.. memory=64GB.. gpu=A100:2"``."""
+        if isinstance(spec, ResourceRequest):
+            return spec
+        from prioq._spec import parse_request
+
+        return parse_request(spec)
+
+    def minimum(self) -> Resources:
+        """The non-GPU part of the allocation (each range's minimum); GPU devices are chosen by fit."""
+        return Resources(
+            cpu_milli=_to_milli("cpu", self.cpu.low),
+            memory=int(self.memory.low),
+            disk=int(self.disk.low),
+            extras={name: int(rng.low) for name, rng in self.extras},
+        )
+
+    @property
+    def gpu_milli(self) -> int:
+        """Total GPU share the allocation takes, in milli-GPUs (0 without a GPU request)."""
+        return 0 if self.gpu is None else self.gpu.milli
+
+    def __str__(self) -> str:
+        from prioq._spec import format_request
+
+        return format_request(self)
+
+
+@attrs.frozen(slots=True)
+class Misfit:
+    """Why a request does not fit: a ``category`` to count nodes by, and a ``detail``."""
+
+    category: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.detail}"
+
+
+def check(request: ResourceRequest, free: Resources) -> Misfit | None:
+    """The first reason ``request`` does not fit into ``free``, or ``None`` if it fits.
+
+    O(d) for d devices on the node. Categories (stable, for counting nodes in
+    explanations): ``cpu architecture``, ``insufficient cpu``, ``insufficient memory``,
+    ``insufficient disk``, ``insufficient <extra>``, ``GPU model not in [...]``,
+    ``insufficient GPU``.
+    """
+    if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
+        return Misfit("cpu architecture", f"need {request.cpu_arch}, node is {free.cpu_arch}")
+    need = request.minimum()
+    if need.cpu_milli > free.cpu_milli:
+        return Misfit("insufficient cpu", f"need {need.cpu:g}, {free.cpu:g} free")
+    if need.memory > free.memory:
+        return Misfit("insufficient memory", f"need {need.memory} bytes, {free.memory} free")
+    if need.disk > free.disk:
+        return Misfit("insufficient disk", f"need {need.disk} bytes, {free.disk} free")
+    for name, amount in need.extras:
+        if amount > free.extra(name):
+            return Misfit(f"insufficient {name}", f"need {amount}, {free.extra(name)} free")
+    g = request.gpu
+    if g is None or g.milli == 0:
+        return None
+    matching = [d for d in free.gpus if g.matches(d.gpu)]
+    what = g.describe_filter()
+    if not matching:
+        return Misfit(f"GPU model not in [{what or 'any'}]",
+                      f"need {_gpu_need(g)}, node has {_models(free)}")
+    if g.fractional:
+        if not any(d.milli >= g.milli for d in matching):
+            best = max(d.milli for d in matching)
+            return Misfit(
+                "insufficient GPU", f"need {_gpu_need(g)}, largest free share {best / MILLI:g}"
+            )
+        return None
+    whole = sum(1 for d in matching if d.milli == MILLI)
+    if whole < g.devices:
+        return Misfit("insufficient GPU", f"need {_gpu_need(g)}, {whole} free")
+    return None
+
+
+def _gpu_need(g: GPURequest) -> str:
+    what = g.describe_filter()
+    count = f"{g.count.low:g}" if g.fractional else f"{g.devices} x"
+    return f"{count} {what}".strip() if what else f"{count} GPU"
+
+
+def _models(r: Resources) -> str:
+    names = sorted({d.gpu.name for d in r.gpus})
+    return ",".join(names) if names else "no GPU"
+
+
+def why_not(request: ResourceRequest, free: Resources) -> str:
+    """A short reason the request does not fit, e.g. ``"insufficient GPU: need 2 x A100, 1 free"``;
+    ``""`` when it fits. O(d)."""
+    misfit = check(request, free)
+    return "" if misfit is None else str(misfit)
+
+
+def fit(request: ResourceRequest, free: Resources) -> Resources | None:
+    """The allocation of ``request`` on a node with ``free`` resources, or ``None``. O(d log d).
+
+    Takes each quantity range's minimum. Whole-GPU requests take the matching
+    devices that are wholly free, lowest index first; a fractional request takes
+    a share of the matching device whose remaining share fits most tightly
+    (ties: lowest index), which keeps whole devices free for whole requests.
+    The result always satisfies ``allocation.fits_within(free)``.
+    """
+    if check(request, free) is not None:
+        return None
+    alloc = request.minimum()
+    g = request.gpu
+    if g is None or g.milli == 0:
+        return attrs.evolve(alloc, cpu_arch=None)
+    matching = [d for d in free.gpus if g.matches(d.gpu)]
+    devices: tuple[Device, ...]
+    if g.fractional:
+        best = min((d for d in matching if d.milli >= g.milli), key=lambda d: (d.milli, d.index))
+        devices = (Device(best.index, best.gpu, g.milli),)
+    else:
+        devices = tuple(d for d in matching if d.milli == MILLI)[: g.devices]
+    return attrs.evolve(alloc, gpus=devices)
