@@ -1,0 +1,350 @@
+"""Where a job runs: the node index and the placement policies (DESIGN section 6).
+
+The :class:`NodeIndex` keeps every node in buckets that match the shape of a
+request, so finding a fit never scans the whole cluster for a typical job:
+
+* whole-GPU requests: per GPU model, per count of wholly free devices;
+* fractional requests: per GPU model, per free share of a device (milli-GPU);
+* CPU-only requests: by free CPU.
+
+A placement policy walks those buckets in its own preference order and takes
+the first node where :func:`prioq.resources.fit` succeeds. Policies are a small
+protocol (:class:`PlacementPolicy`), so users can plug in their own.
+
+Built-in policies (ties are always broken by node order, the order nodes were
+added in, so placement is deterministic):
+
+``first-fit``
+    the first node in node order that fits.
+``best-fit`` (default)
+    the node left tightest: fewest wholly free GPUs for whole-GPU requests,
+    the device with the smallest sufficient free share for fractional ones,
+    least free CPU for CPU-only ones.
+``spread``
+    the opposite of best-fit: most free capacity first.
+``fragmentation-aware``
+    Fragmentation Gradient Descent (Weng et al., USENIX ATC'23), see
+    :mod:`prioq._fragmentation`.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import attrs
+from sortedcontainers import SortedDict, SortedKeyList
+
+from prioq.errors import InvalidJob
+from prioq.model import Node
+from prioq.resources import GPU, MILLI, ResourceRequest, Resources, fit
+
+__all__ = [
+    "PLACEMENTS",
+    "BestFit",
+    "FirstFit",
+    "NodeIndex",
+    "NodeState",
+    "PlacementPolicy",
+    "Spread",
+    "placement_policy",
+]
+
+Prefer = Literal["first", "best", "spread"]
+Allow = Callable[["NodeState", Resources], bool]
+
+
+def _always(_ns: NodeState, _alloc: Resources) -> bool:
+    return True
+
+
+@attrs.define(slots=True, eq=False)
+class NodeState:
+    """A node as the scheduler sees it: capacity, what is free, who runs there.
+
+    ``order`` is the node's position in the cluster (the order nodes were added
+    in); every policy breaks ties by it.
+    """
+
+    node: Node
+    order: int
+    free: Resources
+    jobs: set[str] = attrs.field(factory=set)
+
+    @property
+    def id(self) -> str:
+        return self.node.id
+
+
+def _order(ns: NodeState) -> int:
+    return ns.order
+
+
+def _cpu_key(ns: NodeState) -> tuple[int, int]:
+    return (ns.free.cpu_milli, ns.order)
+
+
+def _node_models(free: Resources) -> dict[GPU, tuple[int, set[int]]]:
+    """Per GPU model on the node: (wholly free devices, set of distinct free shares > 0)."""
+    out: dict[GPU, tuple[int, set[int]]] = {}
+    for d in free.gpus:
+        whole, shares = out.get(d.gpu, (0, set()))
+        if d.milli == MILLI:
+            whole += 1
+        if d.milli > 0:
+            shares.add(d.milli)
+        out[d.gpu] = (whole, shares)
+    return out
+
+
+class NodeIndex:
+    """Buckets of nodes by free resources, kept exact under every allocation and release.
+
+    ``add``/``remove``/``update`` cost O(d log n) for a node with d devices.
+    :meth:`candidates` yields nodes lazily in a policy's preference order,
+    touching only buckets that can hold the request's GPU part.
+    """
+
+    def __init__(self) -> None:
+        self._nodes: dict[str, NodeState] = {}
+        self._by_order: SortedKeyList[NodeState, Any] = SortedKeyList(key=_order)
+        self._by_cpu: SortedKeyList[NodeState, Any] = SortedKeyList(key=_cpu_key)
+        # (model, wholly free devices) -> nodes by order
+        self._whole: dict[tuple[GPU, int], SortedKeyList[NodeState, Any]] = {}
+        # model -> free share (milli) -> nodes having a device of that model with that share
+        self._share: dict[GPU, SortedDict[int, SortedKeyList[NodeState, Any]]] = {}
+        # what each node is filed under, so removal is exact
+        self._filed: dict[str, list[tuple[GPU, int, frozenset[int]]]] = {}
+        self._models: dict[GPU, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self._nodes
+
+    def __iter__(self) -> Iterator[NodeState]:
+        """Nodes in node order."""
+        return iter(self._by_order)
+
+    def get(self, node_id: str) -> NodeState:
+        return self._nodes[node_id]
+
+    def models(self) -> list[GPU]:
+        """GPU models present in the cluster."""
+        return [m for m, n in self._models.items() if n]
+
+    def add(self, ns: NodeState) -> None:
+        self._nodes[ns.id] = ns
+        self._by_order.add(ns)
+        for d in ns.node.capacity.gpus:
+            self._models[d.gpu] = self._models.get(d.gpu, 0) + 1
+        self._file(ns)
+
+    def remove(self, node_id: str) -> NodeState:
+        ns = self._nodes.pop(node_id)
+        self._unfile(ns)
+        self._by_order.remove(ns)
+        for d in ns.node.capacity.gpus:
+            self._models[d.gpu] -= 1
+        return ns
+
+    def update(self, ns: NodeState, free: Resources) -> None:
+        """Set a node's free resources and re-file it. O(d log n)."""
+        self._unfile(ns)
+        ns.free = free
+        self._file(ns)
+
+    def _file(self, ns: NodeState) -> None:
+        self._by_cpu.add(ns)
+        filed = []
+        for model, (whole, shares) in _node_models(ns.free).items():
+            if whole:
+                self._whole.setdefault((model, whole), SortedKeyList(key=_order)).add(ns)
+            by_share = self._share.setdefault(model, SortedDict())
+            for share in shares:
+                bucket = by_share.get(share)
+                if bucket is None:
+                    bucket = by_share[share] = SortedKeyList(key=_order)
+                bucket.add(ns)
+            filed.append((model, whole, frozenset(shares)))
+        self._filed[ns.id] = filed
+
+    def _unfile(self, ns: NodeState) -> None:
+        self._by_cpu.remove(ns)
+        for model, whole, shares in self._filed.pop(ns.id):
+            if whole:
+                key = (model, whole)
+                self._whole[key].remove(ns)
+                if not self._whole[key]:
+                    del self._whole[key]
+            by_share = self._share[model]
+            for share in shares:
+                bucket = by_share[share]
+                bucket.remove(ns)
+                if not bucket:
+                    del by_share[share]
+
+    def candidates(self, request: ResourceRequest, prefer: Prefer = "best") -> Iterator[NodeState]:
+        """Nodes whose GPUs could hold ``request``, lazily, in ``prefer`` order.
+
+        Only the GPU part is pre-filtered; callers confirm with ``fit``. Each
+        yielded node costs O(log n) amortized; nodes that cannot hold the GPU
+        part are never visited (except nodes with several GPU models, rare,
+        which a whole-GPU request spanning models checks individually).
+        """
+        g = request.gpu
+        if g is None or g.milli == 0:
+            yield from self._cpu_candidates(request, prefer)
+            return
+        models = [m for m in self.models() if g.matches(m)]
+        if g.fractional:
+            yield from self._share_candidates(models, g.milli, prefer)
+            return
+        yield from self._whole_candidates(models, g.devices, prefer)
+        if len(models) > 1:
+            # A node may need devices of two matching models to reach the count.
+            yield from (ns for ns in self._by_order if self._mixed_only(ns, models, g.devices))
+
+    def _mixed_only(self, ns: NodeState, models: list[GPU], k: int) -> bool:
+        per = _node_models(ns.free)
+        whole = [per[m][0] for m in models if m in per]
+        return len(whole) > 1 and max(whole) < k <= sum(whole)
+
+    def _cpu_candidates(self, request: ResourceRequest, prefer: Prefer) -> Iterator[NodeState]:
+        need = request.minimum().cpu_milli
+        if prefer == "first":
+            yield from (ns for ns in self._by_order if ns.free.cpu_milli >= need)
+        elif prefer == "best":
+            yield from self._by_cpu.irange_key((need, -1))
+        else:
+            yield from self._by_cpu.irange_key((need, -1), reverse=True)
+
+    def _whole_candidates(self, models: list[GPU], k: int, prefer: Prefer) -> Iterator[NodeState]:
+        buckets = [(w, b) for (m, w), b in self._whole.items() if w >= k and m in models]
+        if prefer == "first":
+            yield from heapq.merge(*(b for _, b in buckets), key=_order)
+            return
+        for w in sorted({w for w, _ in buckets}, reverse=prefer == "spread"):
+            yield from heapq.merge(*(b for bw, b in buckets if bw == w), key=_order)
+
+    def _share_candidates(self, models: list[GPU], milli: int, prefer: Prefer) -> Iterator[NodeState]:
+        seen: set[str] = set()
+        lists = [
+            (s, self._share[m][s]) for m in models if m in self._share for s in self._share[m].irange(milli)
+        ]
+        if prefer == "first":
+            merged: Iterable[NodeState] = heapq.merge(*(b for _, b in lists), key=_order)
+        else:
+            shares = sorted({s for s, _ in lists}, reverse=prefer == "spread")
+            merged = (
+                ns for s in shares for ns in heapq.merge(*(b for bs, b in lists if bs == s), key=_order)
+            )
+        for ns in merged:
+            if ns.id not in seen:
+                seen.add(ns.id)
+                yield ns
+
+    def _check(self) -> None:
+        """Invariant check for stress tests: every bucket agrees with each node's free view."""
+        assert len(self._by_order) == len(self._nodes) == len(self._by_cpu)
+        for ns in self._nodes.values():
+            assert ns.free.fits_within(ns.node.capacity), ns.id
+            per = _node_models(ns.free)
+            assert self._filed[ns.id] == [(m, w, frozenset(s)) for m, (w, s) in per.items()]
+            for m, (w, shares) in per.items():
+                if w:
+                    assert ns in self._whole[(m, w)]
+                for s in shares:
+                    assert ns in self._share[m][s]
+        whole_total = sum(len(b) for b in self._whole.values())
+        assert whole_total == sum(1 for f in self._filed.values() for (_, w, _) in f if w)
+
+
+@runtime_checkable
+class PlacementPolicy(Protocol):
+    """Chooses a node for one job (one gang member) among the index's candidates.
+
+    ``place`` returns the chosen node and the allocation there, or ``None``.
+    ``allow(node, allocation)`` is the scheduler's veto (reservations,
+    nominations, nodes a gang already uses); a policy must respect it.
+    ``observe`` sees every submitted request (FGD learns the workload from it).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def place(
+        self, request: ResourceRequest, index: NodeIndex, allow: Allow = _always
+    ) -> tuple[NodeState, Resources] | None: ...
+
+    def observe(self, request: ResourceRequest) -> None: ...
+
+    def forget(self, request: ResourceRequest) -> None: ...
+
+
+@attrs.frozen(slots=True)
+class _Ordered:
+    """A policy that takes the first fitting candidate in its preference order."""
+
+    name: str
+    prefer: Prefer
+
+    def place(
+        self, request: ResourceRequest, index: NodeIndex, allow: Allow = _always
+    ) -> tuple[NodeState, Resources] | None:
+        """O(log n) per visited candidate; stops at the first fit."""
+        for ns in index.candidates(request, self.prefer):
+            alloc = fit(request, ns.free)
+            if alloc is not None and allow(ns, alloc):
+                return ns, alloc
+        return None
+
+    def observe(self, request: ResourceRequest) -> None:
+        return None
+
+    def forget(self, request: ResourceRequest) -> None:
+        return None
+
+
+def FirstFit() -> PlacementPolicy:
+    """The first node, in node order, that fits."""
+    return _Ordered("first-fit", "first")
+
+
+def BestFit() -> PlacementPolicy:
+    """The node left tightest (see the module docstring)."""
+    return _Ordered("best-fit", "best")
+
+
+def Spread() -> PlacementPolicy:
+    """The node with the most free capacity of the requested kind."""
+    return _Ordered("spread", "spread")
+
+
+def _fragmentation_aware() -> PlacementPolicy:
+    from prioq._fragmentation import FragmentationAware
+
+    return FragmentationAware()
+
+
+PLACEMENTS: dict[str, Callable[[], PlacementPolicy]] = {
+    "first-fit": FirstFit,
+    "best-fit": BestFit,
+    "spread": Spread,
+    "fragmentation-aware": _fragmentation_aware,
+}
+"""Built-in placement policies by name."""
+
+
+def placement_policy(spec: str | PlacementPolicy) -> PlacementPolicy:
+    """A policy from its name (``"best-fit"``...) or a user object implementing the protocol."""
+    if isinstance(spec, str):
+        factory = PLACEMENTS.get(spec)
+        if factory is None:
+            raise InvalidJob(f"placement: unknown policy {spec!r}; known: {', '.join(PLACEMENTS)}")
+        return factory()
+    if not isinstance(spec, PlacementPolicy):
+        raise InvalidJob(f"placement: {spec!r} does not implement PlacementPolicy")
+    return spec
