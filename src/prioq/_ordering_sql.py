@@ -1,0 +1,108 @@
+"""SQL text for :mod:`prioq.ordering`: ``ORDER BY`` lists and keyset ``WHERE`` fragments.
+
+Identifiers are always quoted; values never enter the SQL text, they are
+returned as parameters (``?`` for sqlite3, ``%s`` for psycopg), so a hostile
+cursor or column name can only ever be data or an odd identifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from prioq.ordering import Dialect, Field, Value
+
+__all__ = ["keyset", "order_by", "quote_ident"]
+
+
+def quote_ident(name: str, dialect: Dialect) -> str:
+    """``name`` as a quoted identifier (embedded ``"`` doubled).
+
+    psycopg scans the whole query for ``%`` placeholders, quoted or not, so on
+    PostgreSQL an identifier holding ``%`` is spelled as a Unicode-escape
+    identifier (``U&"a\\0025b"``) in which no ``%`` appears.
+    """
+    if dialect == "postgresql" and "%" in name:
+        body = name.replace("\\", "\\\\").replace('"', '""').replace("%", "\\0025")
+        return f'U&"{body}"'
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _column(parts: tuple[str, ...], dialect: Dialect) -> str:
+    return ".".join(quote_ident(p, dialect) for p in parts)
+
+
+def _compared(field: Field, column: str, dialect: Dialect) -> str:
+    # Byte-wise text comparison is Python's code-point order for str (UTF-8 preserves it).
+    if field.text:
+        return f'{column} COLLATE "C"' if dialect == "postgresql" else f"{column} COLLATE BINARY"
+    return column
+
+
+def order_by(fields: Sequence[Field], columns: Sequence[tuple[str, ...]], dialect: Dialect) -> str:
+    """``"a" DESC NULLS LAST, "id" ASC``: NULL placement spelled out for nullable fields. O(fields)."""
+    items = []
+    for field, parts in zip(fields, columns, strict=True):
+        item = f"{_compared(field, _column(parts, dialect), dialect)} {field.direction.upper()}"
+        # A not_null field gets no NULLS clause, so a plain index on it still matches.
+        if field.nullable:
+            item += f" NULLS {(field.nulls or 'last').upper()}"
+        items.append(item)
+    return ", ".join(items)
+
+
+def _after(field: Field, column: str, compared: str, value: Value, ph: str) -> tuple[str, list[Value]] | None:
+    """Condition for "this field sorts strictly after ``value``", or None when nothing can."""
+    op = ">" if field.direction == "asc" else "<"
+    if value is None:
+        # A NULL cursor value: only non-NULLs can follow, and only if NULLs come first.
+        if field.nullable and field.nulls == "first":
+            return f"{column} IS NOT NULL", []
+        return None
+    if field.nullable and field.nulls == "last":
+        return f"({compared} {op} {ph} OR {column} IS NULL)", [value]
+    return f"{compared} {op} {ph}", [value]
+
+
+def keyset(
+    fields: Sequence[Field], columns: Sequence[tuple[str, ...]], values: Sequence[Value], dialect: Dialect
+) -> tuple[str, list[Value]]:
+    """``(fragment, params)`` selecting the rows strictly after the row with sort ``values``.
+
+    The expanded form ``(a > ?) OR (a = ? AND b > ?) OR ...``; a row-value
+    comparison ``(a, b) > (?, ?)`` only when every field is not_null and all
+    directions agree. O(fields²) text.
+    """
+    ph = "?" if dialect == "sqlite" else "%s"
+    cols = [_column(p, dialect) for p in columns]
+    compared = [_compared(f, c, dialect) for f, c in zip(fields, cols, strict=True)]
+    directions = {f.direction for f in fields}
+    if len(fields) > 1 and len(directions) == 1 and not any(f.nullable for f in fields):
+        op = ">" if fields[0].direction == "asc" else "<"
+        marks = ", ".join([ph] * len(fields))
+        return f"(({', '.join(compared)}) {op} ({marks}))", list(values)
+
+    terms: list[str] = []
+    params: list[Value] = []
+    equal_sql: list[str] = []
+    equal_params: list[Value] = []
+    for field, col, cmp, value in zip(fields, cols, compared, values, strict=True):
+        after = _after(field, col, cmp, value, ph)
+        if after is not None:
+            terms.append(" AND ".join([*equal_sql, after[0]]))
+            params += equal_params + after[1]
+        if value is None:
+            equal_sql.append(f"{col} IS NULL")
+        else:
+            equal_sql.append(f"{cmp} = {ph}")
+            equal_params.append(value)
+    if not terms:
+        return "(1 = 0)", []
+    body = " OR ".join(f"({t})" for t in terms)
+    first, v0 = fields[0], values[0]
+    if len(terms) > 1 and v0 is not None and (not first.nullable or first.nulls == "first"):
+        # Redundant but index-friendly: every later row has the leading field on this side of v0.
+        op = ">=" if first.direction == "asc" else "<="
+        return f"({compared[0]} {op} {ph} AND ({body}))", [v0, *params]
+    return f"({body})", params

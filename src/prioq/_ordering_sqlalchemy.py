@@ -1,0 +1,122 @@
+"""SQLAlchemy expressions for :mod:`prioq.ordering` (the ``sqlalchemy`` extra; imported lazily).
+
+The same order and keyset logic as :mod:`prioq._ordering_sql`, as SQLAlchemy
+Core expressions over mapped attributes or ``Column`` objects; values become
+bound parameters processed by the column's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, false, or_, true, tuple_
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.compiler import SQLCompiler
+
+    from prioq.ordering import Field, Value
+
+__all__ = ["keyset", "order_by"]
+
+
+class _Bytewise(ColumnElement[Any]):
+    """``expr`` compared byte-wise: ``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite."""
+
+    inherit_cache = True
+    _traverse_internals = [("expr", InternalTraversal.dp_clauseelement)]  # noqa: RUF012
+
+    def __init__(self, expr: ColumnElement[Any]) -> None:
+        self.expr = expr
+        self.type = expr.type
+
+
+@compiles(_Bytewise)
+def _bytewise_default(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.expr, **kw)
+
+
+@compiles(_Bytewise, "postgresql")
+def _bytewise_postgresql(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'{compiler.process(element.expr, **kw)} COLLATE "C"'
+
+
+@compiles(_Bytewise, "sqlite")
+def _bytewise_sqlite(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{compiler.process(element.expr, **kw)} COLLATE BINARY"
+
+
+def _column(columns: object, name: str) -> ColumnElement[Any]:
+    if isinstance(columns, Mapping):
+        if name not in columns:
+            raise ValueError(f"columns has no entry for field {name!r}")
+        col = columns[name]
+    else:
+        # A Table or subquery exposes its columns as .c; a mapped class as attributes.
+        source = getattr(columns, "c", columns)
+        try:
+            col = getattr(source, name)
+        except AttributeError:
+            raise ValueError(f"{columns!r} has no column for field {name!r}") from None
+    expr = getattr(col, "__clause_element__", None)
+    element = expr() if callable(expr) else col
+    if not isinstance(element, ColumnElement):
+        raise ValueError(f"column for field {name!r} is not a SQLAlchemy column: {col!r}")
+    return element
+
+
+def _resolve(fields: Sequence[Field], columns: object) -> list[tuple[ColumnElement[Any], ColumnElement[Any]]]:
+    out = []
+    for f in fields:
+        col = _column(columns, f.name)
+        out.append((col, _Bytewise(col) if f.text else col))
+    return out
+
+
+def order_by(fields: Sequence[Field], columns: object) -> list[ColumnElement[Any]]:
+    """``order_by`` clauses with explicit NULL placement for nullable fields."""
+    clauses: list[ColumnElement[Any]] = []
+    for f, (_, cmp) in zip(fields, _resolve(fields, columns), strict=True):
+        clause = cmp.asc() if f.direction == "asc" else cmp.desc()
+        if f.nullable:
+            clause = clause.nulls_first() if f.nulls == "first" else clause.nulls_last()
+        clauses.append(clause)
+    return clauses
+
+
+def _after(
+    f: Field, col: ColumnElement[Any], cmp: ColumnElement[Any], v: Value
+) -> ColumnElement[bool] | None:
+    if v is None:
+        return col.is_not(None) if f.nullable and f.nulls == "first" else None
+    beyond = cmp > v if f.direction == "asc" else cmp < v
+    return or_(beyond, col.is_(None)) if f.nullable and f.nulls == "last" else beyond
+
+
+def keyset(fields: Sequence[Field], columns: object, values: Sequence[Value] | None) -> ColumnElement[bool]:
+    """A ``where`` expression for the rows strictly after ``values`` (``true()`` if None)."""
+    resolved = _resolve(fields, columns)
+    if values is None:
+        return true()
+    if len(fields) > 1 and len({f.direction for f in fields}) == 1 and not any(f.nullable for f in fields):
+        left = tuple_(*(cmp for _, cmp in resolved))
+        right = tuple_(*values)
+        return left > right if fields[0].direction == "asc" else left < right
+    terms = []
+    equal: list[ColumnElement[bool]] = []
+    for f, (col, cmp), v in zip(fields, resolved, values, strict=True):
+        after = _after(f, col, cmp, v)
+        if after is not None:
+            terms.append(and_(*equal, after))
+        equal.append(col.is_(None) if v is None else cmp == v)
+    if not terms:
+        return false()
+    body = or_(*terms)
+    f0, v0 = fields[0], values[0]
+    if len(terms) > 1 and v0 is not None and (not f0.nullable or f0.nulls == "first"):
+        cmp0 = resolved[0][1]
+        return and_(cmp0 >= v0 if f0.direction == "asc" else cmp0 <= v0, body)
+    return body

@@ -1,0 +1,595 @@
+"""List ordering and keyset pagination for a server's ``runs/list`` and ``jobs/list`` (DESIGN section 9).
+
+An :class:`Order` is a composite order over named fields — ``Order([("priority",
+"desc"), ("submitted_at", "desc"), ("id", "asc")])`` — with explicit NULL
+placement per field. The same order works three ways, with the same result:
+
+- in Python: :meth:`Order.key`, :meth:`Order.sort` and :func:`paginate`;
+- in SQL (SQLite >= 3.30 and PostgreSQL): :meth:`Order.order_by_sql` and
+  :meth:`Order.keyset_sql`, identifiers quoted and values bound as parameters;
+- in SQLAlchemy (optional extra): :meth:`Order.sqlalchemy_order_by` and
+  :meth:`Order.sqlalchemy_keyset`.
+
+Pages continue from a *cursor*: an opaque, URL-safe, versioned token holding
+the typed sort values of the last row served, bound to the order it was made
+for and integrity-checked (a keyed HMAC when the order has a ``secret``, a
+checksum otherwise). Keyset pagination never skips or repeats a row, even when
+rows are inserted between page fetches, provided the order is total (its last
+field is unique, like ``id``). See ``docs/ordering.md``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import math
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, cast
+
+import attrs
+
+from prioq.errors import InvalidCursor
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.elements import ColumnElement
+
+__all__ = [
+    "DEFAULT_MAX_LIMIT",
+    "MAX_CURSOR_CHARS",
+    "RUNS_LIST",
+    "SCHEDULING",
+    "ColumnName",
+    "Dialect",
+    "Direction",
+    "Field",
+    "Nulls",
+    "Order",
+    "Page",
+    "Value",
+    "check_limit",
+    "paginate",
+]
+
+#: A sort value: what a field may hold in a row and in a cursor.
+Value: TypeAlias = bool | int | float | str | datetime | None
+Direction: TypeAlias = Literal["asc", "desc"]
+Nulls: TypeAlias = Literal["first", "last"]
+Dialect: TypeAlias = Literal["sqlite", "postgresql"]
+#: A column in SQL: one identifier, or a qualified name as a tuple (``("r", "priority")``).
+ColumnName: TypeAlias = str | tuple[str, ...]
+
+#: ``paginate``/``check_limit`` default upper bound for a page size.
+DEFAULT_MAX_LIMIT = 1000
+#: Longest cursor accepted (and produced): bounds the work a hostile cursor can cause.
+MAX_CURSOR_CHARS = 4096
+
+T = TypeVar("T")
+
+_CURSOR_VERSION = 1
+_MAC_BYTES = 16
+# Without a secret the MAC key is public: the tag is then a checksum that catches
+# corruption and truncation, not forgery (forged values are still only data).
+_PUBLIC_KEY = b"prioq.ordering cursor checksum v1"
+_B64URL = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _invalid(message: str) -> NoReturn:
+    # One place to swap in a dedicated prioq error class for bad orders and limits.
+    raise ValueError(message)
+
+
+def _direction(value: object) -> Direction:
+    if isinstance(value, str) and value.lower() in ("asc", "desc"):
+        return cast(Direction, value.lower())
+    _invalid(f"order direction must be 'asc' or 'desc', got {value!r}")
+
+
+def _nulls(value: object) -> Nulls | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        v = value.lower().removeprefix("nulls_").removeprefix("nulls ")
+        if v in ("first", "last"):
+            return cast(Nulls, v)
+    _invalid(f"nulls must be 'first' or 'last', got {value!r}")
+
+
+def _field_name(_: object, __: attrs.Attribute[Any], value: str) -> None:
+    if not isinstance(value, str) or not value or "\x00" in value:
+        _invalid(f"field name must be a non-empty string without NUL, got {value!r}")
+
+
+def _flag(_: object, attribute: attrs.Attribute[Any], value: bool) -> None:
+    if not isinstance(value, bool):
+        _invalid(f"field {attribute.name} must be a bool, got {value!r}")
+
+
+@attrs.frozen(slots=True)
+class Field:
+    """One sort field: ``name``, ``direction``, where NULLs go, and SQL hints.
+
+    ``nulls``: ``"first"`` or ``"last"`` whatever the direction (``None``: the
+    :class:`Order`'s default). ``nullable=False`` declares the field never NULL:
+    a NULL value is then an error, and SQL needs no NULL handling (row-value
+    comparison becomes possible). ``text=True`` makes SQL compare the column
+    byte-wise (``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite), the
+    code-point order Python uses for ``str``.
+    """
+
+    name: str = attrs.field(validator=_field_name)
+    direction: Direction = attrs.field(default="asc", converter=_direction)
+    nulls: Nulls | None = attrs.field(default=None, converter=_nulls)
+    nullable: bool = attrs.field(default=True, validator=_flag)
+    text: bool = attrs.field(default=False, validator=_flag)
+
+
+FieldSpec: TypeAlias = Field | str | tuple[str, ...]
+
+_OPTIONS = {
+    "asc": ("direction", "asc"),
+    "desc": ("direction", "desc"),
+    "nulls_first": ("nulls", "first"),
+    "nulls_last": ("nulls", "last"),
+    "first": ("nulls", "first"),
+    "last": ("nulls", "last"),
+    "not_null": ("nullable", False),
+    "text": ("text", True),
+}
+
+
+def _parse_field(spec: object) -> Field:
+    if isinstance(spec, Field):
+        return spec
+    if isinstance(spec, str):
+        return Field(spec)
+    if isinstance(spec, tuple) and spec and all(isinstance(p, str) for p in spec):
+        name, *options = spec
+        kwargs: dict[str, Any] = {}
+        for option in options:
+            key = option.lower().replace(" ", "_")
+            if key not in _OPTIONS:
+                _invalid(f"field {name!r}: unknown option {option!r} (expected one of {sorted(_OPTIONS)})")
+            attr, value = _OPTIONS[key]
+            if attr in kwargs:
+                _invalid(f"field {name!r}: {attr} given twice in {spec!r}")
+            kwargs[attr] = value
+        return Field(name, **kwargs)
+    _invalid(f"order field must be a Field, a name or a (name, direction, *options) tuple, got {spec!r}")
+
+
+def _secret(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if isinstance(value, bytes) and value:
+        return value
+    _invalid("cursor secret must be non-empty bytes or str, or None")
+
+
+class _Rev:
+    """Reverses the order of a non-numeric value (numbers are simply negated)."""
+
+    __slots__ = ("v",)
+
+    def __init__(self, v: Any) -> None:
+        self.v = v
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Rev) and bool(self.v == other.v)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, _Rev):
+            return NotImplemented
+        return bool(other.v < self.v)
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, _Rev):
+            return NotImplemented
+        return bool(other.v > self.v)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _get(row: object, name: str) -> object:
+    if isinstance(row, Mapping):
+        try:
+            return row[name]
+        except KeyError:
+            _invalid(f"row has no field {name!r}: {row!r}")
+    # Row types that index by name without being Mappings (sqlite3.Row).
+    if callable(getattr(type(row), "keys", None)) and hasattr(type(row), "__getitem__"):
+        try:
+            return cast(Any, row)[name]
+        except (KeyError, IndexError):
+            _invalid(f"row has no field {name!r}: {row!r}")
+    try:
+        return getattr(row, name)
+    except AttributeError:
+        _invalid(f"row has no field {name!r}: {row!r}")
+
+
+def _check_value(field: Field, value: object) -> Value:
+    if value is None:
+        if not field.nullable:
+            _invalid(f"field {field.name!r} is declared not_null but the row holds None")
+        return None
+    if isinstance(value, float):
+        if math.isnan(value):
+            _invalid(f"field {field.name!r}: NaN has no place in an order")
+        return value
+    if isinstance(value, bool | int | str | datetime):
+        return value
+    raise TypeError(
+        f"field {field.name!r}: cannot order by {type(value).__name__} value {value!r} "
+        "(expected None, bool, int, float, str or datetime)"
+    )
+
+
+def _encode_value(field: Field, value: Value) -> object:
+    if isinstance(value, float):
+        return {"f": repr(value)}
+    if isinstance(value, datetime):
+        return {"d": value.isoformat()}
+    if isinstance(value, str):
+        if "\x00" in value:
+            _invalid(f"field {field.name!r}: a cursor cannot hold a string with NUL: {value!r}")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            _invalid(f"field {field.name!r}: a cursor cannot hold a lone surrogate: {value!r}")
+    return value
+
+
+def _reject_constant(text: str) -> NoReturn:
+    raise ValueError(f"unexpected JSON constant {text}")
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len(pairs) != 1:
+        raise ValueError("typed value must have exactly one key")
+    return dict(pairs)
+
+
+def _decode_value(field: Field, raw: object) -> Value:
+    if raw is None:
+        if not field.nullable:
+            raise ValueError(f"NULL for not_null field {field.name!r}")
+        return None
+    if isinstance(raw, bool | int):
+        return raw
+    if isinstance(raw, str):
+        if "\x00" in raw:
+            raise ValueError("NUL in a string value")
+        raw.encode("utf-8")  # lone surrogates from \\ud800 escapes: UnicodeEncodeError
+        return raw
+    if isinstance(raw, dict):
+        ((tag, text),) = raw.items()
+        if isinstance(text, str):
+            if tag == "f":
+                f = float(text)
+                if math.isnan(f) or repr(f) != text:
+                    raise ValueError(f"non-canonical float {text!r}")
+                return f
+            if tag == "d":
+                d = datetime.fromisoformat(text)
+                if d.isoformat() != text:
+                    raise ValueError(f"non-canonical datetime {text!r}")
+                return d
+    raise ValueError(f"unsupported value {raw!r}")
+
+
+def _short(token: object) -> str:
+    text = repr(token)
+    return text if len(text) <= 48 else text[:45] + "..."
+
+
+@attrs.frozen(slots=True)
+class Page(Generic[T]):
+    """One page of a list: ``items`` in order, and the cursor of the next page (``None``: last page)."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None
+
+
+def check_limit(limit: object, max_limit: int = DEFAULT_MAX_LIMIT) -> int:
+    """Validate a page size: an ``int`` in ``1..max_limit`` (bools are refused); returns it."""
+    if isinstance(max_limit, bool) or not isinstance(max_limit, int) or max_limit < 1:
+        _invalid(f"max_limit must be an int >= 1, got {max_limit!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
+        _invalid(f"limit must be an integer in 1..{max_limit}, got {limit!r}")
+    return limit
+
+
+@attrs.frozen(slots=True, init=False)
+class Order:
+    """A composite sort order; build with ``Order([("priority", "desc"), ("id", "asc")], nulls="last")``.
+
+    Each field is a :class:`Field`, a name (ascending), or a tuple
+    ``(name, direction, *options)`` with options ``"nulls_first"``,
+    ``"nulls_last"``, ``"not_null"`` and ``"text"``. ``nulls`` is the default
+    NULL placement for fields that do not set one. ``secret`` (bytes or str)
+    turns the cursor checksum into an HMAC, so clients cannot forge cursors.
+    Keyset pagination needs a total order: end with a unique field.
+    """
+
+    fields: tuple[Field, ...]
+    secret: bytes | None = attrs.field(default=None, repr=False)
+    _digest: str = attrs.field(init=False, repr=False, eq=False)
+    _plan: tuple[tuple[str, bool, bool, int, int], ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __init__(
+        self, fields: Iterable[FieldSpec], *, nulls: Nulls = "last", secret: bytes | str | None = None
+    ) -> None:
+        if isinstance(fields, str | bytes | Field) or not isinstance(fields, Iterable):
+            _invalid(f"Order takes a list of fields, got {fields!r}")
+        default = _nulls(nulls)
+        if default is None:
+            _invalid("Order nulls default must be 'first' or 'last', got None")
+        parsed = []
+        for spec in fields:
+            field = _parse_field(spec)
+            if field.nulls is None:
+                field = attrs.evolve(field, nulls=default)
+            parsed.append(field)
+        if not parsed:
+            _invalid("an Order needs at least one field")
+        names = [f.name for f in parsed]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            _invalid(f"field listed twice in the order: {duplicates}")
+        self.__attrs_init__(tuple(parsed), _secret(secret))
+
+    def __attrs_post_init__(self) -> None:
+        spec = [[f.name, f.direction, f.nulls, f.nullable] for f in self.fields]
+        canonical = json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        object.__setattr__(self, "_digest", hashlib.sha256(canonical).hexdigest()[:12])
+        # Per field: name, desc, nullable, NULL's rank, a value's rank — so key() does no lookups.
+        plan = tuple(
+            (f.name, f.direction == "desc", f.nullable, 0 if f.nulls == "first" else 1,
+             1 if f.nulls == "first" else 0)
+            for f in self.fields
+        )
+        object.__setattr__(self, "_plan", plan)
+
+    # -- Python -------------------------------------------------------------------------
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The field names, in order."""
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def digest(self) -> str:
+        """A short digest of the order's definition; cursors carry it to refuse foreign orders."""
+        return self._digest
+
+    def with_secret(self, secret: bytes | str | None) -> Order:
+        """The same order whose cursors are signed with ``secret`` (an HMAC-SHA256 tag)."""
+        return Order(self.fields, secret=secret)
+
+    def values(self, row: object) -> tuple[Value, ...]:
+        """The row's sort values, validated (a mapping, sqlite3.Row, attrs/dataclass or plain object)."""
+        return tuple(_check_value(f, _get(row, f.name)) for f in self.fields)
+
+    def key(self, row: object) -> tuple[Any, ...]:
+        """A sort key: ``sorted(rows, key=order.key)`` follows the order. O(fields)."""
+        return self._key(self.values(row))
+
+    def _key(self, values: Sequence[Value]) -> tuple[Any, ...]:
+        out: list[Any] = []
+        for (_, desc, nullable, null_rank, value_rank), v in zip(self._plan, values, strict=True):
+            if v is None:
+                out += (null_rank, None)
+                continue
+            if nullable:
+                out.append(value_rank)
+            if desc:
+                out.append(-v if isinstance(v, int | float) else _Rev(v))
+            else:
+                out.append(v)
+        return tuple(out)
+
+    def sort(self, rows: Iterable[T]) -> list[T]:
+        """A new list of ``rows`` in this order (stable). O(n log n)."""
+        return sorted(rows, key=self.key)
+
+    # -- cursors ------------------------------------------------------------------------
+
+    @property
+    def _mac_key(self) -> bytes:
+        return self.secret if self.secret is not None else _PUBLIC_KEY
+
+    def cursor(self, row: object) -> str:
+        """The cursor of the page that continues right after ``row``. O(fields)."""
+        return self.cursor_from_values(self.values(row))
+
+    def cursor_from_values(self, values: Sequence[Value]) -> str:
+        """The cursor continuing after a row whose sort values are ``values`` (one per field)."""
+        if isinstance(values, str) or len(values) != len(self.fields):
+            _invalid(f"expected {len(self.fields)} values for fields {list(self.names)}, got {values!r}")
+        checked = [_check_value(f, v) for f, v in zip(self.fields, values, strict=True)]
+        encoded = [_encode_value(f, v) for f, v in zip(self.fields, checked, strict=True)]
+        payload = json.dumps([self._digest, encoded], separators=(",", ":"), ensure_ascii=False)
+        body = bytes([_CURSOR_VERSION]) + payload.encode("utf-8")
+        tag = hmac.new(self._mac_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+        token = base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
+        if len(token) > MAX_CURSOR_CHARS:
+            _invalid(f"cursor would be {len(token)} characters, over MAX_CURSOR_CHARS={MAX_CURSOR_CHARS}")
+        return token
+
+    def parse_cursor(self, cursor: object) -> tuple[Value, ...]:
+        """The typed sort values in ``cursor``; :class:`InvalidCursor` unless it is intact and ours."""
+        if not isinstance(cursor, str):
+            raise InvalidCursor(f"a cursor is a string, got {_short(cursor)}")
+        if not cursor or len(cursor) > MAX_CURSOR_CHARS or not _B64URL.fullmatch(cursor):
+            raise InvalidCursor(f"malformed cursor {_short(cursor)}")
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError):
+            raise InvalidCursor(f"malformed cursor {_short(cursor)}") from None
+        # Base64 can spell the same bytes more than one way; only our own spelling is accepted.
+        if base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") != cursor:
+            raise InvalidCursor(f"malformed cursor {_short(cursor)}")
+        if len(raw) <= 1 + _MAC_BYTES:
+            raise InvalidCursor(f"truncated cursor {_short(cursor)}")
+        if raw[0] != _CURSOR_VERSION:
+            raise InvalidCursor(f"unsupported cursor version {raw[0]} in {_short(cursor)}")
+        body, tag = raw[:-_MAC_BYTES], raw[-_MAC_BYTES:]
+        expected = hmac.new(self._mac_key, body, hashlib.sha256).digest()[:_MAC_BYTES]
+        if not hmac.compare_digest(tag, expected):
+            raise InvalidCursor(
+                f"cursor {_short(cursor)} is corrupt, truncated, or signed with another secret"
+            )
+        try:
+            data = json.loads(
+                body[1:].decode("utf-8"),
+                parse_float=_reject_constant,
+                parse_constant=_reject_constant,
+                object_pairs_hook=_pairs,
+            )
+        except (ValueError, RecursionError):
+            raise InvalidCursor(f"cursor {_short(cursor)} does not hold a valid payload") from None
+        if not (isinstance(data, list) and len(data) == 2 and isinstance(data[1], list)):
+            raise InvalidCursor(f"cursor {_short(cursor)} does not hold a valid payload")
+        digest, raw_values = data
+        if digest != self._digest:
+            raise InvalidCursor(f"cursor {_short(cursor)} was made for a different order, not {self!r}")
+        if len(raw_values) != len(self.fields):
+            raise InvalidCursor(
+                f"cursor {_short(cursor)} holds {len(raw_values)} values, not {len(self.fields)}"
+            )
+        try:
+            return tuple(_decode_value(f, v) for f, v in zip(self.fields, raw_values, strict=True))
+        except (ValueError, TypeError) as e:
+            raise InvalidCursor(f"cursor {_short(cursor)} holds a bad value: {e}") from None
+
+    def page(self, fetched: Sequence[T], limit: int, *, max_limit: int = DEFAULT_MAX_LIMIT) -> Page[T]:
+        """A page from up to ``limit + 1`` rows already in this order (a ``LIMIT limit + 1`` query).
+
+        The extra row only tells that a next page exists; the next cursor is made
+        from the page's last item. O(limit).
+        """
+        check_limit(limit, max_limit)
+        items = tuple(fetched[:limit])
+        more = len(fetched) > limit
+        return Page(items, self.cursor(items[-1]) if more else None)
+
+    # -- SQL ------------------------------------------------------------------------------
+
+    def order_by_sql(
+        self, columns: Mapping[str, ColumnName] | None = None, dialect: Dialect = "sqlite"
+    ) -> str:
+        """The ``ORDER BY`` list (without the keywords) for this order, NULL placement explicit.
+
+        ``columns`` maps field names to column names (default: the field name);
+        identifiers are always quoted.
+        """
+        from prioq._ordering_sql import order_by
+
+        return order_by(self.fields, _columns(self, columns), _dialect(dialect))
+
+    def keyset_sql(
+        self,
+        columns: Mapping[str, ColumnName] | None,
+        cursor: str | None,
+        dialect: Dialect = "sqlite",
+    ) -> tuple[str, list[Value]]:
+        """``(fragment, params)``: a parenthesized ``WHERE`` condition selecting the rows after ``cursor``.
+
+        Values are only ever parameters (``?`` for sqlite3, ``%s`` for psycopg),
+        in order; a ``None`` cursor gives ``("(1 = 1)", [])``. Raises
+        :class:`InvalidCursor` for a bad cursor.
+        """
+        from prioq._ordering_sql import keyset
+
+        cols, d = _columns(self, columns), _dialect(dialect)
+        if cursor is None:
+            return "(1 = 1)", []
+        return keyset(self.fields, cols, self.parse_cursor(cursor), d)
+
+    def sqlalchemy_order_by(self, columns: object) -> list[ColumnElement[Any]]:
+        """SQLAlchemy ``order_by`` clauses. ``columns``: a mapping, a Table/subquery, or a mapped class."""
+        from prioq._ordering_sqlalchemy import order_by
+
+        return order_by(self.fields, columns)
+
+    def sqlalchemy_keyset(self, columns: object, cursor: str | None) -> ColumnElement[bool]:
+        """A SQLAlchemy ``where`` expression selecting the rows after ``cursor`` (``true()`` for None)."""
+        from prioq._ordering_sqlalchemy import keyset
+
+        values = None if cursor is None else self.parse_cursor(cursor)
+        return keyset(self.fields, columns, values)
+
+
+def _dialect(dialect: object) -> Dialect:
+    if dialect == "sqlite" or dialect == "postgresql":
+        return dialect
+    _invalid(f"dialect must be 'sqlite' or 'postgresql', got {dialect!r}")
+
+
+def _columns(order: Order, columns: Mapping[str, ColumnName] | None) -> tuple[tuple[str, ...], ...]:
+    if columns is None:
+        columns = {}
+    if not isinstance(columns, Mapping):
+        _invalid(f"columns must be a mapping of field name to column name, got {columns!r}")
+    unknown = sorted(set(columns) - set(order.names), key=str)
+    if unknown:
+        _invalid(f"columns names fields not in the order: {unknown}")
+    out = []
+    for name in order.names:
+        col = columns.get(name, name)
+        parts = (col,) if isinstance(col, str) else col
+        if not isinstance(parts, tuple) or not parts or not all(
+            isinstance(p, str) and p and "\x00" not in p for p in parts
+        ):
+            _invalid(f"column for field {name!r} must be a non-empty name or tuple of names, got {col!r}")
+        out.append(parts)
+    return tuple(out)
+
+
+def paginate(
+    rows: Iterable[T],
+    order: Order,
+    limit: int,
+    cursor: str | None = None,
+    *,
+    max_limit: int = DEFAULT_MAX_LIMIT,
+) -> Page[T]:
+    """The page of ``rows`` (any order) that follows ``cursor``, up to ``limit`` items.
+
+    Sorts the rows, O(n log n), then finds the cursor's place by binary search.
+    Raises ``ValueError`` for a limit outside ``1..max_limit`` or rows whose
+    sort values tie (the order is not total: pages could skip rows), and
+    :class:`InvalidCursor` for a bad cursor. ``rows`` is not modified.
+    """
+    if not isinstance(order, Order):
+        _invalid(f"paginate needs an Order, got {order!r}")
+    check_limit(limit, max_limit)
+    after = None if cursor is None else order._key(order.parse_cursor(cursor))
+    keyed = sorted(((order.key(r), r) for r in rows), key=lambda kr: kr[0])
+    keys = [k for k, _ in keyed]
+    for i in range(1, len(keys)):
+        if keys[i - 1] == keys[i]:
+            _invalid(
+                f"rows tie on every field of {list(order.names)}: {order.values(keyed[i][1])!r}; "
+                "end the order with a unique field"
+            )
+    start = 0 if after is None else bisect_right(keys, after)
+    items = tuple(r for _, r in keyed[start : start + limit])
+    more = start + limit < len(keyed)
+    return Page(items, order.cursor(items[-1]) if more else None)
+
+
+#: The run list dstack users asked for: most important first, newest first, then id.
+RUNS_LIST = Order([("priority", "desc"), ("submitted_at", "desc"), ("id", "asc", "not_null")], nulls="last")
+#: DESIGN section 3's scheduling order on *base* priority (aging needs the scheduler).
+SCHEDULING = Order(
+    [("priority", "desc", "not_null"), ("submitted_at", "asc", "not_null"), ("id", "asc", "not_null")]
+)

@@ -1,0 +1,564 @@
+"""prioq.ordering in Python: orders, sort keys, cursors and paginate, against a simple reference model."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import dataclasses
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import re
+import sqlite3
+from collections import namedtuple
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cmp_to_key
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from prioq.errors import InvalidCursor, PrioqError
+from prioq.ordering import (
+    DEFAULT_MAX_LIMIT,
+    MAX_CURSOR_CHARS,
+    RUNS_LIST,
+    SCHEDULING,
+    Field,
+    Order,
+    Page,
+    check_limit,
+    paginate,
+)
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "ordering.md"
+
+# -- a reference model: a plain comparator that knows nothing of Order's key encoding -------------
+
+
+def reference_sorted(rows: list[dict[str, Any]], fields: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
+    def cmp(a: dict[str, Any], b: dict[str, Any]) -> int:
+        for name, direction, nulls in fields:
+            x, y = a[name], b[name]
+            if x is None and y is None:
+                continue
+            if x is None or y is None:
+                x_first = (x is None) == (nulls == "first")
+                return -1 if x_first else 1
+            if x == y:
+                continue
+            c = -1 if x < y else 1
+            return c if direction == "asc" else -c
+        return 0
+
+    return sorted(rows, key=cmp_to_key(cmp))
+
+
+def spec_of(order: Order) -> list[tuple[str, str, str]]:
+    return [(f.name, f.direction, f.nulls or "last") for f in order.fields]
+
+
+KINDS: dict[str, st.SearchStrategy[Any]] = {
+    "int": st.integers(-3, 3) | st.integers(),
+    "float": st.sampled_from([0.0, -0.0, 1.5, -1.5, math.inf, -math.inf, 1e300]) | st.floats(allow_nan=False),
+    "text": st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=3),
+    "bool": st.booleans(),
+    "naive": st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2024, 1, 2)),
+    "aware": st.datetimes(
+        min_value=datetime(2024, 1, 1),
+        max_value=datetime(2024, 1, 2),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+        ),
+    ),
+}
+
+
+@st.composite
+def tables(draw: st.DrawFn, max_rows: int = 25) -> tuple[list[dict[str, Any]], Order]:
+    """Rows with repeated values in every field, NULLs, a unique id, and a random total order."""
+    n_fields = draw(st.integers(0, 3))
+    kinds = [draw(st.sampled_from(sorted(KINDS))) for _ in range(n_fields)]
+    nullable = [draw(st.booleans()) for _ in range(n_fields)]
+    pools = [draw(st.lists(KINDS[k], min_size=1, max_size=4)) for k in kinds]
+    ids = draw(st.lists(st.integers(-10**6, 10**6) | st.just(0), unique=True, max_size=max_rows))
+    rows = []
+    for i in ids:
+        row: dict[str, Any] = {"id": i}
+        for j, pool in enumerate(pools):
+            value = draw(st.sampled_from(pool))
+            row[f"f{j}"] = None if nullable[j] and draw(st.booleans()) else value
+        rows.append(row)
+    specs: list[Any] = []
+    for j in range(n_fields):
+        options = [draw(st.sampled_from(["asc", "desc"]))]
+        if not nullable[j]:
+            options.append("not_null")
+        elif draw(st.booleans()):
+            options.append(draw(st.sampled_from(["nulls_first", "nulls_last"])))
+        specs.append((f"f{j}", *options))
+    id_spec = ("id", draw(st.sampled_from(["asc", "desc"])), "not_null")
+    specs.insert(draw(st.integers(0, len(specs))), id_spec)
+    nulls = draw(st.sampled_from(["first", "last"]))
+    secret = draw(st.none() | st.binary(min_size=1, max_size=8))
+    return rows, Order(specs, nulls=nulls, secret=secret)
+
+
+def all_pages(rows: list[Any], order: Order, limit: int) -> list[Any]:
+    out: list[Any] = []
+    cursor = None
+    for _ in range(len(rows) + 2):
+        page = paginate(rows, order, limit, cursor)
+        out.extend(page.items)
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+    raise AssertionError("pagination did not terminate")
+
+
+# -- building orders --------------------------------------------------------------------------
+
+
+def test_field_forms_are_equivalent() -> None:
+    a = Order(["id"])
+    b = Order([("id",)])
+    c = Order([("id", "ASC")])
+    d = Order([Field("id")])
+    assert a == b == c == d
+    assert hash(a) == hash(d)
+    assert a.fields == (Field("id", "asc", "last"),)
+
+
+def test_order_level_nulls_default_and_per_field_override() -> None:
+    specs = [("a", "desc"), ("b", "asc", "nulls_last"), Field("c", nulls="first"), Field("d")]
+    o = Order(specs, nulls="first")
+    assert [f.nulls for f in o.fields] == ["first", "last", "first", "first"]
+
+
+def test_options() -> None:
+    o = Order([("name", "asc", "text", "not_null"), ("id", "desc", "NULLS FIRST")])
+    assert o.fields[0] == Field("name", "asc", "last", nullable=False, text=True)
+    assert o.fields[1] == Field("id", "desc", "first")
+
+
+def test_presets() -> None:
+    assert [(f.name, f.direction) for f in RUNS_LIST.fields] == [
+        ("priority", "desc"), ("submitted_at", "desc"), ("id", "asc")
+    ]
+    assert [(f.name, f.direction) for f in SCHEDULING.fields] == [
+        ("priority", "desc"), ("submitted_at", "asc"), ("id", "asc")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("fields", "kwargs", "message"),
+    [
+        ([], {}, "at least one field"),
+        ("id", {}, "list of fields"),
+        ([("id", "up")], {}, "'up'"),
+        ([("id", "asc", "sideways")], {}, "'sideways'"),
+        ([("id", "asc", "nulls_first", "nulls_last")], {}, "nulls given twice"),
+        ([("id", "asc"), ("id", "desc")], {}, "['id']"),
+        ([""], {}, "''"),
+        ([3], {}, "3"),
+        ([("id", 1)], {}, "(name, direction"),
+        (["id"], {"nulls": "middle"}, "'middle'"),
+        (["id"], {"nulls": None}, "None"),
+        (["id"], {"secret": b""}, "secret"),
+        (["id"], {"secret": 5}, "secret"),
+    ],
+)
+def test_bad_orders_raise_value_error_naming_the_value(
+    fields: Any, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)) as info:
+        Order(fields, **kwargs)
+    assert not isinstance(info.value, InvalidCursor)
+
+
+def test_bad_field_flags() -> None:
+    with pytest.raises(ValueError, match="nullable"):
+        Field("a", nullable=1)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="text"):
+        Field("a", text="yes")  # type: ignore[arg-type]
+
+
+def test_digest_tracks_the_order_definition() -> None:
+    base = Order([("a", "desc"), ("id", "asc")])
+    assert base.digest == Order([("a", "DESC"), "id"]).digest
+    others = [
+        Order([("a", "asc"), ("id", "asc")]),
+        Order([("a", "desc", "nulls_first"), ("id", "asc")]),
+        Order([("a", "desc"), ("id", "asc", "not_null")]),
+        Order([("id", "asc"), ("a", "desc")]),
+        Order([("b", "desc"), ("id", "asc")]),
+    ]
+    assert len({base.digest, *(o.digest for o in others)}) == 1 + len(others)
+    # The SQL-only text hint and the secret do not change the order itself.
+    assert Order([("a", "desc", "text"), "id"], secret=b"k").digest == base.digest
+
+
+def test_secret_is_not_shown() -> None:
+    o = RUNS_LIST.with_secret("hunter2")
+    assert "hunter2" not in repr(o)
+    assert o.secret == b"hunter2"
+    assert o.fields == RUNS_LIST.fields and o.digest == RUNS_LIST.digest
+
+
+# -- keys over every kind of row ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class DataRun:
+    id: str
+    priority: int | None
+    submitted_at: float | None
+
+
+@attrs.frozen
+class AttrsRun:
+    id: str
+    priority: int | None
+    submitted_at: float | None
+
+
+class PlainRun:
+    def __init__(self, id: str, priority: int | None, submitted_at: float | None) -> None:
+        self.id, self.priority, self.submitted_at = id, priority, submitted_at
+
+
+TupleRun = namedtuple("TupleRun", "id priority submitted_at")
+
+RAW = [("a", 1, 5.0), ("b", None, 3.0), ("c", 1, None), ("d", 7, 5.0), ("e", 1, 5.0), ("f", None, None)]
+
+
+def _sqlite_rows() -> list[sqlite3.Row]:
+    db = sqlite3.connect(":memory:")
+    db.row_factory = sqlite3.Row
+    db.execute("CREATE TABLE r (id TEXT, priority INTEGER, submitted_at REAL)")
+    db.executemany("INSERT INTO r VALUES (?, ?, ?)", RAW)
+    return list(db.execute("SELECT * FROM r"))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: [dict(zip(("id", "priority", "submitted_at"), r, strict=True)) for r in RAW],
+        lambda: [DataRun(*r) for r in RAW],
+        lambda: [AttrsRun(*r) for r in RAW],
+        lambda: [PlainRun(*r) for r in RAW],
+        lambda: [TupleRun(*r) for r in RAW],
+        _sqlite_rows,
+    ],
+    ids=["dict", "dataclass", "attrs", "plain", "namedtuple", "sqlite3.Row"],
+)
+def test_key_reads_any_row_type(make: Any) -> None:
+    rows = make()
+    # priority desc nulls last, submitted_at desc nulls last, id asc
+    assert [r["id"] if isinstance(r, dict | sqlite3.Row) else r.id for r in RUNS_LIST.sort(rows)] == [
+        "d", "a", "e", "c", "b", "f"
+    ]
+
+
+def test_explicit_null_placement_is_independent_of_direction() -> None:
+    rows = [{"p": p, "id": i} for i, p in enumerate([None, 2, 1, None, 3])]
+    for direction in ("asc", "desc"):
+        first = Order([("p", direction, "nulls_first"), "id"]).sort(rows)
+        last = Order([("p", direction, "nulls_last"), "id"]).sort(rows)
+        assert [r["p"] for r in first[:2]] == [None, None]
+        assert [r["p"] for r in last[-2:]] == [None, None]
+
+
+def test_key_errors_name_the_field_and_value() -> None:
+    o = Order([("p", "desc"), ("id", "asc", "not_null")])
+    with pytest.raises(ValueError, match="'p'"):
+        o.key({"id": 1})
+    with pytest.raises(ValueError, match="'p'"):
+        o.key(PlainRun("x", 1, 1.0))  # has no attribute "p"
+    with pytest.raises(ValueError, match="not_null"):
+        o.key({"p": 1, "id": None})
+    with pytest.raises(ValueError, match="NaN"):
+        o.key({"p": math.nan, "id": 1})
+    with pytest.raises(TypeError, match=r"list value \[1\]"):
+        o.key({"p": [1], "id": 1})
+
+
+@given(tables())
+def test_sort_matches_the_reference_model(table: tuple[list[dict[str, Any]], Order]) -> None:
+    rows, order = table
+    assert [r["id"] for r in order.sort(rows)] == [r["id"] for r in reference_sorted(rows, spec_of(order))]
+
+
+# -- paginate ---------------------------------------------------------------------------------
+
+
+@given(tables(), st.integers(1, 30))
+def test_pages_concatenated_equal_the_sorted_list(
+    table: tuple[list[dict[str, Any]], Order], limit: int
+) -> None:
+    rows, order = table
+    before = copy.deepcopy(rows)
+    got = all_pages(rows, order, limit)
+    expected = reference_sorted(rows, spec_of(order))
+    assert [r["id"] for r in got] == [r["id"] for r in expected]
+    assert rows == before  # paginate never reorders the caller's list
+
+
+@given(tables(max_rows=15), st.integers(1, 5), st.data())
+def test_rows_inserted_between_fetches_never_duplicate_or_skip(
+    table: tuple[list[dict[str, Any]], Order], limit: int, data: st.DataObject
+) -> None:
+    rows, order = table
+    original = {r["id"] for r in rows}
+    live = list(rows)
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    next_id = 10**7
+    for _ in range(100):
+        page = paginate(live, order, limit, cursor)
+        seen.extend(page.items)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+        # New rows copy sort values of existing ones (ties, NULLs) with fresh ids.
+        for _ in range(data.draw(st.integers(0, 3))):
+            if live:
+                template = data.draw(st.sampled_from(live))
+                live.append({**template, "id": next_id})
+                next_id += 1
+    ids = [r["id"] for r in seen]
+    assert len(ids) == len(set(ids)), "a row was served twice"
+    assert original <= set(ids), "a row that existed at the first page was skipped"
+    keys = [order.key(r) for r in seen]
+    assert all(a < b for a, b in itertools.pairwise(keys)), "pages went backwards"
+
+
+def test_paginate_small_example() -> None:
+    rows = [{"id": i, "p": i % 3} for i in range(7)]
+    order = Order([("p", "desc"), "id"])
+    p1 = paginate(rows, order, 3)
+    assert [r["id"] for r in p1.items] == [2, 5, 1]
+    p2 = paginate(rows, order, 3, p1.next_cursor)
+    assert [r["id"] for r in p2.items] == [4, 0, 3]
+    p3 = paginate(rows, order, 3, p2.next_cursor)
+    assert [r["id"] for r in p3.items] == [6] and p3.next_cursor is None
+    assert paginate([], order, 3) == Page((), None)
+    # A page that ends exactly at the last row says so.
+    assert paginate(rows, order, 7).next_cursor is None
+
+
+def test_paginate_refuses_an_order_that_is_not_total() -> None:
+    rows = [{"p": 1, "id": 1}, {"p": 1, "id": 2}]
+    with pytest.raises(ValueError, match="unique"):
+        paginate(rows, Order(["p"]), 1)
+
+
+@pytest.mark.parametrize("limit", [0, -1, DEFAULT_MAX_LIMIT + 1, True, 1.5, "10", None])
+def test_limit_outside_range_is_a_value_error_not_a_cursor_error(limit: Any) -> None:
+    rows = [{"id": 1}]
+    with pytest.raises(ValueError, match="limit") as info:
+        paginate(rows, Order(["id"]), limit)
+    assert not isinstance(info.value, InvalidCursor)
+    with pytest.raises(ValueError, match=re.escape(repr(limit))):
+        check_limit(limit)
+
+
+def test_check_limit_bounds() -> None:
+    assert check_limit(1) == 1
+    assert check_limit(DEFAULT_MAX_LIMIT) == DEFAULT_MAX_LIMIT
+    assert check_limit(5, max_limit=5) == 5
+    with pytest.raises(ValueError, match=re.escape("1..5")):
+        check_limit(6, max_limit=5)
+    with pytest.raises(ValueError, match="max_limit"):
+        check_limit(1, max_limit=0)
+
+
+def test_order_page_from_an_sql_fetch_of_limit_plus_one() -> None:
+    rows = RUNS_LIST.sort([{"id": str(i), "priority": i, "submitted_at": 0.0} for i in range(5)])
+    page = RUNS_LIST.page(rows[:4], 3)
+    assert page.items == tuple(rows[:3])
+    assert page.next_cursor == RUNS_LIST.cursor(rows[2])
+    assert RUNS_LIST.page(rows[:3], 3).next_cursor is None
+    assert RUNS_LIST.page([], 3) == Page((), None)
+    with pytest.raises(ValueError, match="limit"):
+        RUNS_LIST.page(rows, 0)
+
+
+# -- cursors ----------------------------------------------------------------------------------
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return repr(a) == repr(b)  # keeps -0.0 and infinities apart
+    if isinstance(a, datetime):
+        return a == b and a.utcoffset() == b.utcoffset() and a.isoformat() == b.isoformat()
+    return bool(a == b)
+
+
+ANY_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=20),
+    KINDS["naive"],
+    KINDS["aware"],
+)
+
+
+@given(st.lists(ANY_VALUE, min_size=1, max_size=5), st.none() | st.binary(min_size=1, max_size=8))
+def test_cursor_values_round_trip_exactly(values: list[Any], secret: bytes | None) -> None:
+    order = Order([f"f{i}" for i in range(len(values))], secret=secret)
+    cursor = order.cursor({f"f{i}": v for i, v in enumerate(values)})
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor), "cursors are URL-safe without escaping"
+    assert len(cursor) <= MAX_CURSOR_CHARS
+    decoded = order.parse_cursor(cursor)
+    assert all(same_value(a, b) for a, b in zip(values, decoded, strict=True)), (values, decoded)
+    assert order.cursor_from_values(decoded) == cursor
+
+
+@given(tables(max_rows=8), st.data())
+def test_tampered_or_truncated_cursors_are_refused(
+    table: tuple[list[dict[str, Any]], Order], data: st.DataObject
+) -> None:
+    rows, order = table
+    assume(rows)
+    cursor = order.cursor(data.draw(st.sampled_from(rows)))
+    i = data.draw(st.integers(0, len(cursor) - 1))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    replacement = data.draw(st.sampled_from(alphabet.replace(cursor[i], "")))
+    tampered = [
+        cursor[:i] + replacement + cursor[i + 1 :],
+        cursor[:i],
+        cursor + replacement,
+        cursor[:i] + cursor[i + 1 :],
+    ]
+    for bad in tampered:
+        with pytest.raises(InvalidCursor):
+            order.parse_cursor(bad)
+        with pytest.raises(InvalidCursor):
+            paginate(rows, order, 1, bad)
+
+
+def test_cursor_for_another_order_or_secret_is_refused() -> None:
+    row = {"priority": 1, "submitted_at": 2.0, "id": "x"}
+    cursor = RUNS_LIST.cursor(row)
+    with pytest.raises(InvalidCursor, match="different order"):
+        SCHEDULING.parse_cursor(cursor)
+    with pytest.raises(InvalidCursor, match="another secret"):
+        RUNS_LIST.with_secret(b"k1").parse_cursor(cursor)
+    signed = RUNS_LIST.with_secret(b"k1").cursor(row)
+    with pytest.raises(InvalidCursor, match="another secret"):
+        RUNS_LIST.with_secret(b"k2").parse_cursor(signed)
+    with pytest.raises(InvalidCursor, match="another secret"):
+        RUNS_LIST.parse_cursor(signed)
+    assert RUNS_LIST.with_secret(b"k1").parse_cursor(signed) == (1, 2.0, "x")
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [None, 17, b"AAAA", "", "!!!!", "a b", "AAAA", "A" * (MAX_CURSOR_CHARS + 1), "A", "AB==", "%41%41"],
+)
+def test_garbage_cursors_are_refused(garbage: Any) -> None:
+    with pytest.raises(InvalidCursor):
+        RUNS_LIST.parse_cursor(garbage)
+
+
+def seal(body: bytes, key: bytes = b"prioq.ordering cursor checksum v1", version: int = 1) -> str:
+    """Build a cursor around an arbitrary payload, as a forger who knows the public checksum could."""
+    raw = bytes([version]) + body
+    tag = hmac.new(key, raw, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(raw + tag).rstrip(b"=").decode()
+
+
+def test_the_forger_helper_matches_real_cursors() -> None:
+    order = Order(["id"])
+    assert seal(json.dumps([order.digest, [5]], separators=(",", ":")).encode()) == order.cursor({"id": 5})
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "[]",
+        "{}",
+        '"x"',
+        "[DIGEST]",
+        "[DIGEST,[1]]",  # one value for two fields
+        "[DIGEST,[1,2,3]]",
+        '["000000000000",[1,"x"]]',  # another order's digest
+        "[DIGEST,[1.5,\"x\"]]",  # a bare JSON float: we always tag floats
+        '[DIGEST,[{"f":"nan"},"x"]]',
+        '[DIGEST,[{"f":"1e0"},"x"]]',  # not canonical
+        '[DIGEST,[{"f":" 1.0"},"x"]]',
+        '[DIGEST,[{"f":1.0},"x"]]',
+        '[DIGEST,[{"d":"2024-01-01"},"x"]]',  # a date is not a datetime's canonical form
+        '[DIGEST,[{"d":"yesterday"},"x"]]',
+        '[DIGEST,[{"f":"1.0","d":"x"},"x"]]',
+        '[DIGEST,[{"q":"1"},"x"]]',
+        '[DIGEST,[[1],"x"]]',
+        "[DIGEST,[1,null]]",  # id is not_null
+        '[DIGEST,[1,"\\ud800"]]',  # a lone surrogate
+        '[DIGEST,[1,"a\\u0000b"]]',
+        "[DIGEST,[NaN,\"x\"]]",
+        "[DIGEST,[Infinity,\"x\"]]",
+        "[DIGEST,[" + "9" * 5000 + ",\"x\"]]",
+        "[DIGEST,[1,\"x\"]",  # truncated JSON
+        "[" * 2500,  # deep nesting within MAX_CURSOR_CHARS
+    ],
+)
+def test_forged_payloads_with_a_valid_checksum_are_refused(payload: str) -> None:
+    order = Order([("p", "desc"), ("id", "asc", "not_null")])
+    body = payload.replace("DIGEST", json.dumps(order.digest)).encode()
+    cursor = seal(body)
+    if len(cursor) <= MAX_CURSOR_CHARS:
+        with pytest.raises(InvalidCursor):
+            order.parse_cursor(cursor)
+    with pytest.raises(InvalidCursor):
+        order.parse_cursor(seal(body, version=2))
+    with pytest.raises(InvalidCursor):
+        order.parse_cursor(seal(b"\xff\xfe" + body))  # not UTF-8
+
+
+def test_invalid_cursor_is_a_prioq_value_error_naming_the_cursor() -> None:
+    with pytest.raises(InvalidCursor, match="'garbage!'") as info:
+        RUNS_LIST.parse_cursor("garbage!")
+    assert isinstance(info.value, PrioqError) and isinstance(info.value, ValueError)
+
+
+def test_cursors_refuse_values_they_could_not_carry() -> None:
+    order = Order(["id"])
+    for bad in ["a\x00b", "\ud800"]:
+        with pytest.raises(ValueError, match="cursor"):
+            order.cursor({"id": bad})
+    with pytest.raises(ValueError, match="MAX_CURSOR_CHARS"):
+        order.cursor({"id": "x" * MAX_CURSOR_CHARS})
+    with pytest.raises(ValueError, match="expected 1 values"):
+        order.cursor_from_values((1, 2))
+
+
+def test_a_failed_call_changes_nothing() -> None:
+    rows = [{"id": 2}, {"id": 1}, {"id": "x"}]  # mixed kinds cannot be ordered
+    before = copy.deepcopy(rows)
+    with pytest.raises(TypeError):
+        paginate(rows, Order(["id"]), 1)
+    with pytest.raises(InvalidCursor):
+        paginate(rows[:2], Order(["id"]), 1, "nope")
+    assert rows == before
+
+
+# -- the docs ---------------------------------------------------------------------------------
+
+
+def test_docs_python_blocks_run() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict[str, Any] = {"__name__": "docs_ordering"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"{DOC.name}[block {i}]", "exec"), namespace)
