@@ -1,0 +1,43 @@
+"""prioq.sim: replay cluster traces against the scheduler and measure the outcome.
+
+Data side: :mod:`prioq.sim.workload` (the :class:`Workload` a run replays),
+:mod:`prioq.sim.loaders` (Alibaba GPU trace v2023, SWF, plain CSV, bundled
+traces), :mod:`prioq.sim.synthetic` (seeded generators) and
+:mod:`prioq.sim.metrics` (per-job records and a timeline to summary metrics).
+"""
+
+from __future__ import annotations
+
+from prioq.sim.loaders import (
+    BUNDLED,
+    DEFAULT_QOS_PRIORITIES,
+    TraceError,
+    bundled_names,
+    load_alibaba,
+    load_alibaba_nodes,
+    load_bundled,
+    load_csv,
+    load_nodes,
+    load_nodes_csv,
+    load_swf,
+    load_trace,
+)
+from prioq.sim.workload import Workload, class_of, job_gpu_milli
+
+__all__ = [
+    "BUNDLED",
+    "DEFAULT_QOS_PRIORITIES",
+    "TraceError",
+    "Workload",
+    "bundled_names",
+    "class_of",
+    "job_gpu_milli",
+    "load_alibaba",
+    "load_alibaba_nodes",
+    "load_bundled",
+    "load_csv",
+    "load_nodes",
+    "load_nodes_csv",
+    "load_swf",
+    "load_trace",
+]
