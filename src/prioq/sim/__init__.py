@@ -22,15 +22,37 @@ from prioq.sim.loaders import (
     load_swf,
     load_trace,
 )
+from prioq.sim.metrics import (
+    JobRecord,
+    JobStats,
+    Metrics,
+    Sample,
+    Timeline,
+    compute_metrics,
+    format_table,
+    fragmented_gpu_milli,
+    jain_index,
+)
+from prioq.sim.synthetic import NodeType, synthetic_cluster, synthetic_workload
 from prioq.sim.workload import Workload, class_of, job_gpu_milli
 
 __all__ = [
     "BUNDLED",
     "DEFAULT_QOS_PRIORITIES",
+    "JobRecord",
+    "JobStats",
+    "Metrics",
+    "NodeType",
+    "Sample",
+    "Timeline",
     "TraceError",
     "Workload",
     "bundled_names",
     "class_of",
+    "compute_metrics",
+    "format_table",
+    "fragmented_gpu_milli",
+    "jain_index",
     "job_gpu_milli",
     "load_alibaba",
     "load_alibaba_nodes",
@@ -40,4 +62,6 @@ __all__ = [
     "load_nodes_csv",
     "load_swf",
     "load_trace",
+    "synthetic_cluster",
+    "synthetic_workload",
 ]
