@@ -12,22 +12,28 @@ or raises :class:`prioq.StoreError` (and the scheduler rolls its memory back).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal, Protocol, runtime_checkable
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from prioq.model import Job, Node
 from prioq.resources import Resources
 
+if TYPE_CHECKING:
+    from prioq.ordering import Order, Page
+
 __all__ = [
     "Changes",
     "JobRow",
     "MemoryStore",
     "NodeRow",
+    "QueryStore",
     "Snapshot",
     "Store",
     "open_store",
+    "pending_order",
 ]
 
 JobState = Literal["pending", "running", "terminating"]
@@ -97,6 +103,81 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class QueryStore(Protocol):
+    """Read-only queries a server answers from the store, without a scheduler in memory.
+
+    Every backend implements them. Pending jobs come in *base-priority*
+    scheduling order (priority desc, submitted_at asc, seq asc, id asc): aging
+    is not applied, because the effective order depends on ``now`` and on the
+    policy, which only a scheduler knows (``Scheduler.pending(now)`` has it).
+    """
+
+    def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
+        """One page of pending jobs; pass ``page.next_cursor`` for the next. O(log n + limit)."""
+        ...
+
+    def running_jobs(self) -> list[JobRow]:
+        """Running and terminating jobs, by ``started_at`` then id (``Scheduler.running()``'s order)."""
+        ...
+
+    def get_job(self, job_id: str) -> JobRow | None:
+        """One job by id, ``None`` if the store does not hold it. O(log n)."""
+        ...
+
+
+_PENDING_ORDER: Order | None = None
+
+
+def pending_order() -> Order:
+    """The :class:`prioq.ordering.Order` of :meth:`QueryStore.pending_jobs` (its cursors belong to it):
+    priority desc, submitted_at asc, seq asc, id asc."""
+    global _PENDING_ORDER
+    if _PENDING_ORDER is None:
+        from prioq.ordering import Order
+
+        _PENDING_ORDER = Order([
+            ("priority", "desc", "not_null"),
+            ("submitted_at", "asc", "not_null"),
+            ("seq", "asc", "not_null"),
+            ("id", "asc", "not_null", "text"),
+        ])
+    return _PENDING_ORDER
+
+
+def _pending_values(row: JobRow) -> tuple[int, float, int, str]:
+    """``row``'s sort values in :func:`pending_order`."""
+    return (row.job.priority, row.job.submitted_at, row.seq, row.job.id)
+
+
+def _check_job_id(job_id: object) -> str:
+    from prioq.errors import InvalidJob
+
+    if not isinstance(job_id, str):
+        raise InvalidJob(f"job id must be a string, got {job_id!r}")
+    return job_id
+
+
+def _pending_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    priority, submitted_at, seq, job_id = values
+    return (-priority, submitted_at, seq, job_id)
+
+
+def _page_pending(rows: Iterable[JobRow], limit: int, cursor: str | None) -> Page[JobRow]:
+    """:meth:`QueryStore.pending_jobs` over rows in memory: sort, then bisect to the cursor. O(n log n)."""
+    from prioq.ordering import Page, check_limit
+
+    check_limit(limit)
+    order = pending_order()
+    after = None if cursor is None else _pending_key(order.parse_cursor(cursor))
+    keyed = sorted(((_pending_key(_pending_values(r)), r) for r in rows if r.state == "pending"),
+                   key=lambda kr: kr[0])
+    start = 0 if after is None else bisect_right([k for k, _ in keyed], after)
+    items = tuple(r for _, r in keyed[start : start + limit])
+    more = start + limit < len(keyed)
+    return Page(items, order.cursor_from_values(_pending_values(items[-1])) if more else None)
+
+
 class MemoryStore:
     """Keeps the state in this process: nothing survives a restart, but a
     scheduler reopened on the same object resumes (useful in tests)."""
@@ -135,15 +216,66 @@ class MemoryStore:
     def close(self) -> None:
         return None
 
+    # Read-only queries (QueryStore).
+
+    def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
+        """One page of pending jobs in base-priority order. O(n log n): memory keeps no index."""
+        return _page_pending(self._jobs.values(), limit, cursor)
+
+    def running_jobs(self) -> list[JobRow]:
+        rows = (r for r in self._jobs.values() if r.state != "pending")
+        return sorted(rows, key=lambda r: (r.started_at, r.job.id))
+
+    def get_job(self, job_id: str) -> JobRow | None:
+        return self._jobs.get(_check_job_id(job_id))
+
 
 def open_store(url: str) -> Store:
-    """A store by URL: ``memory://``, ``sqlite:///path``, ``postgresql://...``."""
+    """A store by URL. O(1) for a new store; opening an older schema migrates it.
+
+    * ``memory://`` — :class:`MemoryStore`, nothing survives the process.
+    * ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+      ``sqlite:///:memory:`` — :class:`prioq.storage.sqlite.SQLiteStore`;
+      options ``?synchronous=FULL|NORMAL|EXTRA``, ``busy_timeout=<seconds>``, ``mode=ro``.
+    * ``postgresql://user:pass@host:port/db`` — :class:`prioq.storage.postgres.PostgresStore`
+      (psycopg 3); options ``?schema=prioq&replica=<name>&lease_seconds=10``, other
+      query parameters go to libpq.
+
+    Raises :class:`prioq.StoreError` for an unknown scheme, a bad option, a file
+    that is not a prioq store or is unreadable, or a schema newer than this library
+    knows; nothing is written in those cases.
+    """
     from prioq.errors import StoreError
 
     if not isinstance(url, str):
         raise StoreError(f"store URL must be a string, got {url!r}")
-    if url == "memory://" or url == "memory:":
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if url in ("memory://", "memory:"):
         return MemoryStore()
-    scheme = url.split(":", 1)[0] if ":" in url else url
-    raise StoreError(f"unknown store URL scheme {scheme!r} in {url!r}; use memory://, sqlite:///path "
-                     "or postgresql://")
+    if scheme == "sqlite":
+        from prioq.storage.sqlite import SQLiteStore
+
+        return SQLiteStore.from_url(url)
+    if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+        from prioq.storage.postgres import PostgresStore
+
+        return PostgresStore.from_url(url)
+    shown = scheme or url.split(":", 1)[0]
+    raise StoreError(
+        f"unknown store URL scheme {shown!r} in {_redact_url(url)!r}; "
+        "use memory://, sqlite:///path or postgresql://..."
+    )
+
+
+def _redact_url(url: str) -> str:
+    """``url`` with any password replaced by ``***`` (for error messages)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<unparsable URL>"
