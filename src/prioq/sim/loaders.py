@@ -26,7 +26,7 @@ from typing import IO, Literal, cast
 import attrs
 
 from prioq.errors import InvalidJob, InvalidSpec
-from prioq.model import Job, Node
+from prioq.model import Job, Labels, Node
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources
 from prioq.sim.workload import Workload
 
@@ -350,6 +350,8 @@ def load_alibaba(
     if timed and "deletion_time" not in header:
         raise TraceError(os.fspath(pods), 1, "deletion_time", "missing column (creation_time needs it)")
     has_qos = "qos" in header
+    requests: dict[tuple[str, ...], ResourceRequest] = {}
+    label_sets: dict[tuple[tuple[str, str], ...], Labels] = {}
     jobs: list[Job] = []
     seen: set[str] = set()
     dropped = 0
@@ -358,9 +360,21 @@ def load_alibaba(
         if not pod:
             raise row.error("name", "missing pod name")
         _unique(row, "name", pod, seen)
-        cpu_milli = row.integer("cpu_milli")
-        memory = row.integer("memory_mib") * MIB
-        gpu = _alibaba_gpu(row, row.optional_text("gpu_spec"))
+        # Traces repeat a few request shapes thousands of times: build (and validate) each once and
+        # share the immutable value. Keyed on the raw text, so a bad row still fails on its own line.
+        shape = tuple(row.text(f) for f in ("cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec"))
+        request = requests.get(shape)
+        if request is None:
+            cpu_milli = row.integer("cpu_milli")
+            memory = row.integer("memory_mib") * MIB
+            gpu = _alibaba_gpu(row, row.optional_text("gpu_spec"))
+            try:
+                request = ResourceRequest(
+                    cpu=Range.exact(cpu_milli / MILLI), memory=Range.exact(memory), gpu=gpu
+                )
+            except InvalidSpec as exc:
+                raise row.error("row", str(exc)) from exc
+            requests[shape] = request
         labels: dict[str, str] = {}
         priority = default_priority
         if has_qos:
@@ -395,10 +409,11 @@ def load_alibaba(
                     )
                 start = scheduled
             duration = max(MIN_DURATION, deleted - start)
+        key = tuple(labels.items())
+        shared = label_sets.get(key)
+        if shared is None:
+            shared = label_sets[key] = Labels(labels)
         try:
-            request = ResourceRequest(
-                cpu=Range.exact(cpu_milli / MILLI), memory=Range.exact(memory), gpu=gpu
-            )
             jobs.append(
                 Job(
                     id=pod,
@@ -406,7 +421,7 @@ def load_alibaba(
                     priority=priority,
                     request=request,
                     duration=duration,
-                    labels=labels,
+                    labels=shared,
                 )
             )
         except (InvalidSpec, InvalidJob) as exc:
