@@ -10,6 +10,7 @@ users among many light ones.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Literal
 import attrs
 
 from prioq.errors import InvalidJob
-from prioq.model import Job, Node
+from prioq.model import Job, Labels, Node
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources
 from prioq.sim.workload import Workload
 
@@ -251,24 +252,29 @@ def synthetic_workload(
     mu = math.log(median_duration)
     width = len(str(max(n_jobs - 1, 0)))
 
+    # Cumulative weights once (random.choices would rebuild them per call; same draws either way),
+    # and one shared immutable request / label set per distinct shape.
+    count_cum = list(itertools.accumulate(count_weights))
+    class_cum = list(itertools.accumulate(class_weights))
+    owner_cum = list(itertools.accumulate(owner_weights))
+    requests: dict[tuple[float, tuple[str, ...], float, int], ResourceRequest] = {}
+    class_labels = {name: Labels({"class": name}) for name, _ in classes}
     jobs: list[Job] = []
     now = 0.0
     for i in range(n_jobs):
         now += rng.expovariate(arrival_rate)
         raw = rng.lognormvariate(mu, sigma) if durations == "lognormal" else xm * rng.paretovariate(alpha)
         duration = min(max(raw, 1.0), max_duration)
-        count = rng.choices(counts, weights=count_weights)[0]
-        klass, priority = rng.choices(classes, weights=class_weights)[0]
-        owner = rng.choices(owner_names, weights=owner_weights)[0]
+        count = rng.choices(counts, cum_weights=count_cum)[0]
+        klass, priority = rng.choices(classes, cum_weights=class_cum)[0]
+        owner = rng.choices(owner_names, cum_weights=owner_cum)[0]
         gang = 1
-        gpu: GPURequest | None = None
+        names: tuple[str, ...] = ()
         if count:
-            names: tuple[str, ...] = ()
             if models and rng.random() < model_constraint:
                 fits = [m for m in models if per_model[m] >= math.ceil(count)]
                 if fits:
                     names = (rng.choices(fits, weights=[model_devices[m] for m in fits])[0],)
-            gpu = GPURequest(count=Range.exact(count), names=names)
             cpus = max(1.0, round(count * cpu_per_gpu))
             memory = max(4, round(count * memory_gib_per_gpu)) * GIB
             if count == 8 and gang_fraction and rng.random() < gang_fraction:
@@ -276,16 +282,23 @@ def synthetic_workload(
         else:
             cpus = float(rng.choice((1, 2, 4, 8, 16, 32)))
             memory = int(cpus) * 4 * GIB
+        shape = (count, names, cpus, memory)
+        request = requests.get(shape)
+        if request is None:
+            gpu = GPURequest(count=Range.exact(count), names=names) if count else None
+            request = requests[shape] = ResourceRequest(
+                cpu=Range.exact(cpus), memory=Range.exact(memory), gpu=gpu
+            )
         jobs.append(
             Job(
                 id=f"job-{i:0{width}d}",
                 submitted_at=now,
                 priority=priority,
-                request=ResourceRequest(cpu=Range.exact(cpus), memory=Range.exact(memory), gpu=gpu),
+                request=request,
                 nodes=gang,
                 owner=owner,
                 duration=duration,
-                labels={"class": klass},
+                labels=class_labels[klass],
             )
         )
     return Workload(
