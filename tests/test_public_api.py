@@ -8,7 +8,10 @@ import pytest
 
 import prioq
 
-PUBLIC_MODULES = ["prioq.errors", "prioq.resources", "prioq.model"]
+PUBLIC_MODULES = [
+    "prioq.errors", "prioq.resources", "prioq.model", "prioq.aging", "prioq.queue", "prioq.placement",
+    "prioq.policy", "prioq.preemption", "prioq.scheduler", "prioq.storage", "prioq.ordering",
+]
 
 
 def test_version_comes_from_metadata() -> None:

@@ -24,14 +24,13 @@ def starts(decisions: list[prioq.Decision]) -> list[str]:
     return [d.job_id for d in decisions if isinstance(d, Start)]
 
 
-def snapshot(s: Scheduler) -> tuple[Any, ...]:
+def snapshot(s: Scheduler, now: float | None = None) -> tuple[Any, ...]:
     return (
-        [(p.job, p.reason) for p in s.pending(s.now or 0)],
+        [(p.job, p.reason) for p in s.pending(now if now is not None else s.now or 0)],
         s.running(),
         {n.id: s.free(n.id) for n in s.nodes},
         s.nominations(),
         s.terminating(),
-        s.now,
     )
 
 
@@ -211,6 +210,7 @@ def test_bad_input_raises_typed_error_and_changes_nothing(call: Any) -> None:
     with pytest.raises(prioq.PrioqError):
         call(s)
     assert snapshot(s) == before
+    assert s.now == 5
     s._check()
 
 
@@ -230,7 +230,7 @@ def test_failed_commit_raises_store_error_and_rolls_back_memory() -> None:
     s = Scheduler(gpu_nodes(2, "gpu=A100:2"), store=store)
     s.submit(job("a", request="gpu=2"), 0)
     s.submit(job("b", request="gpu=1"), 0)
-    before = snapshot(s)
+    before = snapshot(s, 1)
     store.fail = True
     for call in (
         lambda: s.schedule(1),
@@ -240,7 +240,8 @@ def test_failed_commit_raises_store_error_and_rolls_back_memory() -> None:
     ):
         with pytest.raises(prioq.StoreError, match="disk full"):
             call()
-        assert snapshot(s) == before
+        assert snapshot(s, 1) == before
+        assert s.now == 1  # the clock is the one thing a failed call advances
         s._check()
     store.fail = False
     assert sorted(starts(s.schedule(1))) == ["a", "b"]

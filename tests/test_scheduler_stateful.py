@@ -101,9 +101,19 @@ class SchedulerMachine(RuleBasedStateMachine):
         pending = {p.job.id: p for p in self.s.pending(self.now)}
         if self.s.policy.queueing == "best-effort":
             for p in pending.values():
+                fits = sum(1 for n in self.s.nodes if fit(p.job.request, self.s.free(n.id)) is not None)
                 if p.reason in (Reason.RESOURCES, Reason.PRIORITY):
-                    fits = sum(1 for n in self.s.nodes if fit(p.job.request, self.s.free(n.id)) is not None)
                     assert fits < p.job.nodes, f"{p.job.id} fits but was passed over"
+                elif p.reason is Reason.RESERVED:
+                    # held back only for a job ahead of it that is blocked or preempting
+                    owners = p.message.split("held for ")[1].split(", ")
+                    for owner in owners:
+                        assert owner in pending and pending[owner].reason in (
+                            Reason.RESOURCES, Reason.PREEMPTING, Reason.PRIORITY, Reason.RESERVED
+                        ), (p.job.id, owner)
+                        assert before_order.index(owner) < before_order.index(p.job.id) or (
+                            owner in self.s.nominations()
+                        )
         else:
             # strict: the started jobs are a prefix of the order, skipping only
             # jobs that wait for dependencies or can never run.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import (
     DuplicateJob,
     InvalidCursor,
@@ -31,6 +32,11 @@ from prioq.model import (
     Running,
     Start,
 )
+from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
+from prioq.placement import NodeIndex, NodeState, PlacementPolicy
+from prioq.policy import Policy
+from prioq.preemption import Preemption
+from prioq.queue import PriorityQueue
 from prioq.resources import (
     GPU,
     Device,
@@ -44,6 +50,8 @@ from prioq.resources import (
     fit,
     why_not,
 )
+from prioq.scheduler import Scheduler
+from prioq.storage import Store, open_store
 
 try:
     __version__ = version("prioq")
@@ -52,6 +60,9 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 
 __all__ = [
     "GPU",
+    "RUNS_LIST",
+    "SCHEDULING",
+    "AgingPolicy",
     "Decision",
     "Device",
     "DuplicateJob",
@@ -63,24 +74,39 @@ __all__ = [
     "InvalidTime",
     "Job",
     "Labels",
+    "LinearAging",
     "Misfit",
+    "NoAging",
     "Node",
+    "NodeIndex",
+    "NodeState",
     "NotLeader",
+    "Order",
+    "Page",
     "PendingJob",
+    "PlacementPolicy",
+    "Policy",
     "Preempt",
+    "Preemption",
     "PrioqError",
     "PriorityClass",
+    "PriorityQueue",
     "Range",
     "Reason",
     "ResourceRequest",
     "Resources",
     "Running",
+    "Scheduler",
     "Start",
+    "StepAging",
+    "Store",
     "StoreError",
     "UnknownJob",
     "UnknownNode",
     "__version__",
     "check",
     "fit",
+    "open_store",
+    "paginate",
     "why_not",
 ]

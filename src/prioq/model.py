@@ -77,6 +77,14 @@ def _capacity(value: str | Mapping[str, Any] | Resources) -> Resources:
     return Resources.parse(value)
 
 
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _resources_tuple(value: Iterable[Resources]) -> tuple[Resources, ...]:
+    return tuple(value)
+
+
 def _check_id(kind: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise InvalidJob(f"{kind}: expected a non-empty string, got {value!r}")
@@ -135,7 +143,7 @@ class Job:
     group: str | None = None
     duration: float | None = None
     priority_class: str | None = None
-    after: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    after: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     labels: Labels = attrs.field(factory=Labels, converter=_labels)
 
     def __attrs_post_init__(self) -> None:
@@ -183,9 +191,9 @@ class Running:
     """
 
     job: Job
-    node_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    node_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
     started_at: float
-    allocation: tuple[Resources, ...] = attrs.field(converter=tuple)
+    allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -193,8 +201,8 @@ class Start:
     """Decision: start ``job_id`` on ``node_ids`` with ``allocation[i]`` on ``node_ids[i]``."""
 
     job_id: str
-    node_ids: tuple[str, ...] = attrs.field(converter=tuple)
-    allocation: tuple[Resources, ...] = attrs.field(converter=tuple)
+    node_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -205,7 +213,7 @@ class Preempt:
     """
 
     job_id: str
-    node_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    node_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
     by: str
     grace: float = 0.0
 

@@ -39,7 +39,9 @@ class Policy:
 
     aging: AgingPolicy = attrs.field(factory=NoAging)
     queueing: Queueing = "best-effort"
-    placement: PlacementPolicy = attrs.field(default="best-fit", converter=_placement)
+    placement: PlacementPolicy = attrs.field(
+        factory=lambda: placement_policy("best-fit"), converter=_placement
+    )
     preemption: Preemption = attrs.field(factory=Preemption)
     reservation: bool = True
     priority_range: tuple[int, int] = (0, 100)

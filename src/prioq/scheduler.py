@@ -7,7 +7,8 @@ runs where. The orchestrator tells it what happened (``submit``, ``release``,
 
 Every public call validates its input first, then changes memory through an
 undo journal and commits the changed rows to the store before it returns; if
-anything fails the journal is replayed backwards, so memory is unchanged.
+anything fails the journal is replayed backwards, so memory is unchanged --
+except the clock: a validated ``now`` stays the latest time seen.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import attrs
@@ -52,6 +54,13 @@ class _Run:
         d = self.running.job.duration
         return _INF if d is None else self.running.started_at + d
 
+    def end_order(self) -> tuple[float, float, str]:
+        return (self.end, self.running.started_at, self.running.job.id)
+
+    def alloc_on(self, node_id: str) -> Resources:
+        """What the job holds on one of its nodes. O(gang size)."""
+        return self.running.allocation[self.running.node_ids.index(node_id)]
+
 
 @attrs.define(slots=True, eq=False)
 class _Claim:
@@ -63,6 +72,8 @@ class _Claim:
     """
 
     owner: str
+    rank: int
+    """The owner's position in this cycle's order: only jobs behind it must respect the claim."""
     request: ResourceRequest
     projected: Resources
     until: float = _INF
@@ -203,17 +214,15 @@ class Scheduler:
     def set_priority(self, job_id: str, priority: int, now: float) -> Job:
         """Change a job's base priority; takes effect at once. O(log n)."""
         self._check_now(now)
-        job = self._job(job_id)
+        self._job(job_id)
         self._check_priority(job_id, priority)
         with self._txn():
             self._tick(now)
             if job_id in self._runs:
                 run = self._runs[job_id]
                 old = run.running
-                self._do(
-                    lambda: setattr(run, "running", attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))),
-                    lambda: setattr(run, "running", old),
-                )
+                new = attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))
+                self._do(lambda: setattr(run, "running", new), lambda: setattr(run, "running", old))
                 self._mark_job(job_id)
                 return run.job
             updated = self._q_update(job_id, priority)
@@ -239,7 +248,9 @@ class Scheduler:
         return run.job
 
     def requeue(self, job_id: str, now: float) -> Job:
-        """A start failed or the job's node died: back to the queue, same priority, place and ``submitted_at``."""
+        """A start failed or the job's node died: back to the queue.
+
+        It keeps its priority, ``submitted_at`` and place in line."""
         self._check_now(now)
         run = self._running_run(job_id)
         with self._txn():
@@ -483,8 +494,10 @@ class Scheduler:
         self._undo.append(undo)
 
     def _tick(self, now: float) -> None:
-        old = self._now
-        self._do(lambda: setattr(self, "_now", now), lambda: setattr(self, "_now", old))
+        # The clock is not rolled back: the queue has already processed its aging
+        # events up to ``now`` (not reversible), and a validated ``now`` is a fact
+        # about the world, not a change the store could lose.
+        self._now = now
 
     def _mark_job(self, job_id: str) -> None:
         self._dirty_jobs.add(job_id)
@@ -586,7 +599,10 @@ class Scheduler:
     def _add_node(self, node: Node) -> None:
         ns = NodeState(node=node, order=self._next_order, free=node.capacity)
         old_order = self._next_order
-        self._do(lambda: setattr(self, "_next_order", old_order + 1), lambda: setattr(self, "_next_order", old_order))
+        self._do(
+            lambda: setattr(self, "_next_order", old_order + 1),
+            lambda: setattr(self, "_next_order", old_order),
+        )
         self._do(lambda: self._index.add(ns), lambda: self._index.remove(node.id))
         self._do(self._unsat_cache.clear, lambda: None)
         self._dirty_nodes.add(node.id)
@@ -630,7 +646,7 @@ class Scheduler:
         self._set_dict(self._runs, job.id, _Run(running, seq, eff))
         for ns, alloc in placement:
             self._set_free(ns, ns.free - alloc)
-            self._do(lambda ns=ns: ns.jobs.add(job.id), lambda ns=ns: ns.jobs.discard(job.id))
+            self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
         self._mark_job(job.id)
         return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
 
@@ -639,7 +655,7 @@ class Scheduler:
         for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
             ns = self._index.get(nid)
             self._set_free(ns, ns.free + alloc)
-            self._do(lambda ns=ns: ns.jobs.discard(job_id), lambda ns=ns: ns.jobs.add(job_id))
+            self._do(partial(ns.jobs.discard, job_id), partial(ns.jobs.add, job_id))
         self._del_dict(self._runs, job_id)
         self._mark_job(job_id)
 
@@ -677,11 +693,13 @@ class _Cycle:
         self.blocked: str | None = None
         self.before: dict[str, Resources] = {}
         self.failed: set[tuple[ResourceRequest, int]] = set()
+        self.rank: dict[str, int] = {}
 
     def run(self) -> list[Decision]:
         s = self.s
-        self._claim_nominations()
         order = list(s._queue.ordered(self.now))
+        self.rank = {job.id: i for i, job in enumerate(order)}
+        self._claim_nominations()
         reasons: dict[str, tuple[Reason, str]] = {}
         for job in order:
             reasons[job.id] = self._consider(job)
@@ -704,15 +722,21 @@ class _Cycle:
                 projected = ns.free
                 for j in ns.jobs:
                     if s._runs[j].preempted_by == owner:
-                        projected = projected + s._runs[j].running.allocation[s._runs[j].running.node_ids.index(nid)]
-                self.claims.setdefault(nid, []).append(_Claim(owner, job.request, projected))
+                        projected = projected + s._runs[j].alloc_on(nid)
+                claim = _Claim(owner, self.rank[owner], job.request, projected)
+                self.claims.setdefault(nid, []).append(claim)
+
+    def _binding(self, claim: _Claim, job: Job) -> bool:
+        """Whether ``claim`` binds ``job``: only jobs behind its owner in the order must respect it
+        (as Kubernetes lets higher-priority pods take a nominated node)."""
+        return claim.rank < self.rank[job.id]
 
     def _allow_for(self, job: Job) -> Callable[[NodeState, Resources], bool]:
         end = _INF if job.duration is None else self.now + job.duration
 
         def allow(ns: NodeState, alloc: Resources) -> bool:
             for claim in self.claims.get(ns.id, ()):
-                if claim.owner == job.id or claim.spares(end):
+                if not self._binding(claim, job) or claim.spares(end):
                     continue
                 short = claim.projected.shortfall(alloc)
                 if short or fit(claim.request, claim.projected - alloc) is None:
@@ -726,9 +750,18 @@ class _Cycle:
         for ns, alloc in placement:
             for claim in self.claims.get(ns.id, ()):
                 if claim.owner != job.id and not claim.spares(end):
+                    # also charged by jobs ahead of its owner: the claim tracks what is left
                     claim.projected = claim.projected - alloc
                     if self.reserved_for == claim.owner:
                         self._backfilled().add(job.id)
+
+    def _unclaim(self, owner: str) -> None:
+        for node_id, claims in list(self.claims.items()):
+            kept = [c for c in claims if c.owner != owner]
+            if kept:
+                self.claims[node_id] = kept
+            else:
+                del self.claims[node_id]
 
     def _backfilled(self) -> set[str]:
         s = self.s
@@ -758,6 +791,7 @@ class _Cycle:
             return Reason.UNSATISFIABLE, self._unsat_message(job)
         placement = self._place(job)
         if placement is not None:
+            self._unclaim(job.id)
             self._charge_claims(job, placement)
             for ns, _ in placement:
                 self.before.setdefault(ns.id, ns.free)
@@ -765,6 +799,7 @@ class _Cycle:
             return Reason.NEW, "started"
         if job.id in s._nominated:
             s._drop_nomination(job.id)
+            self._unclaim(job.id)
         if s._policy.preemption.enabled and s._class_may_preempt(job):
             preempted = self._preempt(job)
             if preempted is not None:
@@ -818,8 +853,12 @@ class _Cycle:
         s = self.s
         free_fits = [ns for ns in s._index if fit(job.request, ns.free) is not None]
         if len(free_fits) >= job.nodes:
-            owners = sorted({c.owner for ns in free_fits for c in self.claims.get(ns.id, ())})
-            return Reason.RESERVED, f"capacity that fits it is held for {', '.join(owners) or 'others'}"
+            owners = sorted(
+                {c.owner for ns in free_fits for c in self.claims.get(ns.id, ()) if self._binding(c, job)}
+            )
+            if owners:
+                return Reason.RESERVED, f"capacity that fits it is held for {', '.join(owners)}"
+            return Reason.RESOURCES, f"placement policy {s._policy.placement.name!r} found no node for it"
         before_fits = sum(
             1 for ns in s._index if fit(job.request, self.before.get(ns.id, ns.free)) is not None
         )
@@ -836,13 +875,13 @@ class _Cycle:
         for ns in s._index:
             if check(job.request, ns.node.capacity) is not None:
                 continue
-            runs = sorted((s._runs[j] for j in ns.jobs), key=lambda r: (r.end, r.running.started_at, r.job.id))
+            runs = sorted((s._runs[j] for j in ns.jobs), key=_Run.end_order)
             free = ns.free
             when, needed = self.now, 0
             for run in runs:
                 if fit(job.request, free) is not None:
                     break
-                free = free + run.running.allocation[run.running.node_ids.index(ns.id)]
+                free = free + run.alloc_on(ns.id)
                 when, needed = max(when, run.end), needed + 1
             if fit(job.request, free) is None:
                 continue
@@ -862,8 +901,10 @@ class _Cycle:
                 run = s._runs[j]
                 outlasts = run.end > until if until < _INF else j in backfilled
                 if outlasts:
-                    projected = projected - run.running.allocation[run.running.node_ids.index(ns.id)]
-            self.claims.setdefault(ns.id, []).append(_Claim(job.id, job.request, projected, until))
+                    projected = projected - run.alloc_on(ns.id)
+            self.claims.setdefault(ns.id, []).append(
+                _Claim(job.id, self.rank[job.id], job.request, projected, until)
+            )
 
     def _preempt(self, job: Job) -> tuple[Reason, str] | None:
         s = self.s

@@ -725,8 +725,7 @@ def load_csv(
                     owner=row.text("owner") or None,
                     group=row.text("group") or None,
                     duration=duration,
-                    # Job.after's bare ``converter=tuple`` reads as Iterable[_T_co] to mypy's attrs plugin.
-                    after=after,  # type: ignore[arg-type]
+                    after=after,
                     labels=labels,
                 )
             )
