@@ -50,7 +50,8 @@ class InsufficientResources(InvalidSpec):
 def _check_quantity(name: str, value: object, *, integral: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidSpec(f"{name}: expected a number, got {value!r}")
-    if not math.isfinite(value) or value < 0:
+    # math.isfinite would overflow on huge ints; only floats can be NaN or infinite.
+    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
         raise InvalidSpec(f"{name}: expected a finite non-negative number, got {value!r}")
     if integral and not isinstance(value, int):
         raise InvalidSpec(f"{name}: expected a whole number, got {value!r}")
@@ -129,6 +130,10 @@ class GPU:
             raise InvalidSpec(f"gpu name: expected a non-empty string, got {self.name!r}")
         if self.vendor is None:
             object.__setattr__(self, "vendor", vendor_of(self.name))
+        elif not isinstance(self.vendor, str) or not self.vendor:
+            raise InvalidSpec(f"gpu vendor: expected a non-empty string or None, got {self.vendor!r}")
+        else:
+            object.__setattr__(self, "vendor", self.vendor.lower())
         if self.memory is not None:
             _check_quantity("gpu memory", self.memory, integral=True)
 
@@ -157,6 +162,36 @@ def _freeze_extras(value: Mapping[str, int] | Iterable[tuple[str, int]]) -> tupl
             raise InvalidSpec(f"extra resource name: expected a non-empty string, got {name!r}")
         _check_quantity(f"extra {name}", amount, integral=True)
     return tuple(sorted((k, v) for k, v in items.items() if v))
+
+
+def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
+    # A typed converter: attrs' mypy plugin cannot infer the item type through bare ``tuple``.
+    if isinstance(value, str):
+        raise InvalidSpec(f"expected a sequence of strings, got the string {value!r}")
+    return tuple(value)
+
+
+def _freeze_extra_ranges(
+    value: Mapping[str, Range] | Iterable[tuple[str, Range]],
+) -> tuple[tuple[str, Range], ...]:
+    items = list(value.items() if isinstance(value, Mapping) else value)
+    out: dict[str, Range] = {}
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise InvalidSpec(f"extras: expected (name, Range) pairs, got {item!r}")
+        name, rng = item
+        if not isinstance(name, str) or not name:
+            raise InvalidSpec(f"extra resource name: expected a non-empty string, got {name!r}")
+        if not isinstance(rng, Range):
+            raise InvalidSpec(f"extra {name}: expected a Range, got {rng!r}")
+        for bound in (rng.min, rng.max):
+            if bound is not None and bound != int(bound):
+                raise InvalidSpec(f"extra {name}: {bound!r} is not a whole count")
+        if name in out:
+            raise InvalidSpec(f"extra {name} appears twice")
+        out[name] = rng
+    # An unbounded range asks for nothing; dropping it keeps equal requests equal.
+    return tuple(sorted((k, v) for k, v in out.items() if v != Range()))
 
 
 def _freeze_devices(value: Iterable[Device]) -> tuple[Device, ...]:
@@ -286,11 +321,11 @@ class Resources:
     def shortfall(self, other: Resources) -> str:
         """Why ``self - other`` would go negative, or ``""`` if it would not."""
         if other.cpu_milli > self.cpu_milli:
-            return f"cpu {other.cpu} > {self.cpu}"
+            return f"cpu {other.cpu:g} > {self.cpu:g}"
         if other.memory > self.memory:
-            return f"memory {other.memory} > {self.memory} bytes"
+            return f"memory {_bytes(other.memory)} > {_bytes(self.memory)}"
         if other.disk > self.disk:
-            return f"disk {other.disk} > {self.disk} bytes"
+            return f"disk {_bytes(other.disk)} > {_bytes(self.disk)}"
         devices = {d.index: d for d in self.gpus}
         for d in other.gpus:
             mine = devices.get(d.index)
@@ -315,6 +350,23 @@ class Resources:
         return format_resources(self)
 
 
+def _bytes(amount: float) -> str:
+    from prioq._spec import format_bytes
+
+    return format_bytes(amount)
+
+
+def _describe_range(rng: Range, kind: str) -> str:
+    """``>=80GB``, ``<=2``, ``24GB..80GB`` or ``80GB``: a range as a reader would say it."""
+    from prioq._spec import format_range
+
+    if rng.max is None and rng.min is not None:
+        return ">=" + format_range(Range.exact(rng.min), kind)
+    if rng.min is None and rng.max is not None:
+        return "<=" + format_range(Range.exact(rng.max), kind)
+    return format_range(rng, kind)
+
+
 @attrs.frozen(slots=True)
 class GPURequest:
     """The GPU part of a request: filters on the model plus a count range.
@@ -325,19 +377,34 @@ class GPURequest:
     """
 
     count: Range = attrs.field(factory=lambda: Range(1, 1))
-    names: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    names: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
     vendor: str | None = None
     memory: Range | None = None
 
     def __attrs_post_init__(self) -> None:
-        low = self.count.low
-        if low >= 1 and low != int(low):
-            raise InvalidSpec(f"gpu count: {low!r} is neither a whole count nor a fraction below one")
-        if low < 1:
-            _to_milli("gpu count", low)
+        if not isinstance(self.count, Range) or self.count == Range():
+            raise InvalidSpec(f"gpu count: expected a non-empty Range, got {self.count!r}")
+        low, high = self.count.low, self.count.max
+        for value in (low, high):
+            if value is not None and value >= 1 and value != int(value):
+                raise InvalidSpec(f"gpu count: {value!r} is neither a whole count nor a fraction below one")
+            if value is not None and value < 1:
+                _to_milli("gpu count", value)
+        # A fraction is a share of one device: a max of a whole device or more would mix the two.
+        if 0 < low < 1 and (high is None or high >= 1):
+            raise InvalidSpec(f"gpu count: fraction {low!r} needs a range max below one, got {high!r}")
+        for n in self.names:
+            if not isinstance(n, str) or not n:
+                raise InvalidSpec(f"gpu names: expected non-empty strings, got {n!r}")
         object.__setattr__(self, "names", tuple(n.upper() for n in self.names))
         if self.vendor is not None:
+            if not isinstance(self.vendor, str) or not self.vendor:
+                raise InvalidSpec(f"gpu vendor: expected a non-empty string or None, got {self.vendor!r}")
             object.__setattr__(self, "vendor", self.vendor.lower())
+        if self.memory is not None and not isinstance(self.memory, Range):
+            raise InvalidSpec(f"gpu memory: expected a Range or None, got {self.memory!r}")
+        if self.memory == Range():
+            object.__setattr__(self, "memory", None)  # no bound at all is no filter
 
     @property
     def fractional(self) -> bool:
@@ -370,10 +437,7 @@ class GPURequest:
         if self.names:
             parts.append(",".join(self.names))
         if self.memory is not None:
-            from prioq._spec import format_range
-
-            parts.append(f">={format_range(self.memory, 'memory')}" if self.memory.max is None
-                         else format_range(self.memory, "memory"))
+            parts.append(_describe_range(self.memory, "gpu memory"))
         return " ".join(parts)
 
 
@@ -390,17 +454,20 @@ class ResourceRequest:
     memory: Range = Range()
     disk: Range = Range()
     gpu: GPURequest | None = None
-    extras: tuple[tuple[str, Range], ...] = attrs.field(default=(), converter=tuple)
+    extras: tuple[tuple[str, Range], ...] = attrs.field(default=(), converter=_freeze_extra_ranges)
     cpu_arch: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        _to_milli("cpu", self.cpu.low)
-        object.__setattr__(self, "extras", tuple(sorted(self.extras)))
-        for name, rng in self.extras:
-            if not isinstance(rng, Range):
-                raise InvalidSpec(f"extra {name}: expected a Range, got {rng!r}")
-            if rng.low != int(rng.low):
-                raise InvalidSpec(f"extra {name}: {rng.low!r} is not a whole count")
+        for name in ("cpu", "memory", "disk"):
+            if not isinstance(getattr(self, name), Range):
+                raise InvalidSpec(f"{name}: expected a Range, got {getattr(self, name)!r}")
+        if self.gpu is not None and not isinstance(self.gpu, GPURequest):
+            raise InvalidSpec(f"gpu: expected a GPURequest or None, got {self.gpu!r}")
+        if self.cpu_arch is not None and (not isinstance(self.cpu_arch, str) or not self.cpu_arch):
+            raise InvalidSpec(f"cpu_arch: expected a non-empty string or None, got {self.cpu_arch!r}")
+        for value in (self.cpu.min, self.cpu.max):
+            if value is not None:
+                _to_milli("cpu", value)
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, Any] | ResourceRequest) -> ResourceRequest:
@@ -456,9 +523,9 @@ def check(request: ResourceRequest, free: Resources) -> Misfit | None:
     if need.cpu_milli > free.cpu_milli:
         return Misfit("insufficient cpu", f"need {need.cpu:g}, {free.cpu:g} free")
     if need.memory > free.memory:
-        return Misfit("insufficient memory", f"need {need.memory} bytes, {free.memory} free")
+        return Misfit("insufficient memory", f"need {_bytes(need.memory)}, {_bytes(free.memory)} free")
     if need.disk > free.disk:
-        return Misfit("insufficient disk", f"need {need.disk} bytes, {free.disk} free")
+        return Misfit("insufficient disk", f"need {_bytes(need.disk)}, {_bytes(free.disk)} free")
     for name, amount in need.extras:
         if amount > free.extra(name):
             return Misfit(f"insufficient {name}", f"need {amount}, {free.extra(name)} free")
