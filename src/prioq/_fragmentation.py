@@ -1,0 +1,601 @@
+"""Fragmentation Gradient Descent placement (Weng et al., USENIX ATC'23).
+
+"Beware of Fragmentation: Scheduling GPU-Sharing Workloads with Fragmentation
+Gradient Descent" places each task where the cluster's *expected GPU
+fragmentation* grows least. This module reproduces the authors' simulator
+(hkust-adsl/kubernetes-scheduler-simulator: ``pkg/utils/frag.go``,
+``pkg/simulator/plugin/fgd_score.go``) rule for rule:
+
+* **Task types.** A task type is ``(cpu, per-device GPU share, GPU count, GPU
+  model filter)``; memory is not part of it (the authors' ``PodResource`` has
+  none). The *typical workload* M is built from the observed requests like
+  their ``GetTypicalPods`` (CPU-only tasks included, popularity threshold 95%,
+  step 1 -- the settings of their experiment scripts): types sorted by count
+  (ties: larger cpu, share, count first), the shortest prefix covering >= 95% of
+  tasks is kept, and popularity ``p_m`` = count / (count of the kept prefix).
+* **Fragmentation of a node for one task type**, ``F_n(m)`` in milli-GPUs: all
+  the node's free GPU if m uses no GPU, or cannot use the node's GPU model, or
+  cannot fit its CPU or its GPU count; otherwise the free shares of the devices
+  that cannot hold m's per-device share (devices of other models included).
+  Memory is ignored, as in the authors' code.
+* **Node fragmentation** ``F_n(M) = sum_m p_m F_n(m)``, summed in their float
+  order (per quadrant, then quadrants in index order) so scores match theirs.
+* **Score** of a placement: ``int(100 * sigmoid((F_n - F_n') / 1000))`` where
+  ``F_n'`` is the node's fragmentation after the placement -- an integer in
+  0..100 (Go's ``int64`` truncates). The node with the highest score wins;
+  ties go to the lowest node order. A fractional request is scored on every
+  device that can hold it and takes the best device (ties: lowest index); the
+  node's score is that best device's. ``score="raw"`` ranks by the drop
+  ``F_n - F_n'`` itself instead (same tie rules).
+
+Speed: a node's fragmentation depends only on its GPU devices (model, free
+share) and on which typical CPU demands its free CPU covers, so results are
+memoised per *state signature* (sorted ``(model, share)`` pairs plus the index
+of the free CPU among the typical CPU demands). Identical nodes cost one
+evaluation per placement; a placement costs O(n) dictionary lookups for n
+candidate nodes plus O(|M| d) per signature never seen before (d devices).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Literal
+
+import attrs
+
+from prioq.errors import InvalidJob
+from prioq.placement import NodeIndex, NodeState
+from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources, fit
+
+__all__ = [
+    "DEFAULT_POPULARITY",
+    "FragmentationAware",
+    "TaskType",
+    "fgd_score",
+    "node_fragmentation",
+    "task_fragmentation",
+    "typical_workload",
+]
+
+DEFAULT_POPULARITY = 95
+"""Percent of observed tasks the typical workload covers (the authors' experiment setting)."""
+
+Score = Literal["rounded", "raw"]
+Allow = Callable[[NodeState, Resources], bool]
+Workload = Sequence[tuple["TaskType", float]]
+
+# The authors' fragment quadrants (frag.go FragRatioDataMap), in their index order.
+_Q1_LACK_BOTH, _Q2_LACK_GPU, _Q3_SATISFIED, _Q4_LACK_CPU, _XL_SATISFIED, _XR_LACK_CPU, _NO_ACCESS = range(7)
+
+# Memo tables are dropped past this size so a long-running scheduler's memory stays bounded.
+_MEMO_LIMIT = 400_000
+
+
+def _always(_ns: NodeState, _alloc: Resources) -> bool:
+    return True
+
+
+def _canonical_gpu(g: GPURequest | None) -> GPURequest | None:
+    """The model filter of a GPU request, without its count (so equal filters compare equal)."""
+    if g is None or g.milli == 0:
+        return None
+    return GPURequest(count=Range(1, 1), names=tuple(sorted(set(g.names))), vendor=g.vendor, memory=g.memory)
+
+
+@attrs.frozen(slots=True)
+class TaskType:
+    """What fragmentation cares about in a request (the authors' ``PodResource``).
+
+    ``cpu_milli`` milli-cores; ``gpu_milli`` the share of *each* device (0 = no
+    GPU, 1..999 a fraction of one device, 1000 whole devices); ``gpus`` the
+    device count; ``gpu`` the model filter (``None``: any model, or no GPU).
+    """
+
+    cpu_milli: int
+    gpu_milli: int = 0
+    gpus: int = 0
+    gpu: GPURequest | None = None
+
+    @classmethod
+    def of(cls, request: ResourceRequest) -> TaskType:
+        """The task type of a request. O(1)."""
+        if not isinstance(request, ResourceRequest):
+            raise InvalidJob(f"fragmentation: expected a ResourceRequest, got {request!r}")
+        cpu = request.minimum().cpu_milli
+        g = request.gpu
+        if g is None or g.milli == 0:
+            return cls(cpu)
+        if g.fractional:
+            return cls(cpu, g.milli, 1, _canonical_gpu(g))
+        return cls(cpu, MILLI, g.devices, _canonical_gpu(g))
+
+    def matches(self, model: GPU) -> bool:
+        """True if this task may use a device of ``model`` (always, without a filter)."""
+        return self.gpu is None or self.gpu.matches(model)
+
+    def _tie_key(self) -> tuple[int, int, int, str]:
+        # The authors break equal counts by PodResource order, largest first (sort.Reverse).
+        spec = "" if self.gpu is None else "|".join(self.gpu.names)
+        return (self.cpu_milli, self.gpu_milli, self.gpus, spec)
+
+
+def typical_workload(
+    counts: Mapping[TaskType, int], popularity: int = DEFAULT_POPULARITY, step: int = 1
+) -> tuple[tuple[TaskType, float], ...]:
+    """The typical workload M: ``(task type, popularity p_m)`` pairs, most popular first.
+
+    Like the authors' ``GetTypicalPods``: types by count, descending; the
+    shortest prefix (grown ``step`` types at a time) holding at least
+    ``popularity`` percent of all tasks; ``p_m`` renormalised over that prefix
+    (their float order, so values match bit for bit). O(T log T) for T types.
+    """
+    _check_popularity(popularity, step)
+    items = [(t, c) for t, c in counts.items() if c > 0]
+    items.sort(key=lambda tc: (tc[1], tc[0]._tie_key()), reverse=True)
+    total = float(sum(c for _, c in items))
+    expected = float(popularity) * total / 100.0
+    kept = 0
+    cum = 0.0
+    goal = 0
+    while cum < expected:
+        goal += step
+        while kept < goal and kept < len(items):
+            cum += items[kept][1]
+            kept += 1
+    if kept >= len(items):
+        return tuple((t, c / total) for t, c in items)
+    return tuple((t, (c / total) / (cum / total)) for t, c in items[:kept])
+
+
+def _check_popularity(popularity: object, step: object) -> None:
+    if isinstance(popularity, bool) or not isinstance(popularity, int) or not 0 < popularity <= 100:
+        raise InvalidJob(f"fragmentation: popularity must be an int percent in 1..100, got {popularity!r}")
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise InvalidJob(f"fragmentation: step must be an int >= 1, got {step!r}")
+
+
+# A node's GPU state as fragmentation sees it: (model, free share) per device, sorted.
+Devices = tuple[tuple[GPU, int], ...]
+
+
+def _model_key(gpu: GPU) -> tuple[str, str, int]:
+    return (gpu.name, gpu.vendor or "", -1 if gpu.memory is None else gpu.memory)
+
+
+def _signature(gpus: Iterable[Device]) -> Devices:
+    return tuple(sorted(((d.gpu, d.milli) for d in gpus), key=lambda gm: (_model_key(gm[0]), gm[1])))
+
+
+def _quadrant_amount(task: TaskType, devices: Devices, cpu_left: int, total: int) -> tuple[int, int]:
+    """(quadrant, milli-GPUs counted as fragment) for one task type on one node state.
+
+    frag.go GetNodePodFrag + NodeGpuShareFragAmount; a fitting task (Q3) counts
+    the free shares of devices that cannot hold its per-device share under Q2.
+    """
+    cpu_ok = cpu_left >= task.cpu_milli
+    if task.gpu_milli == 0:
+        return (_XL_SATISFIED if cpu_ok else _XR_LACK_CPU), total
+    accessible = False
+    holders = 0
+    usable = 0
+    for model, milli in devices:
+        if task.matches(model):
+            accessible = True
+            if milli >= task.gpu_milli:
+                holders += 1
+                usable += milli
+    if not accessible:
+        return _NO_ACCESS, total
+    if holders >= task.gpus:
+        return (_Q2_LACK_GPU, total - usable) if cpu_ok else (_Q4_LACK_CPU, total)
+    return (_Q2_LACK_GPU if cpu_ok else _Q1_LACK_BOTH), total
+
+
+def _fragmentation(devices: Devices, cpu_left: int, workload: Workload) -> float:
+    total = sum(m for _, m in devices)
+    acc = [0.0] * 7
+    for task, p in workload:
+        quadrant, amount = _quadrant_amount(task, devices, cpu_left, total)
+        acc[quadrant] += p * amount
+    # FragAmountSumExceptQ3: quadrants summed in index order, Q3 left out.
+    out = 0.0
+    for q in (_Q1_LACK_BOTH, _Q2_LACK_GPU, _Q4_LACK_CPU, _XL_SATISFIED, _XR_LACK_CPU, _NO_ACCESS):
+        out += acc[q]
+    return out
+
+
+def task_fragmentation(free: Resources, task: TaskType) -> int:
+    """``F_n(m)``: milli-GPUs free on a node (free view ``free``) that task type ``task`` cannot use. O(d)."""
+    devices = _signature(free.gpus)
+    return _quadrant_amount(task, devices, free.cpu_milli, sum(m for _, m in devices))[1]
+
+
+def node_fragmentation(free: Resources, workload: Workload) -> float:
+    """``F_n(M) = sum_m p_m F_n(m)`` for a node whose free view is ``free``, in milli-GPUs. O(|M| d)."""
+    return _fragmentation(_signature(free.gpus), free.cpu_milli, workload)
+
+
+def fgd_score(drop: float) -> int:
+    """The authors' integer score of a fragmentation drop in milli-GPUs.
+
+    ``int(100 * sigmoid(drop / 1000))``: 0..100, 50 for no change; ``int`` truncates like Go's ``int64``.
+    """
+    try:
+        return int(1.0 / (1.0 + math.exp(-drop / 1000.0)) * 100.0)
+    except OverflowError:  # Go's math.Exp gives +Inf here, so the sigmoid is 0
+        return 0
+
+
+# The policy's fast path works on interned integers: hashing attrs GPU objects in every memo
+# lookup dominated the run time. A device is ``(model id << 11) | free share`` (shares <= 1000).
+_SHIFT = 11
+_SHARE = (1 << _SHIFT) - 1
+
+
+@attrs.frozen(slots=True)
+class _Choice:
+    """The outcome of scoring a request on one node state."""
+
+    score: float
+    # fractional requests: the encoded device kinds (model, free share) that reach ``score``
+    best: frozenset[int] = frozenset()
+
+
+_UNSET = _Choice(math.nan)  # memo-miss sentinel (compared by identity)
+
+
+class _Task:
+    """A typical task type prepared for the fast path, with its model-access cache."""
+
+    __slots__ = ("count", "cpu", "gpu", "gpus", "ok", "p", "share")
+
+    def __init__(self, task: TaskType, p: float, count: int) -> None:
+        self.p = p
+        self.count = count  # tasks of this type observed: the exact weight behind p
+        self.cpu = task.cpu_milli
+        self.share = task.gpu_milli
+        self.gpus = task.gpus
+        self.gpu = task.gpu
+        self.ok: dict[int, bool] = {}  # model id -> may this task use it
+
+
+class FragmentationAware:
+    """Fragmentation Gradient Descent placement (see the module docstring).
+
+    ``score="rounded"`` (default) is the published rule: the integer score
+    0..100, ties to the lowest node order. ``score="raw"`` ranks by the raw
+    fragmentation drop. ``popularity``/``step`` shape the typical workload.
+
+    The workload is learnt from :meth:`observe` (every submitted request) and
+    :meth:`forget` (a request left the queue or window); with nothing observed,
+    the request being placed stands for the whole workload. Each placement
+    costs O(n) for n candidate nodes (memoised per node state signature).
+    """
+
+    __slots__ = (
+        "_counts",
+        "_cpu_marks",
+        "_frag_memo",
+        "_kinds",
+        "_model_ids",
+        "_models",
+        "_nodes",
+        "_popularity",
+        "_score",
+        "_score_memo",
+        "_sig_ids",
+        "_sigs",
+        "_step",
+        "_tasks",
+        "_workload",
+        "_workload_stale",
+    )
+
+    def __init__(
+        self, score: Score = "rounded", *, popularity: int = DEFAULT_POPULARITY, step: int = 1
+    ) -> None:
+        if score not in ("rounded", "raw"):
+            raise InvalidJob(f"fragmentation-aware: score must be 'rounded' or 'raw', got {score!r}")
+        _check_popularity(popularity, step)
+        self._score: Score = score
+        self._popularity = popularity
+        self._step = step
+        self._counts: dict[TaskType, int] = {}
+        self._workload: tuple[tuple[TaskType, float], ...] = ()
+        self._workload_stale = False
+        self._tasks: list[_Task] = []
+        self._cpu_marks: list[int] = []
+        self._models: list[GPU] = []
+        self._model_ids: dict[GPU, int] = {}
+        self._sigs: list[tuple[int, ...]] = []  # signature id -> sorted encoded devices
+        self._sig_ids: dict[tuple[int, ...], int] = {}
+        self._kinds: dict[tuple[int, int, GPURequest | None], int] = {}  # request GPU shape -> id
+        # node -> (the free view it was computed for, signature id, one GPU model or none)
+        self._nodes: dict[NodeState, tuple[Resources, int, bool]] = {}
+        # (signature, cpu mark) -> F_n(M); in raw mode sum_m count_m F_n(m), an exact integer
+        self._frag_memo: dict[tuple[int, int], float] = {}
+        self._score_memo: dict[tuple[int, int, int, int], _Choice | None] = {}
+
+    @property
+    def name(self) -> str:
+        return "fragmentation-aware" if self._score == "rounded" else "fragmentation-aware-raw"
+
+    @property
+    def score(self) -> Score:
+        """``"rounded"`` (the published integer score) or ``"raw"``."""
+        return self._score
+
+    def __repr__(self) -> str:
+        return f"FragmentationAware(score={self._score!r}, popularity={self._popularity}, step={self._step})"
+
+    # ------------------------------------------------------------------ workload
+
+    def observe(self, request: ResourceRequest) -> None:
+        """Count a submitted request in the workload. O(1); M is rebuilt lazily."""
+        task = TaskType.of(request)
+        self._counts[task] = self._counts.get(task, 0) + 1
+        self._workload_stale = True
+
+    def forget(self, request: ResourceRequest) -> None:
+        """Stop counting a request (it left the queue). O(1); unknown requests are ignored."""
+        task = TaskType.of(request)
+        count = self._counts.get(task, 0)
+        if count <= 0:
+            return
+        if count == 1:
+            del self._counts[task]
+        else:
+            self._counts[task] = count - 1
+        self._workload_stale = True
+
+    def workload(self) -> tuple[tuple[TaskType, float], ...]:
+        """The current typical workload M as ``(task type, popularity)`` pairs. O(T log T) when stale."""
+        self._refresh()
+        return self._workload
+
+    def fragmentation(self, free: Resources) -> float:
+        """``F_n(M)`` of a node with free view ``free`` under the current workload (milli-GPUs). O(|M| d)."""
+        if not isinstance(free, Resources):
+            raise InvalidJob(f"fragmentation: expected Resources, got {free!r}")
+        self._refresh()
+        return node_fragmentation(free, self._workload)
+
+    def _refresh(self) -> None:
+        if not self._workload_stale:
+            return
+        self._workload_stale = False
+        workload = typical_workload(self._counts, self._popularity, self._step)
+        if workload != self._workload:
+            self._use(workload)
+
+    def _use(self, workload: tuple[tuple[TaskType, float], ...]) -> None:
+        # A new workload changes every fragmentation value; signatures and model ids stay valid.
+        self._workload = workload
+        self._tasks = [_Task(t, p, self._counts.get(t, 1)) for t, p in workload]
+        self._cpu_marks = sorted({t.cpu_milli for t, _ in workload})
+        self._frag_memo.clear()
+        self._score_memo.clear()
+
+    # ------------------------------------------------------------------ placement
+
+    def place(
+        self, request: ResourceRequest, index: NodeIndex, allow: Allow = _always
+    ) -> tuple[NodeState, Resources] | None:
+        """The allowed node (and allocation) with the best score; ties to the lowest node order.
+
+        O(n) dictionary work for n candidate nodes, plus O(|M| d) per new state signature.
+        """
+        if not isinstance(request, ResourceRequest):
+            raise InvalidJob(f"fragmentation-aware: expected a ResourceRequest, got {request!r}")
+        if not isinstance(index, NodeIndex):
+            raise InvalidJob(f"fragmentation-aware: expected a NodeIndex, got {index!r}")
+        self._refresh()
+        task = TaskType.of(request)
+        if not self._workload:
+            # Nothing observed: the request stands for the workload (scores stay meaningful).
+            self._use(((task, 1.0),))
+            self._workload_stale = True  # rebuilt from the observations next time
+        self._bound(len(index))
+        need = request.minimum()
+        shape = (task.gpu_milli, task.gpus, task.gpu)
+        kind = self._kinds.get(shape)
+        if kind is None:
+            kind = self._kinds[shape] = len(self._kinds)
+        marks = self._cpu_marks
+        memo = self._score_memo
+        nodes = self._nodes
+        fractional = 0 < task.gpu_milli < MILLI
+        # Fractional requests walk the index's share buckets. Other requests scan the nodes in
+        # order: FGD scores every feasible node anyway, and the index's whole-GPU path re-checks
+        # every node for mixed models whenever several models match.
+        candidates = index.candidates(request, "first") if fractional else iter(index)
+        scored: list[tuple[float, int, NodeState, _Choice]] = []
+        top: tuple[float, int, NodeState, _Choice] | None = None
+        need_cpu, need_memory, need_disk = need.cpu_milli, need.memory, need.disk
+        plain = not request.cpu_arch and not need.extras
+        for ns in candidates:
+            free = ns.free
+            # Inlined (the hot loop) non-GPU half of check(); arch and extras only when asked for.
+            if free.cpu_milli < need_cpu or free.memory < need_memory or free.disk < need_disk:
+                continue
+            if not plain and not _fits_outside_gpu(request, need, free):
+                continue
+            cached = nodes.get(ns)
+            if cached is None or cached[0] is not free:
+                cached = nodes[ns] = self._describe(free)
+            _, sig, single = cached
+            cpu = free.cpu_milli
+            cpu_after = cpu - need_cpu
+            if single or task.gpu_milli != MILLI:
+                # The outcome depends on the signature only (whole devices on a one-model node are
+                # interchangeable), and on free CPU only through which typical demands it covers.
+                key = (kind, sig, bisect.bisect_right(marks, cpu), bisect.bisect_right(marks, cpu_after))
+                choice = memo.get(key, _UNSET)
+                if choice is _UNSET:
+                    choice = memo[key] = self._choose(task, sig, cpu, cpu_after, free)
+            else:
+                choice = self._choose(task, sig, cpu, cpu_after, free)
+            if choice is None:
+                continue
+            entry = (choice.score, ns.order, ns, choice)
+            scored.append(entry)
+            if top is None or choice.score > top[0] or (choice.score == top[0] and ns.order < top[1]):
+                top = entry
+        if top is None:
+            return None
+        alloc = self._allocation(request, need, task, top[2].free, top[3])
+        if alloc is not None and allow(top[2], alloc):
+            return top[2], alloc
+        # The best node was vetoed (allow): the next best, in score then node order.
+        scored.sort(key=lambda e: (-e[0], e[1]))
+        for _, _, ns, choice in scored:
+            if ns is top[2]:
+                continue
+            alloc = self._allocation(request, need, task, ns.free, choice)
+            if alloc is not None and allow(ns, alloc):
+                return ns, alloc
+        return None
+
+    def _bound(self, n_nodes: int) -> None:
+        """Keep memory bounded in a long-running scheduler (memo tables only ever grow)."""
+        if len(self._score_memo) > _MEMO_LIMIT or len(self._frag_memo) > _MEMO_LIMIT:
+            self._score_memo.clear()
+            self._frag_memo.clear()
+        if len(self._sigs) > _MEMO_LIMIT:
+            self._sigs.clear()
+            self._sig_ids.clear()
+            self._nodes.clear()
+            self._score_memo.clear()
+            self._frag_memo.clear()
+        if len(self._nodes) > 2 * n_nodes + 64:
+            self._nodes.clear()  # forget nodes that left the cluster
+
+    def _model(self, gpu: GPU) -> int:
+        mid = self._model_ids.get(gpu)
+        if mid is None:
+            mid = self._model_ids[gpu] = len(self._models)
+            self._models.append(gpu)
+        return mid
+
+    def _intern(self, devices: list[int]) -> int:
+        devices.sort()
+        sig = tuple(devices)
+        sid = self._sig_ids.get(sig)
+        if sid is None:
+            sid = self._sig_ids[sig] = len(self._sigs)
+            self._sigs.append(sig)
+        return sid
+
+    def _describe(self, free: Resources) -> tuple[Resources, int, bool]:
+        models = {d.gpu for d in free.gpus}
+        devices = [(self._model(d.gpu) << _SHIFT) | d.milli for d in free.gpus]
+        return free, self._intern(devices), len(models) <= 1
+
+    def _frag(self, sig: int, cpu: int) -> float:
+        """``F_n(M)`` for a signature and free CPU; the memoised twin of :func:`node_fragmentation`.
+
+        Raw mode returns ``sum_m count_m F_n(m)`` instead: ``F_n(M)`` times the (constant)
+        number of typical tasks, in exact integers. Drops that are equal in exact arithmetic
+        then compare equal, and node order breaks the tie; with floats, rounding noise in the
+        last bit would pick the winner (measured on openb: 8.4% vs 6.2% unallocated, seed 42).
+        """
+        key = (sig, bisect.bisect_right(self._cpu_marks, cpu))
+        value = self._frag_memo.get(key)
+        if value is not None:
+            return value
+        devices = self._sigs[sig]
+        total = sum(x & _SHARE for x in devices)
+        acc = [0.0] * 7
+        exact = 0
+        for t in self._tasks:
+            cpu_ok = cpu >= t.cpu
+            if t.share == 0:
+                quadrant, amount = (_XL_SATISFIED if cpu_ok else _XR_LACK_CPU), total
+            else:
+                accessible = False
+                holders = 0
+                usable = 0
+                for x in devices:
+                    if t.gpu is not None:
+                        mid = x >> _SHIFT
+                        ok = t.ok.get(mid)
+                        if ok is None:
+                            ok = t.ok[mid] = t.gpu.matches(self._models[mid])
+                        if not ok:
+                            continue
+                    accessible = True
+                    share = x & _SHARE
+                    if share >= t.share:
+                        holders += 1
+                        usable += share
+                if not accessible:
+                    quadrant, amount = _NO_ACCESS, total
+                elif holders >= t.gpus:
+                    quadrant, amount = (_Q2_LACK_GPU, total - usable) if cpu_ok else (_Q4_LACK_CPU, total)
+                else:
+                    quadrant, amount = (_Q2_LACK_GPU if cpu_ok else _Q1_LACK_BOTH), total
+            acc[quadrant] += t.p * amount
+            exact += t.count * amount
+        if self._score == "raw":
+            value = exact
+        else:
+            value = 0.0  # FragAmountSumExceptQ3: the authors' float order, so scores match theirs
+            for q in (_Q1_LACK_BOTH, _Q2_LACK_GPU, _Q4_LACK_CPU, _XL_SATISFIED, _XR_LACK_CPU, _NO_ACCESS):
+                value += acc[q]
+        self._frag_memo[key] = value
+        return value
+
+    def _choose(self, task: TaskType, sig: int, cpu: int, cpu_after: int, free: Resources) -> _Choice | None:
+        """Score the request on one node state; ``None`` if its GPU part cannot fit."""
+        before = self._frag(sig, cpu)
+        rounded = self._score == "rounded"
+        if task.gpus == 0:
+            drop = before - self._frag(sig, cpu_after)
+            return _Choice(fgd_score(drop) if rounded else drop)
+        devices = self._sigs[sig]
+        if task.gpu_milli < MILLI:
+            best_score: float | None = None
+            kinds: set[int] = set()
+            for x in dict.fromkeys(devices):
+                if (x & _SHARE) < task.gpu_milli or not task.matches(self._models[x >> _SHIFT]):
+                    continue
+                after = list(devices)
+                after[after.index(x)] = x - task.gpu_milli
+                drop = before - self._frag(self._intern(after), cpu_after)
+                s: float = fgd_score(drop) if rounded else drop
+                if best_score is None or s > best_score:
+                    best_score, kinds = s, {x}
+                elif s == best_score:
+                    kinds.add(x)
+            return None if best_score is None else _Choice(best_score, frozenset(kinds))
+        # Whole devices: the lowest-index wholly free matching ones, as fit() takes them.
+        taken = [d for d in free.gpus if d.milli == MILLI and task.matches(d.gpu)][: task.gpus]
+        if len(taken) < task.gpus:
+            return None
+        after = list(devices)
+        for d in taken:
+            x = (self._model(d.gpu) << _SHIFT) | MILLI
+            after[after.index(x)] = x - MILLI
+        drop = before - self._frag(self._intern(after), cpu_after)
+        return _Choice(fgd_score(drop) if rounded else drop)
+
+    def _allocation(
+        self, request: ResourceRequest, need: Resources, task: TaskType, free: Resources, choice: _Choice
+    ) -> Resources | None:
+        if task.gpus == 0 or task.gpu_milli == MILLI:
+            return fit(request, free)
+        for d in free.gpus:  # the lowest-index device of a best kind
+            if (self._model(d.gpu) << _SHIFT) | d.milli in choice.best:
+                return attrs.evolve(need, gpus=(Device(d.index, d.gpu, task.gpu_milli),))
+        return None
+
+
+def _fits_outside_gpu(request: ResourceRequest, need: Resources, free: Resources) -> bool:
+    """The non-GPU half of :func:`prioq.resources.check`, with ``need = request.minimum()``. O(extras)."""
+    if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
+        return False
+    if need.cpu_milli > free.cpu_milli or need.memory > free.memory or need.disk > free.disk:
+        return False
+    return all(amount <= free.extra(name) for name, amount in need.extras)
