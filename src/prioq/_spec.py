@@ -20,6 +20,7 @@ Every error is :class:`~prioq.errors.InvalidSpec` naming the offending token.
 from __future__ import annotations
 
 import difflib
+import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -483,11 +484,31 @@ def _device_list(text: str, where: str) -> list[tuple[int, int]]:
 
 
 def parse_request(spec: str | Mapping[str, Any]) -> ResourceRequest:
-    """Parse a request spec string or dstack-style dict. O(length of the spec).
+    """Parse a request spec string or dstack-style dict. O(length of the spec); repeated
+    strings come from a cache (the results are immutable).
 
     No dstack defaults are applied: an absent key means "no constraint".
     ``shm_size`` is accepted and ignored (it is carved out of ``memory``).
     """
+    if isinstance(spec, str):
+        return _parse_request_cached(spec)
+    return _parse_request(spec)
+
+
+def parse_resources(spec: str | Mapping[str, Any]) -> Resources:
+    """Parse a capacity (or free view, or allocation) with exact values. O(length + devices);
+    repeated strings come from a cache.
+
+    ``gpu=P100:16GB:2`` makes devices 0 and 1 of ``GPU("P100", memory=16GiB)``;
+    ``gpu=A100:80GB:4+T4:2`` numbers the T4s 4 and 5; ``gpu=T4@2,3(0.5)`` lists
+    device indices, with a share in brackets for a partly used device.
+    """
+    if isinstance(spec, str):
+        return _parse_resources_cached(spec)
+    return _parse_resources(spec)
+
+
+def _parse_request(spec: object) -> ResourceRequest:
     fields: dict[str, Any] = {}
     extras: list[tuple[str, Range]] = []
     for key, raw, where in _items(spec):
@@ -512,13 +533,7 @@ def parse_request(spec: str | Mapping[str, Any]) -> ResourceRequest:
         raise InvalidSpec(f"{spec!r}: {exc}") from exc
 
 
-def parse_resources(spec: str | Mapping[str, Any]) -> Resources:
-    """Parse a capacity (or free view, or allocation) with exact values. O(length + devices).
-
-    ``gpu=P100:16GB:2`` makes devices 0 and 1 of ``GPU("P100", memory=16GiB)``;
-    ``gpu=A100:80GB:4+T4:2`` numbers the T4s 4 and 5; ``gpu=T4@2,3(0.5)`` lists
-    device indices, with a share in brackets for a partly used device.
-    """
+def _parse_resources(spec: object) -> Resources:
     cpu_milli = memory = disk = 0
     arch: str | None = None
     devices: list[Device] = []
@@ -540,6 +555,11 @@ def parse_resources(spec: str | Mapping[str, Any]) -> Resources:
             extras[key] = _exact(_extra(raw, where, key), where).numerator
     return Resources(cpu_milli=cpu_milli, memory=memory, disk=disk, gpus=devices, extras=extras,
                      cpu_arch=arch)
+
+
+# Traces repeat a handful of specs over and over: a parse costs ~100 us, a cache hit ~0.1 us.
+_parse_request_cached = functools.lru_cache(maxsize=4096)(_parse_request)
+_parse_resources_cached = functools.lru_cache(maxsize=4096)(_parse_resources)
 
 
 def _fmt_fraction(value: Fraction) -> str:
