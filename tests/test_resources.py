@@ -28,8 +28,8 @@ from prioq import (
     fit,
     why_not,
 )
-from prioq._spec import GiB, MiB, _check_key
-from prioq.resources import MILLI, VENDORS
+from prioq._spec import _check_key
+from prioq.resources import MILLI, VENDORS, GiB, MiB
 
 # --------------------------------------------------------------------------- strategies
 

@@ -16,9 +16,6 @@ from hypothesis import strategies as st
 import prioq
 from prioq import GPU, Device, GPURequest, InvalidSpec, Range, ResourceRequest, Resources
 from prioq._spec import (
-    GiB,
-    MiB,
-    TiB,
     format_bytes,
     format_range,
     format_request,
@@ -26,6 +23,7 @@ from prioq._spec import (
     parse_request,
     parse_resources,
 )
+from prioq.resources import GiB, MiB, TiB
 from test_resources import byte_amounts, capacities, ranges, requests
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "resources.md"

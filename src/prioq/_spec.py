@@ -33,19 +33,17 @@ from prioq.resources import (
     MILLI,
     VENDORS,
     Device,
+    GiB,
     GPURequest,
+    MiB,
     Range,
     ResourceRequest,
     Resources,
+    TiB,
     vendor_of,
 )
 
 __all__ = ["format_range", "format_request", "format_resources", "parse_request", "parse_resources"]
-
-KiB = 1024
-MiB = KiB**2
-GiB = KiB**3
-TiB = KiB**4
 
 # dstack's Memory treats MB/GB/TB as binary units (GB = 1024**3); the IEC names mean the same.
 _UNITS = {"mb": MiB, "mib": MiB, "gb": GiB, "gib": GiB, "tb": TiB, "tib": TiB}

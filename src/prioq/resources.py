@@ -29,11 +29,14 @@ __all__ = [
     "MILLI",
     "Device",
     "GPURequest",
+    "GiB",
     "InsufficientResources",
+    "MiB",
     "Misfit",
     "Range",
     "ResourceRequest",
     "Resources",
+    "TiB",
     "check",
     "fit",
     "why_not",
@@ -41,6 +44,11 @@ __all__ = [
 
 MILLI = 1000
 """Milli-units per whole CPU core or GPU device."""
+
+MiB = 1024**2
+GiB = 1024**3
+TiB = 1024**4
+"""Byte sizes of the spec units: like dstack, ``MB``/``GB``/``TB`` mean these binary sizes."""
 
 
 class InsufficientResources(InvalidSpec):
