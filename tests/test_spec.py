@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import prioq
 from prioq import GPU, Device, GPURequest, InvalidSpec, Range, ResourceRequest, Resources
 from prioq._spec import (
+    brief_bytes,
     format_bytes,
     format_range,
     format_request,
@@ -321,6 +322,23 @@ def test_format_bytes_examples() -> None:
     assert format_bytes(1536 * MiB) == "1536MB"
     assert format_bytes(0) == "0GB"
     assert format_bytes(round(1.3 * GiB)) == "1.3GB"
+
+
+def test_brief_bytes_for_messages() -> None:
+    assert brief_bytes(64 * GiB) == "64GB"
+    assert brief_bytes(round(1.3 * GiB)) == "1.3GB"
+    assert brief_bytes(123456789) == "117.7MB"
+    assert brief_bytes(500) == "500B"
+
+
+@given(st.integers(1, 2**50))
+def test_brief_bytes_is_within_four_digits(amount: int) -> None:
+    text = brief_bytes(amount)
+    if text.endswith("B") and not text[-2].isalpha():
+        assert int(text[:-1]) == amount
+        return
+    approx = ResourceRequest.parse(f"memory={text}").memory.min
+    assert approx is not None and abs(approx - amount) <= amount * 5e-4 + 1
 
 
 @given(ranges(byte_amounts))

@@ -586,25 +586,50 @@ def _fmt_number(value: float) -> str:
 
 
 def format_bytes(amount: float) -> str:
-    """``68719476736`` -> ``"64GB"``; the shortest MB/GB/TB text that parses back to the same bytes."""
+    """``68719476736`` -> ``"64GB"``; the shortest MB/GB/TB text that parses back to the same bytes.
+
+    Integer arithmetic only (it is on the explanation path of every misfit): O(digits).
+    """
     b = int(amount)
     if b == 0:
         return "0GB"
     for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
         if b % size == 0:
             return f"{b // size}{unit}"
-    best: str | None = None
+    best = ""
     for unit, size in (("GB", GiB), ("MB", MiB), ("TB", TiB)):
-        exact = Fraction(b, size)
-        for places in range(1, 41):
-            approx = round(exact, places)
-            if round(approx * size) == b:
-                text = _fmt_fraction(approx) + unit
-                if best is None or len(text) < len(best):
-                    best = text
-                break
-    assert best is not None  # 40 places always reach the exact expansion of b / 2**k
+        text = _shortest_decimal(b, size) + unit
+        if not best or len(text) < len(best):
+            best = text
     return best
+
+
+def brief_bytes(amount: float) -> str:
+    """``"64GB"`` when exact, else four significant digits (``"1.3GB"``, ``"117.7MB"``): for messages,
+    where it runs on every misfit, so it is O(1) and need not parse back exactly."""
+    b = int(amount)
+    if b == 0:
+        return "0GB"
+    for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
+        if b % size == 0:
+            return f"{b // size}{unit}"
+    for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
+        if b >= size:
+            return f"{b / size:.4g}{unit}"
+    return f"{b}B"
+
+
+def _shortest_decimal(b: int, size: int) -> str:
+    """The shortest decimal ``d`` with ``round(d * size) == b`` (half to even, as the parser rounds)."""
+    for places in range(1, 41):  # size is 2**k, k <= 40: b / size has at most 40 decimals
+        scale = 10**places
+        q = (2 * b * scale + size) // (2 * size)  # b / size to ``places`` decimals, half up
+        whole, rest = divmod(q * size, scale)
+        back = whole + (1 if 2 * rest > scale or (2 * rest == scale and whole % 2) else 0)
+        if back == b:
+            digits = str(q).rjust(places + 1, "0")
+            return f"{digits[:-places]}.{digits[-places:]}".rstrip("0").rstrip(".")
+    raise AssertionError(f"no exact decimal for {b} / {size}")  # pragma: no cover
 
 
 def _fmt_value(value: float, kind: str) -> str:

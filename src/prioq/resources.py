@@ -359,9 +359,9 @@ class Resources:
 
 
 def _bytes(amount: float) -> str:
-    from prioq._spec import format_bytes
+    from prioq._spec import brief_bytes
 
-    return format_bytes(amount)
+    return brief_bytes(amount)
 
 
 def _describe_range(rng: Range, kind: str) -> str:
