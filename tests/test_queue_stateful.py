@@ -310,9 +310,9 @@ class StepDyadicMachine(QueueMachine):
 
 
 class StepDecimalMachine(QueueMachine):
-    """Ten steps of 0.1 exceed 1 exactly: levels must be computed on exact values."""
+    """1.0 / 0.1 is 10.0 in floats but just below 10 exactly: levels must use exact values."""
 
-    policy = StepAging(interval=0.3, step=0.1, max_boost=0.45)
+    policy = StepAging(interval=0.1, step=0.1, max_boost=0.45)
 
 
 TestNoAging = NoAgingMachine.TestCase

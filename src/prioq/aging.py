@@ -62,8 +62,11 @@ def _finite_wait(wait: object) -> Fraction:
 
 
 def _float_at_least(x: Fraction) -> float:
-    """The smallest float >= x (x finite)."""
-    f = float(x)
+    """The smallest float >= x (``math.inf`` beyond the float range)."""
+    try:
+        f = float(x)
+    except OverflowError:
+        return math.inf
     if Fraction(f) < x:
         f = math.nextafter(f, math.inf)
     return f

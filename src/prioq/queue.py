@@ -17,14 +17,18 @@ How aging stays O(log n) without re-sorting (see ``docs/queue.md``):
 * A job's key changes only at known instants: when ``now`` reaches its
   ``submitted_at`` (wait starts counting), when a linear boost saturates at
   ``max_boost`` (``submitted_at + max_boost / rate``), or at a step boundary
-  (``submitted_at + k * interval``). Timer heaps hold these events; each call
-  that takes ``now`` processes the due ones (lazily, each in O(log n)) and
-  moves the job to its new key. A job has at most one pending event.
-* Keys are exact. A key is ``(f, r)`` where ``f`` is the exact value
-  correctly rounded to a float and ``r`` the exact remainder (``0`` or a
-  :class:`~fractions.Fraction`). Rounding is monotone, so different ``f``
-  order correctly, and equal ``f`` fall back to ``r``: equal effective
-  priorities compare equal, and the documented tie-breaks decide.
+  (``submitted_at + k * interval``). A timer heap holds these events; each
+  call that takes ``now`` processes the due ones (lazily, each in O(log n))
+  and moves the job to its new key. A job has at most one pending event. An
+  event is keyed by the smallest float >= its exact instant, so "due" is one
+  exact float comparison (``now`` is a float).
+* Keys are exact integers. Every float is an integer multiple of a power of
+  two, so a static key is ``(priority + boost) * 2**a`` with ``a`` fixed by the
+  policy's parameters, and a growing key is ``(priority - rate * submitted_at)
+  * 2**b`` with ``b`` covering every ``submitted_at`` seen (raised in steps of
+  32 bits when a finer one arrives, shifting existing keys in place, which
+  keeps their order). Equal effective priorities compare equal, never
+  "almost equal", and the documented tie-breaks decide.
 
 =================  ==============================================================
 operation          cost (n queued jobs)
@@ -42,7 +46,8 @@ statistics()       O(n) (scans for the oldest job)
 
 Aging events: each job has at most 2 (linear: start, saturation) or
 ``StepAging.levels`` (step) events over its whole stay, and never more than
-the number of calls that advanced ``now``.
+the number of calls that advanced ``now``. Raising ``b`` costs O(n) and
+happens at most 34 times over a queue's life (float exponents stop at 2**-1074).
 
 Not thread-safe: one owner at a time, like the scheduler.
 """
@@ -52,8 +57,9 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from collections.abc import Iterator, Mapping
-from fractions import Fraction
+import sys
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeAlias
 
 import attrs
@@ -68,38 +74,97 @@ _MAX_PRIORITY = 2**53
 """Largest |priority|: beyond it an int is not exactly a float, and effective priorities are floats."""
 
 # A heap entry is a tuple, so heapq compares it in C:
-# (k0, k1, submitted_at, seq, uid, id, job, kind, event)
-#   k0, k1: the negated key (min-heap, highest first): -f, -r as described above
-#   uid:    unique per entry; stale and live entries of one job may share seq,
-#           so uid keeps comparisons from ever reaching the (unorderable) job
-#   kind:   linear 0 waiting / 1 growing / 2 capped; step: the level; none: 0
-#   event:  the job's one pending timer event (a tuple), or None
-_K0, _K1, _S, _SEQ, _UID, _ID, _JOB, _KIND, _EVENT = range(9)
-# A timer event: (t0, t1, uid, id): instant t0 + t1 exactly (step), or keyed by
-# submitted_at (linear start / saturation, whose instants are monotone in it).
-_T0, _T1, _TUID, _TID = range(4)
+# (key, submitted_at, seq, uid, id, job, kind, event)
+#   key:   the negated exact integer key (min-heap, highest first)
+#   uid:   unique per entry; stale and live entries of one job may share seq,
+#          so uid keeps comparisons from ever reaching the (unorderable) job
+#   kind:  linear 0 waiting / 1 growing / 2 capped; step: the level; none: 0
+#   event: the job's one pending timer event, or None
+_KEY, _S, _SEQ, _UID, _ID, _JOB, _KIND, _EVENT = range(8)
+# An aging event: (key, uid, id). In the "due" timeline key is the smallest float
+# >= the event's exact instant (so "due" is key <= now, exactly, as now is a float);
+# in the linear saturation timeline key is submitted_at (the instant s + max_boost/rate
+# is monotone in it; due is checked exactly).
+_TKEY, _TUID, _TID = range(3)
 
 _Entry: TypeAlias = tuple[Any, ...]
 _Event: TypeAlias = tuple[Any, ...]
-_Exact: TypeAlias = "int | Fraction"
 
 _NONE, _LINEAR, _STEP = 0, 1, 2
 _WAITING, _GROWING, _CAPPED = 0, 1, 2
-
-# Relative tolerance of the float fast paths. Their rounding error is a few
-# units of 2**-53 (about 1e-16) relative; inside this margin the exact path decides.
-_TOL = 1e-14
-_TINY = 1e-300
+_SCALE_STEP = 32  # growing keys' scale 2**b rises in these steps (bounds the rescalings)
+_TOL = 1e-14  # relative margin of float pre-checks (their error is ~1e-16); inside it, exact ints decide
+_TINY = 1e-300  # absolute margin for underflow
 
 
-def _split(num: int, den: int) -> tuple[float, _Exact]:
-    """``(f, r)`` with ``f`` = num/den correctly rounded and ``r`` = num/den - f exactly."""
-    f = num / den  # int true division is correctly rounded
+def _log2(power_of_two: int) -> int:
+    return power_of_two.bit_length() - 1
+
+
+def _ceil_float(num: int, den: int) -> float:
+    """The smallest float >= num/den (den > 0); ``math.inf`` beyond the float range."""
+    try:
+        f = num / den  # int true division is correctly rounded
+    except OverflowError:
+        return math.inf if num > 0 else -math.inf
     fn, fd = f.as_integer_ratio()
-    diff = num * fd - fn * den
-    if not diff:
-        return f, 0
-    return f, Fraction(diff, den * fd)
+    if fn * den < num * fd:
+        f = math.nextafter(f, math.inf)
+    return f
+
+
+class _Timeline:
+    """Aging events in key order: a FIFO while keys arrive in order (jobs pushed as they are
+    submitted, the common case: O(1)), a heap for the others (O(log n))."""
+
+    __slots__ = ("fifo", "heap")
+
+    def __init__(self) -> None:
+        self.fifo: deque[_Event] = deque()
+        self.heap: list[_Event] = []
+
+    def __len__(self) -> int:
+        return len(self.fifo) + len(self.heap)
+
+    def __iter__(self) -> Iterator[_Event]:
+        return itertools.chain(self.fifo, self.heap)
+
+    def add(self, event: _Event) -> None:
+        fifo = self.fifo
+        if not fifo or fifo[-1] <= event:
+            fifo.append(event)
+        else:
+            heapq.heappush(self.heap, event)
+
+    def first(self) -> _Event | None:
+        fifo, heap = self.fifo, self.heap
+        if fifo:
+            return heap[0] if heap and heap[0] < fifo[0] else fifo[0]
+        return heap[0] if heap else None
+
+    def pop(self) -> _Event:
+        fifo, heap = self.fifo, self.heap
+        if fifo and not (heap and heap[0] < fifo[0]):
+            return fifo.popleft()
+        return heapq.heappop(heap)
+
+    def keep(self, live: Callable[[_Event], bool]) -> None:
+        self.fifo = deque(e for e in self.fifo if live(e))
+        self.heap = [e for e in self.heap if live(e)]
+        heapq.heapify(self.heap)
+
+    def ordered(self) -> bool:
+        fifo, heap = self.fifo, self.heap
+        return all(fifo[i - 1] <= fifo[i] for i in range(1, len(fifo))) and all(
+            heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap))
+        )
+
+
+def _to_float(num: int, den: int) -> float:
+    try:
+        return num / den
+    except OverflowError:
+        return math.inf if num > 0 else -math.inf
 
 
 @attrs.frozen(slots=True)
@@ -136,6 +201,8 @@ class QueueStatistics:
     updates: int
     events_processed: int
     compactions: int
+    rescales: int
+    """Times the growing keys' scale was raised (a finer ``submitted_at`` arrived)."""
 
 
 class PriorityQueue:
@@ -148,14 +215,20 @@ class PriorityQueue:
     """
 
     __slots__ = (
+        "_a",
         "_aging",
         "_by_class",
         "_by_priority",
+        "_cap_add",
+        "_cap_kind",
         "_capping",
         "_counts",
         "_di",
         "_dm",
         "_dr",
+        "_due",
+        "_e",
+        "_e_r",
         "_g",
         "_interval_f",
         "_last_now",
@@ -170,17 +243,19 @@ class PriorityQueue:
         "_next_seq",
         "_ni",
         "_nm",
+        "_now_terms",
         "_nr",
-        "_q_mb",
-        "_q_rate",
+        "_nst",
         "_rate_f",
         "_s",
+        "_sat",
+        "_sat_lead",
         "_seqs",
-        "_step_q",
-        "_t1",
-        "_t2",
+        "_sh_m",
+        "_sh_st",
         "_uids",
         "_version",
+        "_wake",
     )
 
     def __init__(self, aging: AgingPolicy | None = None) -> None:
@@ -191,45 +266,56 @@ class PriorityQueue:
         self._aging: AgingPolicy = aging
         self._live: dict[str, _Entry] = {}
         self._seqs: set[int] = set()
-        self._s: list[_Entry] = []  # static keys
-        self._g: list[_Entry] = []  # growing keys (linear aging)
-        self._t1: list[_Event] = []  # linear: start events by submitted_at; step: boundaries
-        self._t2: list[_Event] = []  # linear: saturation events by submitted_at
-        self._n_events = 0
-        self._n_capped = 0
-        self._next_seq = 0
+        self._s: list[_Entry] = []  # static keys: (priority + boost) * 2**a
+        self._g: list[_Entry] = []  # growing keys (linear): (priority - rate * s) * dr * 2**e
+        self._due = _Timeline()  # events due at an instant: linear start, step boundaries
+        self._sat = _Timeline()  # linear saturation events, keyed by submitted_at
+        self._n_events = self._n_capped = self._next_seq = self._version = 0
         self._uids = itertools.count()
         self._last_now: float | None = None
-        self._version = 0
         self._by_priority: dict[int, int] = {}
         self._by_class: dict[str | None, int] = {}
-        # pushes, pops, removes, updates, events processed, compactions
-        self._counts = [0, 0, 0, 0, 0, 0]
+        # pushes, pops, removes, updates, events processed, compactions, rescales
+        self._counts = [0] * 7
         self._mode = _NONE
         self._capping = False
-        self._levels = 0
+        self._levels = self._a = self._e = self._e_r = self._sh_m = self._sh_st = 0
+        self._nr = self._dr = self._nm = self._dm = self._ni = self._di = self._nst = 1
         self._rate_f = self._mb_f = self._mb_lo = self._mb_hi = self._interval_f = 0.0
-        self._nr = self._dr = self._nm = self._dm = self._ni = self._di = 1
-        self._q_rate = self._q_mb = self._step_q = Fraction(0)
+        self._cap_kind = -1  # the kind meaning "boost at max_boost" (-1: none)
+        self._cap_add = 0  # max_boost * 2**a
+        self._now_terms: tuple[float, int, int, int] = (math.nan, 0, 0, 0)  # cache for _growing_first
+        # A lower bound on the earliest instant any pending event can fall due: calls with an
+        # earlier now skip event processing with one comparison.
+        self._wake = math.inf
+        self._sat_lead = math.inf  # a little under max_boost / rate
         if isinstance(aging, LinearAging) and aging.rate > 0 and aging.max_boost > 0:
             self._mode = _LINEAR
-            self._q_rate = Fraction(aging.rate)
-            self._nr, self._dr = self._q_rate.as_integer_ratio()
+            self._nr, self._dr = aging.rate.as_integer_ratio()
+            self._e_r = _log2(self._dr)
             self._rate_f = float(aging.rate)
+            self._e = _SCALE_STEP
             self._capping = not math.isinf(aging.max_boost)
             if self._capping:
-                self._set_cap(aging.max_boost)
+                self._set_cap(aging.max_boost, 0)
+                self._cap_kind = _CAPPED
+                lead = self._mb_f / self._rate_f
+                self._sat_lead = (lead if lead < math.inf else sys.float_info.max) * (1 - 1e-12) - _TINY
         elif isinstance(aging, StepAging) and aging.levels > 0:
             self._mode = _STEP
             self._levels = aging.levels
-            self._ni, self._di = Fraction(aging.interval).as_integer_ratio()
+            self._ni, self._di = aging.interval.as_integer_ratio()
             self._interval_f = float(aging.interval)
-            self._step_q = Fraction(aging.step)
-            self._set_cap(aging.max_boost)
+            self._nst, dst = aging.step.as_integer_ratio()
+            self._set_cap(aging.max_boost, _log2(dst))
+            self._sh_st = self._a - _log2(dst)
+            self._cap_kind = self._levels
 
-    def _set_cap(self, max_boost: float) -> None:
-        self._q_mb = Fraction(max_boost)
-        self._nm, self._dm = self._q_mb.as_integer_ratio()
+    def _set_cap(self, max_boost: float, e_other: int) -> None:
+        self._nm, self._dm = max_boost.as_integer_ratio()
+        self._a = max(_log2(self._dm), e_other)  # static keys' scale: 2**a covers every boost
+        self._sh_m = self._a - _log2(self._dm)
+        self._cap_add = self._nm << self._sh_m
         self._mb_f = float(max_boost)
         self._mb_lo = self._mb_f * (1 - _TOL) - _TINY
         self._mb_hi = self._mb_f * (1 + _TOL) + _TINY
@@ -300,10 +386,10 @@ class PriorityQueue:
             raise InvalidJob(f"{what}: priority must be within ±2**53, got {priority!r}")
         return priority
 
-    # ------------------------------------------------------------------ keys, phases, events
+    # ------------------------------------------------------------------ phases, keys, events
 
     def _phase(self, now: float | None, s: float) -> int:
-        """The job's kind at ``now`` (exact): linear waiting/growing/capped, or the step level."""
+        """The job's kind at ``now``, exactly: linear waiting/growing/capped, or the step level."""
         mode = self._mode
         if mode == _NONE or now is None or now < s:
             return 0
@@ -318,7 +404,9 @@ class PriorityQueue:
             return False
         if self._mb_hi < x < math.inf:
             return True
-        return (Fraction(now) - Fraction(s)) * self._q_rate >= self._q_mb
+        nn, dn = now.as_integer_ratio()
+        ns, ds = s.as_integer_ratio()
+        return self._nr * (nn * ds - ns * dn) * self._dm >= self._nm * self._dr * dn * ds
 
     def _step_level(self, now: float, s: float) -> int:
         """Exactly: ``min(floor((now - s) / interval), levels)`` for ``now >= s``."""
@@ -330,72 +418,98 @@ class PriorityQueue:
         j = math.floor(q)
         if q - j > margin and j + 1 - q > margin:
             return j
-        ns, ds = s.as_integer_ratio()
         nn, dn = now.as_integer_ratio()
+        ns, ds = s.as_integer_ratio()
         # (now - s) / interval = (nn*ds - ns*dn) * di / (dn*ds*ni)
-        exact = ((nn * ds - ns * dn) * self._di) // (dn * ds * self._ni)
-        return min(exact, top)
+        return min(((nn * ds - ns * dn) * self._di) // (dn * ds * self._ni), top)
 
-    def _key(self, p: int, s: float, kind: int) -> tuple[float, _Exact]:
-        """The negated exact key ``(-f, -r)`` of a job in phase ``kind``."""
+    def _key(self, p: int, s: float, kind: int) -> int:
+        """The exact integer key (not negated) of a job in phase ``kind``; may raise the growing scale."""
         mode = self._mode
         if mode == _LINEAR:
             if kind == _GROWING:
-                # priority - rate * s, time-invariant while the job grows
                 ns, ds = s.as_integer_ratio()
-                den = self._dr * ds
-                f, r = _split(p * den - self._nr * ns, den)
-                return -f, -r
+                e_s = _log2(ds)
+                if e_s > self._e:
+                    self._rescale(e_s)
+                # (p - rate * s) * dr * 2**e
+                return (p * self._dr << self._e) - (self._nr * ns << (self._e - e_s))
             if kind == _CAPPED:
-                f, r = _split(p * self._dm + self._nm, self._dm)
-                return -f, -r
+                return (p << self._a) + self._cap_add
         elif mode == _STEP and kind > 0:
-            bn, bd = (kind * self._step_q).as_integer_ratio()
-            if bn * self._dm >= self._nm * bd:
-                bn, bd = self._nm, self._dm
-            f, r = _split(p * bd + bn, bd)
-            return -f, -r
-        return -float(p), 0
+            return (p << self._a) + min(kind * self._nst << self._sh_st, self._cap_add)
+        return p << self._a
 
-    def _new_event(self, jid: str, s: float, kind: int) -> tuple[list[_Event], _Event] | None:
-        """The job's next aging event after entering ``kind``, and the timer heap it goes to."""
+    def _rescale(self, e_s: int) -> None:
+        """Raise the growing keys' scale to cover a finer ``submitted_at``: O(n), order unchanged."""
+        e = -(-e_s // _SCALE_STEP) * _SCALE_STEP
+        shift = e - self._e
+        live = self._live
+        g = self._g
+        for i, entry in enumerate(g):
+            moved = (entry[_KEY] << shift, *entry[1:])
+            g[i] = moved
+            if live.get(entry[_ID]) is entry:
+                live[entry[_ID]] = moved
+        self._e = e
+        self._now_terms = (math.nan, 0, 0, 0)
+        self._counts[6] += 1
+        self._version += 1
+
+    def _event_key(self, s: float, kind: int) -> tuple[_Timeline, float] | None:
+        """Where and under which key the job's next aging event goes after entering ``kind``."""
         mode = self._mode
         if mode == _LINEAR:
             if kind == _WAITING:
-                return self._t1, (s, 0, next(self._uids), jid)
+                return self._due, s
             if kind == _GROWING and self._capping:
-                return self._t2, (s, 0, next(self._uids), jid)
-            return None
-        if mode == _STEP and kind < self._levels:
+                return self._sat, s
+        elif mode == _STEP and kind < self._levels:
+            # the boundary s + (kind + 1) * interval, rounded up to a float
             ns, ds = s.as_integer_ratio()
-            # boundary s + (kind + 1) * interval, exactly
-            f, r = _split(ns * self._di + (kind + 1) * self._ni * ds, ds * self._di)
-            return self._t1, (f, r, next(self._uids), jid)
+            return self._due, _ceil_float(ns * self._di + (kind + 1) * self._ni * ds, ds * self._di)
         return None
 
-    def _place(self, job: Job, s: float, seq: int, kind: int, event: _Event | None) -> _Entry:
-        k0, k1 = self._key(job.priority, s, kind)
-        entry = (k0, k1, s, seq, next(self._uids), job.id, job, kind, event)
+    def _schedule(self, jid: str, s: float, kind: int) -> _Event | None:
+        where = self._event_key(s, kind)
+        if where is None:
+            return None
+        timeline, key = where
+        event = (key, next(self._uids), jid)
+        timeline.add(event)
+        self._n_events += 1
+        wake = key if timeline is self._due else self._sat_wake(key)
+        if wake < self._wake:
+            self._wake = wake
+        return event
+
+    def _sat_wake(self, s: float) -> float:
+        """A float <= s + max_boost / rate (exact), so the saturation check never starts late."""
+        return s + self._sat_lead - abs(s) * 1e-12
+
+    def _rewake(self) -> None:
+        wake = math.inf
+        first = self._due.first()
+        if first is not None:
+            wake = first[_TKEY]
+        first = self._sat.first()
+        if first is not None:
+            wake = min(wake, self._sat_wake(first[_TKEY]))
+        self._wake = wake
+
+    def _place(self, job: Job, s: float, seq: int, kind: int, event: _Event | None) -> None:
+        key = self._key(job.priority, s, kind)
+        entry = (-key, s, seq, next(self._uids), job.id, job, kind, event)
         heapq.heappush(self._g if self._mode == _LINEAR and kind == _GROWING else self._s, entry)
         self._live[job.id] = entry
-        return entry
-
-    def _is_capped(self, kind: int) -> bool:
-        if self._mode == _LINEAR:
-            return kind == _CAPPED
-        return self._mode == _STEP and kind == self._levels
 
     def _refresh(self, old: _Entry, now: float) -> None:
-        """Re-key a job whose event fell due (its old event is consumed). O(log n)."""
+        """Re-key a job whose event fell due (the old event is consumed). O(log n)."""
         s = old[_S]
         kind = self._phase(now, s)
-        scheduled = self._new_event(old[_ID], s, kind)
-        event = None
-        if scheduled is not None:
-            heap, event = scheduled
-            heapq.heappush(heap, event)
-        self._n_events += (event is not None) - 1
-        self._n_capped += self._is_capped(kind) - self._is_capped(old[_KIND])
+        self._n_events -= 1
+        event = self._schedule(old[_ID], s, kind)
+        self._n_capped += (kind == self._cap_kind) - (old[_KIND] == self._cap_kind)
         self._place(old[_JOB], s, old[_SEQ], kind, event)
         self._counts[4] += 1
         self._version += 1
@@ -403,36 +517,59 @@ class PriorityQueue:
     def _advance(self, now: float) -> None:
         """Record ``now`` and process every aging event due at it. O(log n) per event."""
         self._last_now = now
-        mode = self._mode
-        if mode == _NONE:
-            return
-        live = self._live
-        t1 = self._t1
-        if mode == _LINEAR:
-            while t1 and t1[0][_T0] <= now:
-                event = heapq.heappop(t1)
-                entry = live.get(event[_TID])
-                if entry is not None and entry[_EVENT] is event:
-                    self._refresh(entry, now)
-            t2 = self._t2
-            if t2:
-                rate, lo = self._rate_f, self._mb_lo
-                while t2 and ((now - t2[0][_T0]) * rate >= lo and self._capped(now, t2[0][_T0])):
-                    event = heapq.heappop(t2)
-                    entry = live.get(event[_TID])
-                    if entry is not None and entry[_EVENT] is event:
-                        self._refresh(entry, now)
-        else:
-            while t1:
-                event = t1[0]
-                t0 = event[_T0]
-                if t0 > now or (t0 == now and event[_T1] > 0):
-                    break
-                heapq.heappop(t1)
-                entry = live.get(event[_TID])
-                if entry is not None and entry[_EVENT] is event:
-                    self._refresh(entry, now)
-        self._maybe_compact()
+        if now >= self._wake:
+            self._run(now)
+            if self._capping:
+                self._saturate(now)
+            self._rewake()
+            self._maybe_compact()
+
+    def _saturate(self, now: float) -> None:
+        """Process due saturation events: growing -> capped, O(log n) each (the hot event, inlined)."""
+        sat = self._sat
+        fifo, heap = sat.fifo, sat.heap
+        live, static, uids = self._live, self._s, self._uids
+        a, add = self._a, self._cap_add
+        moved = 0
+        while True:
+            if fifo and not (heap and heap[0] < fifo[0]):
+                event = fifo[0]
+            elif heap:
+                event = heap[0]
+            else:
+                break
+            if not self._capped(now, event[_TKEY]):
+                break
+            if fifo and event is fifo[0]:
+                fifo.popleft()
+            else:
+                heapq.heappop(heap)
+            old = live.get(event[_TID])
+            if old is None or old[_EVENT] is not event:
+                continue
+            job = old[_JOB]
+            key = (job.priority << a) + add
+            entry = (-key, old[_S], old[_SEQ], next(uids), old[_ID], job, _CAPPED, None)
+            heapq.heappush(static, entry)
+            live[old[_ID]] = entry
+            moved += 1
+        if moved:
+            self._n_events -= moved
+            self._n_capped += moved
+            self._counts[4] += moved
+            self._version += 1
+
+    def _run(self, now: float) -> None:
+        """Process due events of the instant timeline (linear start, step boundaries)."""
+        live, due = self._live, self._due
+        while True:
+            event = due.first()
+            if event is None or event[_TKEY] > now:
+                break
+            due.pop()
+            entry = live.get(event[_TID])
+            if entry is not None and entry[_EVENT] is event:
+                self._refresh(entry, now)
 
     def _maybe_compact(self) -> None:
         """Rebuild heaps once stale entries outnumber live ones: O(n), amortized O(1) per removal."""
@@ -444,33 +581,45 @@ class PriorityQueue:
             heapq.heapify(self._g)
             self._counts[5] += 1
             self._version += 1
-        if len(self._t1) + len(self._t2) > 2 * self._n_events + 64:
-            self._t1 = [e for e in self._t1 if self._event_live(e)]
-            self._t2 = [e for e in self._t2 if self._event_live(e)]
-            heapq.heapify(self._t1)
-            heapq.heapify(self._t2)
-            self._counts[5] += 1
+        if len(self._due) + len(self._sat) > 2 * self._n_events + 64:
+            self._due.keep(self._event_live)
+            self._sat.keep(self._event_live)
 
     def _event_live(self, event: _Event) -> bool:
         entry = self._live.get(event[_TID])
         return entry is not None and entry[_EVENT] is event
 
+    def _terms(self, now: float) -> tuple[float, int, int, int]:
+        """``(now, e_n, rate * now * dr * 2**(e + e_n), e_n + e_r + e)`` with now = nn / 2**e_n."""
+        terms = self._now_terms
+        if terms[0] != now:
+            nn, dn = now.as_integer_ratio()
+            e_n = _log2(dn)
+            terms = self._now_terms = (now, e_n, self._nr * nn << self._e, e_n + self._e_r + self._e)
+        return terms
+
+    def _eff_growing(self, key: int, now: float) -> tuple[int, int]:
+        """Exact effective priority of a growing key at ``now`` as ``num / 2**shift``."""
+        _, e_n, term, shift = self._terms(now)
+        return (key << e_n) + term, shift
+
     def _growing_first(self, g: _Entry, st: _Entry, now: float) -> bool:
-        """Whether growing-heap entry ``g`` precedes static entry ``st`` at ``now`` (exact)."""
-        kf = -g[_K0]
-        vf = -st[_K0]
-        rn = self._rate_f * now
-        d = kf + rn - vf
-        tol = _TOL * (abs(kf) + abs(rn) + abs(vf)) + _TINY
-        if d > tol:
-            return True
-        if d < -tol:
-            return False
-        eff_g = Fraction(kf) - g[_K1] + self._q_rate * Fraction(now)
-        eff_s = Fraction(vf) - st[_K1]
-        if eff_g != eff_s:
-            return bool(eff_g > eff_s)
-        return bool((g[_S], g[_SEQ]) < (st[_S], st[_SEQ]))
+        """Whether growing entry ``g`` precedes static entry ``st`` at ``now``; exact. O(1).
+
+        Compares ``eff_g * 2**(shift + a)`` with ``eff_st * 2**(shift + a)`` on the negated keys.
+        """
+        terms = self._now_terms
+        if terms[0] != now:
+            terms = self._terms(now)
+        gk: int = g[_KEY]
+        sk: int = st[_KEY]
+        lhs = ((gk << terms[1]) - terms[2]) << self._a
+        rhs = sk << terms[3]
+        if lhs != rhs:
+            return lhs < rhs
+        g_s: float = g[_S]
+        st_s: float = st[_S]
+        return g_s < st_s or (g_s == st_s and g[_SEQ] < st[_SEQ])
 
     def _clean_tops(self) -> None:
         live = self._live
@@ -493,10 +642,22 @@ class PriorityQueue:
         del self._live[entry[_ID]]
         self._seqs.discard(entry[_SEQ])
         job: Job = entry[_JOB]
-        self._count(job.priority, job.priority_class, -1)
+        # self._count(job.priority, job.priority_class, -1), inlined: this is on every pop
+        by_priority, by_class = self._by_priority, self._by_class
+        p, cls = job.priority, job.priority_class
+        n = by_priority[p] - 1
+        if n:
+            by_priority[p] = n
+        else:
+            del by_priority[p]
+        n = by_class[cls] - 1
+        if n:
+            by_class[cls] = n
+        else:
+            del by_class[cls]
         if entry[_EVENT] is not None:
             self._n_events -= 1
-        if self._is_capped(entry[_KIND]):
+        if entry[_KIND] == self._cap_kind:
             self._n_capped -= 1
         self._version += 1
 
@@ -515,12 +676,14 @@ class PriorityQueue:
 
     # ------------------------------------------------------------------ public operations
 
-    def push(self, job: Job, *, seq: int | None = None) -> int:
-        """Queue ``job``; returns its arrival sequence number. O(log n).
+    def push(self, job: Job, *, seq: int | None = None, now: float | None = None) -> int:
+        """Queue ``job``; returns its arrival sequence number. O(log n) (+ due aging events).
 
         ``seq`` restores a job's original sequence number (a requeued or
         preempted job, or a store resume, keeps its place); it must not be
         the seq of a queued job. The counter stays above every seq seen.
+        ``now`` (optional) is recorded like any call's: a job submitted at or
+        before ``now`` then starts aging without an extra aging event.
         :class:`DuplicateJob` if the id (or the given seq) is queued;
         :class:`InvalidJob` for a non-Job or a priority beyond ±2**53.
         """
@@ -542,19 +705,15 @@ class PriorityQueue:
                 raise InvalidJob(f"job {jid}: seq must be an int >= 0, got {seq!r}")
             if seq in self._seqs:
                 raise DuplicateJob(f"job {jid}: sequence number {seq} belongs to a queued job")
+        if now is not None:
+            self._advance(self._check_now(now))
         kind = self._phase(self._last_now, s)
-        scheduled = self._new_event(jid, s, kind)
-        event = None
-        if scheduled is not None:
-            heap, event = scheduled
-            heapq.heappush(heap, event)
-            self._n_events += 1
-        self._place(job, s, seq, kind, event)
+        self._place(job, s, seq, kind, self._schedule(jid, s, kind))
         self._seqs.add(seq)
         if seq >= self._next_seq:
             self._next_seq = seq + 1
         self._count(job.priority, job.priority_class, 1)
-        if self._is_capped(kind):
+        if kind == self._cap_kind:
             self._n_capped += 1
         self._counts[0] += 1
         self._version += 1
@@ -577,11 +736,23 @@ class PriorityQueue:
 
         :class:`IndexError` if empty (``now`` is then not recorded).
         """
-        now = self._check_now(now)
+        last = self._last_now
+        # The hot path: a finite float not before last_now (x - x is 0.0 only for finite x).
+        if type(now) is not float or now - now != 0.0 or (last is not None and now < last):
+            now = self._check_now(now)
         if not self._live:
             raise IndexError("pop from an empty PriorityQueue")
         self._advance(now)
-        entry = heapq.heappop(self._head_heap(now))
+        live, static, growing = self._live, self._s, self._g
+        while live.get(static[0][_ID]) is not static[0] if static else False:
+            heapq.heappop(static)
+        heap = static
+        if growing:
+            while growing and live.get(growing[0][_ID]) is not growing[0]:
+                heapq.heappop(growing)
+            if growing and (not static or self._growing_first(growing[0], static[0], now)):
+                heap = growing
+        entry = heapq.heappop(heap)
         self._forget(entry)
         self._counts[1] += 1
         job: Job = entry[_JOB]
@@ -642,14 +813,13 @@ class PriorityQueue:
     def effective_priority(self, job_id: str, now: float) -> float:
         """``priority + boost(max(0, now - submitted_at))``, correctly rounded. O(1) + due events."""
         now = self._check_now(now)
-        entry = self._entry(job_id)
+        self._entry(job_id)
         self._advance(now)
-        entry = self._live[entry[_ID]]
+        entry = self._live[job_id]
         if self._mode == _LINEAR and entry[_KIND] == _GROWING:
-            exact = Fraction(-entry[_K0]) - entry[_K1] + self._q_rate * Fraction(now)
-            return float(exact)
-        # Static keys: -k0 is the exact value correctly rounded already.
-        return float(-entry[_K0])
+            num, shift = self._eff_growing(-entry[_KEY], now)
+            return _to_float(num, 1 << shift)
+        return _to_float(-entry[_KEY], 1 << self._a)
 
     def ordered(self, now: float) -> Iterator[Job]:
         """The queued jobs in scheduling order at ``now``, lazily, without removing them.
@@ -698,17 +868,14 @@ class PriorityQueue:
     def statistics(self) -> QueueStatistics:
         """Sizes and counters (as of :attr:`last_now`). O(n): scans for the oldest job."""
         live = self._live
-        oldest = min((e[_S] for e in live.values()), default=None)
-        heaps = len(self._s) + len(self._g)
-        timers = len(self._t1) + len(self._t2)
-        pushes, pops, removes, updates, events, compactions = self._counts
+        pushes, pops, removes, updates, events, compactions, rescales = self._counts
         return QueueStatistics(
             size=len(live),
-            oldest_submitted_at=oldest,
+            oldest_submitted_at=min((e[_S] for e in live.values()), default=None),
             capped=self._n_capped,
             pending_events=self._n_events,
-            stale_entries=heaps - len(live),
-            stale_events=timers - self._n_events,
+            stale_entries=len(self._s) + len(self._g) - len(live),
+            stale_events=len(self._due) + len(self._sat) - self._n_events,
             next_seq=self._next_seq,
             last_now=self._last_now,
             pushes=pushes,
@@ -717,12 +884,13 @@ class PriorityQueue:
             updates=updates,
             events_processed=events,
             compactions=compactions,
+            rescales=rescales,
         )
 
     # ------------------------------------------------------------------ invariants
 
     def _check(self) -> None:
-        """Verify every internal invariant (like sortedcontainers' ``_check``); O(n log n).
+        """Verify every internal invariant (like sortedcontainers' ``_check``); O(n).
 
         Raises :class:`AssertionError` naming the first broken invariant.
         """
@@ -732,27 +900,28 @@ class PriorityQueue:
 
         live = self._live
         now = self._last_now
-        heaps = {"static": self._s, "growing": self._g, "timer1": self._t1, "timer2": self._t2}
-        for name, heap in heaps.items():
+        for name, heap in (("static", self._s), ("growing", self._g)):
             for i in range(1, len(heap)):
                 if heap[i] < heap[(i - 1) // 2]:
                     fail(f"{name} heap order broken at index {i}")
+        if not (self._due.ordered() and self._sat.ordered()):
+            fail("an event timeline is out of order")
         where: dict[int, str] = {}
-        for name in ("static", "growing"):
-            for entry in heaps[name]:
+        for name, heap in (("static", self._s), ("growing", self._g)):
+            for entry in heap:
                 if live.get(entry[_ID]) is entry:
                     if id(entry) in where:
                         fail(f"job {entry[_ID]!r} is in the heaps twice")
                     where[id(entry)] = name
-        events = {id(e): name for name in ("timer1", "timer2") for e in heaps[name]}
+        events = {id(e): tl for tl in (self._due, self._sat) for e in tl}
         n_events = n_capped = 0
         by_priority: dict[int, int] = {}
         by_class: dict[str | None, int] = {}
         for jid, entry in live.items():
             job: Job = entry[_JOB]
+            s = entry[_S]
             if entry[_ID] != jid or job.id != jid:
                 fail(f"job {jid!r} is filed under another id")
-            s = entry[_S]
             if s != job.submitted_at or type(s) is not float:
                 fail(f"job {jid!r}: stored submitted_at {s!r} differs from the job's")
             kind = self._phase(now, s)
@@ -761,21 +930,25 @@ class PriorityQueue:
             growing = self._mode == _LINEAR and kind == _GROWING
             if where.get(id(entry)) != ("growing" if growing else "static"):
                 fail(f"job {jid!r} is not in the {'growing' if growing else 'static'} heap")
-            if (entry[_K0], entry[_K1]) != self._key(job.priority, s, kind):
-                fail(f"job {jid!r}: key {entry[_K0]!r}, {entry[_K1]!r} is not exact")
-            expected = self._new_event(jid, s, kind)
+            if growing and _log2(s.as_integer_ratio()[1]) > self._e:
+                fail(f"job {jid!r}: submitted_at {s!r} is finer than the growing scale 2**-{self._e}")
+            if -entry[_KEY] != self._key(job.priority, s, kind):
+                fail(f"job {jid!r}: key {-entry[_KEY]!r} is not exact")
+            expected = self._event_key(s, kind)
             event = entry[_EVENT]
             if expected is None:
                 if event is not None:
-                    fail(f"job {jid!r} has an aging event but none is due")
+                    fail(f"job {jid!r} has an aging event but its key is final")
             else:
-                heap, want = expected
-                if event is None or event[:2] != want[:2] or event[_TID] != jid:
-                    fail(f"job {jid!r}: event {event!r}, expected at {want[:2]!r}")
-                if events.get(id(event)) != ("timer1" if heap is self._t1 else "timer2"):
-                    fail(f"job {jid!r}: its event is not in its timer heap")
+                timeline, key = expected
+                if event is None or event[_TKEY] != key or event[_TID] != jid:
+                    fail(f"job {jid!r}: event {event!r}, expected one keyed {key!r}")
+                if events.get(id(event)) is not timeline:
+                    fail(f"job {jid!r}: its event is not in its timeline")
+                if timeline is self._due and now is not None and not key > now:
+                    fail(f"job {jid!r}: its event was due at {key!r} <= now {now!r}")
                 n_events += 1
-            n_capped += self._is_capped(kind)
+            n_capped += kind == self._cap_kind
             by_priority[job.priority] = by_priority.get(job.priority, 0) + 1
             by_class[job.priority_class] = by_class.get(job.priority_class, 0) + 1
         seqs = [e[_SEQ] for e in live.values()]
@@ -783,10 +956,8 @@ class PriorityQueue:
             fail("sequence numbers of queued jobs are not unique or not indexed")
         if seqs and max(seqs) >= self._next_seq:
             fail(f"next_seq {self._next_seq} is not above every queued seq")
-        if n_events != self._n_events:
-            fail(f"{self._n_events} events counted, {n_events} found")
-        if n_capped != self._n_capped:
-            fail(f"{self._n_capped} capped counted, {n_capped} found")
+        if n_events != self._n_events or n_capped != self._n_capped:
+            fail(f"counted {self._n_events} events / {self._n_capped} capped, found {n_events} / {n_capped}")
         if by_priority != self._by_priority or by_class != self._by_class:
             fail("level counts are wrong")
 
