@@ -61,7 +61,7 @@ def _after(field: Field, column: str, compared: str, value: Value, ph: str) -> t
             return f"{column} IS NOT NULL", []
         return None
     if field.nullable and field.nulls == "last":
-        return f"({compared} {op} {ph} OR {column} IS NULL)", [value]
+        return f"{compared} {op} {ph} OR {column} IS NULL", [value]
     return f"{compared} {op} {ph}", [value]
 
 
@@ -90,7 +90,9 @@ def keyset(
     for field, col, cmp, value in zip(fields, cols, compared, values, strict=True):
         after = _after(field, col, cmp, value, ph)
         if after is not None:
-            terms.append(" AND ".join([*equal_sql, after[0]]))
+            # Each term is parenthesized below; an OR inside needs its own only after ANDs.
+            cond = f"({after[0]})" if equal_sql and " OR " in after[0] else after[0]
+            terms.append(" AND ".join([*equal_sql, cond]))
             params += equal_params + after[1]
         if value is None:
             equal_sql.append(f"{col} IS NULL")

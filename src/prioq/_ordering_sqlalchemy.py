@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, false, or_, true, tuple_
+from sqlalchemy import String, and_, bindparam, false, or_, true, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -31,7 +31,9 @@ class _Bytewise(ColumnElement[Any]):
 
     def __init__(self, expr: ColumnElement[Any]) -> None:
         self.expr = expr
-        self.type = expr.type
+        # Values compared with this bind as plain strings: the column's own type may carry a
+        # collation (`%s::VARCHAR COLLATE "x"`) that would clash with ours on PostgreSQL.
+        self.type = String()
 
 
 @compiles(_Bytewise)
@@ -68,6 +70,12 @@ def _column(columns: object, name: str) -> ColumnElement[Any]:
     return element
 
 
+def _bind(col: ColumnElement[Any], value: Value) -> ColumnElement[Any]:
+    # An explicit bind parameter of the column's type: SQLAlchemy refuses `col > True` and
+    # would otherwise guess types from the Python value.
+    return bindparam(None, value, type_=col.type, unique=True)
+
+
 def _resolve(fields: Sequence[Field], columns: object) -> list[tuple[ColumnElement[Any], ColumnElement[Any]]]:
     out = []
     for f in fields:
@@ -92,7 +100,7 @@ def _after(
 ) -> ColumnElement[bool] | None:
     if v is None:
         return col.is_not(None) if f.nullable and f.nulls == "first" else None
-    beyond = cmp > v if f.direction == "asc" else cmp < v
+    beyond = cmp > _bind(cmp, v) if f.direction == "asc" else cmp < _bind(cmp, v)
     return or_(beyond, col.is_(None)) if f.nullable and f.nulls == "last" else beyond
 
 
@@ -103,7 +111,7 @@ def keyset(fields: Sequence[Field], columns: object, values: Sequence[Value] | N
         return true()
     if len(fields) > 1 and len({f.direction for f in fields}) == 1 and not any(f.nullable for f in fields):
         left = tuple_(*(cmp for _, cmp in resolved))
-        right = tuple_(*values)
+        right = tuple_(*(_bind(cmp, v) for (_, cmp), v in zip(resolved, values, strict=True)))
         return left > right if fields[0].direction == "asc" else left < right
     terms = []
     equal: list[ColumnElement[bool]] = []
@@ -111,12 +119,13 @@ def keyset(fields: Sequence[Field], columns: object, values: Sequence[Value] | N
         after = _after(f, col, cmp, v)
         if after is not None:
             terms.append(and_(*equal, after))
-        equal.append(col.is_(None) if v is None else cmp == v)
+        equal.append(col.is_(None) if v is None else cmp == _bind(cmp, v))
     if not terms:
         return false()
     body = or_(*terms)
     f0, v0 = fields[0], values[0]
     if len(terms) > 1 and v0 is not None and (not f0.nullable or f0.nulls == "first"):
         cmp0 = resolved[0][1]
-        return and_(cmp0 >= v0 if f0.direction == "asc" else cmp0 <= v0, body)
+        bound = _bind(cmp0, v0)
+        return and_(cmp0 >= bound if f0.direction == "asc" else cmp0 <= bound, body)
     return body

@@ -539,9 +539,7 @@ def _columns(order: Order, columns: Mapping[str, ColumnName] | None) -> tuple[tu
         columns = {}
     if not isinstance(columns, Mapping):
         _invalid(f"columns must be a mapping of field name to column name, got {columns!r}")
-    unknown = sorted(set(columns) - set(order.names), key=str)
-    if unknown:
-        _invalid(f"columns names fields not in the order: {unknown}")
+    # Extra entries are fine: one mapping describes a table that several orders share.
     out = []
     for name in order.names:
         col = columns.get(name, name)
