@@ -1,0 +1,307 @@
+"""Placement quality on the Alibaba openb trace: the FGD paper's Figure 7 experiment.
+
+Weng et al., "Beware of Fragmentation: Scheduling GPU-Sharing Workloads with
+Fragmentation Gradient Descent", USENIX ATC'23, replayed as the authors'
+simulator does it (hkust-adsl/kubernetes-scheduler-simulator, tune ratio 1.3,
+``--shuffle-pod=true``, seeds 42..51):
+
+1. the openb node list (1,213 nodes, 6,212 GPUs) and the default pod list
+   (8,152 pods), pods sorted by name and shuffled with the seed;
+2. pods sampled with replacement from the pod list are appended until the
+   next one would take the arrived GPU demand past 130% of GPU capacity;
+3. pods are placed one at a time, none ever leaves; a pod that fits nowhere is
+   dropped;
+4. after each pod: arrived GPU demand and allocated GPU, both in % of the
+   cluster's GPU capacity. The paper's metric, "unallocated GPU %" at arrived
+   demand 100%, is ``100 - mean(allocated %)`` over the events whose arrived
+   demand rounds to 100% (their ``merge_alloc_discrete`` script).
+
+FGD learns its typical workload from the original pod list (their
+``SetTypicalPods`` on the original workload). Placement goes through
+``prioq.placement.NodeIndex`` and the policy objects, the scheduler's own code
+path: ``policy.place(...)`` then ``index.update(ns, ns.free - alloc)``.
+
+Run: ``python benchmarks/fgd_experiment.py --seeds 10`` (``--toy`` for a tiny
+fast run, ``--jobs 2`` to use two processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+import attrs
+
+from prioq._fragmentation import FragmentationAware
+from prioq.model import Node
+from prioq.placement import BestFit, FirstFit, NodeIndex, NodeState, PlacementPolicy, Spread
+from prioq.resources import MILLI, Device, ResourceRequest, Resources, fit
+
+TUNE_RATIO = 1.3
+FIRST_SEED = 42  # the authors' seeds are 42..51
+MARKS = (90, 95, 100, 105, 110, 120, 130)
+
+PUBLISHED = {  # Table/Figure 7 of the paper, openb default trace, unallocated GPU % at 100% arrived
+    "random": 13.70,
+    "best-fit": 7.14,  # their BestFit (weighted remaining resources), not prioq's best-fit rule
+    "fgd": 4.77,
+}
+PUBLISHED_ONLY = {"DotProd": 9.38, "Clustering": 8.35, "Packing": 8.22}
+
+
+class SeededRandom:
+    """The paper's Random baseline: a uniformly random feasible node, a random fitting device."""
+
+    name = "random"
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+
+    def place(
+        self,
+        request: ResourceRequest,
+        index: NodeIndex,
+        allow: Callable[[NodeState, Resources], bool] = lambda _n, _a: True,
+    ) -> tuple[NodeState, Resources] | None:
+        need = request.minimum()
+        g = request.gpu
+        # Share buckets for fractional requests; otherwise a scan (the index's whole-GPU path
+        # re-checks every node for mixed models). fit() confirms the pick.
+        fractional = g is not None and g.fractional
+        nodes = index.candidates(request, "first") if fractional else iter(index)
+        feasible = [
+            ns
+            for ns in nodes
+            if need.cpu_milli <= ns.free.cpu_milli
+            and need.memory <= ns.free.memory
+            and (fractional or g is None or _whole_free(request, ns.free) >= g.devices)
+        ]
+        while feasible:
+            i = self._rng.randrange(len(feasible))
+            ns = feasible[i]
+            alloc = self._allocation(request, ns.free)
+            if alloc is not None and allow(ns, alloc):
+                return ns, alloc
+            feasible[i] = feasible[-1]
+            feasible.pop()
+        return None
+
+    def _allocation(self, request: ResourceRequest, free: Resources) -> Resources | None:
+        alloc = fit(request, free)
+        g = request.gpu
+        if alloc is None or g is None or not g.fractional:
+            return alloc
+        devices = [d for d in free.gpus if g.matches(d.gpu) and d.milli >= g.milli]
+        d = self._rng.choice(devices)
+        return attrs.evolve(alloc, gpus=(Device(d.index, d.gpu, g.milli),))
+
+    def observe(self, request: ResourceRequest) -> None:
+        return None
+
+    def forget(self, request: ResourceRequest) -> None:
+        return None
+
+
+def _whole_free(request: ResourceRequest, free: Resources) -> int:
+    g = request.gpu
+    return sum(1 for d in free.gpus if d.milli == MILLI and (g is None or g.matches(d.gpu)))
+
+
+POLICIES: dict[str, Callable[[int], PlacementPolicy]] = {
+    "random": SeededRandom,
+    "first-fit": lambda _seed: FirstFit(),
+    "best-fit": lambda _seed: BestFit(),
+    "spread": lambda _seed: Spread(),
+    "fgd": lambda _seed: FragmentationAware("rounded"),
+    "fgd-raw": lambda _seed: FragmentationAware("raw"),
+}
+LABELS = {
+    "random": "random (seeded)",
+    "first-fit": "first-fit",
+    "best-fit": "best-fit (prioq)",
+    "spread": "spread",
+    "fgd": "fragmentation-aware (rounded)",
+    "fgd-raw": "fragmentation-aware (raw)",
+}
+
+Pod = tuple[str, ResourceRequest]
+
+
+def load(toy: bool) -> tuple[tuple[Node, ...], list[Pod]]:
+    """The openb node list and default pod list, bundled with prioq (``prioq.sim.loaders``)."""
+    from prioq.sim.loaders import load_bundled
+
+    workload = load_bundled("alibaba-openb")
+    nodes = workload.nodes
+    pods = sorted((j.id, j.request) for j in workload.jobs)
+    if toy:  # every 25th node and a slice of pods with the full trace's demand/capacity ratio
+        full = sum(gpu_milli(r) for _, r in pods) / sum(n.capacity.gpu_milli for n in nodes)
+        nodes = nodes[::25]
+        step = round(sum(gpu_milli(r) for _, r in pods) / (full * sum(n.capacity.gpu_milli for n in nodes)))
+        pods = pods[:: max(1, step)]
+    return nodes, pods
+
+
+def gpu_milli(request: ResourceRequest) -> int:
+    return request.gpu_milli
+
+
+def arrivals(pods: Sequence[Pod], capacity: int, seed: int) -> list[Pod]:
+    """Shuffled pods, tuned to 130% of GPU capacity (the authors' TunePodsByNodeTotalResource)."""
+    rng = random.Random(seed)
+    order = list(pods)
+    rng.shuffle(order)
+    target = TUNE_RATIO * capacity
+    demand = sum(gpu_milli(r) for _, r in order)
+    while demand > target:  # tune down: drop random pods (the toy slice may need it)
+        _, r = order.pop(rng.randrange(len(order)))
+        demand -= gpu_milli(r)
+    i = 0
+    while True:  # tune up: sample with replacement until the next pod would overshoot
+        name, r = pods[rng.randrange(len(pods))]
+        if demand + gpu_milli(r) > target:
+            break
+        order.append((f"{name}-tuned-{i}", r))
+        demand += gpu_milli(r)
+        i += 1
+    return order
+
+
+def replay(
+    nodes: Sequence[Node], pods: Sequence[Pod], policy_name: str, seed: int, shuffle_nodes: bool = False
+) -> tuple[list[tuple[int, int]], int, float]:
+    """Place every arrival; (arrived, allocated) milli-GPUs after each, failures, seconds."""
+    capacity = sum(n.capacity.gpu_milli for n in nodes)
+    node_order = list(nodes)
+    if shuffle_nodes:
+        random.Random(seed + 1_000_003).shuffle(node_order)
+    index = NodeIndex()
+    for i, node in enumerate(node_order):
+        index.add(NodeState(node=node, order=i, free=node.capacity))
+    policy = POLICIES[policy_name](seed)
+    for _, request in pods:  # the typical workload: the original pod list
+        policy.observe(request)
+    order = arrivals(pods, capacity, seed)
+    arrived = allocated = failed = 0
+    curve: list[tuple[int, int]] = []
+    t0 = time.perf_counter()
+    for _, request in order:
+        arrived += gpu_milli(request)
+        placed = policy.place(request, index)
+        if placed is None:
+            failed += 1
+        else:
+            ns, alloc = placed
+            assert alloc.fits_within(ns.free), (ns.id, alloc)
+            index.update(ns, ns.free - alloc)
+            allocated += alloc.gpu_milli
+        curve.append((arrived, allocated))
+    return curve, failed, time.perf_counter() - t0
+
+
+def unallocated_at(curve: Sequence[tuple[int, int]], capacity: int, mark: int) -> float:
+    """The paper's unallocated GPU % at ``mark``% arrived (merge_alloc_discrete_0920.py).
+
+    Events whose arrived % rounds to ``mark`` (else within ``mark`` +- 1); their
+    allocated % each rounded to 2 places, averaged, rounded to 2 places.
+    """
+    gpus = capacity / MILLI
+
+    def near(width: float) -> list[float]:
+        return [
+            round(a / gpus / 10, 2)
+            for arrived, a in curve
+            if abs(round(arrived / gpus / 10, 0) - mark) <= width
+        ]
+
+    # +-1 is the authors' fallback; wider only for the toy slice, whose big pods jump several %.
+    values = near(0) or near(1) or near(2) or near(5)
+    if not values:
+        return float("nan")
+    return round(100 - round(statistics.fmean(values), 2), 2)
+
+
+def run_one(args: tuple[str, int, bool, bool]) -> tuple[str, int, dict[int, float], int, float]:
+    policy_name, seed, toy, shuffle_nodes = args
+    nodes, pods = (_DATA[0], _DATA[1]) if _DATA is not None and _DATA[2] == toy else load(toy)
+    capacity = sum(n.capacity.gpu_milli for n in nodes)
+    curve, failed, seconds = replay(nodes, pods, policy_name, seed, shuffle_nodes)
+    return policy_name, seed, {m: unallocated_at(curve, capacity, m) for m in MARKS}, failed, seconds
+
+
+_DATA: tuple[tuple[Node, ...], list[Pod], bool] | None = None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    global _DATA
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds, from 42 (default 10)")
+    parser.add_argument("--first-seed", type=int, default=FIRST_SEED)
+    parser.add_argument("--toy", action="store_true", help="a tiny slice of the trace, for CI")
+    parser.add_argument(
+        "--policies", default=",".join(POLICIES), help=f"comma-separated subset of {','.join(POLICIES)}"
+    )
+    parser.add_argument(
+        "--shuffle-nodes", action="store_true", help="node order (the tie-break) shuffled per seed"
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    opts = parser.parse_args(argv)
+    names = [p.strip() for p in opts.policies.split(",") if p.strip()]
+    unknown = [p for p in names if p not in POLICIES]
+    if unknown or opts.seeds < 1 or opts.jobs < 1:
+        parser.error(f"unknown policies {unknown}" if unknown else "--seeds and --jobs must be >= 1")
+    nodes, pods = load(opts.toy)
+    _DATA = (nodes, pods, opts.toy)
+    capacity = sum(n.capacity.gpu_milli for n in nodes)
+    seeds = list(range(opts.first_seed, opts.first_seed + opts.seeds))
+    print(
+        f"openb{' (toy slice)' if opts.toy else ''}: {len(nodes)} nodes, {capacity // MILLI} GPUs, "
+        f"{len(pods)} pods ({sum(gpu_milli(r) for _, r in pods) / capacity:.1%} of GPU capacity); "
+        f"tuned to {TUNE_RATIO:.0%}; seeds {seeds[0]}..{seeds[-1]}; "
+        f"node order {'shuffled per seed' if opts.shuffle_nodes else 'as listed'}",
+        flush=True,
+    )
+    tasks = [(p, s, opts.toy, opts.shuffle_nodes) for s in seeds for p in names]
+    results: dict[str, list[tuple[dict[int, float], int, float]]] = {p: [] for p in names}
+    done = map(run_one, tasks) if opts.jobs == 1 else ProcessPoolExecutor(opts.jobs).map(run_one, tasks)
+    for policy_name, seed, marks, failed, seconds in done:
+        results[policy_name].append((marks, failed, seconds))
+        print(
+            f"  seed {seed} {policy_name:<10} unalloc@100% {marks[100]:6.2f}  failed pods {failed:5d}  "
+            f"{seconds:7.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    print()
+    print(f"Unallocated GPU % when arrived GPU demand = 100% of capacity ({len(seeds)} seeds)")
+    print()
+    print("| policy | mean | median | min..max | paper | s/run (median) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for p in names:
+        values = [m[100] for m, _, _ in results[p]]
+        paper = PUBLISHED.get(p)
+        print(
+            f"| {LABELS[p]} | {statistics.fmean(values):.2f} | {statistics.median(values):.2f} | "
+            f"{min(values):.2f}..{max(values):.2f} | {'' if paper is None else f'{paper:.2f}'} | "
+            f"{statistics.median(s for _, _, s in results[p]):.1f} |"
+        )
+    for label, value in PUBLISHED_ONLY.items():
+        print(f"| {label} (paper only) | | | | {value:.2f} | |")
+    print()
+    print("Mean unallocated GPU % by arrived GPU demand (% of capacity)")
+    print()
+    print("| policy | " + " | ".join(f"{m}%" for m in MARKS) + " |")
+    print("|---|" + "---:|" * len(MARKS))
+    for p in names:
+        row = [statistics.fmean(m[k] for m, _, _ in results[p]) for k in MARKS]
+        print(f"| {LABELS[p]} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
