@@ -181,7 +181,7 @@ def sqlite_backend() -> Backend:
 
 @pytest.fixture(scope="module")
 def pg(postgres_url: str) -> Iterator[Callable[[str], Backend]]:
-    """Makes tables in a uniquely named schema, dropped at the end."""
+    """Makes (or reuses) tables in a uniquely named schema, dropped at the end."""
     import psycopg
 
     conn = psycopg.connect(postgres_url, autocommit=True)
@@ -192,11 +192,17 @@ def pg(postgres_url: str) -> Iterator[Callable[[str], Backend]]:
         cur = conn.execute(sql, params)
         return cur.fetchall() if cur.description else []
 
+    made: dict[str, Backend] = {}
+
     def make(name: str) -> Backend:
+        # One table per name, created once and reused by every hypothesis example.
+        if name in made:
+            return made[name]
         cols = ", ".join(f"{quote_ident(col, 'postgresql')} {t}" for col, _, t in SCHEMA.values())
         table = f'"{schema}"."{name}"'
         conn.execute(f"CREATE TABLE {table} ({cols})")
-        return Backend("postgresql", table, run, lambda v: v, lambda f, v: v)
+        made[name] = Backend("postgresql", table, run, lambda v: v, lambda f, v: v)
+        return made[name]
 
     try:
         conn.execute(f'CREATE TABLE "{schema}".victim (x int)')
@@ -245,7 +251,7 @@ def test_python_sqlite_and_postgresql_serve_identical_pages(
     pg: Callable[[str], Backend], table: tuple[list[dict[str, Any]], Order], limit: int
 ) -> None:
     rows, order = table
-    backend = _pg_table(pg, "runs")
+    backend = pg("runs")
     backend.load(rows)
     lite = sqlite_backend()
     lite.load(rows)
@@ -254,17 +260,6 @@ def test_python_sqlite_and_postgresql_serve_identical_pages(
     in_sqlite = ids(lite.pages(order, limit))
     in_postgresql = ids(backend.pages(order, limit))
     assert in_python == in_sqlite == in_postgresql == expected
-
-
-_PG_TABLES: dict[tuple[int, str], Backend] = {}
-
-
-def _pg_table(pg: Callable[[str], Backend], name: str) -> Backend:
-    # One table per module fixture instance, reused by every hypothesis example.
-    key = (id(pg), name)
-    if key not in _PG_TABLES:
-        _PG_TABLES[key] = pg(name)
-    return _PG_TABLES[key]
 
 
 def _inserting(
@@ -321,7 +316,7 @@ def test_postgresql_rows_inserted_between_fetches_never_duplicate_or_skip(
     pg: Callable[[str], Backend], table: tuple[list[dict[str, Any]], Order], limit: int, data: st.DataObject
 ) -> None:
     rows, order = table
-    backend = _pg_table(pg, "inserts")
+    backend = pg("inserts")
     backend.load(rows)
     served = backend.pages(order, limit, _inserting(backend, rows, order, data))
     _check_no_duplicate_no_skip(served, rows, order)

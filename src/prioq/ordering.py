@@ -23,11 +23,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import hmac
+import itertools
 import json
 import math
 import re
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeAlias, TypeVar, cast
@@ -197,6 +198,9 @@ class _Rev:
     __hash__ = None  # type: ignore[assignment]
 
 
+_PLAIN_KINDS = frozenset({int, str, bool, datetime})
+
+
 def _get(row: object, name: str) -> object:
     if isinstance(row, Mapping):
         try:
@@ -322,7 +326,8 @@ class Order:
     fields: tuple[Field, ...]
     secret: bytes | None = attrs.field(default=None, repr=False)
     _digest: str = attrs.field(init=False, repr=False, eq=False)
-    _plan: tuple[tuple[str, bool, bool, int, int], ...] = attrs.field(init=False, repr=False, eq=False)
+    _plan: tuple[tuple[int, bool, bool, int, int], ...] = attrs.field(init=False, repr=False, eq=False)
+    _names: tuple[str, ...] = attrs.field(init=False, repr=False, eq=False)
 
     def __init__(
         self, fields: Iterable[FieldSpec], *, nulls: Nulls = "last", secret: bytes | str | None = None
@@ -350,13 +355,13 @@ class Order:
         spec = [[f.name, f.direction, f.nulls, f.nullable] for f in self.fields]
         canonical = json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         object.__setattr__(self, "_digest", hashlib.sha256(canonical).hexdigest()[:12])
-        # Per field: name, desc, nullable, NULL's rank, a value's rank — so key() does no lookups.
+        # Per field: index, desc, nullable, NULL's rank, a value's rank — so key() does no lookups.
         plan = tuple(
-            (f.name, f.direction == "desc", f.nullable, 0 if f.nulls == "first" else 1,
-             1 if f.nulls == "first" else 0)
-            for f in self.fields
+            (i, f.direction == "desc", f.nullable, int(f.nulls != "first"), int(f.nulls == "first"))
+            for i, f in enumerate(self.fields)
         )
         object.__setattr__(self, "_plan", plan)
+        object.__setattr__(self, "_names", tuple(f.name for f in self.fields))
 
     # -- Python -------------------------------------------------------------------------
 
@@ -380,14 +385,28 @@ class Order:
 
     def key(self, row: object) -> tuple[Any, ...]:
         """A sort key: ``sorted(rows, key=order.key)`` follows the order. O(fields)."""
-        return self._key(self.values(row))
+        if type(row) is dict:  # the common case, without the generic accessor's checks
+            try:
+                return self._key([row[name] for name in self._names])
+            except KeyError:
+                pass  # the generic path names the missing field
+        return self._key([_get(row, name) for name in self._names])
 
-    def _key(self, values: Sequence[Value]) -> tuple[Any, ...]:
+    def _key(self, values: Sequence[object]) -> tuple[Any, ...]:
+        # Validates as it goes: key() is the hot path of sort and paginate.
         out: list[Any] = []
-        for (_, desc, nullable, null_rank, value_rank), v in zip(self._plan, values, strict=True):
+        for (i, desc, nullable, null_rank, value_rank), v in zip(self._plan, values, strict=True):
             if v is None:
+                if not nullable:
+                    _check_value(self.fields[i], v)
                 out += (null_rank, None)
                 continue
+            kind = type(v)
+            if kind is float:
+                if v != v:
+                    _check_value(self.fields[i], v)
+            elif kind not in _PLAIN_KINDS:
+                _check_value(self.fields[i], v)  # subclasses pass, anything else raises
             if nullable:
                 out.append(value_rank)
             if desc:
@@ -562,27 +581,28 @@ def paginate(
 ) -> Page[T]:
     """The page of ``rows`` (any order) that follows ``cursor``, up to ``limit`` items.
 
-    Sorts the rows, O(n log n), then finds the cursor's place by binary search.
-    Raises ``ValueError`` for a limit outside ``1..max_limit`` or rows whose
-    sort values tie (the order is not total: pages could skip rows), and
+    O(n·fields + n log limit): one key per row, then the ``limit + 1`` smallest
+    keys after the cursor's (a heap, no full sort). Raises ``ValueError`` for a
+    limit outside ``1..max_limit`` or rows that tie on every field within the
+    page or at its end (the order is not total: pages could skip rows), and
     :class:`InvalidCursor` for a bad cursor. ``rows`` is not modified.
     """
     if not isinstance(order, Order):
         _invalid(f"paginate needs an Order, got {order!r}")
     check_limit(limit, max_limit)
     after = None if cursor is None else order._key(order.parse_cursor(cursor))
-    keyed = sorted(((order.key(r), r) for r in rows), key=lambda kr: kr[0])
-    keys = [k for k, _ in keyed]
-    for i in range(1, len(keys)):
-        if keys[i - 1] == keys[i]:
+    keyed = [(order.key(r), i, r) for i, r in enumerate(rows)]  # i: stable, never compares rows
+    if after is not None:
+        keyed = [entry for entry in keyed if entry[0] > after]
+    chosen = heapq.nsmallest(limit + 1, keyed)
+    for (k1, _, _), (k2, _, row) in itertools.pairwise(chosen):
+        if k1 == k2:
             _invalid(
-                f"rows tie on every field of {list(order.names)}: {order.values(keyed[i][1])!r}; "
+                f"rows tie on every field of {list(order.names)}: {order.values(row)!r}; "
                 "end the order with a unique field"
             )
-    start = 0 if after is None else bisect_right(keys, after)
-    items = tuple(r for _, r in keyed[start : start + limit])
-    more = start + limit < len(keyed)
-    return Page(items, order.cursor(items[-1]) if more else None)
+    items = tuple(r for _, _, r in chosen[:limit])
+    return Page(items, order.cursor(items[-1]) if len(chosen) > limit else None)
 
 
 #: The run list dstack users asked for: most important first, newest first, then id.
