@@ -378,6 +378,41 @@ def bench_size(w: Workload, repeat: int, k: int, naive_budget: float) -> dict[st
     }
 
 
+def exactness_cost(number: int) -> dict[str, tuple[float, float]]:
+    """ns per call, exact vs plain float, of the two places exactness costs something.
+
+    * ranking the growing heap's top against the static heap's top at ``now`` (once per pop);
+    * building a growing key, ``priority - rate * submitted_at`` (once per push or start event).
+    """
+    import timeit
+
+    q = PriorityQueue(aging=LINEAR)
+    q.push(Job(id="g", submitted_at=-100.25, priority=40), now=0.0)
+    q.push(Job(id="s", submitted_at=-9000.5, priority=3), now=0.0)
+    g, st = q._g[0], q._s[0]
+    kf, vf, now = 40 - RATE * -100.25, 3 + MAX_BOOST, 0.0
+
+    def exact_cmp() -> bool:
+        return q._growing_first(g, st, now)
+
+    def float_cmp() -> bool:
+        return kf + RATE * now > vf
+
+    def exact_key() -> int:
+        return q._key(40, 1234.5678, 1)
+
+    def float_key() -> float:
+        return 40 - RATE * 1234.5678
+
+    def ns(fn: Callable[[], object]) -> float:
+        return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e9
+
+    return {
+        "rank growing vs static top": (ns(exact_cmp), ns(float_cmp)),
+        "build a growing key": (ns(exact_key), ns(float_key)),
+    }
+
+
 def memory_per_job(n: int, seed: int) -> dict[str, float]:
     w = Workload(n, 0, 0, seed)
     out: dict[str, float] = {}
@@ -468,6 +503,10 @@ def main(argv: list[str] | None = None) -> int:
         "~ = naive re-sort: timed over a few pops (at least one) and one first-10, its mix rate\n"
         "    extrapolated from those per-operation costs (see naive_rates)."
     )
+    print()
+    print("cost of exact keys, ns per call (min of 5 runs), exact vs plain float:")
+    for what, (exact, plain) in exactness_cost(20_000 if args.toy else 200_000).items():
+        print(f"  {what}: {exact:,.0f} vs {plain:,.0f}")
     if not args.no_memory:
         m = args.memory_size or max(sizes)
         print()

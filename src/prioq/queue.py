@@ -92,7 +92,8 @@ _Event: TypeAlias = tuple[Any, ...]
 
 _NONE, _LINEAR, _STEP = 0, 1, 2
 _WAITING, _GROWING, _CAPPED = 0, 1, 2
-_SCALE_STEP = 32  # growing keys' scale 2**b rises in these steps (bounds the rescalings)
+_SCALE_STEP = 32  # growing keys' scale 2**e rises in these steps (bounds the rescalings)
+_SCALE_START = 64  # covers every submitted_at of magnitude >= 2**-11 without a rescale
 _TOL = 1e-14  # relative margin of float pre-checks (their error is ~1e-16); inside it, exact ints decide
 _TINY = 1e-300  # absolute margin for underflow
 
@@ -101,14 +102,27 @@ def _log2(power_of_two: int) -> int:
     return power_of_two.bit_length() - 1
 
 
+def _dyadic(x: float) -> tuple[int, int]:
+    """``(num, shift)`` with ``x == num / 2**shift`` exactly and ``shift >= 0`` (not reduced).
+
+    Several times faster than ``float.as_integer_ratio``, which matters on every push.
+    """
+    m, e = math.frexp(x)
+    num = int(m * 9007199254740992.0)  # m * 2**53 is an integer: m has at most 53 bits
+    shift = 53 - e
+    if shift < 0:
+        return num << -shift, 0
+    return num, shift
+
+
 def _ceil_float(num: int, den: int) -> float:
     """The smallest float >= num/den (den > 0); ``math.inf`` beyond the float range."""
     try:
         f = num / den  # int true division is correctly rounded
     except OverflowError:
         return math.inf if num > 0 else -math.inf
-    fn, fd = f.as_integer_ratio()
-    if fn * den < num * fd:
+    fn, shift = _dyadic(f)
+    if fn * den < num << shift:
         f = math.nextafter(f, math.inf)
     return f
 
@@ -294,7 +308,7 @@ class PriorityQueue:
             self._nr, self._dr = aging.rate.as_integer_ratio()
             self._e_r = _log2(self._dr)
             self._rate_f = float(aging.rate)
-            self._e = _SCALE_STEP
+            self._e = _SCALE_START
             self._capping = not math.isinf(aging.max_boost)
             if self._capping:
                 self._set_cap(aging.max_boost, 0)
@@ -428,12 +442,13 @@ class PriorityQueue:
         mode = self._mode
         if mode == _LINEAR:
             if kind == _GROWING:
-                ns, ds = s.as_integer_ratio()
-                e_s = _log2(ds)
-                if e_s > self._e:
+                ns, e_s = _dyadic(s)  # s = ns / 2**e_s
+                e = self._e
+                if e_s > e:
                     self._rescale(e_s)
+                    e = self._e
                 # (p - rate * s) * dr * 2**e
-                return (p * self._dr << self._e) - (self._nr * ns << (self._e - e_s))
+                return (p * self._dr << e) - (self._nr * ns << (e - e_s))
             if kind == _CAPPED:
                 return (p << self._a) + self._cap_add
         elif mode == _STEP and kind > 0:
@@ -466,8 +481,8 @@ class PriorityQueue:
                 return self._sat, s
         elif mode == _STEP and kind < self._levels:
             # the boundary s + (kind + 1) * interval, rounded up to a float
-            ns, ds = s.as_integer_ratio()
-            return self._due, _ceil_float(ns * self._di + (kind + 1) * self._ni * ds, ds * self._di)
+            ns, e_s = _dyadic(s)
+            return self._due, _ceil_float(ns * self._di + ((kind + 1) * self._ni << e_s), self._di << e_s)
         return None
 
     def _schedule(self, jid: str, s: float, kind: int) -> _Event | None:
@@ -593,8 +608,7 @@ class PriorityQueue:
         """``(now, e_n, rate * now * dr * 2**(e + e_n), e_n + e_r + e)`` with now = nn / 2**e_n."""
         terms = self._now_terms
         if terms[0] != now:
-            nn, dn = now.as_integer_ratio()
-            e_n = _log2(dn)
+            nn, e_n = _dyadic(now)
             terms = self._now_terms = (now, e_n, self._nr * nn << self._e, e_n + self._e_r + self._e)
         return terms
 
@@ -930,7 +944,7 @@ class PriorityQueue:
             growing = self._mode == _LINEAR and kind == _GROWING
             if where.get(id(entry)) != ("growing" if growing else "static"):
                 fail(f"job {jid!r} is not in the {'growing' if growing else 'static'} heap")
-            if growing and _log2(s.as_integer_ratio()[1]) > self._e:
+            if growing and _dyadic(s)[1] > self._e:
                 fail(f"job {jid!r}: submitted_at {s!r} is finer than the growing scale 2**-{self._e}")
             if -entry[_KEY] != self._key(job.priority, s, kind):
                 fail(f"job {jid!r}: key {-entry[_KEY]!r} is not exact")
