@@ -117,6 +117,8 @@ class NodeIndex:
         # what each node is filed under, so removal is exact
         self._filed: dict[str, list[tuple[GPU, int, frozenset[int]]]] = {}
         self._models: dict[GPU, int] = {}
+        # nodes with several GPU models: a whole-GPU request may need devices of two of them
+        self._mixed: dict[str, NodeState] = {}
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -138,12 +140,15 @@ class NodeIndex:
     def add(self, ns: NodeState) -> None:
         self._nodes[ns.id] = ns
         self._by_order.add(ns)
+        if len({d.gpu for d in ns.node.capacity.gpus}) > 1:
+            self._mixed[ns.id] = ns
         for d in ns.node.capacity.gpus:
             self._models[d.gpu] = self._models.get(d.gpu, 0) + 1
         self._file(ns)
 
     def remove(self, node_id: str) -> NodeState:
         ns = self._nodes.pop(node_id)
+        self._mixed.pop(node_id, None)
         self._unfile(ns)
         self._by_order.remove(ns)
         for d in ns.node.capacity.gpus:
@@ -161,8 +166,13 @@ class NodeIndex:
         filed = []
         for model, (whole, shares) in _node_models(ns.free).items():
             if whole:
-                self._whole.setdefault((model, whole), SortedKeyList(key=_order)).add(ns)
-            by_share = self._share.setdefault(model, SortedDict())
+                bucket = self._whole.get((model, whole))
+                if bucket is None:
+                    bucket = self._whole[(model, whole)] = SortedKeyList(key=_order)
+                bucket.add(ns)
+            by_share = self._share.get(model)
+            if by_share is None:
+                by_share = self._share[model] = SortedDict()
             for share in shares:
                 bucket = by_share.get(share)
                 if bucket is None:
@@ -203,9 +213,10 @@ class NodeIndex:
             yield from self._share_candidates(models, g.milli, prefer)
             return
         yield from self._whole_candidates(models, g.devices, prefer)
-        if len(models) > 1:
+        if len(models) > 1 and self._mixed:
             # A node may need devices of two matching models to reach the count.
-            yield from (ns for ns in self._by_order if self._mixed_only(ns, models, g.devices))
+            mixed = sorted(self._mixed.values(), key=_order)
+            yield from (ns for ns in mixed if self._mixed_only(ns, models, g.devices))
 
     def _mixed_only(self, ns: NodeState, models: list[GPU], k: int) -> bool:
         per = _node_models(ns.free)

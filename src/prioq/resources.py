@@ -73,7 +73,7 @@ def _to_milli(name: str, value: float) -> int:
     return milli
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class Range:
     """A closed interval ``min..max``; ``None`` is an open end.
 
@@ -125,7 +125,7 @@ def vendor_of(name: str) -> str | None:
     return _VENDORS.get(name.upper())
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class GPU:
     """A GPU device model: ``name`` (``"A100"``), ``vendor`` and per-device ``memory`` in bytes."""
 
@@ -213,6 +213,42 @@ def _freeze_devices(value: Iterable[Device]) -> tuple[Device, ...]:
     return devices
 
 
+def _device_index(d: Device) -> int:
+    return d.index
+
+
+def _device(index: int, gpu: GPU, milli: int) -> Device:
+    """A Device from values already known valid (arithmetic on valid devices): skips validation."""
+    d: Device = object.__new__(Device)
+    object.__setattr__(d, "index", index)
+    object.__setattr__(d, "gpu", gpu)
+    object.__setattr__(d, "milli", milli)
+    return d
+
+
+def _resources(
+    cpu_milli: int,
+    memory: int,
+    disk: int,
+    gpus: tuple[Device, ...],
+    extras: tuple[tuple[str, int], ...],
+    cpu_arch: str | None,
+) -> Resources:
+    """Resources from parts already in canonical form (sorted, non-negative, no zero extras).
+
+    Arithmetic on valid values yields valid values; skipping the converters and
+    checks makes ``free - alloc`` on the placement hot path several times cheaper.
+    """
+    r: Resources = object.__new__(Resources)
+    object.__setattr__(r, "cpu_milli", cpu_milli)
+    object.__setattr__(r, "memory", memory)
+    object.__setattr__(r, "disk", disk)
+    object.__setattr__(r, "gpus", gpus)
+    object.__setattr__(r, "extras", extras)
+    object.__setattr__(r, "cpu_arch", cpu_arch)
+    return r
+
+
 @attrs.frozen(slots=True)
 class Resources:
     """Exact amounts: a node's capacity, its free view, or one allocation.
@@ -282,25 +318,31 @@ class Resources:
         """Sum; devices are matched by index (an allocation given back to a free view)."""
         if not isinstance(other, Resources):
             return NotImplemented
-        devices = {d.index: d for d in self.gpus}
-        for d in other.gpus:
-            mine = devices.get(d.index)
-            if mine is None:
-                devices[d.index] = d
-            else:
-                if mine.gpu != d.gpu:
-                    raise InvalidSpec(f"gpu {d.index}: model {d.gpu} does not match {mine.gpu}")
-                devices[d.index] = Device(d.index, d.gpu, mine.milli + d.milli)
-        extras = dict(self.extras)
-        for name, amount in other.extras:
-            extras[name] = extras.get(name, 0) + amount
-        return Resources(
-            cpu_milli=self.cpu_milli + other.cpu_milli,
-            memory=self.memory + other.memory,
-            disk=self.disk + other.disk,
-            gpus=devices.values(),
-            extras=extras,
-            cpu_arch=self.cpu_arch or other.cpu_arch,
+        gpus = self.gpus
+        if other.gpus:
+            devices = {d.index: d for d in self.gpus}
+            for d in other.gpus:
+                mine = devices.get(d.index)
+                if mine is None:
+                    devices[d.index] = d
+                else:
+                    if mine.gpu != d.gpu:
+                        raise InvalidSpec(f"gpu {d.index}: model {d.gpu} does not match {mine.gpu}")
+                    devices[d.index] = _device(d.index, d.gpu, mine.milli + d.milli)
+            gpus = tuple(sorted(devices.values(), key=_device_index))
+        extras = self.extras
+        if other.extras:
+            merged = dict(self.extras)
+            for name, amount in other.extras:
+                merged[name] = merged.get(name, 0) + amount
+            extras = tuple(sorted((k, v) for k, v in merged.items() if v))
+        return _resources(
+            self.cpu_milli + other.cpu_milli,
+            self.memory + other.memory,
+            self.disk + other.disk,
+            gpus,
+            extras,
+            self.cpu_arch or other.cpu_arch,
         )
 
     def __sub__(self, other: Resources) -> Resources:
@@ -310,20 +352,26 @@ class Resources:
         short = self.shortfall(other)
         if short:
             raise InsufficientResources(f"cannot take {short}")
-        devices = {d.index: d for d in self.gpus}
-        for d in other.gpus:
-            mine = devices[d.index]
-            devices[d.index] = Device(d.index, mine.gpu, mine.milli - d.milli)
-        extras = dict(self.extras)
-        for name, amount in other.extras:
-            extras[name] -= amount
-        return Resources(
-            cpu_milli=self.cpu_milli - other.cpu_milli,
-            memory=self.memory - other.memory,
-            disk=self.disk - other.disk,
-            gpus=devices.values(),
-            extras=extras,
-            cpu_arch=self.cpu_arch,
+        gpus = self.gpus
+        if other.gpus:
+            taken = {d.index: d.milli for d in other.gpus}
+            gpus = tuple(
+                _device(d.index, d.gpu, d.milli - taken[d.index]) if d.index in taken else d
+                for d in self.gpus
+            )
+        extras = self.extras
+        if other.extras:
+            left = dict(self.extras)
+            for name, amount in other.extras:
+                left[name] -= amount
+            extras = tuple(sorted((k, v) for k, v in left.items() if v))
+        return _resources(
+            self.cpu_milli - other.cpu_milli,
+            self.memory - other.memory,
+            self.disk - other.disk,
+            gpus,
+            extras,
+            self.cpu_arch,
         )
 
     def shortfall(self, other: Resources) -> str:
@@ -375,7 +423,7 @@ def _describe_range(rng: Range, kind: str) -> str:
     return format_range(rng, kind)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class GPURequest:
     """The GPU part of a request: filters on the model plus a count range.
 
@@ -449,7 +497,7 @@ class GPURequest:
         return " ".join(parts)
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class ResourceRequest:
     """What a job asks for, per node (DESIGN section 5).
 
@@ -464,6 +512,7 @@ class ResourceRequest:
     gpu: GPURequest | None = None
     extras: tuple[tuple[str, Range], ...] = attrs.field(default=(), converter=_freeze_extra_ranges)
     cpu_arch: str | None = None
+    _minimum: Resources | None = attrs.field(default=None, init=False, eq=False, hash=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         for name in ("cpu", "memory", "disk"):
@@ -487,13 +536,18 @@ class ResourceRequest:
         return parse_request(spec)
 
     def minimum(self) -> Resources:
-        """The non-GPU part of the allocation (each range's minimum); GPU devices are chosen by fit."""
-        return Resources(
-            cpu_milli=_to_milli("cpu", self.cpu.low),
-            memory=int(self.memory.low),
-            disk=int(self.disk.low),
-            extras={name: int(rng.low) for name, rng in self.extras},
-        )
+        """The non-GPU part of the allocation (each range's minimum); GPU devices are chosen by fit.
+
+        Computed once per request (the placement hot path asks for it on every node visited)."""
+        if self._minimum is None:
+            object.__setattr__(self, "_minimum", Resources(
+                cpu_milli=_to_milli("cpu", self.cpu.low),
+                memory=int(self.memory.low),
+                disk=int(self.disk.low),
+                extras={name: int(rng.low) for name, rng in self.extras},
+            ))
+        assert self._minimum is not None
+        return self._minimum
 
     @property
     def gpu_milli(self) -> int:
@@ -577,25 +631,45 @@ def why_not(request: ResourceRequest, free: Resources) -> str:
 
 
 def fit(request: ResourceRequest, free: Resources) -> Resources | None:
-    """The allocation of ``request`` on a node with ``free`` resources, or ``None``. O(d log d).
+    """The allocation of ``request`` on a node with ``free`` resources, or ``None``. O(d).
 
     Takes each quantity range's minimum. Whole-GPU requests take the matching
     devices that are wholly free, lowest index first; a fractional request takes
     a share of the matching device whose remaining share fits most tightly
     (ties: lowest index), which keeps whole devices free for whole requests.
-    The result always satisfies ``allocation.fits_within(free)``.
+    The result always satisfies ``allocation.fits_within(free)``. This is the
+    placement hot path: it builds no messages (:func:`check` says why not).
     """
-    if check(request, free) is not None:
+    need = request.minimum()
+    if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
         return None
-    alloc = request.minimum()
+    if need.cpu_milli > free.cpu_milli or need.memory > free.memory or need.disk > free.disk:
+        return None
+    for name, amount in need.extras:
+        if amount > free.extra(name):
+            return None
     g = request.gpu
     if g is None or g.milli == 0:
-        return attrs.evolve(alloc, cpu_arch=None)
-    matching = [d for d in free.gpus if g.matches(d.gpu)]
+        return need
     devices: tuple[Device, ...]
     if g.fractional:
-        best = min((d for d in matching if d.milli >= g.milli), key=lambda d: (d.milli, d.index))
-        devices = (Device(best.index, best.gpu, g.milli),)
+        share = g.milli
+        best: Device | None = None
+        for d in free.gpus:
+            if d.milli >= share and (best is None or d.milli < best.milli) and g.matches(d.gpu):
+                best = d
+        if best is None:
+            return None
+        devices = (_device(best.index, best.gpu, share),)
     else:
-        devices = tuple(d for d in matching if d.milli == MILLI)[: g.devices]
-    return attrs.evolve(alloc, gpus=devices)
+        want = g.devices
+        chosen: list[Device] = []
+        for d in free.gpus:
+            if d.milli == MILLI and g.matches(d.gpu):
+                chosen.append(d)
+                if len(chosen) == want:
+                    break
+        if len(chosen) < want:
+            return None
+        devices = tuple(chosen)
+    return _resources(need.cpu_milli, need.memory, need.disk, devices, need.extras, None)

@@ -33,6 +33,7 @@ from prioq.storage import Changes, JobRow, MemoryStore, NodeRow, Snapshot, Store
 __all__ = ["Scheduler"]
 
 _INF = math.inf
+_ReservationKey = tuple[str, ResourceRequest, int, int]
 
 
 @attrs.define(slots=True, eq=False)
@@ -114,7 +115,13 @@ class Scheduler:
         # compare="effective" cannot thrash (docs/preemption.md).
         self._frozen: dict[str, float] = {}
         self._backfilled: tuple[str, set[str]] | None = None
-        self._unsat_cache: dict[tuple[ResourceRequest, int], bool] = {}
+        # Bumped by every change of free capacity or of the node set (journaled), so
+        # caches keyed on it never outlive the state they were computed from.
+        self._version = 0
+        self._messages: dict[tuple[ResourceRequest, int], str] = {}
+        self._reservation: tuple[_ReservationKey, tuple[tuple[str, ...], float]] | None = None
+        # request -> nodes whose capacity could ever hold it (cleared on node changes)
+        self._capable: dict[ResourceRequest, list[NodeState]] = {}
         self._now: float | None = None
         self._next_order = 0
         self._undo: list[Callable[[], None]] | None = None
@@ -455,14 +462,16 @@ class Scheduler:
         need = f" (needs {job.nodes} distinct nodes)" if job.nodes > 1 else ""
         return f"{fits}/{len(self._index)} nodes fit{need}" + (f": {parts}" if parts else "")
 
+    def _capable_nodes(self, request: ResourceRequest) -> list[NodeState]:
+        """Nodes whose capacity could ever hold ``request``, in node order (cached until nodes change)."""
+        nodes = self._capable.get(request)
+        if nodes is None:
+            nodes = self._capable[request] = [ns for ns in self._index if fit(request, ns.node.capacity)]
+        return nodes
+
     def _unsatisfiable(self, job: Job) -> bool:
-        """No node could ever hold it, even empty (cached per request and cluster). O(N) on a miss."""
-        key = (job.request, job.nodes)
-        hit = self._unsat_cache.get(key)
-        if hit is None:
-            ok = sum(1 for ns in self._index if check(job.request, ns.node.capacity) is None)
-            hit = self._unsat_cache[key] = ok < job.nodes
-        return hit
+        """No node could ever hold it, even empty. O(1) after the first look per request shape."""
+        return len(self._capable_nodes(job.request)) < job.nodes
 
     # ------------------------------------------------------------------ journal
 
@@ -592,9 +601,14 @@ class Scheduler:
         )
         return box[0]
 
+    def _bump(self) -> None:
+        old = self._version
+        self._do(lambda: setattr(self, "_version", old + 1), lambda: setattr(self, "_version", old))
+
     def _set_free(self, ns: NodeState, free: Resources) -> None:
         old = ns.free
         self._do(lambda: self._index.update(ns, free), lambda: self._index.update(ns, old))
+        self._bump()
 
     def _add_node(self, node: Node) -> None:
         ns = NodeState(node=node, order=self._next_order, free=node.capacity)
@@ -604,12 +618,14 @@ class Scheduler:
             lambda: setattr(self, "_next_order", old_order),
         )
         self._do(lambda: self._index.add(ns), lambda: self._index.remove(node.id))
-        self._do(self._unsat_cache.clear, lambda: None)
+        self._do(self._capable.clear, lambda: None)
+        self._bump()
         self._dirty_nodes.add(node.id)
 
     def _index_remove(self, ns: NodeState) -> None:
         self._do(lambda: self._index.remove(ns.id), lambda: self._index.add(ns))
-        self._do(self._unsat_cache.clear, lambda: None)
+        self._do(self._capable.clear, lambda: None)
+        self._bump()
         self._dirty_nodes.add(ns.id)
 
     def _set_dict(self, d: dict[str, Any], key: str, value: Any) -> None:
@@ -692,7 +708,10 @@ class _Cycle:
         self.reserved_for: str | None = None
         self.blocked: str | None = None
         self.before: dict[str, Resources] = {}
-        self.failed: set[tuple[ResourceRequest, int]] = set()
+        self.raw_failed: set[tuple[ResourceRequest, int]] = set()
+        self.raw_nodes: dict[tuple[ResourceRequest, int], list[str]] = {}
+        self.why_cache: dict[tuple[ResourceRequest, int], tuple[int, int]] = {}
+        self.touched: list[str] = []
         self.rank: dict[str, int] = {}
 
     def run(self) -> list[Decision]:
@@ -794,7 +813,9 @@ class _Cycle:
             self._unclaim(job.id)
             self._charge_claims(job, placement)
             for ns, _ in placement:
-                self.before.setdefault(ns.id, ns.free)
+                if ns.id not in self.before:
+                    self.before[ns.id] = ns.free
+                    self.touched.append(ns.id)
             self.decisions.append(s._start(job, placement, self.now))
             return Reason.NEW, "started"
         if job.id in s._nominated:
@@ -826,74 +847,92 @@ class _Cycle:
         return f"no node could ever hold {job.request} (even empty)"
 
     def _place(self, job: Job) -> list[tuple[NodeState, Resources]] | None:
-        """Place every gang member on a distinct node, or nothing."""
-        s = self.s
+        """Place every gang member on a distinct node, respecting claims; or nothing.
+
+        Frees only shrink during a cycle, so a request that found no room even
+        ignoring claims will not find any later in the cycle: such requests are
+        remembered and later identical ones cost O(1).
+        """
         key = (job.request, job.nodes)
-        unconstrained = not self.claims
-        if unconstrained and key in self.failed:
+        if key in self.raw_failed:
             return None
-        allow = self._allow_for(job)
+        got = self._gang(job, self._allow_for(job) if self.claims else None)
+        if got is None:
+            raw = self._gang(job, None) if self.claims else None
+            if raw is None:
+                self.raw_failed.add(key)
+            else:
+                self.raw_nodes[key] = [ns.id for ns, _ in raw]
+        return got
+
+    def _gang(
+        self, job: Job, allow: Callable[[NodeState, Resources], bool] | None
+    ) -> list[tuple[NodeState, Resources]] | None:
+        s = self.s
         chosen: list[tuple[NodeState, Resources]] = []
         used: set[str] = set()
 
         def allow_member(ns: NodeState, alloc: Resources) -> bool:
-            return ns.id not in used and allow(ns, alloc)
+            return ns.id not in used and (allow is None or allow(ns, alloc))
 
         for _ in range(job.nodes):
             got = s._policy.placement.place(job.request, s._index, allow_member)
             if got is None:
-                if unconstrained:
-                    self.failed.add(key)
                 return None
             chosen.append(got)
             used.add(got[0].id)
         return chosen
 
     def _why(self, job: Job) -> tuple[Reason, str]:
+        """Why a job that could not start waits. Amortized O(1) per job: results are kept
+        per request shape and only nodes touched since the last look are re-checked."""
         s = self.s
-        free_fits = [ns for ns in s._index if fit(job.request, ns.free) is not None]
-        if len(free_fits) >= job.nodes:
+        key = (job.request, job.nodes)
+        if key not in self.raw_failed:
+            nodes = self.raw_nodes.get(key, ())
             owners = sorted(
-                {c.owner for ns in free_fits for c in self.claims.get(ns.id, ()) if self._binding(c, job)}
+                {c.owner for nid in nodes for c in self.claims.get(nid, ()) if self._binding(c, job)}
             )
             if owners:
                 return Reason.RESERVED, f"capacity that fits it is held for {', '.join(owners)}"
             return Reason.RESOURCES, f"placement policy {s._policy.placement.name!r} found no node for it"
-        before_fits = sum(
-            1 for ns in s._index if fit(job.request, self.before.get(ns.id, ns.free)) is not None
-        )
-        if before_fits >= job.nodes:
+        fits_before, checked = self.why_cache.get(key, (0, 0))
+        for nid in self.touched[checked:]:
+            if fit(job.request, self.before[nid]) is not None:
+                fits_before += 1
+        self.why_cache[key] = (fits_before, len(self.touched))
+        if fits_before >= job.nodes:
             return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
-        return Reason.RESOURCES, f"{len(free_fits)}/{len(s._index)} nodes have {job.request} free" + (
-            f" (needs {job.nodes})" if job.nodes > 1 else ""
-        )
+        messages = s._messages
+        message = messages.get(key)
+        if message is None:
+            if len(messages) > 4096:  # bounded: request shapes are few in practice
+                messages.clear()
+            need = f" on {job.nodes} nodes" if job.nodes > 1 else ""
+            message = messages[key] = f"no node has {job.request} free{need}"
+        return Reason.RESOURCES, message
 
     def _reserve(self, job: Job) -> None:
-        """Reserve the nodes where ``job`` fits soonest (estimated from running jobs' durations)."""
+        """Reserve the nodes where ``job`` fits soonest (estimated from running jobs' durations).
+
+        O(N * r) for N nodes running r jobs each, so the choice is kept until the
+        cluster changes (any start, release or node change): cycles triggered
+        only by arrivals reuse it.
+        """
         s = self.s
-        options: list[tuple[float, int, int, NodeState, Resources]] = []
-        for ns in s._index:
-            if check(job.request, ns.node.capacity) is not None:
-                continue
-            runs = sorted((s._runs[j] for j in ns.jobs), key=_Run.end_order)
-            free = ns.free
-            when, needed = self.now, 0
-            for run in runs:
-                if fit(job.request, free) is not None:
-                    break
-                free = free + run.alloc_on(ns.id)
-                when, needed = max(when, run.end), needed + 1
-            if fit(job.request, free) is None:
-                continue
-            options.append((when, needed, ns.order, ns, free))
-        if len(options) < job.nodes:
+        key = (job.id, job.request, job.nodes, s._version)
+        if s._reservation is not None and s._reservation[0] == key:
+            node_ids, latest_end = s._reservation[1]
+        else:
+            node_ids, latest_end = self._soonest(job)
+            s._reservation = (key, (node_ids, latest_end))
+        if not node_ids:
             return
-        options.sort(key=lambda o: o[:3])
-        chosen = options[: job.nodes]
-        until = max(o[0] for o in chosen)
+        until = max(self.now, latest_end)
+        chosen_nodes = [s._index.get(nid) for nid in node_ids]
         self.reserved_for = job.id
         backfilled = self._backfilled()
-        for _, _, _, ns, _ in chosen:
+        for ns in chosen_nodes:
             # What is left for the reservation at its start: everything except jobs
             # that outlast it (finite start) or backfilled jobs (unknown start).
             projected = ns.node.capacity
@@ -905,6 +944,40 @@ class _Cycle:
             self.claims.setdefault(ns.id, []).append(
                 _Claim(job.id, self.rank[job.id], job.request, projected, until)
             )
+
+    def _soonest(self, job: Job) -> tuple[tuple[str, ...], float]:
+        """The ``job.nodes`` nodes where ``job`` fits soonest, and when the last of them frees up.
+
+        A node's key is (time it fits, releases needed, node order), the time
+        from running jobs' expected ends (``inf`` when unknown). Nodes are
+        examined in order of a cheap lower bound -- their earliest expected end,
+        and at least one release -- and the scan stops once no unexamined node
+        can beat the chosen ones, so typically only a few nodes cost a fit.
+        """
+        s = self.s
+        bounded: list[tuple[float, int, NodeState]] = []
+        for ns in s._capable_nodes(job.request):
+            ends = [s._runs[j].end for j in ns.jobs]
+            bounded.append((min(ends, default=-_INF), ns.order, ns))
+        bounded.sort(key=lambda b: (b[0], b[1]))
+        best: list[tuple[float, int, int, str]] = []
+        for lower, order, ns in bounded:
+            if len(best) >= job.nodes and best[job.nodes - 1] < (lower, 1, order, ""):
+                break
+            free = ns.free
+            end, needed = -_INF, 0
+            for run in sorted((s._runs[j] for j in ns.jobs), key=_Run.end_order):
+                if fit(job.request, free) is not None:
+                    break
+                free = free + run.alloc_on(ns.id)
+                end, needed = max(end, run.end), needed + 1
+            if needed == 0 or fit(job.request, free) is not None:
+                best.append((end, needed, order, ns.id))
+                best.sort()
+        if len(best) < job.nodes:
+            return (), -_INF
+        chosen = best[: job.nodes]
+        return tuple(c[3] for c in chosen), max(c[0] for c in chosen)
 
     def _preempt(self, job: Job) -> tuple[Reason, str] | None:
         s = self.s
