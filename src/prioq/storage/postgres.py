@@ -118,10 +118,38 @@ MIGRATIONS = {0: _v0_to_v1, 1: _v1_to_v2}
 assert sorted(MIGRATIONS) == list(range(SCHEMA_VERSION))
 
 
+def _split_url(url: str) -> tuple[str, dict[str, Any]]:
+    """The libpq URL without prioq's own query options, and those options."""
+    parts = urlsplit(url)
+    options: dict[str, Any] = {}
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in ("schema", "replica"):
+            options[key] = value
+        elif key == "lease_seconds":
+            try:
+                options[key] = float(value)
+            except ValueError:
+                raise StoreError(f"lease_seconds must be a number, got {value!r}") from None
+        else:
+            rest.append((key, value))
+    scheme = "postgresql" if parts.scheme in ("postgresql+psycopg", "postgres") else parts.scheme
+    return urlunsplit(parts._replace(scheme=scheme, query=urlencode(rest))), options
+
+
+def _option(name: str, given: Any, options: dict[str, Any]) -> Any:
+    if name not in options:
+        return given
+    if given is not None and given != options[name]:
+        raise StoreError(f"{name} given twice, as {given!r} and as {options[name]!r} in the URL")
+    return options[name]
+
+
 class PostgresStore:
     """A :class:`prioq.storage.Store` in a PostgreSQL schema, shared by replicas.
 
-    ``PostgresStore(url, replica=None, lease_seconds=10.0, schema="prioq")``.
+    ``PostgresStore(url, replica=None, lease_seconds=10.0, schema="prioq")``; the three
+    options may also come from the URL's query (``?schema=...&replica=...&lease_seconds=...``).
     ``replica`` names this process (default: host, pid and a random suffix);
     names must be unique among live replicas — a replica restarted under the
     same name takes its lease back at once instead of waiting for it to expire.
@@ -145,8 +173,8 @@ class PostgresStore:
         url: str,
         *,
         replica: str | None = None,
-        lease_seconds: float = 10.0,
-        schema: str = "prioq",
+        lease_seconds: float | None = None,
+        schema: str | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
         try:
@@ -159,14 +187,22 @@ class PostgresStore:
         self._psycopg = psycopg
         if not isinstance(url, str) or not url:
             raise StoreError(f"PostgreSQL URL must be a non-empty string, got {url!r}")
+        url, options = _split_url(url)
+        replica = _option("replica", replica, options)
+        lease_seconds = _option("lease_seconds", lease_seconds, options)
+        schema = _option("schema", schema, options)
         if replica is None:
             replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         if not isinstance(replica, str) or not replica:
             raise StoreError(f"replica must be a non-empty string, got {replica!r}")
+        if lease_seconds is None:
+            lease_seconds = 10.0
         if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, int | float) or not (
             0 < lease_seconds < 86400
         ):
             raise StoreError(f"lease_seconds must be a number in (0, 86400), got {lease_seconds!r}")
+        if schema is None:
+            schema = "prioq"
         if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
             raise StoreError(
                 f"schema must be a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*), got {schema!r}"
@@ -189,23 +225,9 @@ class PostgresStore:
     @classmethod
     def from_url(cls, url: str) -> PostgresStore:
         """``postgresql://user:pass@host:port/db?schema=prioq&replica=a&lease_seconds=10``; other
-        query parameters (``sslmode``, ``application_name`` ...) are passed to libpq."""
-        parts = urlsplit(url)
-        options: dict[str, Any] = {}
-        rest = []
-        for key, value in parse_qsl(parts.query, keep_blank_values=True):
-            if key in ("schema", "replica"):
-                options[key] = value
-            elif key == "lease_seconds":
-                try:
-                    options[key] = float(value)
-                except ValueError:
-                    raise StoreError(f"lease_seconds must be a number, got {value!r}") from None
-            else:
-                rest.append((key, value))
-        scheme = "postgresql" if parts.scheme in ("postgresql+psycopg", "postgres") else parts.scheme
-        conninfo = urlunsplit(parts._replace(scheme=scheme, query=urlencode(rest)))
-        return cls(conninfo, **options)
+        query parameters (``sslmode``, ``application_name`` ...) are passed to libpq. The
+        constructor reads the same options from its URL; this is ``PostgresStore(url)``."""
+        return cls(url)
 
     # ------------------------------------------------------------------ properties
 
@@ -253,9 +275,17 @@ class PostgresStore:
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = None
                 try:
-                    self._conn = psycopg.connect(
+                    conn = psycopg.connect(
                         self._url, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
                     )
+                    # A leader frozen inside a transaction (SIGSTOP, a VM pause) would hold the lease
+                    # row lock and block every standby; the server ends such a transaction after a
+                    # lease, and the frozen leader then finds its connection gone, having written nothing.
+                    conn.execute(
+                        "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                        (self._lease_ms(),),
+                    )
+                    self._conn = conn
                 except psycopg.Error as exc:
                     raise StoreError(f"cannot connect to PostgreSQL {_redact_url(self._url)}: {exc}") from exc
             try:
@@ -264,6 +294,9 @@ class PostgresStore:
                 if self._conn is not None and (self._conn.broken or self._conn.closed):
                     self._conn = None
                 raise StoreError(f"PostgreSQL store ({self._schema}): {type(exc).__name__}: {exc}") from exc
+
+    def _lease_ms(self) -> str:
+        return str(max(1, round(self._lease_seconds * 1000)))
 
     def _detect_version(self, conn: Any) -> int:
         tables = {
@@ -318,7 +351,17 @@ class PostgresStore:
         commits are refused until :meth:`load` ran under the new epoch.
         """
         started = time.monotonic()
+        try:
+            return self._try_acquire(started)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, self._psycopg.errors.LockNotAvailable):
+                return False  # the lease row stayed locked for a whole lease: not ours to take now
+            raise
+
+    def _try_acquire(self, started: float) -> bool:
         with self._use() as conn, conn.transaction():
+            # Bounded wait for the lease row, whatever holds it.
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (self._lease_ms(),))
             holder, epoch, expired = conn.execute(
                 f"SELECT holder, epoch, coalesce(expires_at <= now(), true) "
                 f"FROM {self._s}.lease WHERE id = 1 FOR UPDATE"
