@@ -119,7 +119,10 @@ POLICIES: dict[str, Callable[[int], PlacementPolicy]] = {
     "spread": lambda _seed: Spread(),
     "fgd": lambda _seed: FragmentationAware("rounded"),
     "fgd-raw": lambda _seed: FragmentationAware("raw"),
+    # not in the default set: ties broken at random (stock kube-scheduler), to measure the tie-break
+    "fgd-random-ties": lambda seed: FragmentationAware("rounded", tie_seed=seed),
 }
+DEFAULT_POLICIES = ("random", "first-fit", "best-fit", "spread", "fgd", "fgd-raw")
 LABELS = {
     "random": "random (seeded)",
     "first-fit": "first-fit",
@@ -127,6 +130,7 @@ LABELS = {
     "spread": "spread",
     "fgd": "fragmentation-aware (rounded)",
     "fgd-raw": "fragmentation-aware (raw)",
+    "fgd-random-ties": "fragmentation-aware (rounded, random ties)",
 }
 
 Pod = tuple[str, ResourceRequest]
@@ -244,7 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--first-seed", type=int, default=FIRST_SEED)
     parser.add_argument("--toy", action="store_true", help="a tiny slice of the trace, for CI")
     parser.add_argument(
-        "--policies", default=",".join(POLICIES), help=f"comma-separated subset of {','.join(POLICIES)}"
+        "--policies",
+        default=",".join(DEFAULT_POLICIES),
+        help=f"comma-separated, from {','.join(POLICIES)} (default: all but fgd-random-ties)",
     )
     parser.add_argument(
         "--shuffle-nodes", action="store_true", help="node order (the tie-break) shuffled per seed"

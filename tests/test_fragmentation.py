@@ -155,6 +155,27 @@ def test_ties_go_to_the_lowest_node_order() -> None:
         assert placed is not None and placed[0].id == "early"
 
 
+def test_random_tie_break_picks_among_the_best_reproducibly() -> None:
+    # Four identical idle nodes and one already half used: the half-used one scores best for a
+    # half-GPU job; once that device is full, all five nodes tie for a whole-GPU job.
+    frees = [free_view(8, [1000, 1000])] * 4 + [free_view(8, [1000, 500])]
+    picks = set()
+    for seed in range(12):
+        runs = []
+        for _ in range(2):  # the same seed twice: the same choices
+            index = cluster(*frees)
+            policy = observed(FragmentationAware(tie_seed=seed), "gpu=1", "gpu=0.5")
+            placed = policy.place(req("gpu=0.5"), index)
+            assert placed is not None and placed[0].id == "n4"  # no tie: the best node
+            index.update(placed[0], placed[0].free - placed[1])
+            whole = policy.place(req("gpu=1"), index)
+            assert whole is not None
+            runs.append(whole[0].id)
+        assert runs[0] == runs[1]
+        picks.add(runs[0])
+    assert len(picks) > 1  # ties really are broken at random across seeds
+
+
 def test_rounded_and_raw_can_disagree() -> None:
     # Half the tasks want a whole GPU, half 0.02 of one. A 0.03 request on n1's 30-milli share
     # frees the whole fragment (drop 15); on n0's 40-milli share it leaves 10 milli that the
@@ -206,7 +227,16 @@ def test_registered_as_a_placement_policy() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"score": "best"}, {"popularity": 0}, {"popularity": 101}, {"popularity": True}, {"step": 0}]
+    "kwargs",
+    [
+        {"score": "best"},
+        {"popularity": 0},
+        {"popularity": 101},
+        {"popularity": True},
+        {"step": 0},
+        {"tie_seed": True},
+        {"tie_seed": "7"},
+    ],
 )
 def test_bad_settings_are_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(InvalidJob):

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
@@ -267,6 +268,9 @@ class FragmentationAware:
     ``score="rounded"`` (default) is the published rule: the integer score
     0..100, ties to the lowest node order. ``score="raw"`` ranks by the raw
     fragmentation drop. ``popularity``/``step`` shape the typical workload.
+    ``tie_seed``: ``None`` (default) breaks ties by node order; an int breaks
+    them uniformly at random from that seed, like stock kube-scheduler's host
+    selection (for experiments: the tie-break decides many placements).
 
     The workload is learnt from :meth:`observe` (every submitted request) and
     :meth:`forget` (a request left the queue or window); with nothing observed,
@@ -289,16 +293,25 @@ class FragmentationAware:
         "_sigs",
         "_step",
         "_tasks",
+        "_ties",
         "_workload",
         "_workload_stale",
     )
 
     def __init__(
-        self, score: Score = "rounded", *, popularity: int = DEFAULT_POPULARITY, step: int = 1
+        self,
+        score: Score = "rounded",
+        *,
+        popularity: int = DEFAULT_POPULARITY,
+        step: int = 1,
+        tie_seed: int | None = None,
     ) -> None:
         if score not in ("rounded", "raw"):
             raise InvalidJob(f"fragmentation-aware: score must be 'rounded' or 'raw', got {score!r}")
         _check_popularity(popularity, step)
+        if tie_seed is not None and (isinstance(tie_seed, bool) or not isinstance(tie_seed, int)):
+            raise InvalidJob(f"fragmentation-aware: tie_seed must be None or an int, got {tie_seed!r}")
+        self._ties = None if tie_seed is None else random.Random(tie_seed)
         self._score: Score = score
         self._popularity = popularity
         self._step = step
@@ -328,7 +341,11 @@ class FragmentationAware:
         return self._score
 
     def __repr__(self) -> str:
-        return f"FragmentationAware(score={self._score!r}, popularity={self._popularity}, step={self._step})"
+        ties = "" if self._ties is None else ", tie_seed=..."
+        return (
+            f"FragmentationAware(score={self._score!r}, popularity={self._popularity}, "
+            f"step={self._step}{ties})"
+        )
 
     # ------------------------------------------------------------------ workload
 
@@ -413,6 +430,8 @@ class FragmentationAware:
         candidates = index.candidates(request, "first") if fractional else iter(index)
         scored: list[tuple[float, int, NodeState, _Choice]] = []
         top: tuple[float, int, NodeState, _Choice] | None = None
+        rng = self._ties
+        tied = 0
         need_cpu, need_memory, need_disk = need.cpu_milli, need.memory, need.disk
         plain = not request.cpu_arch and not need.extras
         for ns in candidates:
@@ -441,8 +460,16 @@ class FragmentationAware:
                 continue
             entry = (choice.score, ns.order, ns, choice)
             scored.append(entry)
-            if top is None or choice.score > top[0] or (choice.score == top[0] and ns.order < top[1]):
-                top = entry
+            if top is None or choice.score > top[0]:
+                top, tied = entry, 1
+            elif choice.score == top[0]:
+                if rng is None:
+                    if ns.order < top[1]:
+                        top = entry
+                else:  # reservoir sampling: each tied node equally likely
+                    tied += 1
+                    if rng.randrange(tied) == 0:
+                        top = entry
         if top is None:
             return None
         alloc = self._allocation(request, need, task, top[2].free, top[3])
