@@ -319,33 +319,104 @@ def test_pages_concatenated_equal_the_sorted_list(
     assert rows == before  # paginate never reorders the caller's list
 
 
+# A reader cannot reach the end while writers insert rows ahead of its cursor faster than it
+# pages (true of any pagination), so writers stop after this many rows; paging must then finish.
+MAX_INSERTS = 30
+
+
+def page_while_inserting(
+    rows: list[dict[str, Any]], order: Order, limit: int, inserts: Any
+) -> tuple[list[dict[str, Any]], set[int], list[dict[str, Any]]]:
+    """Pages to the end; after each page, ``inserts(live)`` gives rows to add (fresh ids).
+
+    Returns the rows served, the ids of inserted rows that sorted after the cursor when
+    inserted (they must be served), and the final table.
+    """
+    live = list(rows)
+    served: list[dict[str, Any]] = []
+    ahead: set[int] = set()
+    cursor = None
+    # Rows are never served twice (asserted by the callers), and every page but the last is
+    # full, so the pages are at most the rows ever present, plus the last one.
+    for _ in range(len(rows) + MAX_INSERTS + 1):
+        page = paginate(live, order, limit, cursor)
+        served.extend(page.items)
+        if page.next_cursor is None:
+            return served, ahead, live
+        cursor = page.next_cursor
+        last = order.key(page.items[-1])
+        for row in inserts(live):
+            live.append(row)
+            if order.key(row) > last:
+                ahead.add(row["id"])
+    raise AssertionError("pagination did not finish after the inserts stopped")
+
+
+def check_inserted_run(
+    rows: list[dict[str, Any]], order: Order, served: list[dict[str, Any]], ahead: set[int]
+) -> None:
+    ids = [r["id"] for r in served]
+    assert len(ids) == len(set(ids)), "a row was served twice"
+    assert {r["id"] for r in rows} <= set(ids), "a row that existed at the first page was skipped"
+    assert ahead <= set(ids), "a row inserted after the cursor was skipped"
+    keys = [order.key(r) for r in served]
+    assert all(a < b for a, b in itertools.pairwise(keys)), "pages went backwards"
+
+
 @given(tables(max_rows=15), st.integers(1, 5), st.data())
 def test_rows_inserted_between_fetches_never_duplicate_or_skip(
     table: tuple[list[dict[str, Any]], Order], limit: int, data: st.DataObject
 ) -> None:
     rows, order = table
-    original = {r["id"] for r in rows}
-    live = list(rows)
-    seen: list[dict[str, Any]] = []
-    cursor = None
-    next_id = 10**7
-    for _ in range(100):
-        page = paginate(live, order, limit, cursor)
-        seen.extend(page.items)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    next_id = itertools.count(10**7)
+    budget = [MAX_INSERTS]
+
+    def inserts(live: list[dict[str, Any]]) -> list[dict[str, Any]]:
         # New rows copy sort values of existing ones (ties, NULLs) with fresh ids.
-        for _ in range(data.draw(st.integers(0, 3))):
+        fresh = []
+        for _ in range(min(budget[0], data.draw(st.integers(0, 3)))):
             if live:
-                template = data.draw(st.sampled_from(live))
-                live.append({**template, "id": next_id})
-                next_id += 1
-    ids = [r["id"] for r in seen]
-    assert len(ids) == len(set(ids)), "a row was served twice"
-    assert original <= set(ids), "a row that existed at the first page was skipped"
-    keys = [order.key(r) for r in seen]
-    assert all(a < b for a, b in itertools.pairwise(keys)), "pages went backwards"
+                fresh.append({**data.draw(st.sampled_from(live)), "id": next(next_id)})
+                budget[0] -= 1
+        return fresh
+
+    served, ahead, _ = page_while_inserting(rows, order, limit, inserts)
+    check_inserted_run(rows, order, served, ahead)
+
+
+# Found by the property above (limit 1): copies of (0.0, False, None) with fresh, larger ids sort
+# between the cursor and row 6692 (f2 NULLs first). Inserting two per one-row page, they kept
+# 6692 out of reach until the test gave up paging after 100 pages and reported it skipped.
+MIDDLE_NULLS_ROWS: list[dict[str, Any]] = [
+    {"id": 0, "f0": 0.0, "f1": None, "f2": 0.0},
+    {"id": 6692, "f0": 0.0, "f1": False, "f2": 0.0},
+    {"id": 25561, "f0": 0.0, "f1": False, "f2": None},
+    {"id": -147344, "f0": 0.0, "f1": None, "f2": 0.0},
+    {"id": 510509, "f0": 0.0, "f1": False, "f2": None},
+]
+MIDDLE_NULLS_ORDER = Order(
+    [("f0", "asc", "not_null"), ("f1", "asc"), ("f2", "asc"), ("id", "asc", "not_null")], nulls="first"
+)
+
+
+def test_middle_nulls_example_with_writers_ahead_of_the_reader() -> None:
+    rows, order = MIDDLE_NULLS_ROWS, MIDDLE_NULLS_ORDER
+    assert [r["id"] for r in order.sort(rows)] == [-147344, 0, 25561, 510509, 6692]
+    next_id = itertools.count(10**7)
+    pages = [0]
+
+    def inserts(live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Two rows per one-row page while the budget lasts: the backlog grows for 15 pages.
+        pages[0] += 1
+        if pages[0] > MAX_INSERTS // 2:
+            return []
+        return [{"id": next(next_id), "f0": 0.0, "f1": False, "f2": None} for _ in range(2)]
+
+    served, ahead, live = page_while_inserting(rows, order, 1, inserts)
+    check_inserted_run(rows, order, served, ahead)
+    assert len(ahead) == MAX_INSERTS  # every copy landed ahead of the cursor...
+    assert served == reference_sorted(live, spec_of(order))  # ...so the pages are the whole final table
+    assert served[-1]["id"] == 6692
 
 
 def test_paginate_small_example() -> None:

@@ -41,6 +41,8 @@ TEXT_FIELDS = {"id", "name"}
 # Text columns are declared with a case-insensitive (SQLite) or ICU (PostgreSQL) collation on
 # purpose: the order's ``text`` flag must override them to match Python's code-point order.
 
+# Rows the insert tests add in all (see _inserting).
+MAX_INSERTS = 30
 HOSTILE = ["'; DROP TABLE victim; --", '"', "%s", "%(x)s", "?", ":p", "$1", "\\", "%", "--", "/*"]
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=4)
 VALUES: dict[str, st.SearchStrategy[Any]] = {
@@ -265,14 +267,20 @@ def test_python_sqlite_and_postgresql_serve_identical_pages(
 def _inserting(
     backend: Backend, rows: list[dict[str, Any]], order: Order, data: st.DataObject
 ) -> Callable[[], None]:
-    """A callback that inserts 0-3 rows with fresh ids: copies of existing sort values or new ones."""
+    """A callback that inserts 0-3 rows with fresh ids: copies of existing sort values or new ones.
+
+    At most ``MAX_INSERTS`` rows in all: a reader cannot reach the end while writers insert
+    ahead of its cursor faster than it pages (true of any pagination), so the pager's
+    non-termination check is only meaningful once the inserts stop.
+    """
     counter = itertools.count()
     live = list(rows)
     not_null = {f.name for f in order.fields if not f.nullable}
 
     def between() -> None:
         fresh = []
-        for _ in range(data.draw(st.integers(0, 3), label="inserts")):
+        wanted = data.draw(st.integers(0, 3), label="inserts")
+        for _ in range(min(wanted, MAX_INSERTS - (len(live) - len(rows)))):
             if live and data.draw(st.booleans()):
                 row = dict(data.draw(st.sampled_from(live)))  # ties with an existing row
             else:
@@ -320,6 +328,84 @@ def test_postgresql_rows_inserted_between_fetches_never_duplicate_or_skip(
     backend.load(rows)
     served = backend.pages(order, limit, _inserting(backend, rows, order, data))
     _check_no_duplicate_no_skip(served, rows, order)
+
+
+# The exact table on which test_ordering.py's insert property once reported a skipped row (the
+# test, not the library, was at fault: see test_middle_nulls_example_with_writers_ahead_of_the_reader).
+# NULLs in two middle fields, a bool beside floats, and copies inserted ahead of the cursor.
+MIDDLE_NULLS_ROWS: list[dict[str, Any]] = [
+    {"id": 0, "f0": 0.0, "f1": None, "f2": 0.0},
+    {"id": 6692, "f0": 0.0, "f1": False, "f2": 0.0},
+    {"id": 25561, "f0": 0.0, "f1": False, "f2": None},
+    {"id": -147344, "f0": 0.0, "f1": None, "f2": 0.0},
+    {"id": 510509, "f0": 0.0, "f1": False, "f2": None},
+]
+MIDDLE_NULLS_ORDER = Order(
+    [("f0", "asc", "not_null"), ("f1", "asc"), ("f2", "asc"), ("id", "asc", "not_null")], nulls="first"
+)
+
+
+def _middle_nulls_pages(
+    run: Callable[[str, list[Any]], list[tuple[Any, ...]]], dialect: Any
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pages one row at a time, inserting two copies of (0.0, False, NULL) after each early page."""
+    order, ph = MIDDLE_NULLS_ORDER, "?" if dialect == "sqlite" else "%s"
+    real = "REAL" if dialect == "sqlite" else "double precision"
+    run(f"CREATE TEMP TABLE t (id bigint PRIMARY KEY, f0 {real} NOT NULL, f1 boolean, f2 {real})", [])
+    live: list[dict[str, Any]] = []
+
+    def add(rows: list[dict[str, Any]]) -> None:
+        for r in rows:
+            run(f"INSERT INTO t VALUES ({ph}, {ph}, {ph}, {ph})", [r["id"], r["f0"], r["f1"], r["f2"]])
+        live.extend(rows)
+
+    add(MIDDLE_NULLS_ROWS)
+    new_ids = itertools.count(10**7)
+    served: list[dict[str, Any]] = []
+    cursor = None
+    for page_no in range(len(MIDDLE_NULLS_ROWS) + MAX_INSERTS + 1):
+        where, params = order.keyset_sql(None, cursor, dialect)
+        order_by = order.order_by_sql(None, dialect)
+        sql = f"SELECT id, f0, f1, f2 FROM t WHERE {where} ORDER BY {order_by} LIMIT 2"
+        # SQLite hands booleans back as 0/1.
+        fetched = [
+            {"id": i, "f0": f0, "f1": None if f1 is None else bool(f1), "f2": f2}
+            for i, f0, f1, f2 in run(sql, params)
+        ]
+        page = order.page(fetched, 1)
+        served.extend(page.items)
+        if page.next_cursor is None:
+            return served, live
+        cursor = page.next_cursor
+        if page_no < MAX_INSERTS // 2:
+            add([{"id": next(new_ids), "f0": 0.0, "f1": False, "f2": None} for _ in range(2)])
+    raise AssertionError("pagination did not finish after the inserts stopped")
+
+
+def _check_middle_nulls(served: list[dict[str, Any]], live: list[dict[str, Any]]) -> None:
+    # Every copy lands ahead of the cursor, so the pages are exactly the final table in order.
+    assert len(live) == len(MIDDLE_NULLS_ROWS) + MAX_INSERTS
+    assert ids(served) == ids(reference_sorted(live, MIDDLE_NULLS_ORDER))
+    assert served[-1]["id"] == 6692
+    _check_no_duplicate_no_skip(served, MIDDLE_NULLS_ROWS, MIDDLE_NULLS_ORDER)
+
+
+def test_middle_nulls_example_on_sqlite() -> None:
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    _check_middle_nulls(*_middle_nulls_pages(lambda sql, p: db.execute(sql, p).fetchall(), "sqlite"))
+
+
+@pytest.mark.postgres
+def test_middle_nulls_example_on_postgresql(postgres_url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+
+        def run(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+        _check_middle_nulls(*_middle_nulls_pages(run, "postgresql"))
 
 
 # -- SQLAlchemy ---------------------------------------------------------------------------------
