@@ -446,6 +446,21 @@ class TestSQLiteContract(StoreContract):
             store.commit(Changes(jobs={"c": new, "b": clash}, nodes={"n0": None}, now=9, next_seq=9))
         assert store.load() == before
 
+    def test_a_row_changed_behind_the_stores_back_fails_loudly(self) -> None:
+        """Unchanged jobs are written without their JSON (the store remembers it); if the row
+        vanished anyway (someone broke the one-writer rule), the commit fails, nothing is lost."""
+        url = self.fresh_url()
+        store = self.open(url)
+        s = Scheduler(nodes(1), store=store)
+        s.submit_many([Job(id="a", submitted_at=0, request="gpu=1"), Job(id="b", submitted_at=0)], 0)
+        conn = sqlite3.connect(store.path)
+        conn.execute("DELETE FROM jobs WHERE id = 'a'")
+        conn.commit()
+        conn.close()
+        with pytest.raises(StoreError, match="1 job rows to update are missing"):
+            s.schedule(1)
+        assert store.get_job("b").state == "pending" and s.running() == []
+
     def test_scheduler_memory_is_unchanged_when_the_commit_fails(self) -> None:
         store = self.open(self.fresh_url())
         s = busy_scheduler(store)

@@ -23,18 +23,35 @@ from prioq.resources import Resources
 
 if TYPE_CHECKING:
     from prioq.ordering import Order, Page
+    from prioq.storage.postgres import PostgresStore
+    from prioq.storage.sqlite import SQLiteStore
 
 __all__ = [
     "Changes",
     "JobRow",
     "MemoryStore",
     "NodeRow",
+    "PostgresStore",
     "QueryStore",
+    "SQLiteStore",
     "Snapshot",
     "Store",
     "open_store",
     "pending_order",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The backends load on first use: sqlite3 and the PostgreSQL module stay out of ``import prioq``.
+    if name == "SQLiteStore":
+        from prioq.storage.sqlite import SQLiteStore
+
+        return SQLiteStore
+    if name == "PostgresStore":
+        from prioq.storage.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 JobState = Literal["pending", "running", "terminating"]
 

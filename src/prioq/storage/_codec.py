@@ -17,6 +17,8 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
+
 from prioq.errors import PrioqError, StoreError
 from prioq.model import Job, Node
 from prioq.resources import GPU, Device, GPURequest, Range, ResourceRequest, Resources
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from prioq.ordering import Page
 
 __all__ = [
+    "JobTexts",
+    "JobWrites",
     "decode_job",
     "decode_node",
     "decode_request",
@@ -76,8 +80,26 @@ def _unrange(v: Any) -> Range:
 _OPEN = Range()
 
 
+# Jobs share request objects (spec strings are parsed once and cached): encode each once.
+# Keyed by identity, holding the object so that its id cannot be reused while cached.
+_REQUESTS: dict[int, tuple[ResourceRequest, dict[str, Any]]] = {}
+_REQUESTS_MAX = 4096
+
+
 def encode_request(req: ResourceRequest) -> dict[str, Any]:
-    """A request as a JSON object; open ranges and absent filters are left out."""
+    """A request as a JSON object; open ranges and absent filters are left out.
+    The result is shared: do not modify it."""
+    hit = _REQUESTS.get(id(req))
+    if hit is not None and hit[0] is req:
+        return hit[1]
+    out = _encode_request(req)
+    if len(_REQUESTS) >= _REQUESTS_MAX:
+        _REQUESTS.clear()
+    _REQUESTS[id(req)] = (req, out)
+    return out
+
+
+def _encode_request(req: ResourceRequest) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if req.cpu != _OPEN:
         out["cpu"] = _range(req.cpu)
@@ -291,19 +313,73 @@ def split_v1_row(text: str | bytes) -> tuple[str, str | None, float | None]:
 # The SQLite and PostgreSQL stores share columns and their order.
 
 
-def job_params(changes: Changes) -> tuple[list[tuple[str]], list[tuple[Any, ...]]]:
-    deletes: list[tuple[str]] = []
-    upserts: list[tuple[Any, ...]] = []
+class JobTexts:
+    """What the database's ``data`` column holds for each job: the :class:`Job` object last
+    written and its JSON. A row whose job did not change (a start, a requeue, a nomination)
+    is then written without encoding or rewriting the job. O(live jobs) memory."""
+
+    __slots__ = ("_by_id",)
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, tuple[Job, str]] = {}
+
+    def get(self, job: Job) -> str | None:
+        hit = self._by_id.get(job.id)
+        return hit[1] if hit is not None and hit[0] is job else None
+
+    def put(self, job: Job, text: str) -> None:
+        self._by_id[job.id] = (job, text)
+
+    def drop(self, job_id: str) -> None:
+        self._by_id.pop(job_id, None)
+
+    def clear(self) -> None:
+        self._by_id.clear()
+
+
+@attrs.define(slots=True)
+class JobWrites:
+    """One commit's job statements' parameters, in the column order of the SQL stores."""
+
+    deletes: list[tuple[str]] = attrs.Factory(list)
+    upserts: list[tuple[Any, ...]] = attrs.Factory(list)
+    """``(id, seq, state, priority, submitted_at, started_at, data, run)``."""
+    updates: list[tuple[Any, ...]] = attrs.Factory(list)
+    """Rows whose stored job is unchanged: ``(seq, state, priority, submitted_at, started_at, run, id)``."""
+    _written: list[tuple[Job, str]] = attrs.Factory(list)
+    _texts: JobTexts | None = None
+
+    def committed(self) -> None:
+        """Record what the database now holds; call only after the transaction committed."""
+        if self._texts is None:
+            return
+        for (job_id,) in self.deletes:
+            self._texts.drop(job_id)
+        for job, text in self._written:
+            self._texts.put(job, text)
+
+
+def job_params(changes: Changes, texts: JobTexts | None = None) -> JobWrites:
+    """Encode one commit's job rows. O(k) for k rows; a job unchanged since ``texts`` saw it
+    written costs no encoding."""
+    out = JobWrites(texts=texts)
     for job_id, row in changes.jobs.items():
         if row is None:
-            deletes.append((job_id,))
+            out.deletes.append((job_id,))
+            continue
+        job = row.job
+        run = encode_row_run(row)
+        stored = texts.get(job) if texts is not None else None
+        if stored is not None:
+            out.updates.append(
+                (row.seq, row.state, job.priority, job.submitted_at, row.started_at, run, job.id)
+            )
         else:
-            job = row.job
-            upserts.append((
-                job.id, row.seq, row.state, job.priority, job.submitted_at, row.started_at,
-                encode_job(job), encode_row_run(row),
-            ))
-    return deletes, upserts
+            data = encode_job(job)
+            out.upserts.append((job.id, row.seq, row.state, job.priority, job.submitted_at, row.started_at,
+                                data, run))
+            out._written.append((job, data))
+    return out
 
 
 def node_params(changes: Changes) -> tuple[list[tuple[str]], list[tuple[str, int, str]]]:
@@ -317,11 +393,14 @@ def node_params(changes: Changes) -> tuple[list[tuple[str]], list[tuple[str, int
     return deletes, upserts
 
 
-def job_row(r: tuple[Any, ...]) -> JobRow:
+def job_row(r: tuple[Any, ...], texts: JobTexts | None = None) -> JobRow:
+    """A row from ``(id, seq, state, data, run)`` columns; remembers the job's text in ``texts``."""
     job_id, seq, state, data, run = r
     job = decode_job(data)
     if job.id != job_id:
         raise StoreError(f"corrupt stored job: row {job_id!r} holds job {job.id!r}")
+    if texts is not None:
+        texts.put(job, data)
     return decode_row(job, seq, state, run)
 
 

@@ -38,7 +38,7 @@ import attrs
 
 from prioq.errors import NotLeader, StoreError
 from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, _redact_url, pending_order
-from prioq.storage._codec import job_params, job_row, node_params, node_row, page, split_v1_row
+from prioq.storage._codec import JobTexts, job_params, job_row, node_params, node_row, page, split_v1_row
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
@@ -145,6 +145,15 @@ def _option(name: str, given: Any, options: dict[str, Any]) -> Any:
     return options[name]
 
 
+def _columns(rows: list[tuple[Any, ...]], floats: tuple[int, ...]) -> list[list[Any]]:
+    """Rows as one list per column (for ``unnest``); ``floats`` columns as floats, since an array
+    holds one type and a time may be an int. (The exact value is in the JSON.)"""
+    cols = [list(c) for c in zip(*rows, strict=True)]
+    for i in floats:
+        cols[i] = [None if v is None else float(v) for v in cols[i]]
+    return cols
+
+
 class PostgresStore:
     """A :class:`prioq.storage.Store` in a PostgreSQL schema, shared by replicas.
 
@@ -218,6 +227,7 @@ class PostgresStore:
         self._closed = False
         self._epoch: int | None = None
         self._loaded_epoch: int | None = None
+        self._texts = JobTexts()
         self._deadline = 0.0
         with self._use() as conn:
             self._ensure_schema(conn)
@@ -329,6 +339,8 @@ class PostgresStore:
         with conn.transaction():
             # Replicas starting together: one migrates, the others wait here and then see it done.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prioq schema {self._schema}",))
+            # Rewriting many old rows in Python may leave the transaction idle longer than a lease.
+            conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
             version = self._detect_version(conn)
             if version > SCHEMA_VERSION:
                 raise StoreError(
@@ -453,9 +465,10 @@ class PostgresStore:
             nodes = conn.execute(f"SELECT id, ord, data FROM {s}.nodes ORDER BY ord").fetchall()
             jobs = conn.execute(f"SELECT id, seq, state, data, run FROM {s}.jobs ORDER BY seq").fetchall()
         self._loaded_epoch = epoch
+        self._texts.clear()
         return Snapshot(
             nodes=tuple(node_row(r) for r in nodes),
-            jobs=tuple(job_row(r) for r in jobs),
+            jobs=tuple(job_row(r, self._texts) for r in jobs),
             now=meta[0],
             next_seq=meta[1],
             next_order=meta[2],
@@ -474,39 +487,59 @@ class PostgresStore:
                 f"replica {self._replica!r} took the lease at epoch {self._epoch} but its state was "
                 f"loaded under epoch {self._loaded_epoch}; build a new Scheduler(store=store) first"
             )
-        del_jobs, put_jobs = job_params(changes)
+        jobs = job_params(changes, self._texts)
         del_nodes, put_nodes = node_params(changes)
         s = self._s
+        # One statement per kind of change, rows passed as arrays: a cycle's hundreds of rows
+        # cost a handful of round trips, not hundreds.
         with self._use() as conn, conn.transaction():
             holder, epoch = conn.execute(
                 f"SELECT holder, epoch FROM {s}.lease WHERE id = 1 FOR UPDATE"
             ).fetchone()
             if epoch != self._epoch or holder != self._replica:
                 raise self._deposed(epoch, holder)
-            cur = conn.cursor()
-            if del_jobs:
-                cur.executemany(f"DELETE FROM {s}.jobs WHERE id = %s", del_jobs)
+            if jobs.deletes:
+                conn.execute(f"DELETE FROM {s}.jobs WHERE id = ANY(%s)", ([d for (d,) in jobs.deletes],))
             if del_nodes:
-                cur.executemany(f"DELETE FROM {s}.nodes WHERE id = %s", del_nodes)
+                conn.execute(f"DELETE FROM {s}.nodes WHERE id = ANY(%s)", ([d for (d,) in del_nodes],))
             if put_nodes:
-                cur.executemany(
-                    f"INSERT INTO {s}.nodes (id, ord, data) VALUES (%s, %s, %s) "
+                ids, orders, data = (list(c) for c in zip(*put_nodes, strict=True))
+                conn.execute(
+                    f"INSERT INTO {s}.nodes (id, ord, data) "
+                    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[]) "
                     "ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, data = excluded.data",
-                    put_nodes,
+                    (ids, orders, data),
                 )
-            if put_jobs:
-                cur.executemany(
+            if jobs.upserts:
+                conn.execute(
                     f"INSERT INTO {s}.jobs (id, seq, state, priority, submitted_at, started_at, data, run) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET "
+                    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], "
+                    "%s::float8[], %s::float8[], %s::text[], %s::text[]) "
+                    "ON CONFLICT (id) DO UPDATE SET "
                     "seq = excluded.seq, state = excluded.state, priority = excluded.priority, "
                     "submitted_at = excluded.submitted_at, started_at = excluded.started_at, "
                     "data = excluded.data, run = excluded.run",
-                    put_jobs,
+                    _columns(jobs.upserts, floats=(4, 5)),
                 )
-            cur.execute(
+            if jobs.updates:
+                updated = conn.execute(
+                    f"UPDATE {s}.jobs AS j SET seq = u.seq, state = u.state, priority = u.priority, "
+                    "submitted_at = u.submitted_at, started_at = u.started_at, run = u.run "
+                    "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::float8[], %s::float8[], "
+                    "%s::text[], %s::text[]) AS u(seq, state, priority, submitted_at, started_at, run, id) "
+                    "WHERE j.id = u.id",
+                    _columns(jobs.updates, floats=(3, 4)),
+                ).rowcount
+                if updated != len(jobs.updates):  # the text cache lied: never lose a row
+                    raise StoreError(
+                        f"PostgreSQL store ({self._schema}): {len(jobs.updates) - updated} job rows to "
+                        "update are missing; reload the scheduler"
+                    )
+            conn.execute(
                 f"UPDATE {s}.meta SET now = %s, next_seq = %s, next_order = %s WHERE id = 1",
                 (changes.now, changes.next_seq, changes.next_order),
             )
+        jobs.committed()
 
     def close(self) -> None:
         """Close the connection (the lease stays until it expires; :meth:`resign` gives it up)."""

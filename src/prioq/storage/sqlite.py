@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from prioq.errors import StoreError
 from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, pending_order
-from prioq.storage._codec import job_params, job_row, node_params, node_row, page, split_v1_row
+from prioq.storage._codec import JobTexts, job_params, job_row, node_params, node_row, page, split_v1_row
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
@@ -123,6 +123,9 @@ _UPSERT_JOB = """
         submitted_at = excluded.submitted_at, started_at = excluded.started_at,
         data = excluded.data, run = excluded.run
 """
+_UPDATE_JOB_RUN = """
+    UPDATE jobs SET seq = ?, state = ?, priority = ?, submitted_at = ?, started_at = ?, run = ? WHERE id = ?
+"""
 _UPSERT_NODE = """
     INSERT INTO nodes (id, ord, data) VALUES (?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, data = excluded.data
@@ -167,6 +170,7 @@ class SQLiteStore:
         self._readonly = readonly
         self._lock = threading.Lock()
         self._writer_lock: IO[bytes] | None = None
+        self._texts = JobTexts()
         self._conn: sqlite3.Connection | None = None
         self._conn = self._open(busy_timeout)
 
@@ -347,7 +351,10 @@ class SQLiteStore:
             import fcntl
         except ImportError:  # pragma: no cover - not POSIX: rely on the documented single writer
             return
-        handle = open(self._path + "-lock", "ab")  # noqa: SIM115 - held until close()
+        try:
+            handle = open(self._path + "-lock", "ab")  # noqa: SIM115 - held until close()
+        except OSError as exc:
+            raise StoreError(f"sqlite store {self._path}: cannot create the writer lock: {exc}") from exc
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -368,9 +375,10 @@ class SQLiteStore:
             meta = conn.execute("SELECT now, next_seq, next_order FROM meta WHERE id = 1").fetchone()
             nodes = conn.execute("SELECT id, ord, data FROM nodes ORDER BY ord").fetchall()
             jobs = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY seq").fetchall()
+        self._texts.clear()
         return Snapshot(
             nodes=tuple(node_row(r) for r in nodes),
-            jobs=tuple(job_row(r) for r in jobs),
+            jobs=tuple(job_row(r, self._texts) for r in jobs),
             now=meta[0],
             next_seq=meta[1],
             next_order=meta[2],
@@ -380,26 +388,32 @@ class SQLiteStore:
         """Apply one call's changes in one transaction. O(k log n) for k changed rows."""
         self._become_writer()
         # Encode before the transaction: a value that cannot be stored fails with nothing begun.
-        del_jobs, put_jobs = job_params(changes)
+        jobs = job_params(changes, self._texts)
         del_nodes, put_nodes = node_params(changes)
         meta = (changes.now, changes.next_seq, changes.next_order)
         with self._use() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if del_jobs:
-                    conn.executemany("DELETE FROM jobs WHERE id = ?", del_jobs)
+                if jobs.deletes:
+                    conn.executemany("DELETE FROM jobs WHERE id = ?", jobs.deletes)
                 if del_nodes:
                     conn.executemany("DELETE FROM nodes WHERE id = ?", del_nodes)
                 if put_nodes:
                     conn.executemany(_UPSERT_NODE, put_nodes)
-                if put_jobs:
-                    conn.executemany(_UPSERT_JOB, put_jobs)
+                if jobs.upserts:
+                    conn.executemany(_UPSERT_JOB, jobs.upserts)
+                if jobs.updates:
+                    cur = conn.executemany(_UPDATE_JOB_RUN, jobs.updates)
+                    if cur.rowcount != len(jobs.updates):  # the text cache lied: never lose a row
+                        raise StoreError(f"sqlite store {self._path}: {len(jobs.updates) - cur.rowcount} "
+                                         "job rows to update are missing; reload the scheduler")
                 conn.execute("UPDATE meta SET now = ?, next_seq = ?, next_order = ? WHERE id = 1", meta)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+        jobs.committed()
 
     def close(self) -> None:
         """Close the connection and give up the writer lock. Idempotent."""
