@@ -37,7 +37,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import attrs
 
-from prioq._fragmentation import FragmentationAware
+from prioq._fragmentation import FragmentationAware, fgd_score, node_fragmentation
 from prioq.model import Node
 from prioq.placement import BestFit, FirstFit, NodeIndex, NodeState, PlacementPolicy, Spread
 from prioq.resources import MILLI, Device, ResourceRequest, Resources, fit
@@ -230,6 +230,66 @@ def unallocated_at(curve: Sequence[tuple[int, int]], capacity: int, mark: int) -
     return round(100 - round(statistics.fmean(values), 2), 2)
 
 
+def naive_fgd_place(
+    policy: FragmentationAware, request: ResourceRequest, index: NodeIndex
+) -> tuple[NodeState, Resources] | None:
+    """FGD without memoisation: every node and device, fragmentation from scratch (same result)."""
+    workload = policy.workload()
+    g = request.gpu
+    best: tuple[int, int, NodeState, Resources] | None = None
+    for ns in index:
+        base = fit(request, ns.free)
+        if base is None:
+            continue
+        options = [base]
+        if g is not None and g.fractional:
+            options = [
+                attrs.evolve(base, gpus=(Device(d.index, d.gpu, g.milli),))
+                for d in ns.free.gpus
+                if g.matches(d.gpu) and d.milli >= g.milli
+            ]
+        before = node_fragmentation(ns.free, workload)
+        for alloc in options:
+            score = fgd_score(before - node_fragmentation(ns.free - alloc, workload))
+            if best is None or score > best[0] or (score == best[0] and ns.order < best[1]):
+                best = (score, ns.order, ns, alloc)
+    return None if best is None else (best[2], best[3])
+
+
+def speed(nodes: Sequence[Node], pods: Sequence[Pod], count: int) -> None:
+    """Time the first ``count`` placements of seed 42, memoised vs naive, side by side."""
+    capacity = sum(n.capacity.gpu_milli for n in nodes)
+    order = arrivals(pods, capacity, FIRST_SEED)[:count]
+    timings: dict[str, float] = {}
+    placements: dict[str, list[str | None]] = {}
+    for label in ("memoised", "naive"):
+        index = NodeIndex()
+        for i, node in enumerate(nodes):
+            index.add(NodeState(node=node, order=i, free=node.capacity))
+        policy = FragmentationAware()
+        for _, request in pods:
+            policy.observe(request)
+        chosen: list[str | None] = []
+        t0 = time.perf_counter()
+        for _, request in order:
+            if label == "memoised":
+                placed = policy.place(request, index)
+            else:
+                placed = naive_fgd_place(policy, request, index)
+            chosen.append(None if placed is None else placed[0].id)
+            if placed is not None:
+                index.update(placed[0], placed[0].free - placed[1])
+        timings[label] = time.perf_counter() - t0
+        placements[label] = chosen
+    same = placements["memoised"] == placements["naive"]
+    print(
+        f"FGD, first {len(order)} placements of seed {FIRST_SEED} on {len(nodes)} nodes: "
+        f"memoised {timings['memoised'] / len(order) * 1e3:.2f} ms/placement, "
+        f"naive {timings['naive'] / len(order) * 1e3:.1f} ms/placement, "
+        f"ratio {timings['naive'] / timings['memoised']:.0f}x; same placements: {same}"
+    )
+
+
 def run_one(args: tuple[str, int, bool, bool]) -> tuple[str, int, dict[int, float], int, float]:
     policy_name, seed, toy, shuffle_nodes = args
     nodes, pods = (_DATA[0], _DATA[1]) if _DATA is not None and _DATA[2] == toy else load(toy)
@@ -256,6 +316,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--shuffle-nodes", action="store_true", help="node order (the tie-break) shuffled per seed"
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument(
+        "--speed", type=int, default=0, metavar="N",
+        help="only time N placements of FGD, memoised vs naive, side by side",
+    )
     opts = parser.parse_args(argv)
     names = [p.strip() for p in opts.policies.split(",") if p.strip()]
     unknown = [p for p in names if p not in POLICIES]
@@ -263,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown policies {unknown}" if unknown else "--seeds and --jobs must be >= 1")
     nodes, pods = load(opts.toy)
     _DATA = (nodes, pods, opts.toy)
+    if opts.speed:
+        speed(nodes, pods, opts.speed)
+        return 0
     capacity = sum(n.capacity.gpu_milli for n in nodes)
     seeds = list(range(opts.first_seed, opts.first_seed + opts.seeds))
     print(

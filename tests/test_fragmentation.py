@@ -412,6 +412,14 @@ def test_experiment_script_runs_at_toy_size() -> None:
         assert 0 <= mean <= 100
 
 
+def test_experiment_speed_mode_agrees_with_the_naive_rule() -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fgd_experiment.py"), "--toy", "--speed", "40"],
+        capture_output=True, text=True, timeout=300, check=True,
+    ).stdout
+    assert "same placements: True" in out
+
+
 def test_docs_examples_run() -> None:
     text = (ROOT / "docs" / "placement-fgd.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
