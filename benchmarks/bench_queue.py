@@ -353,18 +353,24 @@ def naive_rates(w: Workload, budget: float) -> tuple[float, float, bool]:
 def bench_size(w: Workload, repeat: int, k: int, naive_budget: float) -> dict[str, dict[str, Any]]:
     pop_rates: dict[str, list[float]] = {}
     mix_rates: dict[str, list[float]] = {}
-    extrapolated: dict[str, bool] = {}
+    mark: dict[str, str] = {}
     # Interleave the implementations within each repetition so load swings hit them alike.
     for _ in range(repeat):
         for name, make in implementations(k).items():
             if make is NaiveResort:
-                pop_rate, mix_rate, extrapolated[name] = naive_rates(w, naive_budget)
+                pop_rate, mix_rate, extrapolated = naive_rates(w, naive_budget)
+                mark[name] = "~" if extrapolated else ""
             else:
-                impl = fill(make, w.prefill)
-                pop_rate = w.pops / time_pops(impl, w.pops)
+                pops, ops = w.pops, w.ops
+                if name.startswith("rebuild"):
+                    # O(n) every k pops: time 10 rebuilds' worth at most (still whole periods).
+                    pops = min(pops, max(10 * k, pops * 10_000 // w.n))
+                    ops = ops[: round(len(ops) * pops / w.pops)]
+                mark[name] = "*" if pops < w.pops else ""
+                impl = fill(make, w.prefill[: w.n + pops])
+                pop_rate = pops / time_pops(impl, pops)
                 impl = fill(make, w.prefill[: w.n])
-                mix_rate = len(w.ops) / time_mix(impl, w.ops)
-                extrapolated[name] = False
+                mix_rate = len(ops) / time_mix(impl, ops)
                 del impl
             pop_rates.setdefault(name, []).append(pop_rate)
             mix_rates.setdefault(name, []).append(mix_rate)
@@ -372,7 +378,7 @@ def bench_size(w: Workload, repeat: int, k: int, naive_budget: float) -> dict[st
         name: {
             "pop": statistics.median(pop_rates[name]),
             "mix": statistics.median(mix_rates[name]),
-            "extrapolated": extrapolated[name],
+            "mark": mark[name],
         }
         for name in pop_rates
     }
@@ -440,9 +446,8 @@ def memory_per_job(n: int, seed: int) -> dict[str, float]:
     return out
 
 
-def fmt_rate(rate: float, approx: bool) -> str:
-    text = f"{rate:,.0f}" if rate >= 100 else f"{rate:,.2f}"
-    return ("~" + text) if approx else text
+def fmt_rate(rate: float, mark: str) -> str:
+    return mark + (f"{rate:,.0f}" if rate >= 100 else f"{rate:,.2f}")
 
 
 def report(sizes: list[int], all_results: dict[int, dict[str, dict[str, Any]]]) -> Iterator[str]:
@@ -455,8 +460,8 @@ def report(sizes: list[int], all_results: dict[int, dict[str, dict[str, Any]]]) 
         for name, r in res.items():
             speedup = linear["pop"] / r["pop"]
             yield (
-                f"| {n:,} | {name} | {fmt_rate(r['pop'], r['extrapolated'])} | "
-                f"{fmt_rate(r['mix'], r['extrapolated'])} | {base['pop'] / r['pop']:.2f}x | "
+                f"| {n:,} | {name} | {fmt_rate(r['pop'], r['mark'])} | "
+                f"{fmt_rate(r['mix'], r['mark'])} | {base['pop'] / r['pop']:.2f}x | "
                 f"{base['mix'] / r['mix']:.2f}x | {speedup:,.1f}x |"
             )
 
@@ -501,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(
         "~ = naive re-sort: timed over a few pops (at least one) and one first-10, its mix rate\n"
-        "    extrapolated from those per-operation costs (see naive_rates)."
+        "    extrapolated from those per-operation costs (see naive_rates).\n"
+        "* = timed over fewer operations (10 rebuild periods) than the other rows."
     )
     print()
     print("cost of exact keys, ns per call (min of 5 runs), exact vs plain float:")

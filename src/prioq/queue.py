@@ -17,15 +17,19 @@ How aging stays O(log n) without re-sorting (see ``docs/queue.md``):
 * A job's key changes only at known instants: when ``now`` reaches its
   ``submitted_at`` (wait starts counting), when a linear boost saturates at
   ``max_boost`` (``submitted_at + max_boost / rate``), or at a step boundary
-  (``submitted_at + k * interval``). A timer heap holds these events; each
-  call that takes ``now`` processes the due ones (lazily, each in O(log n))
-  and moves the job to its new key. A job has at most one pending event. An
-  event is keyed by the smallest float >= its exact instant, so "due" is one
-  exact float comparison (``now`` is a float).
+  (``submitted_at + k * interval``). Event timelines (a FIFO while events
+  arrive in time order, the common case, plus a heap for the others) hold
+  them; each call that takes ``now`` processes the due ones (lazily, each in
+  O(log n)) and moves the job to its new key. A job has at most one pending
+  event. An instant event is keyed by the smallest float >= its exact instant,
+  so "due" is one exact float comparison (``now`` is a float); saturation
+  events are keyed by ``submitted_at`` and checked exactly. A lower bound on
+  the next event's instant lets most calls skip all this with one comparison.
 * Keys are exact integers. Every float is an integer multiple of a power of
   two, so a static key is ``(priority + boost) * 2**a`` with ``a`` fixed by the
   policy's parameters, and a growing key is ``(priority - rate * submitted_at)
-  * 2**b`` with ``b`` covering every ``submitted_at`` seen (raised in steps of
+  * dr * 2**e`` (``rate`` = ``nr / dr``) with ``e`` covering every
+  ``submitted_at`` seen (raised in steps of
   32 bits when a finer one arrives, shifting existing keys in place, which
   keeps their order). Equal effective priorities compare equal, never
   "almost equal", and the documented tie-breaks decide.
@@ -35,8 +39,9 @@ operation          cost (n queued jobs)
 =================  ==============================================================
 push               O(log n)
 pop, peek          O(log n) amortized, plus O(log n) per aging event that fell due
-remove, update     O(log n) amortized (lazy deletion; heaps compacted in O(n)
+remove             O(1) + amortized O(1) (lazy deletion; heaps compacted in O(n)
                    once stale entries outnumber live ones)
+update             O(log n) amortized
 first k of         O((k + d) log n), d = stale entries met (d is 0 right after a
 ordered(now)       compaction and at most n)
 len, in, get       O(1)
@@ -46,7 +51,7 @@ statistics()       O(n) (scans for the oldest job)
 
 Aging events: each job has at most 2 (linear: start, saturation) or
 ``StepAging.levels`` (step) events over its whole stay, and never more than
-the number of calls that advanced ``now``. Raising ``b`` costs O(n) and
+the number of calls that advanced ``now``. Raising ``e`` costs O(n) and
 happens at most 34 times over a queue's life (float exponents stop at 2**-1074).
 
 Not thread-safe: one owner at a time, like the scheduler.
@@ -758,7 +763,7 @@ class PriorityQueue:
             raise IndexError("pop from an empty PriorityQueue")
         self._advance(now)
         live, static, growing = self._live, self._s, self._g
-        while live.get(static[0][_ID]) is not static[0] if static else False:
+        while static and live.get(static[0][_ID]) is not static[0]:
             heapq.heappop(static)
         heap = static
         if growing:
