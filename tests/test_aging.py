@@ -21,7 +21,8 @@ def reference(policy: AgingPolicy, wait: Fraction) -> Fraction:
         b = Fraction(policy.rate) * wait
         return b if math.isinf(policy.max_boost) else min(b, Fraction(policy.max_boost))
     if isinstance(policy, StepAging):
-        return min(math.floor(wait / Fraction(policy.interval)) * Fraction(policy.step), Fraction(policy.max_boost))
+        steps = math.floor(wait / Fraction(policy.interval))
+        return min(steps * Fraction(policy.step), Fraction(policy.max_boost))
     return Fraction(0)
 
 

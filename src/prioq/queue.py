@@ -437,10 +437,10 @@ class PriorityQueue:
         j = math.floor(q)
         if q - j > margin and j + 1 - q > margin:
             return j
-        nn, dn = now.as_integer_ratio()
-        ns, ds = s.as_integer_ratio()
-        # (now - s) / interval = (nn*ds - ns*dn) * di / (dn*ds*ni)
-        return min(((nn * ds - ns * dn) * self._di) // (dn * ds * self._ni), top)
+        nn, a = _dyadic(now)
+        ns, b = _dyadic(s)
+        # (now - s) / interval = (nn * 2**b - ns * 2**a) * di / (2**(a + b) * ni)
+        return min(((nn << b) - (ns << a)) * self._di // (self._ni << (a + b)), top)
 
     def _key(self, p: int, s: float, kind: int) -> int:
         """The exact integer key (not negated) of a job in phase ``kind``; may raise the growing scale."""
@@ -581,6 +581,9 @@ class PriorityQueue:
 
     def _run(self, now: float) -> None:
         """Process due events of the instant timeline (linear start, step boundaries)."""
+        if self._mode == _STEP:
+            self._run_steps(now)
+            return
         live, due = self._live, self._due
         while True:
             event = due.first()
@@ -590,6 +593,41 @@ class PriorityQueue:
             entry = live.get(event[_TID])
             if entry is not None and entry[_EVENT] is event:
                 self._refresh(entry, now)
+
+    def _run_steps(self, now: float) -> None:
+        """Step boundaries that fell due: re-key each job at its level now. The hot event, inlined."""
+        live, due, static, uids = self._live, self._due, self._s, self._uids
+        a, nst, sh_st, cap_add, top = self._a, self._nst, self._sh_st, self._cap_add, self._levels
+        ni, di = self._ni, self._di
+        moved = capped = 0
+        while True:
+            event = due.first()
+            if event is None or event[_TKEY] > now:
+                break
+            due.pop()
+            old = live.get(event[_TID])
+            if old is None or old[_EVENT] is not event:
+                continue
+            s, jid = old[_S], old[_ID]
+            level = self._step_level(now, s)
+            if level < top:
+                ns, e_s = _dyadic(s)  # next boundary: s + (level + 1) * interval
+                following = (_ceil_float(ns * di + ((level + 1) * ni << e_s), di << e_s), next(uids), jid)
+                due.add(following)
+            else:
+                following = None
+                capped += 1
+            job = old[_JOB]
+            key = (job.priority << a) + min(level * nst << sh_st, cap_add)
+            entry = (-key, s, old[_SEQ], next(uids), jid, job, level, following)
+            heapq.heappush(static, entry)
+            live[jid] = entry
+            moved += 1
+        if moved:
+            self._n_events -= capped
+            self._n_capped += capped
+            self._counts[4] += moved
+            self._version += 1
 
     def _maybe_compact(self) -> None:
         """Rebuild heaps once stale entries outnumber live ones: O(n), amortized O(1) per removal."""
