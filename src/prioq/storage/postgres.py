@@ -38,7 +38,16 @@ import attrs
 
 from prioq.errors import NotLeader, StoreError
 from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, _redact_url, pending_order
-from prioq.storage._codec import JobTexts, job_params, job_row, node_params, node_row, page, split_v1_row
+from prioq.storage._codec import (
+    JobTexts,
+    dumps,
+    job_params,
+    job_row,
+    node_params,
+    node_row,
+    page,
+    split_v1_row,
+)
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
@@ -145,13 +154,13 @@ def _option(name: str, given: Any, options: dict[str, Any]) -> Any:
     return options[name]
 
 
-def _columns(rows: list[tuple[Any, ...]], floats: tuple[int, ...]) -> list[list[Any]]:
-    """Rows as one list per column (for ``unnest``); ``floats`` columns as floats, since an array
-    holds one type and a time may be an int. (The exact value is in the JSON.)"""
-    cols = [list(c) for c in zip(*rows, strict=True)]
-    for i in floats:
-        cols[i] = [None if v is None else float(v) for v in cols[i]]
-    return cols
+# Rows travel as one JSON array of arrays per statement: psycopg binds one string in
+# microseconds, where binding hundreds of values (or arrays of them) costs milliseconds, and
+# the server unpacks it with json_array_elements. Positions match the tuples of _codec.
+_JOB_FIELDS = (
+    "e->>0, (e->>1)::bigint, e->>2, (e->>3)::bigint, (e->>4)::float8, (e->>5)::float8, e->>6, e->>7"
+)
+_RUN_FIELDS = "(e->>0)::bigint, e->>1, (e->>2)::bigint, (e->>3)::float8, (e->>4)::float8, e->>5, e->>6"
 
 
 class PostgresStore:
@@ -490,55 +499,61 @@ class PostgresStore:
         jobs = job_params(changes, self._texts)
         del_nodes, put_nodes = node_params(changes)
         s = self._s
-        # One statement per kind of change, rows passed as arrays: a cycle's hundreds of rows
-        # cost a handful of round trips, not hundreds.
-        with self._use() as conn, conn.transaction():
-            holder, epoch = conn.execute(
-                f"SELECT holder, epoch FROM {s}.lease WHERE id = 1 FOR UPDATE"
-            ).fetchone()
+        # Pipelined, three round trips whatever the size: BEGIN and the fence (the lease row
+        # locked until COMMIT); then, only if the epoch is still ours, every write; then COMMIT.
+        with self._use() as conn, conn.pipeline() as pipeline, conn.transaction():
+            fence = conn.execute(f"SELECT holder, epoch FROM {s}.lease WHERE id = 1 FOR UPDATE")
+            pipeline.sync()
+            holder, epoch = fence.fetchone()
             if epoch != self._epoch or holder != self._replica:
                 raise self._deposed(epoch, holder)
             if jobs.deletes:
-                conn.execute(f"DELETE FROM {s}.jobs WHERE id = ANY(%s)", ([d for (d,) in jobs.deletes],))
+                conn.execute(
+                    f"DELETE FROM {s}.jobs WHERE id IN (SELECT json_array_elements_text(%s::json))",
+                    (dumps([d for (d,) in jobs.deletes]),),
+                )
             if del_nodes:
-                conn.execute(f"DELETE FROM {s}.nodes WHERE id = ANY(%s)", ([d for (d,) in del_nodes],))
+                conn.execute(
+                    f"DELETE FROM {s}.nodes WHERE id IN (SELECT json_array_elements_text(%s::json))",
+                    (dumps([d for (d,) in del_nodes]),),
+                )
             if put_nodes:
-                ids, orders, data = (list(c) for c in zip(*put_nodes, strict=True))
                 conn.execute(
                     f"INSERT INTO {s}.nodes (id, ord, data) "
-                    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[]) "
+                    "SELECT e->>0, (e->>1)::bigint, e->>2 FROM json_array_elements(%s::json) AS e "
                     "ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, data = excluded.data",
-                    (ids, orders, data),
+                    (dumps(put_nodes),),
                 )
             if jobs.upserts:
                 conn.execute(
                     f"INSERT INTO {s}.jobs (id, seq, state, priority, submitted_at, started_at, data, run) "
-                    "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[], "
-                    "%s::float8[], %s::float8[], %s::text[], %s::text[]) "
+                    f"SELECT {_JOB_FIELDS} FROM json_array_elements(%s::json) AS e "
                     "ON CONFLICT (id) DO UPDATE SET "
                     "seq = excluded.seq, state = excluded.state, priority = excluded.priority, "
                     "submitted_at = excluded.submitted_at, started_at = excluded.started_at, "
                     "data = excluded.data, run = excluded.run",
-                    _columns(jobs.upserts, floats=(4, 5)),
+                    (dumps(jobs.upserts),),
                 )
+            updated = None
             if jobs.updates:
                 updated = conn.execute(
                     f"UPDATE {s}.jobs AS j SET seq = u.seq, state = u.state, priority = u.priority, "
                     "submitted_at = u.submitted_at, started_at = u.started_at, run = u.run "
-                    "FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::float8[], %s::float8[], "
-                    "%s::text[], %s::text[]) AS u(seq, state, priority, submitted_at, started_at, run, id) "
-                    "WHERE j.id = u.id",
-                    _columns(jobs.updates, floats=(3, 4)),
-                ).rowcount
-                if updated != len(jobs.updates):  # the text cache lied: never lose a row
-                    raise StoreError(
-                        f"PostgreSQL store ({self._schema}): {len(jobs.updates) - updated} job rows to "
-                        "update are missing; reload the scheduler"
-                    )
+                    f"FROM (SELECT {_RUN_FIELDS} FROM json_array_elements(%s::json) AS e) "
+                    "AS u(seq, state, priority, submitted_at, started_at, run, id) WHERE j.id = u.id",
+                    (dumps(jobs.updates),),
+                )
             conn.execute(
                 f"UPDATE {s}.meta SET now = %s, next_seq = %s, next_order = %s WHERE id = 1",
                 (changes.now, changes.next_seq, changes.next_order),
             )
+            pipeline.sync()
+            if updated is not None and updated.rowcount != len(jobs.updates):
+                # The text cache lied: never lose a row.
+                raise StoreError(
+                    f"PostgreSQL store ({self._schema}): {len(jobs.updates) - updated.rowcount} job rows "
+                    "to update are missing; reload the scheduler"
+                )
         jobs.committed()
 
     def close(self) -> None:
