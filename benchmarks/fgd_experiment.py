@@ -69,17 +69,11 @@ class SeededRandom:
         allow: Callable[[NodeState, Resources], bool] = lambda _n, _a: True,
     ) -> tuple[NodeState, Resources] | None:
         need = request.minimum()
-        g = request.gpu
-        # Share buckets for fractional requests; otherwise a scan (the index's whole-GPU path
-        # re-checks every node for mixed models). fit() confirms the pick.
-        fractional = g is not None and g.fractional
-        nodes = index.candidates(request, "first") if fractional else iter(index)
+        # candidates() filters the GPU part by buckets; cpu/memory here, fit() confirms the pick.
         feasible = [
             ns
-            for ns in nodes
-            if need.cpu_milli <= ns.free.cpu_milli
-            and need.memory <= ns.free.memory
-            and (fractional or g is None or _whole_free(request, ns.free) >= g.devices)
+            for ns in index.candidates(request, "first")
+            if need.cpu_milli <= ns.free.cpu_milli and need.memory <= ns.free.memory
         ]
         while feasible:
             i = self._rng.randrange(len(feasible))
@@ -105,11 +99,6 @@ class SeededRandom:
 
     def forget(self, request: ResourceRequest) -> None:
         return None
-
-
-def _whole_free(request: ResourceRequest, free: Resources) -> int:
-    g = request.gpu
-    return sum(1 for d in free.gpus if d.milli == MILLI and (g is None or g.matches(d.gpu)))
 
 
 POLICIES: dict[str, Callable[[int], PlacementPolicy]] = {

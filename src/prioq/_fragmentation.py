@@ -26,7 +26,9 @@ fragmentation* grows least. This module reproduces the authors' simulator
   ties go to the lowest node order. A fractional request is scored on every
   device that can hold it and takes the best device (ties: lowest index); the
   node's score is that best device's. ``score="raw"`` ranks by the drop
-  ``F_n - F_n'`` itself instead (same tie rules).
+  ``F_n - F_n'`` itself instead (same tie rules), computed exactly from task
+  counts so that float noise cannot break ties. ``tie_seed`` swaps node order
+  for a seeded random tie-break (stock kube-scheduler), for experiments.
 
 Speed: a node's fragmentation depends only on its GPU devices (model, free
 share) and on which typical CPU demands its free CPU covers, so results are
@@ -423,11 +425,9 @@ class FragmentationAware:
         marks = self._cpu_marks
         memo = self._score_memo
         nodes = self._nodes
-        fractional = 0 < task.gpu_milli < MILLI
-        # Fractional requests walk the index's share buckets. Other requests scan the nodes in
-        # order: FGD scores every feasible node anyway, and the index's whole-GPU path re-checks
-        # every node for mixed models whenever several models match.
-        candidates = index.candidates(request, "first") if fractional else iter(index)
+        # The index skips nodes whose GPUs cannot hold the request; FGD scores all the others.
+        # (Mixed-model nodes may come last, out of order: ties compare node order explicitly.)
+        candidates = index.candidates(request, "first")
         scored: list[tuple[float, int, NodeState, _Choice]] = []
         top: tuple[float, int, NodeState, _Choice] | None = None
         rng = self._ties
