@@ -36,7 +36,9 @@ def build(layout: Layout, gpus_per_node: int = 4) -> tuple[NodeIndex, dict[str, 
     return index, cands
 
 
-def plan(layout: Layout, want: str, prio: int = 50, now: float = 100, **pol: Any) -> prioq.preemption.Plan | None:
+def plan(
+    layout: Layout, want: str, prio: int = 50, now: float = 100, **pol: Any
+) -> prioq.preemption.Plan | None:
     index, cands = build(layout)
     preemptor = Job(id="p", submitted_at=now, priority=prio, request=want)
     policy = Preemption(policy=pol.pop("policy", "lower-priority"), **pol)
@@ -107,7 +109,7 @@ def test_ineligible_victims_are_never_chosen(layout: Layout, pol: dict[str, Any]
 
 
 def test_lower_or_newer_equal_takes_equal_priority_submitted_later_only() -> None:
-    index, cands = build({"a": [("newer", 50, 4, 0)]})
+    _, cands = build({"a": [("newer", 50, 4, 0)]})
     older = Job(id="p", submitted_at=-10, priority=50, request="gpu=4")
     pol = Preemption(policy="lower-or-newer-equal")
     assert may_preempt(pol, older, 50.0, 1, cands["newer"], now=100)
@@ -117,7 +119,7 @@ def test_lower_or_newer_equal_takes_equal_priority_submitted_later_only() -> Non
 
 
 def test_non_preemptible_jobs_are_never_victims() -> None:
-    index, cands = build({"a": [("x", 1, 4, 0)]})
+    _, cands = build({"a": [("x", 1, 4, 0)]})
     c = cands["x"]
     locked = Candidate(
         running=Running(job=prioq.Job(id="x", submitted_at=0, priority=1, request="gpu=4", preemptible=False),
@@ -207,3 +209,25 @@ def test_request_type_is_reused_not_reparsed() -> None:
     b = plan_preemption(Job(id="p", submitted_at=0, priority=9, request="gpu=4"), 9.0, 1, index, cands, pol,
                         100, lambda ns, al: True)
     assert a == b and a is not None and isinstance(Resources(), Resources)
+
+
+def test_a_cycle_never_starts_and_preempts_the_same_job() -> None:
+    # Regression: with compare="effective", a requeued job keeps the low priority
+    # frozen at its first start while aging moves it ahead in the queue; it used
+    # to start and be preempted by a later job within one cycle.
+    from prioq import Policy, Scheduler, StepAging
+
+    pol = Policy(
+        preemption=Preemption(policy="lower-or-newer-equal", compare="effective", max_victims=3),
+        aging=StepAging(interval=5, step=10, max_boost=30),
+    )
+    s = Scheduler([Node(id="n", capacity="cpu=8 memory=32GB gpu=A100:80GB:2")], policy=pol)
+    s.submit(Job(id="A", submitted_at=0, request="gpu=1"), 0)
+    s.schedule(0)
+    s.requeue("A", 0)
+    s.submit(Job(id="B", submitted_at=30, priority=20, request="gpu=2"), 30)
+    decisions = s.schedule(30)
+    started = {d.job_id for d in decisions if isinstance(d, prioq.Start)}
+    preempted = {d.job_id for d in decisions if isinstance(d, prioq.Preempt)}
+    assert started == {"A"} and not preempted & started
+    s._check()

