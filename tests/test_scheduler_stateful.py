@@ -111,6 +111,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             if isinstance(d, Preempt):
                 self.check_preempt(d, running_before)
         pending = {p.job.id: p for p in self.s.pending(self.now)}
+        started_ids = {d.job_id for d in started}
         if self.s.policy.queueing == "best-effort":
             for p in pending.values():
                 fits = sum(1 for n in self.s.nodes if fit(p.job.request, self.s.free(n.id)) is not None)
@@ -120,11 +121,16 @@ class SchedulerMachine(RuleBasedStateMachine):
                     # held back only for a job ahead of it that is blocked or preempting
                     owners = p.message.split("held for ")[1].split(", ")
                     for owner in owners:
+                        if owner in started_ids:
+                            continue  # a nominated preemptor that started later in the cycle
                         assert owner in pending and pending[owner].reason in (
                             Reason.RESOURCES, Reason.PREEMPTING, Reason.PRIORITY, Reason.RESERVED
                         ), (p.job.id, owner)
-                        assert before_order.index(owner) < before_order.index(p.job.id) or (
-                            owner in self.s.nominations()
+                        # behind it in the order, only a nomination binds (to jobs the
+                        # preemptor may evict)
+                        assert (
+                            before_order.index(owner) < before_order.index(p.job.id)
+                            or self.s.policy.preemption.enabled
                         )
         else:
             # strict: the started jobs are a prefix of the order, skipping only

@@ -230,7 +230,14 @@ class NodeIndex:
         elif prefer == "best":
             yield from self._by_cpu.irange_key((need, -1))
         else:
-            yield from self._by_cpu.irange_key((need, -1), reverse=True)
+            # most free CPU first; equal free CPU in node order, like every policy
+            same: list[NodeState] = []
+            for ns in self._by_cpu.irange_key((need, -1), reverse=True):
+                if same and ns.free.cpu_milli != same[0].free.cpu_milli:
+                    yield from reversed(same)
+                    same = []
+                same.append(ns)
+            yield from reversed(same)
 
     def _whole_candidates(self, models: list[GPU], k: int, prefer: Prefer) -> Iterator[NodeState]:
         buckets = [(w, b) for (m, w), b in self._whole.items() if w >= k and m in models]

@@ -44,6 +44,8 @@ class _Run:
     seq: int
     start_priority: float
     preempted_by: str | None = None
+    backfill_for: str | None = None
+    """The blocked job whose reservation (of unknown start) this job backfilled under."""
 
     @property
     def job(self) -> Job:
@@ -74,10 +76,14 @@ class _Claim:
 
     owner: str
     rank: int
-    """The owner's position in this cycle's order: only jobs behind it must respect the claim."""
+    """The owner's position in this cycle's order: jobs behind it must respect the claim."""
     request: ResourceRequest
     projected: Resources
     until: float = _INF
+    priority: float | None = None
+    """For a nomination, the preemptor's preemption priority: jobs it could evict must
+    respect the claim wherever they stand in the queue (else a requeued victim, aged
+    ahead of its preemptor, would retake the freed capacity every cycle)."""
     """Reservation start time: a job that surely ends by then cannot delay it."""
 
     def spares(self, end: float) -> bool:
@@ -114,7 +120,6 @@ class Scheduler:
         # Effective priority frozen when a job first started; kept across requeues so
         # compare="effective" cannot thrash (docs/preemption.md).
         self._frozen: dict[str, float] = {}
-        self._backfilled: tuple[str, set[str]] | None = None
         # Bumped by every change of free capacity or of the node set (journaled), so
         # caches keyed on it never outlive the state they were computed from.
         self._version = 0
@@ -225,11 +230,23 @@ class Scheduler:
         self._check_priority(job_id, priority)
         with self._txn():
             self._tick(now)
+            old_priority = self._job(job_id).priority
+            frozen = self._frozen.get(job_id)
+            if frozen is not None:
+                # A frozen effective priority moves with the base one: raising a running
+                # job's priority must protect it under compare="effective" too.
+                self._set_dict(self._frozen, job_id, frozen + (priority - old_priority))
             if job_id in self._runs:
                 run = self._runs[job_id]
                 old = run.running
+                old_start = run.start_priority
                 new = attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))
+                new_start = old_start + (priority - old_priority)
                 self._do(lambda: setattr(run, "running", new), lambda: setattr(run, "running", old))
+                self._do(
+                    lambda: setattr(run, "start_priority", new_start),
+                    lambda: setattr(run, "start_priority", old_start),
+                )
                 self._mark_job(job_id)
                 return run.job
             updated = self._q_update(job_id, priority)
@@ -438,6 +455,14 @@ class Scheduler:
             raise UnknownNode(f"no node {node_id!r}")
         return self._index.get(node_id)
 
+    def _preemption_priority(self, job: Job, now: float) -> float:
+        """The priority preemption compares for a pending job: base, or (compare="effective")
+        the effective priority, frozen once the job has started."""
+        if self._policy.preemption.compare == "base":
+            return float(job.priority)
+        frozen = self._frozen.get(job.id)
+        return frozen if frozen is not None else self._queue.effective_priority(job.id, now)
+
     def _class_may_preempt(self, job: Job) -> bool:
         if job.priority_class is None:
             return True
@@ -542,6 +567,7 @@ class Scheduler:
                 started_at=run.running.started_at,
                 start_priority=run.start_priority,
                 preempted_by=run.preempted_by,
+                backfill_for=run.backfill_for,
             )
         if job_id in self._queue:
             return JobRow(
@@ -569,7 +595,9 @@ class Scheduler:
                 running = Running(
                     job=row.job, node_ids=row.node_ids, started_at=row.started_at, allocation=row.allocation
                 )
-                self._runs[row.job.id] = _Run(running, row.seq, row.start_priority, row.preempted_by)
+                self._runs[row.job.id] = _Run(
+                    running, row.seq, row.start_priority, row.preempted_by, row.backfill_for
+                )
                 for nid, alloc in zip(row.node_ids, row.allocation, strict=True):
                     ns = self._index.get(nid)
                     self._index.update(ns, ns.free - alloc)
@@ -645,7 +673,13 @@ class Scheduler:
             old = d[key]
             self._do(lambda: d.pop(key), lambda: d.__setitem__(key, old))
 
-    def _start(self, job: Job, placement: Sequence[tuple[NodeState, Resources]], now: float) -> Start:
+    def _start(
+        self,
+        job: Job,
+        placement: Sequence[tuple[NodeState, Resources]],
+        now: float,
+        backfill_for: str | None = None,
+    ) -> Start:
         seq = self._queue.seq_of(job.id)
         eff = self._frozen.get(job.id)
         if eff is None:
@@ -659,7 +693,7 @@ class Scheduler:
             started_at=now,
             allocation=tuple(a for _, a in placement),
         )
-        self._set_dict(self._runs, job.id, _Run(running, seq, eff))
+        self._set_dict(self._runs, job.id, _Run(running, seq, eff, backfill_for=backfill_for))
         for ns, alloc in placement:
             self._set_free(ns, ns.free - alloc)
             self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
@@ -743,13 +777,19 @@ class _Cycle:
                 for j in ns.jobs:
                     if s._runs[j].preempted_by == owner:
                         projected = projected + s._runs[j].alloc_on(nid)
-                claim = _Claim(owner, self.rank[owner], job.request, projected)
+                claim = _Claim(owner, self.rank[owner], job.request, projected,
+                               priority=s._preemption_priority(job, self.now))
                 self.claims.setdefault(nid, []).append(claim)
 
     def _binding(self, claim: _Claim, job: Job) -> bool:
-        """Whether ``claim`` binds ``job``: only jobs behind its owner in the order must respect it
-        (as Kubernetes lets higher-priority pods take a nominated node)."""
-        return claim.rank < self.rank[job.id]
+        """Whether ``claim`` binds ``job``: jobs behind its owner in the order, and for a
+        nomination every job of lower or equal preemption priority (as Kubernetes lets
+        only higher-priority pods take a nominated node)."""
+        if claim.owner == job.id:
+            return False
+        if claim.rank < self.rank[job.id]:
+            return True
+        return claim.priority is not None and self.s._preemption_priority(job, self.now) <= claim.priority
 
     def _allow_for(self, job: Job) -> Callable[[NodeState, Resources], bool]:
         end = _INF if job.duration is None else self.now + job.duration
@@ -765,15 +805,19 @@ class _Cycle:
 
         return allow
 
-    def _charge_claims(self, job: Job, placement: Sequence[tuple[NodeState, Resources]]) -> None:
+    def _charge_claims(self, job: Job, placement: Sequence[tuple[NodeState, Resources]]) -> str | None:
+        """Take a starting job's allocation off the claims it could affect; returns the
+        reservation holder when the job backfills under a reservation of unknown start."""
         end = _INF if job.duration is None else self.now + job.duration
+        backfill_for = None
         for ns, alloc in placement:
             for claim in self.claims.get(ns.id, ()):
                 if claim.owner != job.id and not claim.spares(end):
                     # also charged by jobs ahead of its owner: the claim tracks what is left
                     claim.projected = claim.projected - alloc
-                    if self.reserved_for == claim.owner:
-                        self._backfilled().add(job.id)
+                    if self.reserved_for == claim.owner and claim.until == _INF:
+                        backfill_for = claim.owner
+        return backfill_for
 
     def _unclaim(self, owner: str) -> None:
         for node_id, claims in list(self.claims.items()):
@@ -782,13 +826,6 @@ class _Cycle:
                 self.claims[node_id] = kept
             else:
                 del self.claims[node_id]
-
-    def _backfilled(self) -> set[str]:
-        s = self.s
-        assert self.reserved_for is not None
-        if s._backfilled is None or s._backfilled[0] != self.reserved_for:
-            s._backfilled = (self.reserved_for, set())
-        return s._backfilled[1]
 
     # -- per job
 
@@ -812,12 +849,12 @@ class _Cycle:
         placement = self._place(job)
         if placement is not None:
             self._unclaim(job.id)
-            self._charge_claims(job, placement)
+            backfill_for = self._charge_claims(job, placement)
             for ns, _ in placement:
                 if ns.id not in self.before:
                     self.before[ns.id] = ns.free
                     self.touched.append(ns.id)
-            self.decisions.append(s._start(job, placement, self.now))
+            self.decisions.append(s._start(job, placement, self.now, backfill_for))
             self.started.add(job.id)
             return Reason.NEW, "started"
         if job.id in s._nominated:
@@ -933,14 +970,13 @@ class _Cycle:
         until = max(self.now, latest_end)
         chosen_nodes = [s._index.get(nid) for nid in node_ids]
         self.reserved_for = job.id
-        backfilled = self._backfilled()
         for ns in chosen_nodes:
             # What is left for the reservation at its start: everything except jobs
             # that outlast it (finite start) or backfilled jobs (unknown start).
             projected = ns.node.capacity
             for j in ns.jobs:
                 run = s._runs[j]
-                outlasts = run.end > until if until < _INF else j in backfilled
+                outlasts = run.end > until if until < _INF else run.backfill_for == job.id
                 if outlasts:
                     projected = projected - run.alloc_on(ns.id)
             self.claims.setdefault(ns.id, []).append(
@@ -984,11 +1020,7 @@ class _Cycle:
     def _preempt(self, job: Job) -> tuple[Reason, str] | None:
         s = self.s
         pol = s._policy.preemption
-        prio = (
-            float(job.priority)
-            if pol.compare == "base"
-            else s._frozen.get(job.id, s._queue.effective_priority(job.id, self.now))
-        )
+        prio = s._preemption_priority(job, self.now)
         candidates: dict[str, Candidate] = {}
         for job_id, run in s._runs.items():
             # A job started in this very cycle is never evicted by it: the cycle

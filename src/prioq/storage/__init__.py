@@ -72,6 +72,8 @@ class JobRow:
     """For a terminating victim: the preemptor it makes room for."""
     nominated: tuple[str, ...] = ()
     """For a pending preemptor: the nodes its victims are freeing."""
+    backfill_for: str | None = None
+    """For a running job: the blocked job whose reservation (of unknown start) it backfilled under."""
 
 
 @attrs.frozen(slots=True, kw_only=True)

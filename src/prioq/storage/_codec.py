@@ -270,6 +270,8 @@ def encode_row_run(row: JobRow) -> str | None:
         out["preempted_by"] = row.preempted_by
     if row.nominated:
         out["nominated"] = list(row.nominated)
+    if row.backfill_for is not None:
+        out["backfill_for"] = row.backfill_for
     return _dumps(out) if out else None
 
 
@@ -290,6 +292,7 @@ def decode_row(job: Job, seq: int, state: str, run: str | bytes | None) -> JobRo
             start_priority=d.get("start_priority"),
             preempted_by=d.get("preempted_by"),
             nominated=tuple(d.get("nominated", ())),
+            backfill_for=d.get("backfill_for"),
         )
 
     return _guard(f"job {job.id!r} run state", run, build)
