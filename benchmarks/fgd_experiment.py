@@ -21,8 +21,13 @@ FGD learns its typical workload from the original pod list (their
 ``prioq.placement.NodeIndex`` and the policy objects, the scheduler's own code
 path: ``policy.place(...)`` then ``index.update(ns, ns.free - alloc)``.
 
-Run: ``python benchmarks/fgd_experiment.py --seeds 10`` (``--toy`` for a tiny
-fast run, ``--jobs 2`` to use two processes).
+Ties are broken by node order: the openb list order, or with
+``--shuffle-nodes`` a per-seed shuffle of it (the authors' simulator prefixes
+node names with a seeded random permutation, so this is their setup).
+
+Run: ``python benchmarks/fgd_experiment.py --seeds 10 --jobs 2 --shuffle-nodes``
+(``--toy`` for a tiny fast run; ``--speed N`` times N placements of memoised vs
+naive FGD side by side). Results and discussion: ``docs/placement-fgd.md``.
 """
 
 from __future__ import annotations
