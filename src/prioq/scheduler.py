@@ -13,20 +13,21 @@ except the clock: a validated ``now`` stays the latest time seen.
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import attrs
 
+from prioq._pending import OrderKey, Pending
 from prioq.errors import DuplicateJob, InvalidJob, InvalidTime, StoreError, UnknownJob, UnknownNode
 from prioq.model import Decision, Job, Node, PendingJob, Preempt, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
 from prioq.preemption import Candidate, plan_preemption
-from prioq.queue import PriorityQueue
 from prioq.resources import ResourceRequest, Resources, check, fit
 from prioq.storage import Changes, JobRow, MemoryStore, NodeRow, Snapshot, Store
 
@@ -75,8 +76,8 @@ class _Claim:
     """
 
     owner: str
-    rank: int
-    """The owner's position in this cycle's order: jobs behind it must respect the claim."""
+    key: OrderKey
+    """The owner's place in the scheduling order: jobs behind it must respect the claim."""
     request: ResourceRequest
     projected: Resources
     until: float = _INF
@@ -113,10 +114,12 @@ class Scheduler:
             raise InvalidJob(f"policy: expected a prioq.Policy, got {self._policy!r}")
         self._store: Store = store if store is not None else MemoryStore()
         self._index = NodeIndex()
-        self._queue = PriorityQueue(aging=self._policy.aging)
+        self._queue = Pending(self._policy.aging)
         self._runs: dict[str, _Run] = {}
         self._nominated: dict[str, tuple[str, ...]] = {}
         self._reasons: dict[str, tuple[Reason, str]] = {}
+        # parked shape -> (head visited last, its reason): the reason of every job of the shape
+        self._shape_reasons: dict[Hashable, tuple[str, tuple[Reason, str]]] = {}
         # Effective priority frozen when a job first started; kept across requeues so
         # compare="effective" cannot thrash (docs/preemption.md).
         self._frozen: dict[str, float] = {}
@@ -214,6 +217,7 @@ class Scheduler:
         with self._txn():
             self._tick(now)
             self._del_dict(self._frozen, job_id)
+            self._reasons.pop(job_id, None)
             if job_id in self._runs:
                 self._free_run(job_id)
             else:
@@ -327,7 +331,7 @@ class Scheduler:
         self._check_now(now)
         out = []
         for job in self._queue.ordered(now):
-            reason, message = self._reasons.get(job.id, (Reason.NEW, "not considered by a cycle yet"))
+            reason, message = self._reason(job.id)
             out.append(PendingJob(
                 job=job,
                 effective_priority=self._queue.effective_priority(job.id, now),
@@ -366,7 +370,7 @@ class Scheduler:
             return f"running on {where} since {run.running.started_at:g}"
         job = self._job(job_id)
         eff = self._queue.effective_priority(job_id, now)
-        reason, message = self._reasons.get(job_id, (Reason.NEW, "not considered by a cycle yet"))
+        reason, message = self._reason(job_id)
         position = 1 + sum(1 for _ in self._iter_before(job_id, now))
         head = (
             f"waiting: {reason.value} — {message}; position {position} of {len(self._queue)}, "
@@ -392,7 +396,7 @@ class Scheduler:
             assert ns.jobs == {j for j, r in self._runs.items() if ns.id in r.running.node_ids}
             assert used[ns.id] + ns.free == ns.node.capacity, ns.id
         for owner, nodes in self._nominated.items():
-            assert owner in self._queue
+            assert owner in self._queue and not self._queue.is_parked(owner)
             assert all(n in self._index for n in nodes)
 
     # ------------------------------------------------------------------ validation
@@ -454,6 +458,16 @@ class Scheduler:
         if not isinstance(node_id, str) or node_id not in self._index:
             raise UnknownNode(f"no node {node_id!r}")
         return self._index.get(node_id)
+
+    def _reason(self, job_id: str) -> tuple[Reason, str]:
+        """The last cycle's reason; a parked job not visited shares its shape head's."""
+        shape = self._queue.where.get(job_id)
+        if shape is not None and shape in self._shape_reasons:
+            head, reason = self._shape_reasons[shape]
+            if head != job_id and head in self._queue and self._queue.where.get(head) == shape:
+                # the head is still ahead of it in the same shape
+                return reason
+        return self._reasons.get(job_id, (Reason.NEW, "not considered by a cycle yet"))
 
     def _preemption_priority(self, job: Job, now: float) -> float:
         """The priority preemption compares for a pending job: base, or (compare="effective")
@@ -620,6 +634,13 @@ class Scheduler:
         self._do(lambda: box.append(self._queue.remove(job_id)), lambda: self._queue.push(box[0], seq=seq))
         return box[0]
 
+    def _park(self, job_id: str, shape: Hashable) -> None:
+        self._do(lambda: self._queue.park(job_id, shape), lambda: self._queue.unpark(job_id))
+
+    def _unpark(self, job_id: str) -> None:
+        shape = self._queue.where[job_id]
+        self._do(lambda: self._queue.unpark(job_id), lambda: self._queue.park(job_id, shape))
+
     def _q_update(self, job_id: str, priority: int) -> Job:
         old = self._queue.get(job_id).priority
         box: list[Job] = []
@@ -746,20 +767,44 @@ class _Cycle:
         self.raw_nodes: dict[tuple[ResourceRequest, int], list[str]] = {}
         self.why_cache: dict[tuple[ResourceRequest, int], tuple[int, int]] = {}
         self.touched: list[str] = []
-        self.rank: dict[str, int] = {}
+        self.key_of: dict[str, OrderKey] = {}
         self.started: set[str] = set()
 
     def run(self) -> list[Decision]:
+        """Visit pending jobs in scheduling order: every active job, and of each parked
+        shape only as many as start plus one (the rest could not start either)."""
         s = self.s
-        order = list(s._queue.ordered(self.now))
-        self.rank = {job.id: i for i, job in enumerate(order)}
+        pend = s._queue
+        now = self.now
+        active = list(pend.active.ordered(now))
+        heap: list[tuple[OrderKey, int, Job]] = [
+            (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in active
+        ]
+        shapes = list(pend.parked)
+        for i, shape in enumerate(shapes):
+            head = pend.parked[shape].peek(now)
+            heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+        heapq.heapify(heap)
+        self.key_of = {job.id: key for key, _, job in heap}
         self._claim_nominations()
-        reasons: dict[str, tuple[Reason, str]] = {}
-        for job in order:
-            reasons[job.id] = self._consider(job)
-        new_reasons = {j: r for j, r in reasons.items() if j in s._queue}
-        old = s._reasons
-        s._do(lambda: setattr(s, "_reasons", new_reasons), lambda: setattr(s, "_reasons", old))
+        while heap:
+            key, stream, job = heapq.heappop(heap)
+            self.key_of[job.id] = key
+            reason = self._consider(job)
+            if job.id in pend:
+                s._reasons[job.id] = reason
+                if stream >= 0 and pend.is_parked(job.id):
+                    # its shape-mates behind it wait for the same reason
+                    s._shape_reasons[shapes[stream]] = (job.id, reason)
+            else:
+                s._reasons.pop(job.id, None)
+                if stream >= 0 and shapes[stream] in pend.parked:
+                    # the shape's head started: the next one of that shape gets its turn
+                    queue = pend.parked[shapes[stream]]
+                    nxt = queue.peek(now)
+                    heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        for shape in [sh for sh in s._shape_reasons if sh not in pend.parked]:
+            del s._shape_reasons[shape]
         return self.decisions
 
     # -- claims
@@ -777,7 +822,7 @@ class _Cycle:
                 for j in ns.jobs:
                     if s._runs[j].preempted_by == owner:
                         projected = projected + s._runs[j].alloc_on(nid)
-                claim = _Claim(owner, self.rank[owner], job.request, projected,
+                claim = _Claim(owner, self.key_of[owner], job.request, projected,
                                priority=s._preemption_priority(job, self.now))
                 self.claims.setdefault(nid, []).append(claim)
 
@@ -787,7 +832,7 @@ class _Cycle:
         only higher-priority pods take a nominated node)."""
         if claim.owner == job.id:
             return False
-        if claim.rank < self.rank[job.id]:
+        if claim.key < self.key_of[job.id]:
             return True
         return claim.priority is not None and self.s._preemption_priority(job, self.now) <= claim.priority
 
@@ -845,6 +890,7 @@ class _Cycle:
         if s._policy.queueing == "strict" and self.blocked is not None:
             return Reason.BLOCKED, f"strict queueing: {self.blocked} ahead of it cannot start"
         if s._unsatisfiable(job):
+            self._park(job)
             return Reason.UNSATISFIABLE, self._unsat_message(job)
         placement = self._place(job)
         if placement is not None:
@@ -863,10 +909,14 @@ class _Cycle:
         if s._policy.preemption.enabled and s._class_may_preempt(job):
             preempted = self._preempt(job)
             if preempted is not None:
+                if s._queue.is_parked(job.id):
+                    s._unpark(job.id)  # nominated jobs are visited every cycle
                 self._block(job)
                 return preempted
         reason = self._why(job)
         self._block(job)
+        if (job.request, job.nodes) in self.raw_failed:
+            self._park(job)
         if (
             s._policy.reservation
             and s._policy.queueing == "best-effort"
@@ -879,6 +929,23 @@ class _Cycle:
     def _block(self, job: Job) -> None:
         if self.blocked is None:
             self.blocked = job.id
+
+    def _park(self, job: Job) -> None:
+        """Park a job that found no room even ignoring claims (see :mod:`prioq._pending`).
+
+        Not in strict queueing (nothing behind a blocked head is visited anyway), nor when
+        preemption compares effective priorities (a job's preemption priority then
+        changes with time, so jobs of one shape are not interchangeable)."""
+        s = self.s
+        pol = s._policy
+        if pol.queueing == "strict" or s._queue.is_parked(job.id) or job.id in s._nominated:
+            return
+        if pol.preemption.enabled and pol.preemption.compare == "effective":
+            return
+        shape: tuple[object, ...] = (job.request, job.nodes)
+        if pol.preemption.enabled:
+            shape += (job.priority, s._class_may_preempt(job))
+        s._park(job.id, shape)
 
     def _unsat_message(self, job: Job) -> str:
         if job.nodes > 1:
@@ -980,7 +1047,7 @@ class _Cycle:
                 if outlasts:
                     projected = projected - run.alloc_on(ns.id)
             self.claims.setdefault(ns.id, []).append(
-                _Claim(job.id, self.rank[job.id], job.request, projected, until)
+                _Claim(job.id, self.key_of[job.id], job.request, projected, until)
             )
 
     def _soonest(self, job: Job) -> tuple[tuple[str, ...], float]:
