@@ -272,6 +272,7 @@ class PriorityQueue:
         "_seqs",
         "_sh_m",
         "_sh_st",
+        "_stale_events",
         "_uids",
         "_version",
         "_wake",
@@ -290,6 +291,7 @@ class PriorityQueue:
         self._due = _Timeline()  # events due at an instant: linear start, step boundaries
         self._sat = _Timeline()  # linear saturation events, keyed by submitted_at
         self._n_events = self._n_capped = self._next_seq = self._version = 0
+        self._stale_events = 0  # events of jobs that left, still in a timeline
         self._uids = itertools.count()
         self._last_now: float | None = None
         self._by_priority: dict[int, int] = {}
@@ -538,13 +540,17 @@ class PriorityQueue:
         """Record ``now`` and process every aging event due at it. O(log n) per event."""
         self._last_now = now
         if now >= self._wake:
-            self._run(now)
+            moved = 0
+            first = self._due.first()
+            if first is not None and first[_TKEY] <= now:
+                moved += self._run(now)
             if self._capping:
-                self._saturate(now)
+                moved += self._saturate(now)
             self._rewake()
-            self._maybe_compact()
+            if moved:
+                self._maybe_compact()
 
-    def _saturate(self, now: float) -> None:
+    def _saturate(self, now: float) -> int:
         """Process due saturation events: growing -> capped, O(log n) each (the hot event, inlined)."""
         sat = self._sat
         fifo, heap = sat.fifo, sat.heap
@@ -566,6 +572,7 @@ class PriorityQueue:
                 heapq.heappop(heap)
             old = live.get(event[_TID])
             if old is None or old[_EVENT] is not event:
+                self._stale_events -= 1
                 continue
             job = old[_JOB]
             key = (job.priority << a) + add
@@ -578,13 +585,14 @@ class PriorityQueue:
             self._n_capped += moved
             self._counts[4] += moved
             self._version += 1
+        return moved
 
-    def _run(self, now: float) -> None:
+    def _run(self, now: float) -> int:
         """Process due events of the instant timeline (linear start, step boundaries)."""
         if self._mode == _STEP:
-            self._run_steps(now)
-            return
+            return self._run_steps(now)
         live, due = self._live, self._due
+        moved = 0
         while True:
             event = due.first()
             if event is None or event[_TKEY] > now:
@@ -593,8 +601,12 @@ class PriorityQueue:
             entry = live.get(event[_TID])
             if entry is not None and entry[_EVENT] is event:
                 self._refresh(entry, now)
+                moved += 1
+            else:
+                self._stale_events -= 1
+        return moved
 
-    def _run_steps(self, now: float) -> None:
+    def _run_steps(self, now: float) -> int:
         """Step boundaries that fell due: re-key each job at its level now. The hot event, inlined."""
         live, due, static, uids = self._live, self._due, self._s, self._uids
         a, nst, sh_st, cap_add, top = self._a, self._nst, self._sh_st, self._cap_add, self._levels
@@ -607,6 +619,7 @@ class PriorityQueue:
             due.pop()
             old = live.get(event[_TID])
             if old is None or old[_EVENT] is not event:
+                self._stale_events -= 1
                 continue
             s, jid = old[_S], old[_ID]
             level = self._step_level(now, s)
@@ -628,6 +641,7 @@ class PriorityQueue:
             self._n_capped += capped
             self._counts[4] += moved
             self._version += 1
+        return moved
 
     def _maybe_compact(self) -> None:
         """Rebuild heaps once stale entries outnumber live ones: O(n), amortized O(1) per removal."""
@@ -639,9 +653,14 @@ class PriorityQueue:
             heapq.heapify(self._g)
             self._counts[5] += 1
             self._version += 1
-        if len(self._due) + len(self._sat) > 2 * self._n_events + 64:
-            self._due.keep(self._event_live)
-            self._sat.keep(self._event_live)
+        if self._stale_events > self._n_events + 64:
+            self._compact_events()
+
+    def _compact_events(self) -> None:
+        """Drop the events of jobs that left: O(n), once they outnumber the live ones."""
+        self._due.keep(self._event_live)
+        self._sat.keep(self._event_live)
+        self._stale_events = 0
 
     def _event_live(self, event: _Event) -> bool:
         entry = self._live.get(event[_TID])
@@ -714,6 +733,9 @@ class PriorityQueue:
             del by_class[cls]
         if entry[_EVENT] is not None:
             self._n_events -= 1
+            self._stale_events += 1
+            if self._stale_events > self._n_events + 64:
+                self._compact_events()
         if entry[_KIND] == self._cap_kind:
             self._n_capped -= 1
         self._version += 1
@@ -749,7 +771,9 @@ class PriorityQueue:
         jid = job.id
         if jid in self._live:
             raise DuplicateJob(f"job {jid!r} is already queued")
-        self._check_priority(f"job {jid}", job.priority)
+        p = job.priority  # an int: Job checks that
+        if not -_MAX_PRIORITY <= p <= _MAX_PRIORITY:
+            self._check_priority(f"job {jid}", p)
         s = job.submitted_at
         if type(s) is not float:
             s = float(s)
@@ -763,13 +787,18 @@ class PriorityQueue:
             if seq in self._seqs:
                 raise DuplicateJob(f"job {jid}: sequence number {seq} belongs to a queued job")
         if now is not None:
-            self._advance(self._check_now(now))
+            last = self._last_now
+            if type(now) is not float or now - now != 0.0 or (last is not None and now < last):
+                now = self._check_now(now)
+            self._advance(now)
         kind = self._phase(self._last_now, s)
         self._place(job, s, seq, kind, self._schedule(jid, s, kind))
         self._seqs.add(seq)
         if seq >= self._next_seq:
             self._next_seq = seq + 1
-        self._count(job.priority, job.priority_class, 1)
+        by_priority, by_class, cls = self._by_priority, self._by_class, job.priority_class
+        by_priority[p] = by_priority.get(p, 0) + 1
+        by_class[cls] = by_class.get(cls, 0) + 1
         if kind == self._cap_kind:
             self._n_capped += 1
         self._counts[0] += 1
@@ -1013,6 +1042,9 @@ class PriorityQueue:
             fail("sequence numbers of queued jobs are not unique or not indexed")
         if seqs and max(seqs) >= self._next_seq:
             fail(f"next_seq {self._next_seq} is not above every queued seq")
+        stale_events = len(self._due) + len(self._sat) - n_events
+        if stale_events != self._stale_events:
+            fail(f"{self._stale_events} stale events counted, {stale_events} found")
         if n_events != self._n_events or n_capped != self._n_capped:
             fail(f"counted {self._n_events} events / {self._n_capped} capped, found {n_events} / {n_capped}")
         if by_priority != self._by_priority or by_class != self._by_class:
