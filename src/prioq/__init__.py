@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from prioq._fragmentation import FragmentationAware
 from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import (
     DuplicateJob,
@@ -51,7 +52,7 @@ from prioq.resources import (
     why_not,
 )
 from prioq.scheduler import Scheduler
-from prioq.storage import Store, open_store
+from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
     __version__ = version("prioq")
@@ -66,6 +67,7 @@ __all__ = [
     "Decision",
     "Device",
     "DuplicateJob",
+    "FragmentationAware",
     "GPURequest",
     "InsufficientResources",
     "InvalidCursor",
@@ -75,6 +77,7 @@ __all__ = [
     "Job",
     "Labels",
     "LinearAging",
+    "MemoryStore",
     "Misfit",
     "NoAging",
     "Node",
@@ -91,6 +94,7 @@ __all__ = [
     "PrioqError",
     "PriorityClass",
     "PriorityQueue",
+    "QueryStore",
     "Range",
     "Reason",
     "ResourceRequest",

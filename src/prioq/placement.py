@@ -366,3 +366,4 @@ def placement_policy(spec: str | PlacementPolicy) -> PlacementPolicy:
     if not isinstance(spec, PlacementPolicy):
         raise InvalidJob(f"placement: {spec!r} does not implement PlacementPolicy")
     return spec
+

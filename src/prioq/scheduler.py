@@ -123,9 +123,13 @@ class Scheduler:
         # Effective priority frozen when a job first started; kept across requeues so
         # compare="effective" cannot thrash (docs/preemption.md).
         self._frozen: dict[str, float] = {}
-        # Bumped by every change of free capacity or of the node set (journaled), so
-        # caches keyed on it never outlive the state they were computed from.
+        # Bumped by every change of free capacity, running set or node set, and by every
+        # rollback, so caches keyed on it never outlive the state they were computed from.
         self._version = 0
+        # (request, nodes, preemption priority, class may preempt) -> (version, expiry):
+        # a preemption plan that failed stays failed until the version changes or a
+        # running job's min_runtime protection expires.
+        self._preempt_fail: dict[tuple[object, ...], tuple[int, float]] = {}
         self._messages: dict[tuple[ResourceRequest, int], str] = {}
         self._reservation: tuple[_ReservationKey, tuple[tuple[str, ...], float]] | None = None
         # request -> nodes whose capacity could ever hold it (cleared on node changes)
@@ -247,6 +251,7 @@ class Scheduler:
                 new = attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))
                 new_start = old_start + (priority - old_priority)
                 self._do(lambda: setattr(run, "running", new), lambda: setattr(run, "running", old))
+                self._bump()
                 self._do(
                     lambda: setattr(run, "start_priority", new_start),
                     lambda: setattr(run, "start_priority", old_start),
@@ -532,6 +537,7 @@ class Scheduler:
         except BaseException:
             for undo in reversed(self._undo):
                 undo()
+            self._bump()
             raise
         finally:
             self._undo = None
@@ -651,8 +657,9 @@ class Scheduler:
         return box[0]
 
     def _bump(self) -> None:
-        old = self._version
-        self._do(lambda: setattr(self, "_version", old + 1), lambda: setattr(self, "_version", old))
+        # Never rolled back (a rollback bumps it once more): a cache entry keyed on a
+        # version must never match a state other than the one it was computed from.
+        self._version += 1
 
     def _set_free(self, ns: NodeState, free: Resources) -> None:
         old = ns.free
@@ -731,17 +738,20 @@ class Scheduler:
         self._mark_job(job_id)
 
     def _mark_victim(self, victim: str, by: str) -> None:
+        self._bump()
         run = self._runs[victim]
         old = run.preempted_by
         self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
         self._mark_job(victim)
 
     def _nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
+        self._bump()
         self._set_dict(self._nominated, job_id, node_ids)
         self._mark_job(job_id)
 
     def _drop_nomination(self, job_id: str) -> None:
         if job_id in self._nominated:
+            self._bump()
             self._del_dict(self._nominated, job_id)
             self._mark_job(job_id)
 
@@ -1088,6 +1098,13 @@ class _Cycle:
         s = self.s
         pol = s._policy.preemption
         prio = s._preemption_priority(job, self.now)
+        fail_key = (
+            job.request, job.nodes, prio, s._class_may_preempt(job), self.reserved_for,
+            job.submitted_at if pol.policy == "lower-or-newer-equal" else None,
+        )
+        failed = s._preempt_fail.get(fail_key)
+        if failed is not None and failed[0] == s._version and self.now < failed[1]:
+            return None
         candidates: dict[str, Candidate] = {}
         for job_id, run in s._runs.items():
             # A job started in this very cycle is never evicted by it: the cycle
@@ -1111,6 +1128,16 @@ class _Cycle:
             self._allow_for(job),
         )
         if plan is None:
+            # valid until the version moves (starts, releases, nominations, node changes:
+            # each bumps it) or a protection window ends
+            expiry = min(
+                (r.running.started_at + pol.min_runtime for r in s._runs.values()
+                 if r.running.started_at + pol.min_runtime > self.now),
+                default=_INF,
+            )
+            if len(s._preempt_fail) > 4096:
+                s._preempt_fail.clear()
+            s._preempt_fail[fail_key] = (s._version, expiry)
             return None
         for victim in plan.victims:
             vrun = s._runs[victim]
