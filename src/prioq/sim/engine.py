@@ -110,7 +110,8 @@ def simulate(
     """Run ``workload`` under ``strategy`` and measure it.
 
     ``interval``: also run a cycle every that many seconds. ``until``: stop at
-    that time (jobs still pending or running are reported as such).
+    that time (jobs still pending or running are reported as such; jobs
+    submitted after it are left out of the records).
     ``fragmentation_every``: sample GPU fragmentation (an O(nodes) scan) every
     that many samples. ``progress(done, total)`` is called as arrivals are
     replayed. O(E log E) events plus the scheduler's own costs.
@@ -241,6 +242,7 @@ def simulate(
             lost_gpu_seconds=st.lost_gpu_seconds,
         )
         for st in states.values()
+        if st.job.submitted_at <= now  # stopped by ``until``: jobs that had not arrived are not in the run
     )
     timeline = Timeline(samples)
     metrics = compute_metrics(records, timeline, end=max(now, max((s.time for s in samples), default=now)))
