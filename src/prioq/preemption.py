@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 import attrs
@@ -11,7 +11,7 @@ import attrs
 from prioq.errors import InvalidJob
 from prioq.model import Job, Running
 from prioq.placement import NodeIndex, NodeState
-from prioq.resources import ResourceRequest, Resources, check, fit
+from prioq.resources import ResourceRequest, Resources, fit
 
 __all__ = ["Candidate", "Plan", "Preemption", "may_preempt", "plan_preemption"]
 
@@ -178,8 +178,12 @@ def plan_preemption(
     policy: Preemption,
     now: float,
     allow: Callable[[NodeState, Resources], bool],
+    nodes: Iterable[NodeState] | None = None,
 ) -> Plan | None:
     """The victims whose eviction lets ``preemptor`` run, or ``None``.
+
+    ``nodes``: the nodes to consider (default: every node of ``index``); the
+    scheduler passes those whose capacity could ever hold the preemptor.
 
     Per node (see :func:`_node_plan`), then the node is chosen by, in order:
     lowest highest-victim priority; smallest sum of victim priorities; fewest
@@ -194,8 +198,8 @@ def plan_preemption(
     if not eligible_ids:
         return None
     plans: list[_NodePlan] = []
-    for ns in index:
-        if check(preemptor.request, ns.node.capacity) is not None:
+    for ns in index if nodes is None else nodes:
+        if fit(preemptor.request, ns.node.capacity) is None:
             continue
         eligible = [candidates[j] for j in sorted(ns.jobs) if j in eligible_ids]
         if not eligible and fit(preemptor.request, ns.free) is None:

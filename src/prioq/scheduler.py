@@ -779,6 +779,9 @@ class _Cycle:
         self.touched: list[str] = []
         self.key_of: dict[str, OrderKey] = {}
         self.started: set[str] = set()
+        self.cands: dict[str, Candidate] | None = None
+        self.min_candidate_priority = _INF
+        self.preempt_failed: dict[tuple[ResourceRequest, int], float] = {}
 
     def run(self) -> list[Decision]:
         """Visit pending jobs in scheduling order: every active job, and of each parked
@@ -1094,6 +1097,26 @@ class _Cycle:
         chosen = best[: job.nodes]
         return tuple(c[3] for c in chosen), max(c[0] for c in chosen)
 
+    def _candidates(self) -> dict[str, Candidate]:
+        """Running jobs preemption may consider, built once per cycle. O(running)."""
+        if self.cands is None:
+            s = self.s
+            pol = s._policy.preemption
+            self.cands = {}
+            for job_id, run in s._runs.items():
+                # A job started in this very cycle is never evicted by it: the cycle
+                # would contradict itself (possible when aging orders a job ahead
+                # whose frozen preemption priority is low).
+                if run.preempted_by is not None or job_id in self.started or not run.job.preemptible:
+                    continue
+                self.cands[job_id] = Candidate(
+                    running=run.running,
+                    priority=float(run.job.priority) if pol.compare == "base" else run.start_priority,
+                    seq=run.seq,
+                )
+            self.min_candidate_priority = min((c.priority for c in self.cands.values()), default=_INF)
+        return self.cands
+
     def _preempt(self, job: Job) -> tuple[Reason, str] | None:
         s = self.s
         pol = s._policy.preemption
@@ -1105,18 +1128,13 @@ class _Cycle:
         failed = s._preempt_fail.get(fail_key)
         if failed is not None and failed[0] == s._version and self.now < failed[1]:
             return None
-        candidates: dict[str, Candidate] = {}
-        for job_id, run in s._runs.items():
-            # A job started in this very cycle is never evicted by it: the cycle
-            # would contradict itself (possible when aging orders a job ahead
-            # whose frozen preemption priority is low).
-            if run.preempted_by is not None or job_id in self.started:
-                continue
-            candidates[job_id] = Candidate(
-                running=run.running,
-                priority=float(run.job.priority) if pol.compare == "base" else run.start_priority,
-                seq=run.seq,
-            )
+        candidates = self._candidates()
+        floor = self.min_candidate_priority
+        if not candidates or prio < floor or (prio == floor and pol.policy == "lower-priority"):
+            return None  # nobody running ranks below it
+        below = self.preempt_failed.get((job.request, job.nodes))
+        if below is not None and (prio < below or (prio == below and pol.policy == "lower-priority")):
+            return None  # an equal request of higher priority found no victims this cycle
         plan = plan_preemption(
             job,
             prio,
@@ -1126,6 +1144,7 @@ class _Cycle:
             pol,
             self.now,
             self._allow_for(job),
+            s._capable_nodes(job.request),
         )
         if plan is None:
             # valid until the version moves (starts, releases, nominations, node changes:
@@ -1138,10 +1157,15 @@ class _Cycle:
             if len(s._preempt_fail) > 4096:
                 s._preempt_fail.clear()
             s._preempt_fail[fail_key] = (s._version, expiry)
+            # within a cycle claims, starts and victims only ever make it harder
+            self.preempt_failed[(job.request, job.nodes)] = max(
+                prio, self.preempt_failed.get((job.request, job.nodes), -_INF)
+            )
             return None
         for victim in plan.victims:
             vrun = s._runs[victim]
             s._mark_victim(victim, job.id)
+            candidates.pop(victim, None)
             self.decisions.append(
                 Preempt(job_id=victim, node_ids=vrun.running.node_ids, by=job.id, grace=pol.grace)
             )
