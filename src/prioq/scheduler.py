@@ -510,7 +510,17 @@ class Scheduler:
         """Nodes whose capacity could ever hold ``request``, in node order (cached until nodes change)."""
         nodes = self._capable.get(request)
         if nodes is None:
-            nodes = self._capable[request] = [ns for ns in self._index if fit(request, ns.node.capacity)]
+            # one fit per capacity object: nodes parsed from one spec share it (spec cache),
+            # and clusters have few node types
+            groups: dict[int, bool] = {}
+            nodes = []
+            for ns in self._index:
+                ok = groups.get(id(ns.node.capacity))
+                if ok is None:
+                    ok = groups[id(ns.node.capacity)] = fit(request, ns.node.capacity) is not None
+                if ok:
+                    nodes.append(ns)
+            self._capable[request] = nodes
         return nodes
 
     def _unsatisfiable(self, job: Job) -> bool:
