@@ -48,10 +48,10 @@ DEMO_ARGS: tuple[str, ...] = (
 
 Replayed at its real pace the openb trace barely loads its cluster (at most
 65 of 6,212 GPUs busy at once), so every strategy shows zero waits. The demo
-keeps the first 5% of the nodes (61 nodes, 326 GPUs) and compresses the gaps
-between submissions 33x (runtimes unchanged), which offers that smaller cluster
-about as much work as it can do in the trace's busy last month, and stops six
-hours after the last arrival (the trace's longest pods run for months).
+keeps the first 5% of the nodes (61 nodes, 326 GPUs) and divides the gaps
+between submissions by 33 (runtimes unchanged), so that the trace's busy last
+month saturates that smaller cluster, and stops six hours after the last
+arrival (the trace's longest pods run for months). See docs/simulation.md.
 """
 
 _DEMO_REPORT = "report.html"
