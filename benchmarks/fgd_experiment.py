@@ -27,7 +27,7 @@ node names with a seeded random permutation, so this is their setup).
 
 Run: ``python benchmarks/fgd_experiment.py --seeds 10 --jobs 2 --shuffle-nodes``
 (``--toy`` for a tiny fast run; ``--speed N`` times N placements of memoised vs
-naive FGD side by side). Results and discussion: ``docs/placement-fgd.md``.
+naive FGD side by side). Results and discussion: ``docs/simulation.md``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPTS = ["bench_queue.py", "bench_scheduler.py", "bench_preemption.py", "bench_storage.py"]
+SCRIPTS = [
+    "bench_queue.py", "bench_scheduler.py", "bench_backlog.py", "bench_preemption.py", "bench_storage.py",
+]
 
 
 def main() -> int:

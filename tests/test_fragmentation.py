@@ -4,7 +4,6 @@ workload, the placement rule against a brute-force reference, and the experiment
 from __future__ import annotations
 
 import math
-import re
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -418,15 +417,6 @@ def test_experiment_speed_mode_agrees_with_the_naive_rule() -> None:
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     assert "same placements: True" in out
-
-
-def test_docs_examples_run() -> None:
-    text = (ROOT / "docs" / "placement-fgd.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert blocks
-    namespace: dict[str, object] = {}
-    for block in blocks:
-        exec(compile(block, "docs/placement-fgd.md", "exec"), namespace)
 
 
 def test_bounded_memo_tables_give_the_same_placements(monkeypatch: pytest.MonkeyPatch) -> None:

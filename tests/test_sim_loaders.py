@@ -6,7 +6,6 @@ import csv
 import gzip
 import math
 import random
-import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -41,7 +40,6 @@ from prioq.sim.synthetic import (
 
 DATA = Path(__file__).parent / "data"
 SHARED = Path("/work/shared/data")
-DOCS = Path(__file__).parent.parent / "docs" / "simulation-data.md"
 MIB = 1024 * 1024
 
 
@@ -548,9 +546,3 @@ def test_synthetic_validation() -> None:
 # --------------------------------------------------------------------------- docs
 
 
-def test_docs_examples_run() -> None:
-    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
-    assert blocks, "docs/simulation-data.md has no python examples"
-    namespace: dict[str, object] = {"__name__": "docs_simulation_data"}
-    for block in blocks:
-        exec(compile(block, str(DOCS), "exec"), namespace)

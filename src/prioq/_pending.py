@@ -17,11 +17,10 @@ integers), so it equals the single-queue order, ties included.
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
-from prioq.aging import AgingPolicy, LinearAging, StepAging
+from prioq.aging import AgingPolicy
 from prioq.errors import UnknownJob
 from prioq.model import Job
 from prioq.queue import PriorityQueue
@@ -30,18 +29,6 @@ __all__: list[str] = []
 
 Shape = Hashable
 OrderKey = tuple[Fraction, float, int, str]
-
-
-def exact_boost(aging: AgingPolicy, wait: float) -> Fraction:
-    """The aging boost as an exact rational (floats are exact rationals)."""
-    if isinstance(aging, LinearAging):
-        boost = Fraction(aging.rate) * Fraction(wait)
-        return boost if math.isinf(aging.max_boost) else min(boost, Fraction(aging.max_boost))
-    if isinstance(aging, StepAging):
-        steps = math.floor(Fraction(wait) / Fraction(aging.interval))
-        boost = steps * Fraction(aging.step)
-        return boost if math.isinf(aging.max_boost) else min(boost, Fraction(aging.max_boost))
-    return Fraction(0)
 
 
 class Pending:
@@ -140,8 +127,9 @@ class Pending:
 
     def key(self, job: Job, seq: int, now: float) -> OrderKey:
         """The DESIGN order key, exactly: (-effective priority, submitted_at, seq, id)."""
-        wait = max(0.0, now - job.submitted_at)
-        return (-(job.priority + exact_boost(self.aging, wait)), job.submitted_at, seq, job.id)
+        # exact wait: a float subtraction could round two equal keys apart
+        wait = max(Fraction(0), Fraction(now) - Fraction(job.submitted_at))
+        return (-(job.priority + self.aging.exact_boost(wait)), job.submitted_at, seq, job.id)
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Every pending job in scheduling order (merged exactly). O(n log n) for all."""

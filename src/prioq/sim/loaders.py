@@ -6,7 +6,7 @@ true runtime. Files may be gzip-compressed (detected by content, not name).
 Malformed input raises :class:`TraceError` naming the file, the line (1 is the
 header of a CSV file) and the field. The rules each loader applies (QoS to
 priority, which times make a duration, how an SWF header becomes a cluster)
-are documented on the loader and in ``docs/simulation-data.md``.
+are documented on the loader and in ``docs/simulation.md``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ of :class:`Sample` s (taken after each instant's events); :func:`compute_metrics
 turns them into :class:`Metrics`, overall and per priority class, and
 :func:`format_table` prints several runs side by side.
 
-Definitions (also in ``docs/simulation-data.md``):
+Definitions (also in ``docs/simulation.md``):
 
 * **wait** = first start - submission. A job that never started counts with
   ``end - submitted_at``, a lower bound, so starvation shows in the tail
