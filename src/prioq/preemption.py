@@ -190,20 +190,37 @@ def plan_preemption(
     victims; least lost work (GPU-seconds since the victims started); latest
     earliest-start among victims; node id. A gang preemptor takes the best
     ``nodes`` nodes. A gang victim is evicted whole (all its members).
-    Deterministic. O(N * v log v) for N nodes with v eligible jobs each.
+    Deterministic. O(N * v) to bound every node, plus O(v log v) per node whose
+    bound could still beat the best plan (usually few).
     """
     eligible_ids = {
         j for j, c in candidates.items() if may_preempt(policy, preemptor, priority, seq, c, now)
     }
     if not eligible_ids:
         return None
-    plans: list[_NodePlan] = []
-    for ns in index if nodes is None else nodes:
+    # Visit nodes by a lower bound on their score's first rule (the highest victim
+    # priority is at least the lowest eligible one; -inf where it fits already) and
+    # stop once no unvisited node can beat the chosen ones: exact, and most nodes
+    # cost one look at their jobs instead of a plan.
+    bounded: list[tuple[float, int, NodeState, list[Candidate]]] = []
+    for i, ns in enumerate(index if nodes is None else nodes):
         if fit(preemptor.request, ns.node.capacity) is None:
             continue
         eligible = [candidates[j] for j in sorted(ns.jobs) if j in eligible_ids]
-        if not eligible and fit(preemptor.request, ns.free) is None:
+        if fit(preemptor.request, ns.free) is not None:
+            bound = -math.inf
+        elif eligible:
+            bound = min(c.priority for c in eligible)
+        else:
             continue
+        bounded.append((bound, i, ns, eligible))
+    bounded.sort(key=lambda b: (b[0], b[1]))
+    plans: list[_NodePlan] = []
+    for bound, _, ns, eligible in bounded:
+        if len(plans) >= preemptor.nodes:
+            plans.sort(key=lambda p: p.score)
+            if plans[preemptor.nodes - 1].score[0] < bound:
+                break
         plan = _node_plan(preemptor.request, ns, eligible, policy, now, allow)
         if plan is not None:
             plans.append(plan)
