@@ -52,3 +52,15 @@ def test_bench_preemption_toy_prints_its_table() -> None:
         assert [r.split()[1] for r in rows] == ["Scheduler.schedule", "plan_preemption", "naive"], out
     assert out.count("sanity: all three chose the same victims") == 4, out
     assert "SANITY FAILED" not in out
+
+
+def test_bench_backlog_toy_shows_parking_makes_later_cycles_cheaper() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH / "bench_backlog.py"), "--toy"],
+        capture_output=True, text=True, timeout=600, check=True,
+    ).stdout
+    assert "first cycle (visits all)" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith(("best-effort", "aging+preemption"))]
+    assert len(rows) == 2
+    for row in rows:
+        assert float(row[-1].rstrip("x")) > 0  # a ratio was measured
