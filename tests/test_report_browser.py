@@ -21,23 +21,10 @@ from typing import Any
 import pytest
 
 from prioq.cli import main
+from test_cli import JOBS_CSV, NODES_CSV  # one tiny trace for the CLI and browser tests
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
-JOBS_CSV = """id,submitted_at,duration,priority,request,owner,class
-low-0,0,3600,10,gpu=1 cpu=2,alice,low
-low-1,1,3600,10,gpu=1 cpu=2,alice,low
-low-2,2,3600,10,gpu=1 cpu=2,bob,low
-low-3,3,3600,10,gpu=1 cpu=2,bob,low
-mid-0,500,900,50,gpu=1 cpu=2,carol,mid
-mid-1,501,900,50,gpu=1 cpu=2,carol,mid
-high-0,1000,600,90,gpu=1 cpu=2,dave,high
-high-1,1100,600,90,gpu=2 cpu=4,dave,high
-"""
-NODES_CSV = """id,capacity
-n0,cpu=8 memory=64GB gpu=T4:16GB:2
-n1,cpu=8 memory=64GB gpu=T4:16GB:2
-"""
 
 # matplotlib's default colours: the first series (fifo) is blue, the second orange; the preemption
 # bars are red (count) and orange (GPU-hours lost).

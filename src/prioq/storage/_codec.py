@@ -22,7 +22,7 @@ import attrs
 from prioq.errors import PrioqError, StoreError
 from prioq.model import Job, Node
 from prioq.resources import GPU, Device, GPURequest, Range, ResourceRequest, Resources
-from prioq.storage import Changes, JobRow, NodeRow, _pending_values, pending_order
+from prioq.storage import Changes, JobRow, NodeRow, Snapshot, _pending_values, pending_order
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
@@ -413,6 +413,20 @@ def node_row(r: tuple[Any, ...]) -> NodeRow:
     if node.id != node_id:
         raise StoreError(f"corrupt stored node: row {node_id!r} holds node {node.id!r}")
     return NodeRow(node=node, order=order)
+
+
+def snapshot(
+    meta: tuple[Any, ...], nodes: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]], texts: JobTexts
+) -> Snapshot:
+    """A :class:`Snapshot` from the ``meta`` row and the node and job rows, as both SQL stores read them."""
+    texts.clear()
+    return Snapshot(
+        nodes=tuple(node_row(r) for r in nodes),
+        jobs=tuple(job_row(r, texts) for r in jobs),
+        now=meta[0],
+        next_seq=meta[1],
+        next_order=meta[2],
+    )
 
 
 def page(items: list[JobRow], limit: int) -> Page[JobRow]:

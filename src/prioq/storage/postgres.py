@@ -44,8 +44,8 @@ from prioq.storage._codec import (
     job_params,
     job_row,
     node_params,
-    node_row,
     page,
+    snapshot,
     split_v1_row,
 )
 
@@ -474,14 +474,7 @@ class PostgresStore:
             nodes = conn.execute(f"SELECT id, ord, data FROM {s}.nodes ORDER BY ord").fetchall()
             jobs = conn.execute(f"SELECT id, seq, state, data, run FROM {s}.jobs ORDER BY seq").fetchall()
         self._loaded_epoch = epoch
-        self._texts.clear()
-        return Snapshot(
-            nodes=tuple(node_row(r) for r in nodes),
-            jobs=tuple(job_row(r, self._texts) for r in jobs),
-            now=meta[0],
-            next_seq=meta[1],
-            next_order=meta[2],
-        )
+        return snapshot(meta, nodes, jobs, self._texts)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction, fenced by our epoch. O(k log n), pipelined.

@@ -40,7 +40,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from prioq.errors import StoreError
 from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, pending_order
-from prioq.storage._codec import JobTexts, job_params, job_row, node_params, node_row, page, split_v1_row
+from prioq.storage._codec import JobTexts, job_params, job_row, node_params, page, snapshot, split_v1_row
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
@@ -375,14 +375,7 @@ class SQLiteStore:
             meta = conn.execute("SELECT now, next_seq, next_order FROM meta WHERE id = 1").fetchone()
             nodes = conn.execute("SELECT id, ord, data FROM nodes ORDER BY ord").fetchall()
             jobs = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY seq").fetchall()
-        self._texts.clear()
-        return Snapshot(
-            nodes=tuple(node_row(r) for r in nodes),
-            jobs=tuple(job_row(r, self._texts) for r in jobs),
-            now=meta[0],
-            next_seq=meta[1],
-            next_order=meta[2],
-        )
+        return snapshot(meta, nodes, jobs, self._texts)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction. O(k log n) for k changed rows."""
