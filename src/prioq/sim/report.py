@@ -59,7 +59,9 @@ def _wait_cdfs(results: Mapping[str, SimResult]) -> str:
                 classes.append(c)
     cols = min(3, max(1, len(classes)))
     rows = (len(classes) + cols - 1) // cols or 1
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, layout="constrained"
+    )
     for i, cls in enumerate(classes):
         ax = axes[i // cols][i % cols]
         for name, r in results.items():
