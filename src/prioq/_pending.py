@@ -39,6 +39,7 @@ class Pending:
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
         self.where: dict[str, Shape] = {}
+        self._next_seq = 0
 
     # -- membership
 
@@ -70,10 +71,11 @@ class Pending:
 
     @property
     def next_seq(self) -> int:
-        return max([self.active.next_seq, *(q.next_seq for q in self.parked.values())])
+        """Above every sequence number given out or restored. O(1)."""
+        return self._next_seq
 
     def restore_counter(self, next_seq: int) -> None:
-        self.active.restore_counter(next_seq)
+        self._next_seq = max(self._next_seq, next_seq)
 
     # -- changes
 
@@ -84,8 +86,10 @@ class Pending:
 
             raise DuplicateJob(f"job {job.id!r} is already queued")
         if seq is None:
-            seq = self.next_seq
-        return self.active.push(job, seq=seq)
+            seq = self._next_seq
+        pushed = self.active.push(job, seq=seq)
+        self._next_seq = max(self._next_seq, pushed + 1)
+        return pushed
 
     def remove(self, job_id: str) -> Job:
         shape = self.where.pop(job_id, None)

@@ -43,7 +43,6 @@ class _Run:
 
     running: Running
     seq: int
-    start_priority: float
     preempted_by: str | None = None
     backfill_for: str | None = None
     """The blocked job whose reservation (of unknown start) this job backfilled under."""
@@ -120,8 +119,8 @@ class Scheduler:
         self._reasons: dict[str, tuple[Reason, str]] = {}
         # parked shape -> (head visited last, its reason): the reason of every job of the shape
         self._shape_reasons: dict[Hashable, tuple[str, tuple[Reason, str]]] = {}
-        # Effective priority frozen when a job first started; kept across requeues so
-        # compare="effective" cannot thrash (docs/preemption.md).
+        # Effective priority frozen when a job first started (every running job has one);
+        # kept across requeues so compare="effective" cannot thrash (docs/preemption.md).
         self._frozen: dict[str, float] = {}
         # Bumped by every change of free capacity, running set or node set, and by every
         # rollback, so caches keyed on it never outlive the state they were computed from.
@@ -247,15 +246,9 @@ class Scheduler:
             if job_id in self._runs:
                 run = self._runs[job_id]
                 old = run.running
-                old_start = run.start_priority
                 new = attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))
-                new_start = old_start + (priority - old_priority)
                 self._do(lambda: setattr(run, "running", new), lambda: setattr(run, "running", old))
                 self._bump()
-                self._do(
-                    lambda: setattr(run, "start_priority", new_start),
-                    lambda: setattr(run, "start_priority", old_start),
-                )
                 self._mark_job(job_id)
                 return run.job
             updated = self._q_update(job_id, priority)
@@ -393,6 +386,7 @@ class Scheduler:
         used: dict[str, Resources] = {ns.id: Resources() for ns in self._index}
         for job_id, run in self._runs.items():
             assert job_id not in self._queue, job_id
+            assert job_id in self._frozen, job_id
             assert len(set(run.running.node_ids)) == run.job.nodes == len(run.running.node_ids)
             for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
                 assert job_id in self._index.get(nid).jobs
@@ -595,7 +589,7 @@ class Scheduler:
                 node_ids=run.running.node_ids,
                 allocation=run.running.allocation,
                 started_at=run.running.started_at,
-                start_priority=run.start_priority,
+                start_priority=self._frozen[job_id],
                 preempted_by=run.preempted_by,
                 backfill_for=run.backfill_for,
             )
@@ -625,9 +619,7 @@ class Scheduler:
                 running = Running(
                     job=row.job, node_ids=row.node_ids, started_at=row.started_at, allocation=row.allocation
                 )
-                self._runs[row.job.id] = _Run(
-                    running, row.seq, row.start_priority, row.preempted_by, row.backfill_for
-                )
+                self._runs[row.job.id] = _Run(running, row.seq, row.preempted_by, row.backfill_for)
                 for nid, alloc in zip(row.node_ids, row.allocation, strict=True):
                     ns = self._index.get(nid)
                     self._index.update(ns, ns.free - alloc)
@@ -719,10 +711,8 @@ class Scheduler:
         backfill_for: str | None = None,
     ) -> Start:
         seq = self._queue.seq_of(job.id)
-        eff = self._frozen.get(job.id)
-        if eff is None:
-            eff = self._queue.effective_priority(job.id, now)
-            self._set_dict(self._frozen, job.id, eff)
+        if job.id not in self._frozen:
+            self._set_dict(self._frozen, job.id, self._queue.effective_priority(job.id, now))
         self._drop_nomination(job.id)
         self._q_remove(job.id)
         running = Running(
@@ -731,7 +721,7 @@ class Scheduler:
             started_at=now,
             allocation=tuple(a for _, a in placement),
         )
-        self._set_dict(self._runs, job.id, _Run(running, seq, eff, backfill_for=backfill_for))
+        self._set_dict(self._runs, job.id, _Run(running, seq, backfill_for=backfill_for))
         for ns, alloc in placement:
             self._set_free(ns, ns.free - alloc)
             self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
@@ -1121,7 +1111,7 @@ class _Cycle:
                     continue
                 self.cands[job_id] = Candidate(
                     running=run.running,
-                    priority=float(run.job.priority) if pol.compare == "base" else run.start_priority,
+                    priority=float(run.job.priority) if pol.compare == "base" else s._frozen[job_id],
                     seq=run.seq,
                 )
             self.min_candidate_priority = min((c.priority for c in self.cands.values()), default=_INF)
