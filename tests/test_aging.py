@@ -13,17 +13,9 @@ from hypothesis import strategies as st
 
 from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import InvalidJob, InvalidTime, PrioqError
+from reference_aging import reference_boost
 
-
-def reference(policy: AgingPolicy, wait: Fraction) -> Fraction:
-    """DESIGN section 4 with Fraction arithmetic (independent of prioq.aging)."""
-    if isinstance(policy, LinearAging):
-        b = Fraction(policy.rate) * wait
-        return b if math.isinf(policy.max_boost) else min(b, Fraction(policy.max_boost))
-    if isinstance(policy, StepAging):
-        steps = math.floor(wait / Fraction(policy.interval))
-        return min(steps * Fraction(policy.step), Fraction(policy.max_boost))
-    return Fraction(0)
+reference = reference_boost
 
 
 params = st.one_of(

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from prioq._ordering_sql import quote_ident
 from prioq.errors import InvalidCursor
 from prioq.ordering import RUNS_LIST, Order, paginate
+from test_ordering import check_inserted_run
 
 # field name -> (column name, SQLite type, PostgreSQL type). One column name has a
 # space to exercise the field -> column mapping and quoting.
@@ -300,11 +301,7 @@ def _inserting(
 def _check_no_duplicate_no_skip(
     served: list[dict[str, Any]], rows: list[dict[str, Any]], order: Order
 ) -> None:
-    served_ids = ids(served)
-    assert len(served_ids) == len(set(served_ids)), "a row was served twice"
-    assert set(ids(rows)) <= set(served_ids), "a row that existed at the first page was skipped"
-    keys = [order.key(r) for r in served]
-    assert all(a < b for a, b in itertools.pairwise(keys)), "pages went backwards"
+    check_inserted_run(rows, order, served, set())
 
 
 @given(tables(max_rows=15), st.integers(1, 5), st.data())

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from prioq import DuplicateJob, InvalidJob, InvalidTime, Job, UnknownJob
 from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.queue import PriorityQueue, QueueLevels, QueueStatistics
+from reference_aging import reference_eff
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICIES: list[AgingPolicy] = [
@@ -37,18 +38,7 @@ POLICIES: list[AgingPolicy] = [
 ]
 
 
-def boost(policy: AgingPolicy, wait: Fraction) -> Fraction:
-    if isinstance(policy, LinearAging):
-        b = Fraction(policy.rate) * wait
-        return b if math.isinf(policy.max_boost) else min(b, Fraction(policy.max_boost))
-    if isinstance(policy, StepAging):
-        steps = math.floor(wait / Fraction(policy.interval))
-        return min(steps * Fraction(policy.step), Fraction(policy.max_boost))
-    return Fraction(0)
-
-
-def eff(policy: AgingPolicy, job: Job, now: float) -> Fraction:
-    return job.priority + boost(policy, max(Fraction(0), Fraction(now) - Fraction(job.submitted_at)))
+eff = reference_eff
 
 
 def reference(policy: AgingPolicy, jobs: Iterable[tuple[Job, int]], now: float) -> list[str]:

@@ -20,25 +20,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from prioq import DuplicateJob, InvalidJob, InvalidTime, Job, UnknownJob
 from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.queue import PriorityQueue
+from reference_aging import reference_eff
 
 IDS = [f"j{i}" for i in range(10)]
 CLASSES = [None, None, "batch", "prod"]
-
-
-def reference_boost(policy: AgingPolicy, wait: Fraction) -> Fraction:
-    """DESIGN section 4, over the exact values of the floats."""
-    if isinstance(policy, LinearAging):
-        b = Fraction(policy.rate) * wait
-        return b if math.isinf(policy.max_boost) else min(b, Fraction(policy.max_boost))
-    if isinstance(policy, StepAging):
-        steps = math.floor(wait / Fraction(policy.interval))
-        return min(steps * Fraction(policy.step), Fraction(policy.max_boost))
-    return Fraction(0)
-
-
-def reference_eff(policy: AgingPolicy, job: Job, now: float) -> Fraction:
-    wait = max(Fraction(0), Fraction(now) - Fraction(job.submitted_at))
-    return job.priority + reference_boost(policy, wait)
 
 
 def characteristic_time(policy: AgingPolicy) -> float:
