@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
 
@@ -427,6 +427,24 @@ def snapshot(
         next_seq=meta[1],
         next_order=meta[2],
     )
+
+
+def pending_page_query(
+    table: str, cursor: str | None, limit: int, dialect: Literal["sqlite", "postgresql"]
+) -> tuple[str, list[Any]]:
+    """The SQL (and parameters) for one page of pending jobs in base-priority order:
+    ``limit + 1`` rows of ``(id, seq, state, data, run)`` after ``cursor``, for :func:`page`."""
+    from prioq.ordering import check_limit
+
+    check_limit(limit)
+    order = pending_order()
+    where, params = order.keyset_sql(None, cursor, dialect)
+    mark = "?" if dialect == "sqlite" else "%s"
+    sql = (
+        f"SELECT id, seq, state, data, run FROM {table} WHERE state = 'pending' AND {where} "
+        f"ORDER BY {order.order_by_sql(None, dialect)} LIMIT {mark}"
+    )
+    return sql, [*params, limit + 1]
 
 
 def page(items: list[JobRow], limit: int) -> Page[JobRow]:

@@ -37,7 +37,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import attrs
 
 from prioq.errors import NotLeader, StoreError
-from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, _redact_url, pending_order
+from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, _redact_url
 from prioq.storage._codec import (
     JobTexts,
     dumps,
@@ -45,6 +45,7 @@ from prioq.storage._codec import (
     job_row,
     node_params,
     page,
+    pending_page_query,
     snapshot,
     split_v1_row,
 )
@@ -571,17 +572,9 @@ class PostgresStore:
 
     def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
         """A page of pending jobs in base-priority order via the ``jobs_pending`` index. O(log n + limit)."""
-        from prioq.ordering import check_limit
-
-        check_limit(limit)
-        order = pending_order()
-        where, params = order.keyset_sql(None, cursor, "postgresql")
-        sql = (
-            f"SELECT id, seq, state, data, run FROM {self._s}.jobs WHERE state = 'pending' AND {where} "
-            f"ORDER BY {order.order_by_sql(None, 'postgresql')} LIMIT %s"
-        )
+        sql, params = pending_page_query(f"{self._s}.jobs", cursor, limit, "postgresql")
         with self._use() as conn:
-            rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         return page([job_row(r) for r in rows], limit)
 
     def running_jobs(self) -> list[JobRow]:

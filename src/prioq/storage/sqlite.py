@@ -39,8 +39,17 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from prioq.errors import StoreError
-from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, pending_order
-from prioq.storage._codec import JobTexts, job_params, job_row, node_params, page, snapshot, split_v1_row
+from prioq.storage import Changes, JobRow, Snapshot, _check_job_id
+from prioq.storage._codec import (
+    JobTexts,
+    job_params,
+    job_row,
+    node_params,
+    page,
+    pending_page_query,
+    snapshot,
+    split_v1_row,
+)
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
@@ -432,17 +441,9 @@ class SQLiteStore:
     def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
         """A page of pending jobs in base-priority order, via the ``jobs_pending`` index.
         O(log n + limit)."""
-        from prioq.ordering import check_limit
-
-        check_limit(limit)
-        order = pending_order()
-        where, params = order.keyset_sql(None, cursor, "sqlite")
-        sql = (
-            f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = 'pending' AND {where} "
-            f"ORDER BY {order.order_by_sql(None, 'sqlite')} LIMIT ?"
-        )
+        sql, params = pending_page_query("jobs", cursor, limit, "sqlite")
         with self._use() as conn:
-            rows = conn.execute(sql, [*params, limit + 1]).fetchall()
+            rows = conn.execute(sql, params).fetchall()
         items = [job_row(r) for r in rows]
         return page(items, limit)
 
