@@ -63,4 +63,5 @@ def test_bench_backlog_toy_shows_parking_makes_later_cycles_cheaper() -> None:
     rows = [line.split() for line in out.splitlines() if line.startswith(("best-effort", "aging+preemption"))]
     assert len(rows) == 2
     for row in rows:
-        assert float(row[-1].rstrip("x")) > 0  # a ratio was measured
+        # the first cycle visits all 200 jobs, later ones only each parked shape's head
+        assert float(row[-1].rstrip("x")) > 1, row

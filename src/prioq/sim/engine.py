@@ -27,7 +27,7 @@ from prioq.policy import Policy
 from prioq.resources import MILLI
 from prioq.scheduler import Scheduler
 from prioq.sim.metrics import JobRecord, Metrics, Sample, Timeline, compute_metrics, fragmented_gpu_milli
-from prioq.sim.workload import Workload
+from prioq.sim.workload import Workload, job_gpu_milli
 from prioq.storage import Store
 
 __all__ = ["NodeEvent", "SimResult", "Strategy", "compare", "simulate"]
@@ -146,21 +146,21 @@ def simulate(
     samples: list[Sample] = []
     arrived = events = cycles = n_decisions = 0
     now = 0.0
-    running_gpu: dict[str, tuple[int, int]] = {}
+    holding: dict[str, tuple[int, int]] = {}  # running job -> (GPU, CPU) milli it holds
 
     def sample(t: float) -> None:
         frag = None
         if fragmentation_every and len(samples) % fragmentation_every == 0:
             frag = fragmented_gpu_milli(sched.free(n.id) for n in sched.nodes)
         samples.append(Sample(
-            time=t, queue_length=len(sched) - len(running_gpu), gpu_used_milli=gpu_used,
+            time=t, queue_length=len(sched) - len(holding), gpu_used_milli=gpu_used,
             cpu_used_milli=cpu_used, gpu_capacity_milli=gpu_cap, cpu_capacity_milli=cpu_cap,
             gpu_fragmented_milli=frag,
         ))
 
     def stopped(job_id: str, t: float) -> None:
         nonlocal gpu_used, cpu_used
-        g, c = running_gpu.pop(job_id)
+        g, c = holding.pop(job_id)
         gpu_used -= g
         cpu_used -= c
 
@@ -175,14 +175,14 @@ def simulate(
             if kind == _RELEASE:
                 job_id, generation, victim = cast(tuple[str, int, bool], payload)
                 st = states[job_id]
-                if generation != st.generation or job_id not in running_gpu:
+                if generation != st.generation or job_id not in holding:
                     continue  # stale: the job was requeued or preempted meanwhile
                 stopped(job_id, now)
                 sched.release(job_id, now)
                 if victim:
                     st.preemptions += 1
                     assert st.start is not None
-                    st.lost_gpu_seconds += running_gpu_lost(st, now)
+                    st.lost_gpu_seconds += _lost_gpu_seconds(st, now)
                 else:
                     st.finished = now
                 st.start = None
@@ -199,7 +199,7 @@ def simulate(
                     for job_id in sched.remove_node(nev.node_id, now):
                         stopped(job_id, now)
                         st = states[job_id]
-                        st.lost_gpu_seconds += running_gpu_lost(st, now)
+                        st.lost_gpu_seconds += _lost_gpu_seconds(st, now)
                         st.start = None
                         st.generation += 1
                     gpu_cap -= gone.capacity.gpu_milli
@@ -222,7 +222,7 @@ def simulate(
                     st.first_start = now
                 g = sum(a.gpu_milli for a in d.allocation)
                 c = sum(a.cpu_milli for a in d.allocation)
-                running_gpu[d.job_id] = (g, c)
+                holding[d.job_id] = (g, c)
                 gpu_used += g
                 cpu_used += c
                 assert st.job.duration is not None
@@ -252,11 +252,9 @@ def simulate(
     )
 
 
-def running_gpu_lost(st: _JobState, now: float) -> float:
+def _lost_gpu_seconds(st: _JobState, now: float) -> float:
     """GPU-seconds of work a stopped, unfinished job loses (it restarts from scratch)."""
     assert st.start is not None
-    from prioq.sim.workload import job_gpu_milli
-
     return job_gpu_milli(st.job) / MILLI * (now - st.start)
 
 
