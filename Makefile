@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m prioq.cli demo
+	$(BIN)/python -m prioq demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

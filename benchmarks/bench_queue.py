@@ -51,8 +51,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from prioq import Job, ResourceRequest
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.queue import PriorityQueue
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 
 RATE, MAX_BOOST = 1 / 60, 50.0
 LINEAR = LinearAging(rate=RATE, max_boost=MAX_BOOST)

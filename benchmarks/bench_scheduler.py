@@ -169,7 +169,7 @@ def naive_fgd(policy: PlacementPolicy, req: ResourceRequest, nodes: Sequence[Nod
     """Fragmentation-aware by brute force: ``fit`` on every node, then the FGD score from the
     public formula (no memo, no index), every device tried for a fractional request.
     Max score, ties to the lowest node order, then the lowest device index."""
-    from prioq._fragmentation import fgd_score, node_fragmentation
+    from prioq.placement.fragmentation import fgd_score, node_fragmentation
 
     workload = policy.workload()  # type: ignore[attr-defined]
     best: tuple[float, int, NodeState, Resources] | None = None
@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.toy:
         args.nodes, args.jobs, args.repeat, args.naive_sample, args.fgd_naive_sample = 60, 150, 1, 0, 0
     names = ["first-fit", "best-fit", "spread"]
-    if importlib.util.find_spec("prioq._fragmentation") is not None:
+    if importlib.util.find_spec("prioq.placement.fragmentation") is not None:
         names.append("fragmentation-aware")
     if args.policies:
         names = [n for n in args.policies.split(",") if n in names]

@@ -42,9 +42,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 import attrs
 
-from prioq._fragmentation import FragmentationAware, fgd_score, node_fragmentation
 from prioq.model import Node
 from prioq.placement import BestFit, FirstFit, NodeIndex, NodeState, PlacementPolicy, Spread
+from prioq.placement.fragmentation import FragmentationAware, fgd_score, node_fragmentation
 from prioq.resources import MILLI, Device, ResourceRequest, Resources, fit
 
 TUNE_RATIO = 1.3

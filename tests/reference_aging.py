@@ -1,13 +1,13 @@
 """The DESIGN section 4 reference for tests: aging boosts and effective priorities in exact
-Fraction arithmetic, written independently of prioq.aging so tests compare two implementations."""
+Fraction arithmetic, written independently of prioq.queue.aging so tests compare two implementations."""
 
 from __future__ import annotations
 
 import math
 from fractions import Fraction
 
-from prioq.aging import AgingPolicy, LinearAging, StepAging
 from prioq.model import Job
+from prioq.queue.aging import AgingPolicy, LinearAging, StepAging
 
 
 def reference_boost(policy: AgingPolicy, wait: Fraction) -> Fraction:

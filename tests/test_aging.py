@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import InvalidJob, InvalidTime, PrioqError
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from reference_aging import reference_boost
 
 reference = reference_boost

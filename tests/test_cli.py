@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import prioq.cli as cli
+import prioq.sim.cli as cli
 from prioq import Scheduler
-from prioq.cli import DEMO_ARGS, Progress, build_parser, main, parse_aging
 from prioq.sim import strategy
+from prioq.sim.cli import DEMO_ARGS, Progress, build_parser, main, parse_aging
 from prioq.storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def test_simulate_prints_the_table_and_writes_a_report_with_the_four_plots(
 def test_python_dash_m_prioq_and_the_cli_module_run(trace: tuple[Path, Path], tmp_path: Path) -> None:
     jobs, nodes = trace
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    for module in ("prioq", "prioq.cli"):
+    for module in ("prioq", "prioq.sim.cli"):
         done = subprocess.run(
             [sys.executable, "-m", module, "simulate", "--trace", str(jobs), "--nodes", str(nodes),
              "--policies", "priority"],

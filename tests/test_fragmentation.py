@@ -14,7 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prioq._fragmentation import (
+from prioq.errors import InvalidJob
+from prioq.model import Node
+from prioq.placement import PLACEMENTS, NodeIndex, NodeState, PlacementPolicy
+from prioq.placement.fragmentation import (
     FragmentationAware,
     TaskType,
     fgd_score,
@@ -22,9 +25,6 @@ from prioq._fragmentation import (
     task_fragmentation,
     typical_workload,
 )
-from prioq.errors import InvalidJob
-from prioq.model import Node
-from prioq.placement import PLACEMENTS, NodeIndex, NodeState, PlacementPolicy
 from prioq.resources import GPU, Device, ResourceRequest, Resources, fit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -420,7 +420,7 @@ def test_experiment_speed_mode_agrees_with_the_naive_rule() -> None:
 
 
 def test_bounded_memo_tables_give_the_same_placements(monkeypatch: pytest.MonkeyPatch) -> None:
-    import prioq._fragmentation as fragmentation
+    import prioq.placement.fragmentation as fragmentation
 
     specs = ["gpu=0.25", "gpu=0.5", "gpu=1", "cpu=2 gpu=0.75", "gpu=2", "cpu=1", "gpu=0.1"] * 6
 

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prioq._ordering_sql import quote_ident
 from prioq.errors import InvalidCursor
 from prioq.ordering import RUNS_LIST, Order, paginate
+from prioq.ordering._sql import quote_ident
 from test_ordering import check_inserted_run
 
 # field name -> (column name, SQLite type, PostgreSQL type). One column name has a

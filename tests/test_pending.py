@@ -6,7 +6,7 @@ import hypothesis.strategies as st
 from hypothesis import given, settings
 
 from prioq import Job, LinearAging, NoAging, PriorityQueue, StepAging
-from prioq._pending import Pending
+from prioq.scheduler._pending import Pending
 
 AGINGS = [NoAging(), LinearAging(rate=0.3, max_boost=20), StepAging(interval=0.1, step=7, max_boost=30)]
 

@@ -9,7 +9,7 @@ import pytest
 import prioq
 
 PUBLIC_MODULES = [
-    "prioq.errors", "prioq.resources", "prioq.model", "prioq.aging", "prioq.queue", "prioq.placement",
+    "prioq.errors", "prioq.resources", "prioq.model", "prioq.queue.aging", "prioq.queue", "prioq.placement",
     "prioq.policy", "prioq.preemption", "prioq.scheduler", "prioq.storage", "prioq.ordering",
 ]
 

@@ -23,8 +23,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from prioq import DuplicateJob, InvalidJob, InvalidTime, Job, UnknownJob
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.queue import PriorityQueue, QueueLevels, QueueStatistics
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from reference_aging import reference_eff
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from prioq import DuplicateJob, InvalidJob, InvalidTime, Job, UnknownJob
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.queue import PriorityQueue
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from reference_aging import reference_eff
 
 IDS = [f"j{i}" for i in range(10)]

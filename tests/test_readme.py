@@ -33,7 +33,7 @@ def test_readme_commands_are_the_makefile_targets() -> None:
     for target in ("demo", "test"):
         assert f"make {target}" in text
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
-    assert "prioq.cli demo" in makefile  # make demo runs the comparison `prioq demo` documents
+    assert "-m prioq demo" in makefile  # make demo runs the comparison `prioq demo` documents
 
 
 def test_readme_credits_the_bundled_traces() -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from prioq.cli import main
+from prioq.sim.cli import main
 from test_cli import JOBS_CSV, NODES_CSV  # one tiny trace for the CLI and browser tests
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

@@ -28,8 +28,8 @@ from prioq import (
     fit,
     why_not,
 )
-from prioq._spec import _check_key
 from prioq.resources import MILLI, VENDORS, GiB, MiB
+from prioq.resources._spec import _check_key
 
 # --------------------------------------------------------------------------- strategies
 

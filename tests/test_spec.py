@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 import prioq
 from prioq import GPU, Device, GPURequest, InvalidSpec, Range, ResourceRequest, Resources
-from prioq._spec import (
+from prioq.resources import GiB, MiB, TiB
+from prioq.resources._spec import (
     brief_bytes,
     format_bytes,
     format_range,
@@ -24,7 +25,6 @@ from prioq._spec import (
     parse_request,
     parse_resources,
 )
-from prioq.resources import GiB, MiB, TiB
 from test_resources import byte_amounts, capacities, ranges, requests
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "resources.md"

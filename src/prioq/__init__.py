@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from prioq._fragmentation import FragmentationAware
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import (
     DuplicateJob,
     InvalidCursor,
@@ -35,9 +33,11 @@ from prioq.model import (
 )
 from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
 from prioq.placement import NodeIndex, NodeState, PlacementPolicy
+from prioq.placement.fragmentation import FragmentationAware
 from prioq.policy import Policy
 from prioq.preemption import Preemption
 from prioq.queue import PriorityQueue
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.resources import (
     GPU,
     Device,

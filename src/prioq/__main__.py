@@ -1,8 +1,8 @@
-"""``python -m prioq``: the ``prioq`` command (see :mod:`prioq.cli`)."""
+"""``python -m prioq``: the ``prioq`` command (see :mod:`prioq.sim.cli`)."""
 
 from __future__ import annotations
 
-from prioq.cli import main
+from prioq.sim.cli import main
 
 __all__: list[str] = []
 

@@ -6,11 +6,11 @@ from typing import Literal
 
 import attrs
 
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import InvalidJob
 from prioq.model import PriorityClass
 from prioq.placement import PlacementPolicy, placement_policy
 from prioq.preemption import Preemption
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 
 __all__ = ["Policy"]
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prioq.aging import LinearAging, StepAging
 from prioq.errors import InvalidJob
 from prioq.policy import Policy
 from prioq.preemption import Preemption
+from prioq.queue.aging import LinearAging, StepAging
 from prioq.sim.engine import Strategy
 
 __all__ = ["DEFAULT_COMPARISON", "MODIFIERS", "strategy"]

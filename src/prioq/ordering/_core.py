@@ -510,7 +510,7 @@ class Order:
         ``columns`` maps field names to column names (default: the field name);
         identifiers are always quoted.
         """
-        from prioq._ordering_sql import order_by
+        from prioq.ordering._sql import order_by
 
         return order_by(self.fields, _columns(self, columns), _dialect(dialect))
 
@@ -526,7 +526,7 @@ class Order:
         in order; a ``None`` cursor gives ``("(1 = 1)", [])``. Raises
         :class:`InvalidCursor` for a bad cursor.
         """
-        from prioq._ordering_sql import keyset
+        from prioq.ordering._sql import keyset
 
         cols, d = _columns(self, columns), _dialect(dialect)
         if cursor is None:
@@ -535,13 +535,13 @@ class Order:
 
     def sqlalchemy_order_by(self, columns: object) -> list[ColumnElement[Any]]:
         """SQLAlchemy ``order_by`` clauses. ``columns``: a mapping, a Table/subquery, or a mapped class."""
-        from prioq._ordering_sqlalchemy import order_by
+        from prioq.ordering._sqlalchemy import order_by
 
         return order_by(self.fields, columns)
 
     def sqlalchemy_keyset(self, columns: object, cursor: str | None) -> ColumnElement[bool]:
         """A SQLAlchemy ``where`` expression selecting the rows after ``cursor`` (``true()`` for None)."""
-        from prioq._ordering_sqlalchemy import keyset
+        from prioq.ordering._sqlalchemy import keyset
 
         values = None if cursor is None else self.parse_cursor(cursor)
         return keyset(self.fields, columns, values)

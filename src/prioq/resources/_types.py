@@ -1,4 +1,4 @@
-"""The resource model: quantities, GPU devices, requests, fit (DESIGN section 5).
+"""The resource model: quantities, GPU devices and requests (docs/resources.md).
 
 All arithmetic is exact: CPU is held in milli-cores, a GPU device's share in
 milli-GPUs (1000 = one whole device, the Alibaba trace's ``gpu_milli``), memory
@@ -27,19 +27,17 @@ from prioq.errors import InvalidSpec
 __all__ = [
     "GPU",
     "MILLI",
+    "VENDORS",
     "Device",
     "GPURequest",
     "GiB",
     "InsufficientResources",
     "MiB",
-    "Misfit",
     "Range",
     "ResourceRequest",
     "Resources",
     "TiB",
-    "check",
-    "fit",
-    "why_not",
+    "vendor_of",
 ]
 
 MILLI = 1000
@@ -276,7 +274,7 @@ class Resources:
         """Parse a capacity spec with exact values: ``"cpu=64 memory=256GB gpu=P100:16GB:2"``."""
         if isinstance(spec, Resources):
             return spec
-        from prioq._spec import parse_resources
+        from prioq.resources._spec import parse_resources
 
         return parse_resources(spec)
 
@@ -401,20 +399,20 @@ class Resources:
         return not other.shortfall(self)
 
     def __str__(self) -> str:
-        from prioq._spec import format_resources
+        from prioq.resources._spec import format_resources
 
         return format_resources(self)
 
 
 def _bytes(amount: float) -> str:
-    from prioq._spec import brief_bytes
+    from prioq.resources._spec import brief_bytes
 
     return brief_bytes(amount)
 
 
 def _describe_range(rng: Range, kind: str) -> str:
     """``>=80GB``, ``<=2``, ``24GB..80GB`` or ``80GB``: a range as a reader would say it."""
-    from prioq._spec import format_range
+    from prioq.resources._spec import format_range
 
     if rng.max is None and rng.min is not None:
         return ">=" + format_range(Range.exact(rng.min), kind)
@@ -531,7 +529,7 @@ class ResourceRequest:
         """Parse a dstack-style spec string or dict: ``"cpu=8.. memory=64GB.. gpu=A100:2"``."""
         if isinstance(spec, ResourceRequest):
             return spec
-        from prioq._spec import parse_request
+        from prioq.resources._spec import parse_request
 
         return parse_request(spec)
 
@@ -555,121 +553,6 @@ class ResourceRequest:
         return 0 if self.gpu is None else self.gpu.milli
 
     def __str__(self) -> str:
-        from prioq._spec import format_request
+        from prioq.resources._spec import format_request
 
         return format_request(self)
-
-
-@attrs.frozen(slots=True)
-class Misfit:
-    """Why a request does not fit: a ``category`` to count nodes by, and a ``detail``."""
-
-    category: str
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.category}: {self.detail}"
-
-
-def check(request: ResourceRequest, free: Resources) -> Misfit | None:
-    """The first reason ``request`` does not fit into ``free``, or ``None`` if it fits.
-
-    O(d) for d devices on the node. Categories (stable, for counting nodes in
-    explanations): ``cpu architecture``, ``insufficient cpu``, ``insufficient memory``,
-    ``insufficient disk``, ``insufficient <extra>``, ``GPU model not in [...]``,
-    ``insufficient GPU``.
-    """
-    if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
-        return Misfit("cpu architecture", f"need {request.cpu_arch}, node is {free.cpu_arch}")
-    need = request.minimum()
-    if need.cpu_milli > free.cpu_milli:
-        return Misfit("insufficient cpu", f"need {need.cpu:g}, {free.cpu:g} free")
-    if need.memory > free.memory:
-        return Misfit("insufficient memory", f"need {_bytes(need.memory)}, {_bytes(free.memory)} free")
-    if need.disk > free.disk:
-        return Misfit("insufficient disk", f"need {_bytes(need.disk)}, {_bytes(free.disk)} free")
-    for name, amount in need.extras:
-        if amount > free.extra(name):
-            return Misfit(f"insufficient {name}", f"need {amount}, {free.extra(name)} free")
-    g = request.gpu
-    if g is None or g.milli == 0:
-        return None
-    matching = [d for d in free.gpus if g.matches(d.gpu)]
-    what = g.describe_filter()
-    if not matching:
-        return Misfit(f"GPU model not in [{what or 'any'}]",
-                      f"need {_gpu_need(g)}, node has {_models(free)}")
-    if g.fractional:
-        if not any(d.milli >= g.milli for d in matching):
-            best = max(d.milli for d in matching)
-            return Misfit(
-                "insufficient GPU", f"need {_gpu_need(g)}, largest free share {best / MILLI:g}"
-            )
-        return None
-    whole = sum(1 for d in matching if d.milli == MILLI)
-    if whole < g.devices:
-        return Misfit("insufficient GPU", f"need {_gpu_need(g)}, {whole} free")
-    return None
-
-
-def _gpu_need(g: GPURequest) -> str:
-    what = g.describe_filter()
-    count = f"{g.count.low:g}" if g.fractional else f"{g.devices} x"
-    return f"{count} {what}".strip() if what else f"{count} GPU"
-
-
-def _models(r: Resources) -> str:
-    names = sorted({d.gpu.name for d in r.gpus})
-    return ",".join(names) if names else "no GPU"
-
-
-def why_not(request: ResourceRequest, free: Resources) -> str:
-    """A short reason the request does not fit, e.g. ``"insufficient GPU: need 2 x A100, 1 free"``;
-    ``""`` when it fits. O(d)."""
-    misfit = check(request, free)
-    return "" if misfit is None else str(misfit)
-
-
-def fit(request: ResourceRequest, free: Resources) -> Resources | None:
-    """The allocation of ``request`` on a node with ``free`` resources, or ``None``. O(d).
-
-    Takes each quantity range's minimum. Whole-GPU requests take the matching
-    devices that are wholly free, lowest index first; a fractional request takes
-    a share of the matching device whose remaining share fits most tightly
-    (ties: lowest index), which keeps whole devices free for whole requests.
-    The result always satisfies ``allocation.fits_within(free)``. This is the
-    placement hot path: it builds no messages (:func:`check` says why not).
-    """
-    need = request.minimum()
-    if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
-        return None
-    if need.cpu_milli > free.cpu_milli or need.memory > free.memory or need.disk > free.disk:
-        return None
-    for name, amount in need.extras:
-        if amount > free.extra(name):
-            return None
-    g = request.gpu
-    if g is None or g.milli == 0:
-        return need
-    devices: tuple[Device, ...]
-    if g.fractional:
-        share = g.milli
-        best: Device | None = None
-        for d in free.gpus:
-            if d.milli >= share and (best is None or d.milli < best.milli) and g.matches(d.gpu):
-                best = d
-        if best is None:
-            return None
-        devices = (_device(best.index, best.gpu, share),)
-    else:
-        want = g.devices
-        chosen: list[Device] = []
-        for d in free.gpus:
-            if d.milli == MILLI and g.matches(d.gpu):
-                chosen.append(d)
-                if len(chosen) == want:
-                    break
-        if len(chosen) < want:
-            return None
-        devices = tuple(chosen)
-    return _resources(need.cpu_milli, need.memory, need.disk, devices, need.extras, None)

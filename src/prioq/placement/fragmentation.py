@@ -49,7 +49,7 @@ from typing import Literal
 import attrs
 
 from prioq.errors import InvalidJob
-from prioq.placement import NodeIndex, NodeState
+from prioq.placement._index import NodeIndex, NodeState
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources, fit
 
 __all__ = [

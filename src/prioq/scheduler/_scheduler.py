@@ -22,13 +22,13 @@ from typing import Any
 
 import attrs
 
-from prioq._pending import OrderKey, Pending
 from prioq.errors import DuplicateJob, InvalidJob, InvalidTime, StoreError, UnknownJob, UnknownNode
 from prioq.model import Decision, Job, Node, PendingJob, Preempt, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
 from prioq.preemption import Candidate, plan_preemption
 from prioq.resources import ResourceRequest, Resources, check, fit
+from prioq.scheduler._pending import OrderKey, Pending
 from prioq.storage import Changes, JobRow, MemoryStore, NodeRow, Snapshot, Store
 
 __all__ = ["Scheduler"]
@@ -944,7 +944,7 @@ class _Cycle:
             self.blocked = job.id
 
     def _park(self, job: Job) -> None:
-        """Park a job that found no room even ignoring claims (see :mod:`prioq._pending`).
+        """Park a job that found no room even ignoring claims (see :mod:`prioq.scheduler._pending`).
 
         Not in strict queueing (nothing behind a blocked head is visited anyway), nor when
         preemption compares effective priorities (a job's preemption priority then

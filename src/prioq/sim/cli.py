@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlsplit
 from prioq.errors import PrioqError
 
 if TYPE_CHECKING:
-    from prioq.aging import AgingPolicy
+    from prioq.queue.aging import AgingPolicy
     from prioq.sim.engine import SimResult
     from prioq.sim.workload import Workload
     from prioq.storage import JobRow, Store
@@ -113,8 +113,8 @@ _nonnegative_int = _int_at_least(0)
 def parse_aging(text: str) -> AgingPolicy:
     """``none``, ``linear:RATE:MAX``, ``step:INTERVAL:STEP:MAX``, or a strategy modifier
     (``aging``, ``step-aging``) meaning that modifier's settings. Raises ``InvalidJob``/``ValueError``."""
-    from prioq.aging import LinearAging, NoAging, StepAging
     from prioq.errors import InvalidJob
+    from prioq.queue.aging import LinearAging, NoAging, StepAging
     from prioq.sim.strategies import MODIFIERS
 
     kind, *params = text.strip().split(":")

@@ -20,10 +20,10 @@ import heapq
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
-from prioq.aging import AgingPolicy
 from prioq.errors import UnknownJob
 from prioq.model import Job
 from prioq.queue import PriorityQueue
+from prioq.queue.aging import AgingPolicy
 
 __all__: list[str] = []
 

@@ -1,6 +1,6 @@
 """SQLAlchemy expressions for :mod:`prioq.ordering` (the ``sqlalchemy`` extra; imported lazily).
 
-The same order and keyset logic as :mod:`prioq._ordering_sql`, as SQLAlchemy
+The same order and keyset logic as :mod:`prioq.ordering._sql`, as SQLAlchemy
 Core expressions over mapped attributes or ``Column`` objects; values become
 bound parameters processed by the column's type.
 """
@@ -18,7 +18,7 @@ from sqlalchemy.sql.visitors import InternalTraversal
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
 
-    from prioq.ordering import Field, Value
+    from prioq.ordering._core import Field, Value
 
 __all__ = ["keyset", "order_by"]
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from prioq.ordering import Dialect, Field, Value
+    from prioq.ordering._core import Dialect, Field, Value
 
 __all__ = ["keyset", "order_by", "quote_ident"]
 

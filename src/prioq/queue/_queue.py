@@ -69,9 +69,9 @@ from typing import Any, TypeAlias
 
 import attrs
 
-from prioq.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.errors import DuplicateJob, InvalidJob, InvalidTime, UnknownJob
 from prioq.model import Job
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 
 __all__ = ["PriorityQueue", "QueueLevels", "QueueStatistics"]
 

@@ -28,7 +28,7 @@ from fractions import Fraction
 from typing import Any
 
 from prioq.errors import InvalidSpec
-from prioq.resources import (
+from prioq.resources._types import (
     GPU,
     MILLI,
     VENDORS,
@@ -43,7 +43,15 @@ from prioq.resources import (
     vendor_of,
 )
 
-__all__ = ["format_range", "format_request", "format_resources", "parse_request", "parse_resources"]
+__all__ = [
+    "brief_bytes",
+    "format_bytes",
+    "format_range",
+    "format_request",
+    "format_resources",
+    "parse_request",
+    "parse_resources",
+]
 
 # dstack's Memory treats MB/GB/TB as binary units (GB = 1024**3); the IEC names mean the same.
 _UNITS = {"mb": MiB, "mib": MiB, "gb": GiB, "gib": GiB, "tb": TiB, "tib": TiB}

@@ -1,0 +1,44 @@
+"""List ordering and keyset pagination for a server's ``runs/list`` and ``jobs/list``.
+
+* :mod:`prioq.ordering._core` -- :class:`Order`, sort keys, cursors and :func:`paginate`;
+* :mod:`prioq.ordering._sql` -- ``ORDER BY`` and keyset ``WHERE`` fragments for SQLite and PostgreSQL;
+* :mod:`prioq.ordering._sqlalchemy` -- the same as SQLAlchemy expressions (optional extra).
+
+See ``docs/ordering.md``.
+"""
+
+from __future__ import annotations
+
+from prioq.ordering._core import (
+    DEFAULT_MAX_LIMIT,
+    MAX_CURSOR_CHARS,
+    RUNS_LIST,
+    SCHEDULING,
+    ColumnName,
+    Dialect,
+    Direction,
+    Field,
+    Nulls,
+    Order,
+    Page,
+    Value,
+    check_limit,
+    paginate,
+)
+
+__all__ = [
+    "DEFAULT_MAX_LIMIT",
+    "MAX_CURSOR_CHARS",
+    "RUNS_LIST",
+    "SCHEDULING",
+    "ColumnName",
+    "Dialect",
+    "Direction",
+    "Field",
+    "Nulls",
+    "Order",
+    "Page",
+    "Value",
+    "check_limit",
+    "paginate",
+]

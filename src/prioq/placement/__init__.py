@@ -1,0 +1,36 @@
+"""Placement: where a job runs.
+
+* :mod:`prioq.placement._index` -- :class:`NodeIndex`, nodes filed by free capacity;
+* :mod:`prioq.placement._policies` -- the :class:`PlacementPolicy` protocol and the
+  built-in first-fit, best-fit and spread policies;
+* :mod:`prioq.placement.fragmentation` -- Fragmentation Gradient Descent (FGD).
+
+See ``docs/scheduler.md#placement``.
+"""
+
+from __future__ import annotations
+
+from prioq.placement._index import Allow, NodeIndex, NodeState, always
+from prioq.placement._policies import (
+    PLACEMENTS,
+    BestFit,
+    FirstFit,
+    PlacementPolicy,
+    Spread,
+    placement_policy,
+)
+from prioq.placement.fragmentation import FragmentationAware
+
+__all__ = [
+    "PLACEMENTS",
+    "Allow",
+    "BestFit",
+    "FirstFit",
+    "FragmentationAware",
+    "NodeIndex",
+    "NodeState",
+    "PlacementPolicy",
+    "Spread",
+    "always",
+    "placement_policy",
+]

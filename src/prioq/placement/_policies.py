@@ -1,0 +1,128 @@
+"""The placement policy protocol and the built-in policies (docs/scheduler.md#placement).
+
+A policy walks the :class:`~prioq.placement.NodeIndex` buckets in its own
+preference order and takes the first node where :func:`prioq.resources.fit`
+succeeds. Ties are always broken by node order (the order nodes were added in),
+so placement is deterministic.
+
+``first-fit``
+    the first node in node order that fits.
+``best-fit`` (default)
+    the node left tightest: fewest wholly free GPUs for whole-GPU requests,
+    the device with the smallest sufficient free share for fractional ones,
+    least free CPU for CPU-only ones.
+``spread``
+    the opposite of best-fit: most free capacity first.
+``fragmentation-aware``
+    Fragmentation Gradient Descent (Weng et al., USENIX ATC'23), see
+    :mod:`prioq.placement.fragmentation`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from prioq.errors import InvalidJob
+from prioq.placement._index import Allow, NodeIndex, NodeState, Prefer, always
+from prioq.resources import ResourceRequest, Resources, fit
+
+__all__ = [
+    "PLACEMENTS",
+    "BestFit",
+    "FirstFit",
+    "PlacementPolicy",
+    "Spread",
+    "placement_policy",
+]
+
+
+@runtime_checkable
+class PlacementPolicy(Protocol):
+    """Chooses a node for one job (one gang member) among the index's candidates.
+
+    ``place`` returns the chosen node and the allocation there, or ``None``.
+    ``allow(node, allocation)`` is the scheduler's veto (reservations,
+    nominations, nodes a gang already uses); a policy must respect it.
+    ``observe`` sees every submitted request (FGD learns the workload from it).
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def place(
+        self, request: ResourceRequest, index: NodeIndex, allow: Allow = always
+    ) -> tuple[NodeState, Resources] | None: ...
+
+    def observe(self, request: ResourceRequest) -> None: ...
+
+    def forget(self, request: ResourceRequest) -> None: ...
+
+
+@attrs.frozen(slots=True)
+class _Ordered:
+    """A policy that takes the first fitting candidate in its preference order."""
+
+    name: str
+    prefer: Prefer
+
+    def place(
+        self, request: ResourceRequest, index: NodeIndex, allow: Allow = always
+    ) -> tuple[NodeState, Resources] | None:
+        """O(log n) per visited candidate; stops at the first fit."""
+        for ns in index.candidates(request, self.prefer):
+            alloc = fit(request, ns.free)
+            if alloc is not None and allow(ns, alloc):
+                return ns, alloc
+        return None
+
+    def observe(self, request: ResourceRequest) -> None:
+        return None
+
+    def forget(self, request: ResourceRequest) -> None:
+        return None
+
+
+def FirstFit() -> PlacementPolicy:
+    """The first node, in node order, that fits."""
+    return _Ordered("first-fit", "first")
+
+
+def BestFit() -> PlacementPolicy:
+    """The node left tightest (see the module docstring)."""
+    return _Ordered("best-fit", "best")
+
+
+def Spread() -> PlacementPolicy:
+    """The node with the most free capacity of the requested kind."""
+    return _Ordered("spread", "spread")
+
+
+def _fragmentation_aware() -> PlacementPolicy:
+    from prioq.placement.fragmentation import FragmentationAware
+
+    return FragmentationAware()
+
+
+PLACEMENTS: dict[str, Callable[[], PlacementPolicy]] = {
+    "first-fit": FirstFit,
+    "best-fit": BestFit,
+    "spread": Spread,
+    "fragmentation-aware": _fragmentation_aware,
+}
+"""Built-in placement policies by name."""
+
+
+def placement_policy(spec: str | PlacementPolicy) -> PlacementPolicy:
+    """A policy from its name (``"best-fit"``...) or a user object implementing the protocol."""
+    if isinstance(spec, str):
+        factory = PLACEMENTS.get(spec)
+        if factory is None:
+            raise InvalidJob(f"placement: unknown policy {spec!r}; known: {', '.join(PLACEMENTS)}")
+        return factory()
+    if not isinstance(spec, PlacementPolicy):
+        raise InvalidJob(f"placement: {spec!r} does not implement PlacementPolicy")
+    return spec
+

@@ -1,0 +1,7 @@
+"""The scheduler facade an orchestrator holds: see :class:`Scheduler` and ``docs/scheduler.md``."""
+
+from __future__ import annotations
+
+from prioq.scheduler._scheduler import Scheduler
+
+__all__ = ["Scheduler"]
