@@ -1,4 +1,4 @@
-"""The DESIGN section 4 reference for tests: aging boosts and effective priorities in exact
+"""The docs/queue.md#aging reference for tests: aging boosts and effective priorities in exact
 Fraction arithmetic, written independently of prioq.queue.aging so tests compare two implementations."""
 
 from __future__ import annotations

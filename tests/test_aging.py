@@ -1,4 +1,4 @@
-"""Aging policies: validation, the DESIGN formulas over exact values, monotonicity, wait_for."""
+"""Aging policies: validation, the documented formulas over exact values, monotonicity, wait_for."""
 
 from __future__ import annotations
 

@@ -76,9 +76,10 @@ def test_a_released_victim_does_not_retake_its_preemptors_nomination(compare: st
 
 
 def test_set_priority_on_a_running_job_protects_it_under_compare_effective() -> None:
-    """DESIGN 3: a priority change takes effect at once. Under compare="effective" the running
-    job's frozen start priority must move with its base priority (here 10 -> 90), or a
-    priority-50 job still evicts a job the operator just raised to 90 (compare="base" does not)."""
+    """A priority change takes effect at once (docs/architecture.md#the-scheduling-order).
+    Under compare="effective" the running job's frozen start priority must move with its base
+    priority (here 10 -> 90), or a priority-50 job still evicts a job the operator just
+    raised to 90 (compare="base" does not)."""
     pol = prioq.Policy(preemption=prioq.Preemption(policy="lower-priority", compare="effective"))
     s = _one_gpu_scheduler(pol)
     s.submit(prioq.Job(id="B", submitted_at=0, priority=10, request="gpu=1"), 0)

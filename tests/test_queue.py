@@ -1,6 +1,6 @@
 """PriorityQueue: documented order, exact ties, errors leave it unchanged, ordered(), starvation.
 
-The reference order is computed here with Fraction arithmetic from the DESIGN
+The reference order is computed here with Fraction arithmetic from the documented
 formulas; the state machines in test_queue_stateful.py cover random operation
 sequences, this file the documented examples and the boundary cases.
 """
@@ -42,7 +42,7 @@ eff = reference_eff
 
 
 def reference(policy: AgingPolicy, jobs: Iterable[tuple[Job, int]], now: float) -> list[str]:
-    """DESIGN order: effective priority desc, submitted_at asc, seq asc, id."""
+    """The scheduling order: effective priority desc, submitted_at asc, seq asc, id."""
     items = sorted(jobs, key=lambda js: (-eff(policy, js[0], now), js[0].submitted_at, js[1], js[0].id))
     return [job.id for job, _ in items]
 

@@ -1,8 +1,8 @@
 """PriorityQueue against a reference model, one state machine per aging policy.
 
-The model is a plain dict of queued jobs, sorted on every step by the DESIGN
+The model is a plain dict of queued jobs, sorted on every step by the documented
 key (effective priority descending, submitted_at, seq, id) computed with
-exact Fraction arithmetic from the formulas of DESIGN section 4 — it shares no
+exact Fraction arithmetic from the formulas of docs/queue.md#aging — it shares no
 code with prioq's aging module or queue.
 """
 

@@ -1,4 +1,4 @@
-"""The resource model: exact arithmetic, fit and its explanations (DESIGN section 5).
+"""The resource model: exact arithmetic, fit and its explanations (docs/resources.md).
 
 Fit is checked against a brute-force reference (count what matches, compare
 minimums), and every allocation against the free view it came from. The

@@ -1,18 +1,38 @@
-"""The exceptions prioq raises (DESIGN section 10).
+"""The exceptions prioq raises (docs/architecture.md#errors).
 
-Every error is a :class:`PrioqError`; each also subclasses the builtin a caller
-would naturally catch (``ValueError`` for bad values, ``KeyError`` for unknown
-ids), so ``except ValueError`` keeps working in code that does not know prioq.
+Every error is a :class:`PrioqError`, and each also subclasses the builtin a
+caller would naturally catch, so code that does not know prioq keeps working:
+
+* a bad value is a ``ValueError`` (:class:`InvalidValue` and its family);
+* a value of the wrong type is, in addition, a ``TypeError``: each family has a
+  ``...Type`` variant (``Job(priority="high")`` raises :class:`InvalidJobType`,
+  caught by ``except InvalidJob``, ``except ValueError`` and ``except TypeError``);
+* an unknown id is a ``KeyError`` (:class:`UnknownJob`, :class:`UnknownNode`).
+
+Messages say what was wrong and with which value. Nothing else escapes a
+public call: the validation helpers in :mod:`prioq._validate` turn overflowing,
+unhashable or wrong-typed input into these.
 """
 
 from __future__ import annotations
 
 __all__ = [
     "DuplicateJob",
+    "DuplicateNode",
     "InvalidCursor",
+    "InvalidCursorType",
     "InvalidJob",
+    "InvalidJobType",
+    "InvalidNode",
+    "InvalidNodeType",
+    "InvalidPolicy",
+    "InvalidPolicyType",
     "InvalidSpec",
+    "InvalidSpecType",
     "InvalidTime",
+    "InvalidTimeType",
+    "InvalidType",
+    "InvalidValue",
     "NotLeader",
     "PrioqError",
     "StoreError",
@@ -25,20 +45,72 @@ class PrioqError(Exception):
     """Base class of every error prioq raises on purpose."""
 
 
-class InvalidSpec(PrioqError, ValueError):
+class InvalidValue(PrioqError, ValueError):
+    """An argument has a bad value; the message names the argument and the value."""
+
+
+class InvalidType(InvalidValue, TypeError):
+    """An argument has the wrong type (also a ``TypeError``)."""
+
+
+class InvalidJob(InvalidValue):
+    """A :class:`~prioq.Job` field, or a job's fit with the scheduler's policy, is invalid."""
+
+
+class InvalidNode(InvalidValue):
+    """A :class:`~prioq.Node` field is invalid."""
+
+
+class InvalidPolicy(InvalidValue):
+    """A policy parameter (``Policy``, aging, preemption, placement, priority class) is invalid."""
+
+
+class InvalidTime(InvalidValue):
+    """``now`` (or another instant) is not a finite float-exact number, or time went backwards."""
+
+
+class InvalidSpec(InvalidValue):
     """A resource spec (string or dict) is malformed; the message names the token."""
 
 
-class InvalidJob(PrioqError, ValueError):
-    """A job, node or policy field has an invalid value; the message names field and value."""
+class InvalidCursor(InvalidValue):
+    """A pagination cursor is malformed, tampered with, or made for another order."""
 
 
-class InvalidTime(PrioqError, ValueError):
-    """``now`` is not a finite number, or it went backwards."""
+class InvalidJobType(InvalidJob, InvalidType):
+    """A job field has the wrong type."""
+
+
+class InvalidNodeType(InvalidNode, InvalidType):
+    """A node field has the wrong type."""
+
+
+class InvalidPolicyType(InvalidPolicy, InvalidType):
+    """A policy parameter has the wrong type."""
+
+
+class InvalidTimeType(InvalidTime, InvalidType):
+    """An instant is not a number."""
+
+
+class InvalidSpecType(InvalidSpec, InvalidType):
+    """A resource spec is neither a string nor a mapping (or holds a value of the wrong type)."""
+
+
+class InvalidCursorType(InvalidCursor, InvalidType):
+    """A cursor is not a string."""
 
 
 class DuplicateJob(PrioqError, ValueError):
-    """A job (or node) id is already known."""
+    """A job id is already known."""
+
+
+class DuplicateNode(DuplicateJob):
+    """A node id is already known.
+
+    It subclasses :class:`DuplicateJob` only so that code written when duplicate
+    nodes raised ``DuplicateJob`` keeps catching them; catch ``DuplicateNode``.
+    """
 
 
 class _KeyErrorMessage(PrioqError, KeyError):
@@ -53,10 +125,6 @@ class UnknownJob(_KeyErrorMessage):
 
 class UnknownNode(_KeyErrorMessage):
     """No node with that id is known here."""
-
-
-class InvalidCursor(PrioqError, ValueError):
-    """A pagination cursor is malformed, tampered with, or made for another order."""
 
 
 class StoreError(PrioqError):

@@ -1,4 +1,4 @@
-"""Value types shared by every part of prioq (DESIGN sections 2b, 3, 6).
+"""Value types shared by every part of prioq (docs/architecture.md).
 
 All are frozen attrs classes built by keyword and validated on construction,
 so a bad value is caught where it is written, not deep inside a scheduling
@@ -124,7 +124,7 @@ class PriorityClass:
 
 @attrs.frozen(slots=True, kw_only=True)
 class Job:
-    """A unit of work waiting to run (DESIGN section 2b).
+    """A unit of work waiting to run (docs/scheduler.md).
 
     ``priority``: higher runs first. ``nodes`` > 1 makes a gang (all members
     start together on distinct nodes). ``duration``: an optional runtime
@@ -222,7 +222,7 @@ Decision = Start | Preempt
 
 
 class Reason(enum.Enum):
-    """Why a job is pending (DESIGN section 6)."""
+    """Why a job is pending (docs/scheduler.md#pending-reasons)."""
 
     PRIORITY = "PRIORITY"
     """Jobs ahead of it in the queue take what it needs first."""

@@ -1,4 +1,4 @@
-"""``Policy``: every knob of a :class:`prioq.Scheduler` in one validated value (DESIGN section 6)."""
+"""``Policy``: every knob of a :class:`prioq.Scheduler` in one validated value (docs/scheduler.md#policy)."""
 
 from __future__ import annotations
 

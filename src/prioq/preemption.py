@@ -1,4 +1,4 @@
-"""Preemption: who may preempt whom, and which victims to evict (DESIGN section 7)."""
+"""Preemption: who may preempt whom, and which victims to evict (docs/preemption.md)."""
 
 from __future__ import annotations
 

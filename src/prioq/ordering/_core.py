@@ -1,4 +1,4 @@
-"""List ordering and keyset pagination for a server's ``runs/list`` and ``jobs/list`` (DESIGN section 9).
+"""List ordering and keyset pagination for a server's ``runs/list`` and ``jobs/list``.
 
 An :class:`Order` is a composite order over named fields — ``Order([("priority",
 "desc"), ("submitted_at", "desc"), ("id", "asc")])`` — with explicit NULL
@@ -607,7 +607,8 @@ def paginate(
 
 #: The run list dstack users asked for: most important first, newest first, then id.
 RUNS_LIST = Order([("priority", "desc"), ("submitted_at", "desc"), ("id", "asc", "not_null")], nulls="last")
-#: DESIGN section 3's scheduling order on *base* priority (aging needs the scheduler).
+#: The scheduling order (docs/architecture.md#the-scheduling-order) on *base* priority:
+#: aging needs the scheduler.
 SCHEDULING = Order(
     [("priority", "desc", "not_null"), ("submitted_at", "asc", "not_null"), ("id", "asc", "not_null")]
 )

@@ -1,6 +1,6 @@
-"""The waiting queue: jobs in scheduling order under aging, O(log n) per operation (DESIGN 3, 4).
+"""The waiting queue: jobs in scheduling order under aging, O(log n) per operation.
 
-Order (DESIGN section 3): effective priority ``priority + boost(wait)``
+Order (docs/architecture.md#the-scheduling-order): effective priority ``priority + boost(wait)``
 descending, then ``submitted_at`` ascending, then arrival sequence number
 ascending, then id. Sequence numbers of queued jobs are unique, so the id
 never decides in practice; it is there to make the order total by definition.

@@ -1,4 +1,4 @@
-"""Aging policies: how much a waiting job's priority grows with its wait (DESIGN section 4).
+"""Aging policies: how much a waiting job's priority grows with its wait (docs/queue.md#aging).
 
 A policy maps ``wait`` (seconds since ``submitted_at``, never negative) to a
 ``boost`` that is non-decreasing in ``wait`` and bounded by ``max_boost``; the

@@ -1,4 +1,4 @@
-"""Parsing and printing of resource specs, dstack's grammar (DESIGN section 5).
+"""Parsing and printing of resource specs, dstack's grammar (docs/resources.md#spec-grammar).
 
 A spec string is whitespace-separated ``key=value`` pairs::
 

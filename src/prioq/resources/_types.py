@@ -497,7 +497,7 @@ class GPURequest:
 
 @attrs.frozen(slots=True, cache_hash=True)
 class ResourceRequest:
-    """What a job asks for, per node (DESIGN section 5).
+    """What a job asks for, per node (docs/resources.md).
 
     Every quantity is a :class:`Range` (cpu in cores, memory and disk in bytes,
     extras in units); the allocation takes each minimum. ``gpu`` is ``None``

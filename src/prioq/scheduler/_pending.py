@@ -130,7 +130,7 @@ class Pending:
     # -- order
 
     def key(self, job: Job, seq: int, now: float) -> OrderKey:
-        """The DESIGN order key, exactly: (-effective priority, submitted_at, seq, id)."""
+        """The scheduling order key, exactly: (-effective priority, submitted_at, seq, id)."""
         # exact wait: a float subtraction could round two equal keys apart
         wait = max(Fraction(0), Fraction(now) - Fraction(job.submitted_at))
         return (-(job.priority + self.aging.exact_boost(wait)), job.submitted_at, seq, job.id)

@@ -1,4 +1,4 @@
-"""The scheduler facade an orchestrator holds (DESIGN section 6).
+"""The scheduler facade an orchestrator holds (docs/scheduler.md).
 
 One :class:`Scheduler` owns the waiting queue, the cluster's nodes and what
 runs where. The orchestrator tells it what happened (``submit``, ``release``,
@@ -757,7 +757,7 @@ class Scheduler:
 
 
 class _Cycle:
-    """One scheduling cycle's working state (DESIGN section 6).
+    """One scheduling cycle's working state (docs/scheduler.md).
 
     Jobs are visited in scheduling order. Claims protect capacity: a
     preemptor's nodes while its victims terminate, and the reservation of the

@@ -1,4 +1,4 @@
-"""Pluggable storage for scheduler state (DESIGN section 8).
+"""Pluggable storage for scheduler state (docs/storage.md).
 
 A :class:`Store` persists what a :class:`prioq.Scheduler` must not lose: its
 nodes, every job it holds (pending, running, terminating) with the data its

@@ -1,4 +1,4 @@
-"""PostgreSQL store: many orchestrator replicas, one leader at a time (DESIGN section 8).
+"""PostgreSQL store: many orchestrator replicas, one leader at a time (docs/storage.md#postgresql).
 
 The tables are those of the SQLite store (same columns, same JSON), in their
 own schema (``prioq`` by default), plus one *lease* row::

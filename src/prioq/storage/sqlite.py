@@ -1,4 +1,4 @@
-"""The embedded default store: one SQLite file in WAL mode (DESIGN section 8).
+"""The embedded default store: one SQLite file in WAL mode (docs/storage.md#sqlite).
 
 Durability: ``synchronous=FULL`` by default — a commit that returned is on
 disk, even after a power cut. ``synchronous=NORMAL`` (``?synchronous=NORMAL``)
