@@ -394,7 +394,7 @@ class StoreContract:
         assert observe(resumed, 4) == before
         # Both decide the same next cycle once the victim is gone.
         victim = next(iter(s.terminating()))
-        s._store = MemoryStore()  # detach the old scheduler: the store now belongs to `resumed`
+        s._state.store = MemoryStore()  # detach the old scheduler: the store now belongs to `resumed`
         s.release(victim, 5)
         resumed.release(victim, 5)
         assert s.schedule(6) == resumed.schedule(6)
@@ -818,7 +818,7 @@ class ResumeMachine(SchedulerMachine):
         assert self.observe() == before
         assert (self.s.now, self.s.nodes, len(self.s)) == (old.now, old.nodes, len(old))
         self.check_queries()
-        old._store = MemoryStore()  # a detached twin: the store belongs to the new scheduler now
+        old._state.store = MemoryStore()  # a detached twin: the store belongs to the new scheduler now
         assert old.schedule(self.now) == self.s.schedule(self.now)
         assert self.observe() == observe_machine(old, self.now)
 
@@ -826,7 +826,7 @@ class ResumeMachine(SchedulerMachine):
         store: Any = self.store
         pending = {p.job.id for p in self.s.pending(self.now)}
         expected = sorted(pending, key=lambda j: (-self.s.get(j).priority, self.s.get(j).submitted_at,
-                                                  self.s._queue.seq_of(j), j))
+                                                  self.s._state.queue.seq_of(j), j))
         got = all_pending(store, 4)
         assert [r.job.id for r in got] == expected
         if isinstance(self.s.policy.aging, prioq.NoAging):

@@ -195,6 +195,10 @@ class Running:
     started_at: float
     allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
 
+    def allocation_on(self, node_id: str) -> Resources:
+        """What the job holds on one of its nodes. O(gang size)."""
+        return self.allocation[self.node_ids.index(node_id)]
+
 
 @attrs.frozen(slots=True, kw_only=True)
 class Start:

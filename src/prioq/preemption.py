@@ -113,10 +113,6 @@ def may_preempt(
     return False
 
 
-def _alloc_on(running: Running, node_id: str) -> Resources:
-    return running.allocation[running.node_ids.index(node_id)]
-
-
 @attrs.frozen(slots=True)
 class _NodePlan:
     score: tuple[float, float, int, float, float, str]
@@ -138,13 +134,14 @@ def _node_plan(
     O(v log v + v*d) for v eligible jobs on the node."""
     free = ns.free
     for c in eligible:
-        free = free + _alloc_on(c.running, ns.id)
+        free = free + c.running.allocation_on(ns.id)
     alloc = fit(request, free)
     if alloc is None or not allow(ns, alloc):
         return None
     victims: list[Candidate] = []
     for c in sorted(eligible, key=lambda c: (-c.priority, c.running.started_at, c.seq, c.job.id)):
-        back = free - _alloc_on(c.running, ns.id) if _alloc_on(c.running, ns.id).fits_within(free) else None
+        held = c.running.allocation_on(ns.id)
+        back = free - held if held.fits_within(free) else None
         if back is not None and (a := fit(request, back)) is not None and allow(ns, a):
             free = back
         else:

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from prioq.scheduler._scheduler import Scheduler
+from prioq.scheduler._facade import Scheduler
 
 __all__ = ["Scheduler"]

@@ -1,0 +1,204 @@
+"""Claims on capacity within a cycle: nominations and EASY reservations with backfill.
+
+Two things protect capacity for a job that cannot start yet (docs/scheduler.md#reservations-and-backfill):
+
+* a **nomination**: a preemptor's nodes while its victims terminate; every job
+  behind it, and every job it could evict, must leave it room;
+* a **reservation**: the nodes where the first blocked job fits soonest; later
+  jobs may use them only if they surely end before the reservation starts, or
+  leave room for it (EASY backfill).
+
+Both are :class:`Claim` values kept per node in :class:`Claims`, built afresh by
+each cycle; only the reservation's node choice is cached between cycles
+(:attr:`Caches.reservation <prioq.scheduler._state.Caches.reservation>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from prioq.model import Job
+from prioq.placement import NodeState
+from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._state import INF, Run, State
+
+__all__ = ["Claim", "Claims"]
+
+
+@attrs.define(slots=True, eq=False)
+class Claim:
+    """Capacity protected for one job on one node: ``request`` must still fit in ``projected``."""
+
+    owner: str
+    key: OrderKey
+    """The owner's place in the scheduling order: jobs behind it must respect the claim."""
+    request: ResourceRequest
+    projected: Resources
+    until: float = INF
+    """Reservation start time: a job that surely ends by then cannot delay it."""
+    priority: float | None = None
+    """For a nomination, the preemptor's preemption priority: jobs it could evict must
+    respect the claim wherever they stand in the queue (else a requeued victim, aged
+    ahead of its preemptor, would retake the freed capacity every cycle)."""
+
+    def spares(self, end: float) -> bool:
+        """Whether a job ending at ``end`` is surely gone before this claim starts."""
+        return end < INF and end <= self.until
+
+
+class Claims:
+    """The claims of one cycle, per node, and the one reservation it may make."""
+
+    def __init__(self, state: State, now: float, key_of: dict[str, OrderKey]) -> None:
+        self.state = state
+        self.now = now
+        self.key_of = key_of
+        self.by_node: dict[str, list[Claim]] = {}
+        self.reserved_for: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.by_node)
+
+    def on(self, node_id: str) -> list[Claim]:
+        return self.by_node.get(node_id, [])
+
+    def _add(self, node_id: str, claim: Claim) -> None:
+        self.by_node.setdefault(node_id, []).append(claim)
+
+    def claim_nominations(self) -> None:
+        """A claim for every standing nomination (dropping those whose nodes are gone)."""
+        s = self.state
+        for owner, node_ids in list(s.nominated.items()):
+            if not all(n in s.index for n in node_ids):
+                s.drop_nomination(owner)
+                continue
+            job = s.queue.get(owner)
+            for nid in node_ids:
+                ns = s.index.get(nid)
+                projected = ns.free
+                for j in ns.jobs:
+                    if s.runs[j].preempted_by == owner:
+                        projected = projected + s.runs[j].running.allocation_on(nid)
+                priority = s.preemption_priority(job, self.now)
+                self._add(nid, Claim(owner, self.key_of[owner], job.request, projected, priority=priority))
+
+    def binding(self, claim: Claim, job: Job) -> bool:
+        """Whether ``claim`` binds ``job``: jobs behind its owner in the order, and for a
+        nomination every job of lower or equal preemption priority (as Kubernetes lets
+        only higher-priority pods take a nominated node)."""
+        if claim.owner == job.id:
+            return False
+        if claim.key < self.key_of[job.id]:
+            return True
+        return claim.priority is not None and self.state.preemption_priority(job, self.now) <= claim.priority
+
+    def holders(self, node_ids: Sequence[str], job: Job) -> list[str]:
+        """The owners of claims on ``node_ids`` that bind ``job``, sorted."""
+        return sorted({c.owner for nid in node_ids for c in self.on(nid) if self.binding(c, job)})
+
+    def allow_for(self, job: Job) -> Callable[[NodeState, Resources], bool]:
+        """The placement veto for ``job``: an allocation may not break a claim that binds it."""
+        end = INF if job.duration is None else self.now + job.duration
+
+        def allow(ns: NodeState, alloc: Resources) -> bool:
+            for claim in self.on(ns.id):
+                if not self.binding(claim, job) or claim.spares(end):
+                    continue
+                if claim.projected.shortfall(alloc) or fit(claim.request, claim.projected - alloc) is None:
+                    return False
+            return True
+
+        return allow
+
+    def charge(self, job: Job, placement: Sequence[tuple[NodeState, Resources]]) -> str | None:
+        """Take a starting job's allocation off the claims it could affect; returns the
+        reservation holder when the job backfills under a reservation of unknown start."""
+        end = INF if job.duration is None else self.now + job.duration
+        backfill_for = None
+        for ns, alloc in placement:
+            for claim in self.on(ns.id):
+                if claim.owner != job.id and not claim.spares(end):
+                    # also charged by jobs ahead of its owner: the claim tracks what is left
+                    claim.projected = claim.projected - alloc
+                    if self.reserved_for == claim.owner and claim.until == INF:
+                        backfill_for = claim.owner
+        return backfill_for
+
+    def release(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (it started, or lost its nomination)."""
+        for node_id, claims in list(self.by_node.items()):
+            kept = [c for c in claims if c.owner != owner]
+            if kept:
+                self.by_node[node_id] = kept
+            else:
+                del self.by_node[node_id]
+
+    # ------------------------------------------------------------------ reservations
+
+    def reserve(self, job: Job) -> None:
+        """Reserve the nodes where ``job`` fits soonest (estimated from running jobs' durations).
+
+        O(N * r) for N nodes running r jobs each, so the choice is kept until the
+        cluster changes (any start, release or node change): cycles triggered
+        only by arrivals reuse it.
+        """
+        s = self.state
+        key = (job.id, job.request, job.nodes, s.version)
+        cached = s.caches.reservation
+        if cached is not None and cached[0] == key:
+            node_ids, latest_end = cached[1]
+        else:
+            node_ids, latest_end = soonest(s, job)
+            s.caches.reservation = (key, (node_ids, latest_end))
+        if not node_ids:
+            return
+        until = max(self.now, latest_end)
+        self.reserved_for = job.id
+        for nid in node_ids:
+            ns = s.index.get(nid)
+            # What is left for the reservation at its start: everything except jobs
+            # that outlast it (finite start) or backfilled jobs (unknown start).
+            projected = ns.node.capacity
+            for j in ns.jobs:
+                run = s.runs[j]
+                outlasts = run.end > until if until < INF else run.backfill_for == job.id
+                if outlasts:
+                    projected = projected - run.running.allocation_on(ns.id)
+            self._add(ns.id, Claim(job.id, self.key_of[job.id], job.request, projected, until))
+
+
+def soonest(state: State, job: Job) -> tuple[tuple[str, ...], float]:
+    """The ``job.nodes`` nodes where ``job`` fits soonest, and when the last of them frees up.
+
+    A node's key is (time it fits, releases needed, node order), the time
+    from running jobs' expected ends (``inf`` when unknown). Nodes are
+    examined in order of a cheap lower bound -- their earliest expected end,
+    and at least one release -- and the scan stops once no unexamined node
+    can beat the chosen ones, so typically only a few nodes cost a fit.
+    """
+    bounded: list[tuple[float, int, NodeState]] = []
+    for ns in state.capable_nodes(job.request):
+        ends = [state.runs[j].end for j in ns.jobs]
+        bounded.append((min(ends, default=-INF), ns.order, ns))
+    bounded.sort(key=lambda b: (b[0], b[1]))
+    best: list[tuple[float, int, int, str]] = []
+    for lower, order, ns in bounded:
+        if len(best) >= job.nodes and best[job.nodes - 1] < (lower, 1, order, ""):
+            break
+        free = ns.free
+        end, needed = -INF, 0
+        for run in sorted((state.runs[j] for j in ns.jobs), key=Run.end_order):
+            if fit(job.request, free) is not None:
+                break
+            free = free + run.running.allocation_on(ns.id)
+            end, needed = max(end, run.end), needed + 1
+        if needed == 0 or fit(job.request, free) is not None:
+            best.append((end, needed, order, ns.id))
+            best.sort()
+    if len(best) < job.nodes:
+        return (), -INF
+    chosen = best[: job.nodes]
+    return tuple(c[3] for c in chosen), max(c[0] for c in chosen)

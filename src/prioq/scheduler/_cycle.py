@@ -1,0 +1,230 @@
+"""One scheduling cycle: visit pending jobs in order, start what fits, preempt, reserve.
+
+Jobs are visited in the scheduling order (docs/architecture.md#the-scheduling-order):
+every active job, and of each parked shape only as many as start plus one --
+if a shape's head cannot start, nothing behind it can (see
+:mod:`prioq.scheduler._pending`). Each visited job gets one of: started; a
+reason it waits (kept for ``pending()`` and ``explain()``); a nomination with
+``Preempt`` decisions; or the cycle's reservation. A cycle costs
+O((active + shapes + starts) log n) plus the placement work per visited job.
+
+The cycle only reads the state directly; every change goes through
+:class:`~prioq.scheduler._state.State`'s journaled mutators.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+
+from prioq.model import Decision, Job, Reason
+from prioq.placement import NodeState
+from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._backfill import Claims
+from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._preempting import Preempting
+from prioq.scheduler._state import ReasonText, State
+
+__all__ = ["Cycle"]
+
+Placement = list[tuple[NodeState, Resources]]
+_Shape = tuple[ResourceRequest, int]
+
+
+class Cycle:
+    """One scheduling cycle's working state; :meth:`run` returns its decisions."""
+
+    def __init__(self, state: State, now: float) -> None:
+        self.state = state
+        self.now = now
+        self.decisions: list[Decision] = []
+        self.key_of: dict[str, OrderKey] = {}
+        self.claims = Claims(state, now, self.key_of)
+        self.started: set[str] = set()
+        self.preempting = Preempting(state, now, self.started)
+        self.blocked: str | None = None
+        # Frees only shrink within a cycle, so these facts hold for the rest of it:
+        self.no_room: set[_Shape] = set()  # shapes that found no room even ignoring claims
+        self.room_on: dict[_Shape, list[str]] = {}  # nodes a shape fits ignoring claims
+        # free capacity of every node a start touched, as it was before the cycle
+        self.free_before: dict[str, Resources] = {}
+        self.touched: list[str] = []
+        self.fits_before: dict[_Shape, tuple[int, int]] = {}
+
+    def run(self) -> list[Decision]:
+        s = self.state
+        pend = s.queue
+        now = self.now
+        heap: list[tuple[OrderKey, int, Job]] = [
+            (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
+        ]
+        shapes = list(pend.parked)
+        for i, shape in enumerate(shapes):
+            head = pend.parked[shape].peek(now)
+            heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+        heapq.heapify(heap)
+        self.key_of.update((job.id, key) for key, _, job in heap)
+        self.claims.claim_nominations()
+        while heap:
+            key, stream, job = heapq.heappop(heap)
+            self.key_of[job.id] = key
+            reason = self.consider(job)
+            if job.id in pend:
+                s.set_reason(job.id, reason)
+                if stream >= 0 and pend.is_parked(job.id):
+                    # its shape-mates behind it wait for the same reason
+                    s.set_shape_reason(shapes[stream], job.id, reason)
+            elif stream >= 0 and shapes[stream] in pend.parked:
+                # the shape's head started: the next one of that shape gets its turn
+                queue = pend.parked[shapes[stream]]
+                nxt = queue.peek(now)
+                heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        s.drop_stale_shape_reasons()
+        return self.decisions
+
+    # ------------------------------------------------------------------ per job
+
+    def consider(self, job: Job) -> ReasonText:
+        """Start ``job``, or say why it waits (nominating or reserving on the way)."""
+        s = self.state
+        waiting_on = [d for d in job.after if d in s.runs or d in s.queue]
+        if waiting_on:
+            return Reason.DEPENDENCY, f"waiting for {', '.join(waiting_on)} to finish"
+        if job.id in s.nominated:
+            victims = s.victims_of(job.id)
+            if victims:
+                self._block(job)
+                return Reason.PREEMPTING, (
+                    f"nominated to {', '.join(s.nominated[job.id])}; waiting for "
+                    f"{', '.join(sorted(victims))} to terminate"
+                )
+        if s.policy.queueing == "strict" and self.blocked is not None:
+            return Reason.BLOCKED, f"strict queueing: {self.blocked} ahead of it cannot start"
+        if s.unsatisfiable(job):
+            self._maybe_park(job)
+            return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        placement = self.place(job)
+        if placement is not None:
+            self._start(job, placement)
+            return Reason.NEW, "started"
+        if job.id in s.nominated:
+            s.drop_nomination(job.id)
+            self.claims.release(job.id)
+        if s.policy.preemption.enabled and s.class_may_preempt(job):
+            preempted = self.preempting.attempt(job, self.claims, self.decisions)
+            if preempted is not None:
+                if s.queue.is_parked(job.id):
+                    s.unpark(job.id)  # nominated jobs are visited every cycle
+                self._block(job)
+                return preempted
+        reason = self.why(job)
+        self._block(job)
+        if (job.request, job.nodes) in self.no_room:
+            self._maybe_park(job)
+        if (
+            s.policy.reservation
+            and s.policy.queueing == "best-effort"
+            and self.claims.reserved_for is None
+            and reason[0] is not Reason.RESERVED
+        ):
+            self.claims.reserve(job)
+        return reason
+
+    def _start(self, job: Job, placement: Placement) -> None:
+        self.claims.release(job.id)
+        backfill_for = self.claims.charge(job, placement)
+        for ns, _ in placement:
+            if ns.id not in self.free_before:
+                self.free_before[ns.id] = ns.free
+                self.touched.append(ns.id)
+        self.decisions.append(self.state.start(job, placement, self.now, backfill_for))
+        self.started.add(job.id)
+
+    def _block(self, job: Job) -> None:
+        if self.blocked is None:
+            self.blocked = job.id
+
+    def _maybe_park(self, job: Job) -> None:
+        """Park a job that found no room even ignoring claims, unless parking could hide it.
+
+        Not in strict queueing (nothing behind a blocked head is visited anyway), nor when
+        preemption compares effective priorities (a job's preemption priority then
+        changes with time, so jobs of one shape are not interchangeable)."""
+        s = self.state
+        pol = s.policy
+        if pol.queueing == "strict" or s.queue.is_parked(job.id) or job.id in s.nominated:
+            return
+        if pol.preemption.enabled and pol.preemption.compare == "effective":
+            return
+        shape: tuple[object, ...] = (job.request, job.nodes)
+        if pol.preemption.enabled:
+            shape += (job.priority, s.class_may_preempt(job))
+        s.park(job.id, shape)
+
+    # ------------------------------------------------------------------ placement
+
+    def place(self, job: Job) -> Placement | None:
+        """Place every gang member on a distinct node, respecting claims; or nothing.
+
+        A request that found no room even ignoring claims will not find any later
+        in the cycle: such requests are remembered and later identical ones cost O(1).
+        """
+        shape = (job.request, job.nodes)
+        if shape in self.no_room:
+            return None
+        got = self._gang(job, self.claims.allow_for(job) if self.claims else None)
+        if got is None:
+            raw = self._gang(job, None) if self.claims else None
+            if raw is None:
+                self.no_room.add(shape)
+            else:
+                self.room_on[shape] = [ns.id for ns, _ in raw]
+        return got
+
+    def _gang(self, job: Job, allow: Callable[[NodeState, Resources], bool] | None) -> Placement | None:
+        placement = self.state.policy.placement
+        chosen: Placement = []
+        used: set[str] = set()
+
+        def allow_member(ns: NodeState, alloc: Resources) -> bool:
+            return ns.id not in used and (allow is None or allow(ns, alloc))
+
+        for _ in range(job.nodes):
+            got = placement.place(job.request, self.state.index, allow_member)
+            if got is None:
+                return None
+            chosen.append(got)
+            used.add(got[0].id)
+        return chosen
+
+    def why(self, job: Job) -> ReasonText:
+        """Why a job that could not start waits. Amortized O(1) per job: results are kept
+        per request shape and only nodes touched since the last look are re-checked."""
+        s = self.state
+        shape = (job.request, job.nodes)
+        if shape not in self.no_room:
+            owners = self.claims.holders(self.room_on.get(shape, ()), job)
+            if owners:
+                return Reason.RESERVED, f"capacity that fits it is held for {', '.join(owners)}"
+            return Reason.RESOURCES, f"placement policy {s.policy.placement.name!r} found no node for it"
+        fits_before, checked = self.fits_before.get(shape, (0, 0))
+        for nid in self.touched[checked:]:
+            if fit(job.request, self.free_before[nid]) is not None:
+                fits_before += 1
+        self.fits_before[shape] = (fits_before, len(self.touched))
+        if fits_before >= job.nodes:
+            return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
+        messages = s.caches.messages
+        message = messages.get(shape)
+        if message is None:
+            if len(messages) > 4096:  # bounded: request shapes are few in practice
+                messages.clear()
+            need = f" on {job.nodes} nodes" if job.nodes > 1 else ""
+            message = messages[shape] = f"no node has {job.request} free{need}"
+        return Reason.RESOURCES, message
+
+
+def _unsatisfiable_message(job: Job) -> str:
+    if job.nodes > 1:
+        return f"no {job.nodes} nodes could ever hold {job.request} (even empty)"
+    return f"no node could ever hold {job.request} (even empty)"

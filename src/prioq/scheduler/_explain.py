@@ -1,0 +1,78 @@
+"""Why a job waits: the pending list with reasons and ``explain``'s text (docs/scheduler.md#pending-reasons).
+
+Reasons are computed by the cycle (:mod:`prioq.scheduler._cycle`) and kept in
+the state; this module only reads them, in the style of Kubernetes events and
+Slurm's pending reasons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prioq.model import Job, PendingJob, Reason
+from prioq.resources import check
+from prioq.scheduler._state import State
+
+__all__ = ["explain", "pending"]
+
+_NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW)
+
+
+def pending(state: State, now: float) -> list[PendingJob]:
+    """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
+    out = []
+    for job in state.queue.ordered(now):
+        reason, message = state.reason(job.id)
+        out.append(PendingJob(
+            job=job,
+            effective_priority=state.queue.effective_priority(job.id, now),
+            reason=reason,
+            message=message,
+        ))
+    return out
+
+
+def explain(state: State, job_id: str, now: float) -> str:
+    """Where a job runs, or why it waits: reason, position, effective priority, node fit.
+
+    O(n) for the position plus O(N) in nodes for a pending job's node breakdown.
+    """
+    run = state.runs.get(job_id)
+    if run is not None:
+        where = ", ".join(run.running.node_ids)
+        if run.preempted_by is not None:
+            return f"terminating: preempted by {run.preempted_by} on {where}"
+        return f"running on {where} since {run.running.started_at:g}"
+    job = state.job(job_id)
+    eff = state.queue.effective_priority(job_id, now)
+    reason, message = state.reason(job_id)
+    position = 1 + sum(1 for _ in _ahead_of(state, job_id, now))
+    head = (
+        f"waiting: {reason.value} — {message}; position {position} of {len(state.queue)}, "
+        f"effective priority {eff:g} (base {job.priority}"
+    )
+    head += f" + aging {eff - job.priority:g})" if eff != job.priority else ")"
+    if reason in _NODE_BREAKDOWN:
+        head += "; " + _node_breakdown(state, job)
+    return head
+
+
+def _ahead_of(state: State, job_id: str, now: float) -> Iterator[Job]:
+    for job in state.queue.ordered(now):
+        if job.id == job_id:
+            return
+        yield job
+
+
+def _node_breakdown(state: State, job: Job) -> str:
+    counts: dict[str, int] = {}
+    fits = 0
+    for ns in state.index:
+        misfit = check(job.request, ns.free)
+        if misfit is None:
+            fits += 1
+        else:
+            counts[misfit.category] = counts.get(misfit.category, 0) + 1
+    parts = ", ".join(f"{n} {cat}" for cat, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    need = f" (needs {job.nodes} distinct nodes)" if job.nodes > 1 else ""
+    return f"{fits}/{len(state.index)} nodes fit{need}" + (f": {parts}" if parts else "")

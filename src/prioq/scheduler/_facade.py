@@ -1,0 +1,310 @@
+"""The scheduler facade an orchestrator holds (docs/scheduler.md).
+
+One :class:`Scheduler` owns the waiting queue, the cluster's nodes and what
+runs where. The orchestrator tells it what happened (``submit``, ``release``,
+``requeue``, node changes) and asks it what to do (``schedule`` returns
+:class:`~prioq.model.Start` and :class:`~prioq.model.Preempt` decisions).
+
+Each public call validates all of its input first, then opens a transaction
+on the state (:mod:`prioq.scheduler._state`, the only writer), delegates, and
+commits the changed rows to the store before it returns. A call that fails --
+bad input, or a store that refuses the commit -- changes nothing, the clock
+included (docs/architecture.md#the-transaction-contract).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+from prioq import _validate as v
+from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, StoreError
+from prioq.model import Decision, Job, Node, PendingJob, Running
+from prioq.policy import Policy
+from prioq.resources import Resources
+from prioq.scheduler import _explain
+from prioq.scheduler._cycle import Cycle
+from prioq.scheduler._state import State
+from prioq.storage import MemoryStore, Store
+
+__all__ = ["Scheduler"]
+
+
+class Scheduler:
+    """Decides which waiting job runs next, where, and whom to preempt.
+
+    ``Scheduler(nodes, policy=Policy(...), store=None)``; ``store=None`` keeps
+    state in memory. With a store that already holds state and ``nodes``
+    omitted, the scheduler resumes exactly where the last one stopped.
+
+    Not thread-safe: one owner at a time (a thread, an asyncio task, or a lock).
+    """
+
+    def __init__(
+        self,
+        nodes: Iterable[Node] | None = None,
+        *,
+        policy: Policy | None = None,
+        store: Store | None = None,
+    ) -> None:
+        policy = Policy() if policy is None else v.instance(policy, Policy, "policy")
+        node_list = None if nodes is None else _node_list(nodes)
+        self._state = state = State(policy, store if store is not None else MemoryStore())
+        snap = state.store.load()
+        if not snap.is_empty():
+            stored = {r.node.id: r.node for r in snap.nodes}
+            if node_list is not None and {n.id: n for n in node_list} != stored:
+                raise StoreError(
+                    "the store already holds a cluster that differs from the nodes given; "
+                    "omit nodes to resume, or change the cluster with add_node/remove_node"
+                )
+            state.load(snap)
+        elif node_list:
+            with state.transaction(None):
+                for node in node_list:
+                    state.add_node(node)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def policy(self) -> Policy:
+        return self._state.policy
+
+    @property
+    def now(self) -> float | None:
+        """The latest ``now`` a successful call was given (``None`` before the first)."""
+        return self._state.now
+
+    @property
+    def nodes(self) -> list[Node]:
+        """The cluster's nodes, in node order."""
+        return [ns.node for ns in self._state.index]
+
+    def free(self, node_id: str) -> Resources:
+        """What is free on a node now."""
+        return self._state.node(v.lookup_id(node_id, "node id")).free
+
+    def __contains__(self, job_id: object) -> bool:
+        return isinstance(job_id, str) and (job_id in self._state.queue or job_id in self._state.runs)
+
+    def __len__(self) -> int:
+        """Jobs held: pending plus running (terminating included)."""
+        return len(self._state.queue) + len(self._state.runs)
+
+    # ------------------------------------------------------------------ what happened
+
+    def submit(self, job: Job, now: float) -> Job:
+        """Queue a job; returns it as stored (priority class resolved). O(log n)."""
+        now = self._now(now)
+        stored = self._validate_new(job, set())
+        with self._state.transaction(now):
+            self._state.push(stored, None)
+        self.policy.placement.observe(stored.request)
+        return stored
+
+    def submit_many(self, jobs: Iterable[Job], now: float) -> list[Job]:
+        """Queue several jobs in one commit; all or none. O(k log n)."""
+        now = self._now(now)
+        if not isinstance(jobs, Iterable):
+            raise v.wrong_type(InvalidJob, f"submit_many: expected an iterable of prioq.Job, got {jobs!r}")
+        seen: set[str] = set()
+        stored = []
+        for job in list(jobs):
+            stored.append(self._validate_new(job, seen))
+            seen.add(job.id)
+        with self._state.transaction(now):
+            for job in stored:
+                self._state.push(job, None)
+        for job in stored:
+            self.policy.placement.observe(job.request)
+        return stored
+
+    def cancel(self, job_id: str, now: float) -> Job:
+        """Forget a job, pending or running (a running one's resources are freed)."""
+        now = self._now(now)
+        s = self._state
+        job = s.job(v.lookup_id(job_id))
+        with s.transaction(now):
+            s.drop_frozen(job_id)
+            s.clear_reason(job_id)
+            if job_id in s.runs:
+                s.stop(job_id)
+            else:
+                s.drop_nomination(job_id)
+                s.remove_pending(job_id)
+        self.policy.placement.forget(job.request)
+        return job
+
+    def set_priority(self, job_id: str, priority: int, now: float) -> Job:
+        """Change a job's base priority; takes effect at once. O(log n)."""
+        now = self._now(now)
+        s = self._state
+        old = s.job(v.lookup_id(job_id)).priority
+        self._check_priority(job_id, priority)
+        with s.transaction(now):
+            frozen = s.frozen.get(job_id)
+            if frozen is not None:
+                # A frozen effective priority moves with the base one: raising a running
+                # job's priority must protect it under compare="effective" too.
+                s.set_frozen(job_id, frozen + (priority - old))
+            if job_id in s.runs:
+                return s.set_running_priority(job_id, priority)
+            return s.set_pending_priority(job_id, priority)
+
+    def release(self, job_id: str, now: float) -> Job:
+        """The job stopped (finished, failed, or preempted): free its resources.
+
+        A released preemption victim is requeued with its original priority and
+        ``submitted_at`` (dropped when ``Preemption.requeue`` is false).
+        """
+        now = self._now(now)
+        s = self._state
+        run = s.run_of(v.lookup_id(job_id))
+        with s.transaction(now):
+            s.stop(job_id)
+            if run.preempted_by is not None and self.policy.preemption.requeue:
+                s.push(run.job, run.seq)
+            else:
+                s.drop_frozen(job_id)
+        return run.job
+
+    def requeue(self, job_id: str, now: float) -> Job:
+        """A start failed or the job's node died: back to the queue.
+
+        It keeps its priority, ``submitted_at`` and place in line."""
+        now = self._now(now)
+        s = self._state
+        run = s.run_of(v.lookup_id(job_id))
+        with s.transaction(now):
+            s.stop(job_id)
+            s.push(run.job, run.seq)
+        return run.job
+
+    def add_node(self, node: Node, now: float) -> None:
+        """Add a node to the cluster. O(d log n)."""
+        now = self._now(now)
+        (node,) = _node_list([node])
+        if node.id in self._state.index:
+            raise DuplicateNode(f"node {node.id!r} already exists")
+        with self._state.transaction(now):
+            self._state.add_node(node)
+
+    def remove_node(self, node_id: str, now: float) -> list[str]:
+        """Remove a node; jobs running there are requeued (whole gangs). Returns their ids."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with s.transaction(now):
+            requeued = sorted(ns.jobs, key=lambda j: s.runs[j].seq)
+            for job_id in requeued:
+                run = s.stop(job_id)
+                s.push(run.job, run.seq)
+            for owner, nodes in list(s.nominated.items()):
+                if node_id in nodes:
+                    s.drop_nomination(owner)
+            s.remove_node(ns)
+        return requeued
+
+    # ------------------------------------------------------------------ what to do
+
+    def schedule(self, now: float) -> list[Decision]:
+        """One scheduling cycle: the starts and preemptions to carry out now.
+
+        Jobs are considered in scheduling order; each costs O(log n) per
+        candidate node visited. Started jobs count as running at once; the
+        orchestrator calls ``requeue`` if a start fails.
+        """
+        now = self._now(now)
+        with self._state.transaction(now):
+            return Cycle(self._state, now).run()
+
+    # ------------------------------------------------------------------ reads
+
+    def pending(self, now: float) -> list[PendingJob]:
+        """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
+        return _explain.pending(self._state, self._now(now))
+
+    def running(self) -> list[Running]:
+        """Running jobs (terminating victims included), by start time then id."""
+        runs = (r.running for r in self._state.runs.values())
+        return sorted(runs, key=lambda r: (r.started_at, r.job.id))
+
+    def terminating(self) -> dict[str, str]:
+        """Victims told to stop, each with the preemptor it makes room for."""
+        return {j: r.preempted_by for j, r in self._state.runs.items() if r.preempted_by is not None}
+
+    def nominations(self) -> dict[str, tuple[str, ...]]:
+        """Preemptors waiting for their victims, with the nodes they will get."""
+        return dict(self._state.nominated)
+
+    def get(self, job_id: str) -> Job:
+        """A held job by id (pending or running). O(1)."""
+        return self._state.job(v.lookup_id(job_id))
+
+    def explain(self, job_id: str, now: float) -> str:
+        """Why a job waits (or where it runs), in the style of Kubernetes events / Slurm reasons.
+
+        O(N) in nodes for a pending job: it counts, per reason, the nodes that do not fit.
+        """
+        now = self._now(now)
+        return _explain.explain(self._state, v.lookup_id(job_id), now)
+
+    # ------------------------------------------------------------------ validation
+
+    def _now(self, now: object) -> float:
+        return v.now_after(now, self._state.now)
+
+    def _check_priority(self, job_id: str, priority: object) -> int:
+        lo, hi = self.policy.priority_range
+        return v.priority(priority, f"job {job_id}", minimum=lo, maximum=hi)
+
+    def _validate_new(self, job: object, batch: set[str]) -> Job:
+        job = v.instance(job, Job, "job", error=InvalidJob)
+        if job.id in self or job.id in batch:
+            raise DuplicateJob(f"job {job.id!r} is already queued or running")
+        if job.priority_class is not None:
+            pc = self.policy.priority_class(job.priority_class)
+            if job.priority not in (self.policy.default_priority, pc.value):
+                raise InvalidJob(
+                    f"job {job.id}: priority {job.priority} contradicts priority class "
+                    f"{pc.name!r} (value {pc.value}); give one or the other"
+                )
+            job = attrs.evolve(job, priority=pc.value)
+        self._check_priority(job.id, job.priority)
+        return job
+
+    # ------------------------------------------------------------------ invariants
+
+    def _check(self) -> None:
+        """Invariant check for stress tests (O(everything))."""
+        s = self._state
+        s.index._check()
+        s.queue._check()
+        used: dict[str, Resources] = {ns.id: Resources() for ns in s.index}
+        for job_id, run in s.runs.items():
+            assert job_id not in s.queue, job_id
+            assert job_id in s.frozen, job_id
+            assert len(set(run.running.node_ids)) == run.job.nodes == len(run.running.node_ids)
+            for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
+                assert job_id in s.index.get(nid).jobs
+                used[nid] = used[nid] + alloc
+        for ns in s.index:
+            assert ns.jobs == {j for j, r in s.runs.items() if ns.id in r.running.node_ids}
+            assert used[ns.id] + ns.free == ns.node.capacity, ns.id
+        for owner, nodes in s.nominated.items():
+            assert owner in s.queue and not s.queue.is_parked(owner)
+            assert all(n in s.index for n in nodes)
+
+
+def _node_list(nodes: object) -> Sequence[Node]:
+    """Nodes given to the constructor or ``add_node``: prioq.Node values with distinct ids."""
+    if isinstance(nodes, str | bytes) or not isinstance(nodes, Iterable):
+        raise v.wrong_type(InvalidNode, f"nodes: expected an iterable of prioq.Node, got {nodes!r}")
+    out = [v.instance(node, Node, "node", error=InvalidNode) for node in nodes]
+    seen: set[str] = set()
+    for node in out:
+        if node.id in seen:
+            raise DuplicateNode(f"node {node.id!r} given twice")
+        seen.add(node.id)
+    return out

@@ -1,0 +1,110 @@
+"""Preemption within a cycle: whom a blocked job may evict, planned as cheaply as possible.
+
+The rules (who may evict whom, victims per node, the node order) live in
+:mod:`prioq.preemption`; this module decides *when* to ask them, because a
+plan costs O(nodes x running) and a full cluster asks on every blocked job.
+Three shortcuts, each keyed on what can change its answer:
+
+* no plan is tried for a job that ranks no higher than every running candidate;
+* within a cycle, a request that found no victims at priority p cannot find any
+  at a priority <= p (claims, starts and victims only make it harder);
+* across cycles, a failed plan stays failed while the state version is the same
+  and no running job's ``min_runtime`` protection has ended
+  (:attr:`Caches.preempt_fail <prioq.scheduler._state.Caches.preempt_fail>`).
+"""
+
+from __future__ import annotations
+
+from prioq.model import Decision, Job, Preempt, Reason
+from prioq.preemption import Candidate, plan_preemption
+from prioq.resources import ResourceRequest
+from prioq.scheduler._backfill import Claims
+from prioq.scheduler._state import INF, ReasonText, State
+
+__all__ = ["Preempting"]
+
+
+class Preempting:
+    """One cycle's preemption step."""
+
+    def __init__(self, state: State, now: float, started: set[str]) -> None:
+        self.state = state
+        self.now = now
+        self.started = started
+        self._candidates: dict[str, Candidate] | None = None
+        self._floor = INF
+        # (request, gang size) -> highest priority that found no victims this cycle
+        self._failed_at: dict[tuple[ResourceRequest, int], float] = {}
+
+    def candidates(self) -> dict[str, Candidate]:
+        """Running jobs preemption may consider, built once per cycle. O(running)."""
+        if self._candidates is None:
+            s = self.state
+            compare = s.policy.preemption.compare
+            self._candidates = {}
+            for job_id, run in s.runs.items():
+                # A job started in this very cycle is never evicted by it: the cycle
+                # would contradict itself (possible when aging orders a job ahead
+                # whose frozen preemption priority is low).
+                if run.preempted_by is not None or job_id in self.started or not run.job.preemptible:
+                    continue
+                self._candidates[job_id] = Candidate(
+                    running=run.running,
+                    priority=float(run.job.priority) if compare == "base" else s.frozen[job_id],
+                    seq=run.seq,
+                )
+            self._floor = min((c.priority for c in self._candidates.values()), default=INF)
+        return self._candidates
+
+    def _ranks_above(self, priority: float, floor: float) -> bool:
+        strict = self.state.policy.preemption.policy == "lower-priority"
+        return priority > floor or (priority == floor and not strict)
+
+    def attempt(self, job: Job, claims: Claims, decisions: list[Decision]) -> ReasonText | None:
+        """Nominate ``job`` and append its ``Preempt`` decisions, or ``None`` if no plan exists."""
+        s = self.state
+        pol = s.policy.preemption
+        prio = s.preemption_priority(job, self.now)
+        fail_key = (
+            job.request, job.nodes, prio, s.class_may_preempt(job), claims.reserved_for,
+            job.submitted_at if pol.policy == "lower-or-newer-equal" else None,
+        )
+        if s.plan_failed(fail_key, self.now):
+            return None
+        candidates = self.candidates()
+        if not candidates or not self._ranks_above(prio, self._floor):
+            return None  # nobody running ranks below it
+        shape = (job.request, job.nodes)
+        failed_at = self._failed_at.get(shape)
+        if failed_at is not None and not self._ranks_above(prio, failed_at):
+            return None  # an equal request of higher priority found no victims this cycle
+        plan = plan_preemption(
+            job,
+            prio,
+            s.queue.seq_of(job.id),
+            s.index,
+            candidates,
+            pol,
+            self.now,
+            claims.allow_for(job),
+            s.capable_nodes(job.request),
+        )
+        if plan is None:
+            # valid until the version moves (starts, releases, nominations, node changes:
+            # each bumps it) or a protection window ends
+            expiry = min(
+                (r.running.started_at + pol.min_runtime for r in s.runs.values()
+                 if r.running.started_at + pol.min_runtime > self.now),
+                default=INF,
+            )
+            s.remember_failed_plan(fail_key, expiry)
+            self._failed_at[shape] = max(prio, self._failed_at.get(shape, -INF))
+            return None
+        for victim in plan.victims:
+            vrun = s.runs[victim]
+            s.mark_victim(victim, job.id)
+            candidates.pop(victim, None)
+            node_ids = vrun.running.node_ids
+            decisions.append(Preempt(job_id=victim, node_ids=node_ids, by=job.id, grace=pol.grace))
+        s.nominate(job.id, plan.node_ids)
+        return Reason.PREEMPTING, f"preempting {', '.join(plan.victims)} on {', '.join(plan.node_ids)}"

@@ -1,0 +1,450 @@
+"""The scheduler's state and its only writer (docs/architecture.md#the-transaction-contract).
+
+:class:`State` holds everything a :class:`~prioq.Scheduler` knows: the node
+index, the pending jobs, the running ones, nominations, the reasons jobs wait,
+the clock. Every change goes through one of its mutators, each of which records
+its inverse in the undo journal of the open transaction; :meth:`State.transaction`
+commits the changed rows to the store, or replays the journal backwards and
+resets every cache in :class:`Caches`, so a failed call leaves every
+observable -- the clock included -- as it was.
+
+Nothing outside this module assigns to a :class:`State` field or to a
+:class:`Run`; readers use the fields directly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+import attrs
+
+from prioq.errors import StoreError, UnknownJob, UnknownNode
+from prioq.model import Job, Node, Reason, Running, Start
+from prioq.placement import NodeIndex, NodeState
+from prioq.policy import Policy
+from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._pending import Pending
+from prioq.scheduler._persist import changes
+from prioq.storage import Snapshot, Store
+
+__all__ = ["Caches", "Run", "State"]
+
+INF = math.inf
+NEW_REASON = (Reason.NEW, "not considered by a cycle yet")
+ReasonText = tuple[Reason, str]
+
+
+@attrs.define(slots=True, eq=False)
+class Run:
+    """A running (or terminating) job and what the scheduler must remember about it."""
+
+    running: Running
+    seq: int
+    preempted_by: str | None = None
+    backfill_for: str | None = None
+    """The blocked job whose reservation (of unknown start) this job backfilled under."""
+
+    @property
+    def job(self) -> Job:
+        return self.running.job
+
+    @property
+    def end(self) -> float:
+        """Expected end from the job's duration estimate, ``inf`` when unknown."""
+        d = self.running.job.duration
+        return INF if d is None else self.running.started_at + d
+
+    def end_order(self) -> tuple[float, float, str]:
+        return (self.end, self.running.started_at, self.running.job.id)
+
+
+@attrs.define(slots=True, eq=False)
+class Caches:
+    """Facts derived from the state and kept between calls to make cycles cheap.
+
+    The one registry of the scheduler's caches: a rollback resets them all, so a
+    cache can never hold a fact about a state that was undone. Each is also keyed
+    or cleared on what can change its answer (see the field docs).
+    """
+
+    capable: dict[ResourceRequest, list[NodeState]] = attrs.Factory(dict)
+    """request -> nodes whose capacity could ever hold it; cleared on node changes."""
+    preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
+    """preemption-plan key -> (state version, expiry): a plan that failed stays failed
+    until the version changes or a running job's min_runtime protection ends."""
+    messages: dict[tuple[ResourceRequest, int], str] = attrs.Factory(dict)
+    """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
+    reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
+    """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
+
+    def reset(self) -> None:
+        self.capable.clear()
+        self.preempt_fail.clear()
+        self.messages.clear()
+        self.reservation = None
+
+
+class State:
+    """Everything the scheduler knows, changed only through the journaled mutators below."""
+
+    def __init__(self, policy: Policy, store: Store) -> None:
+        self.policy = policy
+        self.store = store
+        self.index = NodeIndex()
+        self.queue = Pending(policy.aging)
+        self.runs: dict[str, Run] = {}
+        self.nominated: dict[str, tuple[str, ...]] = {}
+        self.reasons: dict[str, ReasonText] = {}
+        # parked shape -> (head visited last, its reason): the reason of every job of the shape
+        self.shape_reasons: dict[Hashable, tuple[str, ReasonText]] = {}
+        # Effective priority frozen when a job first started (every running job has one);
+        # kept across requeues so compare="effective" cannot thrash (docs/preemption.md).
+        self.frozen: dict[str, float] = {}
+        self.now: float | None = None
+        self.next_order = 0
+        # Bumped by every change of free capacity, running set, nominations or node set,
+        # and by every rollback, so caches keyed on it never outlive their state.
+        self.version = 0
+        self.caches = Caches()
+        self._undo: list[Callable[[], None]] | None = None
+        self._dirty_jobs: set[str] = set()
+        self._dirty_nodes: set[str] = set()
+
+    def load(self, snap: Snapshot) -> None:
+        """Fill an empty state from a store's snapshot: the one write outside a transaction
+        (there is nothing to undo before the first call). The reverse of
+        :func:`prioq.scheduler._persist.row`."""
+        for nrow in snap.nodes:
+            self.index.add(NodeState(node=nrow.node, order=nrow.order, free=nrow.node.capacity))
+        for jrow in snap.jobs:
+            job = jrow.job
+            if jrow.start_priority is not None:
+                self.frozen[job.id] = jrow.start_priority
+            if jrow.state == "pending":
+                self.queue.push(job, seq=jrow.seq)
+                if jrow.nominated:
+                    self.nominated[job.id] = jrow.nominated
+            else:
+                assert jrow.started_at is not None and jrow.start_priority is not None
+                running = Running(
+                    job=job, node_ids=jrow.node_ids, started_at=jrow.started_at, allocation=jrow.allocation
+                )
+                self.runs[job.id] = Run(running, jrow.seq, jrow.preempted_by, jrow.backfill_for)
+                for nid, alloc in zip(jrow.node_ids, jrow.allocation, strict=True):
+                    ns = self.index.get(nid)
+                    self.index.update(ns, ns.free - alloc)
+                    ns.jobs.add(job.id)
+            self.policy.placement.observe(job.request)
+        self.queue.restore_counter(snap.next_seq)
+        self.now = snap.now
+        self.next_order = snap.next_order
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self, now: float | None) -> Iterator[None]:
+        """Run one public call's mutations at ``now``, then commit them; on any failure undo them all."""
+        assert self._undo is None, "scheduler calls must not nest"
+        self._undo = []
+        self._dirty_jobs = set()
+        self._dirty_nodes = set()
+        before = self.now
+        try:
+            if now is not None:
+                self.now = now
+            yield
+            try:
+                self.store.commit(changes(self, self._dirty_jobs, self._dirty_nodes))
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise StoreError(f"commit failed: {type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            for undo in reversed(self._undo):
+                undo()
+            self.now = before
+            if now is not None and now != before:
+                # The queue processed its aging events up to ``now``, which cannot be
+                # undone event by event: rebuild it (O(n log n), on failure only).
+                self.queue = self._rebuilt_queue()
+            self.caches.reset()
+            self.bump()
+            raise
+        finally:
+            self._undo = None
+
+    def _rebuilt_queue(self) -> Pending:
+        """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
+        old = self.queue
+        fresh = Pending(self.policy.aging)
+        for job_id in [*old.active, *old.where]:
+            fresh.push(old.get(job_id), seq=old.seq_of(job_id))
+        for job_id, shape in old.where.items():
+            fresh.park(job_id, shape)
+        fresh.restore_counter(old.next_seq)
+        return fresh
+
+    def _do(self, apply: Callable[[], Any], undo: Callable[[], Any]) -> None:
+        apply()
+        assert self._undo is not None, "state changes only inside a transaction"
+        self._undo.append(undo)
+
+    def bump(self) -> None:
+        # Never rolled back (a rollback bumps it once more): a cache entry keyed on a
+        # version must never match a state other than the one it was computed from.
+        self.version += 1
+
+    def mark_job(self, job_id: str) -> None:
+        self._dirty_jobs.add(job_id)
+
+    def _set_item(self, d: dict[Any, Any], key: Any, value: Any) -> None:
+        had = key in d
+        old = d.get(key)
+
+        def undo() -> None:
+            if had:
+                d[key] = old
+            else:
+                d.pop(key, None)
+
+        self._do(lambda: d.__setitem__(key, value), undo)
+
+    def _del_item(self, d: dict[Any, Any], key: Any) -> None:
+        if key in d:
+            old = d[key]
+            self._do(lambda: d.pop(key), lambda: d.__setitem__(key, old))
+
+    # ------------------------------------------------------------------ reads
+
+    def job(self, job_id: str) -> Job:
+        """A held job (pending or running). O(1)."""
+        run = self.runs.get(job_id)
+        if run is not None:
+            return run.job
+        if job_id in self.queue:
+            return self.queue.get(job_id)
+        raise UnknownJob(f"no job {job_id!r} is queued or running")
+
+    def run_of(self, job_id: str) -> Run:
+        """A running job's record; :class:`UnknownJob` if it is pending or unknown."""
+        run = self.runs.get(job_id)
+        if run is None:
+            if job_id in self.queue:
+                raise UnknownJob(f"job {job_id!r} is pending, not running")
+            raise UnknownJob(f"no job {job_id!r} is running")
+        return run
+
+    def node(self, node_id: str) -> NodeState:
+        if node_id not in self.index:
+            raise UnknownNode(f"no node {node_id!r}")
+        return self.index.get(node_id)
+
+    def reason(self, job_id: str) -> ReasonText:
+        """The last cycle's reason; a parked job not visited shares its shape head's."""
+        shape = self.queue.where.get(job_id)
+        if shape is not None and shape in self.shape_reasons:
+            head, reason = self.shape_reasons[shape]
+            if head != job_id and head in self.queue and self.queue.where.get(head) == shape:
+                # the head is still ahead of it in the same shape
+                return reason
+        return self.reasons.get(job_id, NEW_REASON)
+
+    def preemption_priority(self, job: Job, now: float) -> float:
+        """The priority preemption compares for a pending job: base, or (compare="effective")
+        the effective priority, frozen once the job has started."""
+        if self.policy.preemption.compare == "base":
+            return float(job.priority)
+        frozen = self.frozen.get(job.id)
+        return frozen if frozen is not None else self.queue.effective_priority(job.id, now)
+
+    def class_may_preempt(self, job: Job) -> bool:
+        if job.priority_class is None:
+            return True
+        return self.policy.priority_class(job.priority_class).preemption != "never"
+
+    def capable_nodes(self, request: ResourceRequest) -> list[NodeState]:
+        """Nodes whose capacity could ever hold ``request``, in node order (cached until nodes change)."""
+        nodes = self.caches.capable.get(request)
+        if nodes is None:
+            # one fit per capacity object: nodes parsed from one spec share it (spec cache),
+            # and clusters have few node types
+            groups: dict[int, bool] = {}
+            nodes = []
+            for ns in self.index:
+                ok = groups.get(id(ns.node.capacity))
+                if ok is None:
+                    ok = groups[id(ns.node.capacity)] = fit(request, ns.node.capacity) is not None
+                if ok:
+                    nodes.append(ns)
+            self.caches.capable[request] = nodes
+        return nodes
+
+    def unsatisfiable(self, job: Job) -> bool:
+        """No node could ever hold it, even empty. O(1) after the first look per request shape."""
+        return len(self.capable_nodes(job.request)) < job.nodes
+
+    def victims_of(self, preemptor: str) -> list[str]:
+        """Running jobs told to stop for ``preemptor``. O(running)."""
+        return [v for v, r in self.runs.items() if r.preempted_by == preemptor]
+
+    # ------------------------------------------------------------------ pending jobs
+
+    def push(self, job: Job, seq: int | None) -> None:
+        self._do(lambda: self.queue.push(job, seq=seq), lambda: self.queue.remove(job.id))
+        self.mark_job(job.id)
+
+    def remove_pending(self, job_id: str) -> Job:
+        seq = self.queue.seq_of(job_id)
+        job = self.queue.get(job_id)
+        self._do(lambda: self.queue.remove(job_id), lambda: self.queue.push(job, seq=seq))
+        self.mark_job(job_id)
+        return job
+
+    def set_pending_priority(self, job_id: str, priority: int) -> Job:
+        old = self.queue.get(job_id).priority
+        shape = self.queue.where.get(job_id)
+
+        def undo() -> None:
+            self.queue.update(job_id, old)
+            if shape is not None:
+                self.queue.park(job_id, shape)
+
+        self._do(lambda: self.queue.update(job_id, priority), undo)
+        self.mark_job(job_id)
+        return self.queue.get(job_id)
+
+    def park(self, job_id: str, shape: Hashable) -> None:
+        """Move a pending job under its request shape (see :mod:`prioq.scheduler._pending`)."""
+        self._do(lambda: self.queue.park(job_id, shape), lambda: self.queue.unpark(job_id))
+
+    def unpark(self, job_id: str) -> None:
+        shape = self.queue.where[job_id]
+        self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
+
+    def set_reason(self, job_id: str, reason: ReasonText) -> None:
+        self._set_item(self.reasons, job_id, reason)
+
+    def clear_reason(self, job_id: str) -> None:
+        self._del_item(self.reasons, job_id)
+
+    def set_shape_reason(self, shape: Hashable, head: str, reason: ReasonText) -> None:
+        self._set_item(self.shape_reasons, shape, (head, reason))
+
+    def drop_stale_shape_reasons(self) -> None:
+        """Forget the reasons of shapes no job is parked under any more."""
+        for shape in [sh for sh in self.shape_reasons if sh not in self.queue.parked]:
+            self._del_item(self.shape_reasons, shape)
+
+    # ------------------------------------------------------------------ running jobs
+
+    def set_frozen(self, job_id: str, priority: float) -> None:
+        self._set_item(self.frozen, job_id, priority)
+
+    def drop_frozen(self, job_id: str) -> None:
+        self._del_item(self.frozen, job_id)
+
+    def set_running_priority(self, job_id: str, priority: int) -> Job:
+        run = self.runs[job_id]
+        old = run.running
+        new = attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))
+        self._do(lambda: setattr(run, "running", new), lambda: setattr(run, "running", old))
+        self.bump()
+        self.mark_job(job_id)
+        return run.job
+
+    def _set_free(self, ns: NodeState, free: Resources) -> None:
+        old = ns.free
+        self._do(lambda: self.index.update(ns, free), lambda: self.index.update(ns, old))
+        self.bump()
+
+    def start(
+        self,
+        job: Job,
+        placement: Sequence[tuple[NodeState, Resources]],
+        now: float,
+        backfill_for: str | None = None,
+    ) -> Start:
+        """Move a pending job to running on ``placement``; returns the decision."""
+        seq = self.queue.seq_of(job.id)
+        if job.id not in self.frozen:
+            self.set_frozen(job.id, self.queue.effective_priority(job.id, now))
+        self.drop_nomination(job.id)
+        self.remove_pending(job.id)
+        self.clear_reason(job.id)
+        running = Running(
+            job=job,
+            node_ids=tuple(ns.id for ns, _ in placement),
+            started_at=now,
+            allocation=tuple(a for _, a in placement),
+        )
+        self._set_item(self.runs, job.id, Run(running, seq, backfill_for=backfill_for))
+        for ns, alloc in placement:
+            self._set_free(ns, ns.free - alloc)
+            self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
+        self.mark_job(job.id)
+        return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
+
+    def stop(self, job_id: str) -> Run:
+        """A running job leaves its nodes (finished, requeued or cancelled); returns its record."""
+        run = self.runs[job_id]
+        for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
+            ns = self.index.get(nid)
+            self._set_free(ns, ns.free + alloc)
+            self._do(partial(ns.jobs.discard, job_id), partial(ns.jobs.add, job_id))
+        self._del_item(self.runs, job_id)
+        self.mark_job(job_id)
+        return run
+
+    def mark_victim(self, victim: str, by: str) -> None:
+        self.bump()
+        run = self.runs[victim]
+        old = run.preempted_by
+        self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
+        self.mark_job(victim)
+
+    def nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
+        self.bump()
+        self._set_item(self.nominated, job_id, node_ids)
+        self.mark_job(job_id)
+
+    def drop_nomination(self, job_id: str) -> None:
+        if job_id in self.nominated:
+            self.bump()
+            self._del_item(self.nominated, job_id)
+            self.mark_job(job_id)
+
+    # ------------------------------------------------------------------ nodes
+
+    def add_node(self, node: Node) -> None:
+        ns = NodeState(node=node, order=self.next_order, free=node.capacity)
+        old_order = self.next_order
+        self._do(
+            lambda: setattr(self, "next_order", old_order + 1), lambda: setattr(self, "next_order", old_order)
+        )
+        self._do(lambda: self.index.add(ns), lambda: self.index.remove(node.id))
+        self.caches.capable.clear()
+        self.bump()
+        self._dirty_nodes.add(node.id)
+
+    def remove_node(self, ns: NodeState) -> None:
+        self._do(lambda: self.index.remove(ns.id), lambda: self.index.add(ns))
+        self.caches.capable.clear()
+        self.bump()
+        self._dirty_nodes.add(ns.id)
+
+    # ------------------------------------------------------------------ caches
+
+    def remember_failed_plan(self, key: tuple[object, ...], expiry: float) -> None:
+        """A preemption plan for ``key`` failed in this state (see :class:`Caches`)."""
+        fails = self.caches.preempt_fail
+        if len(fails) > 4096:  # bounded: request shapes are few in practice
+            fails.clear()
+        fails[key] = (self.version, expiry)
+
+    def plan_failed(self, key: tuple[object, ...], now: float) -> bool:
+        failed = self.caches.preempt_fail.get(key)
+        return failed is not None and failed[0] == self.version and now < failed[1]
