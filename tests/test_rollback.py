@@ -1,0 +1,195 @@
+"""A failed call changes nothing: every public call, a store that refuses the commit.
+
+Two oracles (docs/architecture.md#the-transaction-contract):
+
+* every observable -- pending jobs with their reasons and effective priorities,
+  running, terminating, nominations, free capacity, ``explain`` for every job,
+  the clock -- is the same after the failed call as before it;
+* differential: a scheduler that saw the failed call goes on to decide exactly
+  as a twin that never saw it (caches included: a stale cache shows up here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import prioq
+from prioq import Job, LinearAging, Node, Policy, Preemption, Reason, Scheduler, StepAging
+from prioq.storage import Changes, MemoryStore
+
+
+class FailingStore(MemoryStore):
+    """A memory store whose commits fail while ``fail`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    def commit(self, changes: Changes) -> None:
+        if self.fail:
+            raise OSError("disk full")
+        super().commit(changes)
+
+
+def observe(s: Scheduler) -> tuple[Any, ...]:
+    """Everything a caller can see, at the scheduler's own clock."""
+    now = s.now if s.now is not None else 0.0
+    pending = s.pending(now)
+    held = [p.job.id for p in pending] + [r.job.id for r in s.running()]
+    return (
+        s.now,
+        len(s),
+        [(p.job, p.effective_priority, p.reason, p.message) for p in pending],
+        s.running(),
+        s.terminating(),
+        s.nominations(),
+        {n.id: s.free(n.id) for n in s.nodes},
+        {j: s.explain(j, now) for j in held},
+    )
+
+
+NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:2") for i in range(3)]
+POLICY = Policy(
+    aging=LinearAging(rate=0.5, max_boost=10),
+    preemption=Preemption(policy="lower-priority", grace=5),
+)
+
+
+def busy(store: MemoryStore, policy: Policy = POLICY) -> Scheduler:
+    """Pending jobs with reasons, a parked shape, running jobs, a victim and its nominated preemptor."""
+    s = Scheduler(NODES, policy=policy, store=store)
+    s.submit(Job(id="low", submitted_at=0, priority=1, request="gpu=2"), 0)
+    s.submit(Job(id="gang", submitted_at=0, priority=5, request="gpu=1", nodes=2), 0)
+    s.submit(Job(id="frac", submitted_at=0.5, priority=2, request="gpu=0.25"), 0.5)
+    s.submit(Job(id="huge", submitted_at=0.5, priority=3, request="gpu=8"), 0.5)  # UNSATISFIABLE
+    s.schedule(1)
+    s.submit(Job(id="high", submitted_at=2, priority=50, request="gpu=2"), 2)
+    s.submit(Job(id="waits", submitted_at=2, priority=1, request="gpu=2"), 2)
+    s.submit(Job(id="waits2", submitted_at=2, priority=1, request="gpu=2"), 2)
+    s.schedule(3)
+    assert s.terminating() and s.nominations() and s.running()
+    assert {p.reason for p in s.pending(3)} >= {Reason.UNSATISFIABLE, Reason.PREEMPTING}
+    return s
+
+
+CALLS: dict[str, Callable[[Scheduler, float], object]] = {
+    "schedule": lambda s, t: s.schedule(t),
+    "submit": lambda s, t: s.submit(Job(id="new", submitted_at=t, priority=60, request="gpu=1"), t),
+    "submit_many": lambda s, t: s.submit_many(
+        [Job(id="m1", submitted_at=t, request="gpu=1"), Job(id="m2", submitted_at=t, request="gpu=8")], t
+    ),
+    "cancel pending": lambda s, t: s.cancel("waits", t),
+    "cancel nominated": lambda s, t: s.cancel("high", t),
+    "cancel running": lambda s, t: s.cancel("frac", t),
+    "set_priority pending": lambda s, t: s.set_priority("waits2", 99, t),
+    "set_priority running": lambda s, t: s.set_priority("frac", 90, t),
+    "release victim": lambda s, t: s.release(next(iter(s.terminating())), t),
+    "release": lambda s, t: s.release("frac", t),
+    "requeue": lambda s, t: s.requeue("frac", t),
+    "add_node": lambda s, t: s.add_node(Node(id="x", capacity="gpu=A100:8"), t),
+    "remove_node": lambda s, t: s.remove_node("n0", t),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_every_call_rolls_back_every_observable_and_decides_as_a_twin(name: str) -> None:
+    store, twin_store = FailingStore(), FailingStore()
+    s, twin = busy(store), busy(twin_store)
+    before = observe(s)
+    assert observe(twin) == before
+    store.fail = True
+    with pytest.raises(prioq.StoreError, match="disk full"):
+        CALLS[name](s, 4)
+    assert observe(s) == before
+    s._check()
+    store.fail = False
+    # Afterwards, the same call at the same time succeeds and both decide the same from then on.
+    for t, step in [(4, CALLS[name]), (5, CALLS["schedule"]), (6, CALLS["release victim"]),
+                    (7, CALLS["schedule"]), (8, CALLS["schedule"])]:
+        if step is CALLS["release victim"] and not s.terminating():
+            continue
+        assert step(s, t) == step(twin, t)
+        assert observe(s) == observe(twin)
+    s._check()
+
+
+def test_a_failed_cycle_keeps_the_reasons_it_would_have_written() -> None:
+    """Regression: a rolled-back schedule() left pending() reporting UNSATISFIABLE where
+    it said NEW before (the cycle wrote reasons outside the undo journal)."""
+    store = FailingStore()
+    s = Scheduler([Node(id="n0", capacity="gpu=A100:1")], store=store)
+    s.submit(Job(id="huge", submitted_at=0, request="gpu=4"), 0)
+    assert [p.reason for p in s.pending(0)] == [Reason.NEW]
+    store.fail = True
+    with pytest.raises(prioq.StoreError):
+        s.schedule(1)
+    assert [p.reason for p in s.pending(1)] == [Reason.NEW]
+    assert s.now == 0
+
+
+def test_a_failed_call_keeps_the_clock_and_a_later_earlier_now_works() -> None:
+    """Regression: schedule(now=2**53+1) raised InvalidTime but moved s.now; and a failed
+    call's clock must not refuse a later call at the old clock."""
+    s = Scheduler([Node(id="n0", capacity="gpu=A100:1")])
+    s.submit(Job(id="a", submitted_at=0), 0)
+    with pytest.raises(prioq.InvalidTime):
+        s.schedule(2**53 + 1)
+    with pytest.raises(prioq.InvalidTime):
+        s.schedule(10**400)
+    assert s.now == 0
+    store = FailingStore()
+    s = Scheduler([Node(id="n0", capacity="gpu=A100:1")], store=store)
+    s.submit(Job(id="a", submitted_at=0, request="gpu=2"), 0)
+    store.fail = True
+    with pytest.raises(prioq.StoreError):
+        s.schedule(100)
+    store.fail = False
+    assert s.now == 0
+    assert s.schedule(50) == []  # the failed call at 100 did not move time
+    assert s.now == 50
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(sorted(CALLS)),
+        st.booleans(),  # does the store fail on this call?
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=OPS,
+    aging=st.sampled_from([LinearAging(rate=0.5, max_boost=10), StepAging(interval=2, step=3, max_boost=12)]),
+)
+def test_random_failures_never_change_what_a_scheduler_decides(ops: list[tuple[str, bool]], aging: Any) -> None:
+    """Differential: any sequence of calls, some failing at the store, decides exactly as a
+    twin that only ever saw the calls that succeeded."""
+    policy = Policy(aging=aging, preemption=Preemption(policy="lower-priority", grace=5))
+    store, twin_store = FailingStore(), FailingStore()
+    s, twin = busy(store, policy), busy(twin_store, policy)
+    t = 4.0
+    for name, fail in ops:
+        t += 1
+        store.fail = fail
+        try:
+            got: object = CALLS[name](s, t)
+        except (prioq.PrioqError, StopIteration) as exc:
+            got = type(exc)
+        store.fail = False
+        if fail and got is prioq.StoreError:
+            continue  # the twin never sees it
+        try:
+            want: object = CALLS[name](twin, t)
+        except (prioq.PrioqError, StopIteration) as exc:
+            want = type(exc)
+        assert got == want, name
+        assert observe(s) == observe(twin)
+    s._check()
