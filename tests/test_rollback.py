@@ -169,7 +169,7 @@ OPS = st.lists(
     ops=OPS,
     aging=st.sampled_from([LinearAging(rate=0.5, max_boost=10), StepAging(interval=2, step=3, max_boost=12)]),
 )
-def test_random_failures_never_change_what_a_scheduler_decides(ops: list[tuple[str, bool]], aging: Any) -> None:
+def test_random_failures_never_change_decisions(ops: list[tuple[str, bool]], aging: Any) -> None:
     """Differential: any sequence of calls, some failing at the store, decides exactly as a
     twin that only ever saw the calls that succeeded."""
     policy = Policy(aging=aging, preemption=Preemption(policy="lower-priority", grace=5))
