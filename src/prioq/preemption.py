@@ -8,7 +8,8 @@ from typing import Literal
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq import _validate as v
+from prioq.errors import InvalidPolicy
 from prioq.model import Job, Running
 from prioq.placement import NodeIndex, NodeState
 from prioq.resources import ResourceRequest, Resources, fit
@@ -42,22 +43,14 @@ class Preemption:
     compare: Literal["base", "effective"] = "base"
 
     def __attrs_post_init__(self) -> None:
-        if self.policy not in ("never", "lower-priority", "lower-or-newer-equal"):
-            raise InvalidJob(
-                "preemption policy: expected 'never', 'lower-priority' or 'lower-or-newer-equal', "
-                f"got {self.policy!r}"
-            )
-        for name in ("min_runtime", "grace"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
-                raise InvalidJob(f"preemption {name}: expected a finite number >= 0, got {v!r}")
-        mv = self.max_victims
-        if mv is not None and (isinstance(mv, bool) or not isinstance(mv, int) or mv < 1):
-            raise InvalidJob(f"preemption max_victims: expected an int >= 1 or None, got {mv!r}")
-        if not isinstance(self.requeue, bool):
-            raise InvalidJob(f"preemption requeue: expected a bool, got {self.requeue!r}")
-        if self.compare not in ("base", "effective"):
-            raise InvalidJob(f"preemption compare: expected 'base' or 'effective', got {self.compare!r}")
+        v.choice(self.policy, ("never", "lower-priority", "lower-or-newer-equal"), "preemption policy",
+                 error=InvalidPolicy)
+        v.number(self.min_runtime, "preemption min_runtime", error=InvalidPolicy, minimum=0)
+        v.number(self.grace, "preemption grace", error=InvalidPolicy, minimum=0)
+        if self.max_victims is not None:
+            v.integer(self.max_victims, "preemption max_victims", error=InvalidPolicy, minimum=1)
+        v.boolean(self.requeue, "preemption requeue", error=InvalidPolicy)
+        v.choice(self.compare, ("base", "effective"), "preemption compare", error=InvalidPolicy)
 
     @property
     def enabled(self) -> bool:
@@ -227,9 +220,9 @@ def plan_preemption(
     chosen = plans[: preemptor.nodes]
     victims: list[str] = []
     for p in chosen:
-        for v in p.victims:
-            if v not in victims:
-                victims.append(v)
+        for victim in p.victims:
+            if victim not in victims:
+                victims.append(victim)
     if not victims:
         return None  # it fits without evicting anyone; placement will take it
     if policy.max_victims is not None and len(victims) > policy.max_victims:
