@@ -15,7 +15,7 @@ The cycle only reads the state directly; every change goes through
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
@@ -65,20 +65,23 @@ class Cycle:
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
         self.claims.claim_nominations()
+        reasons: dict[str, ReasonText] = {}
+        shape_reasons: dict[Hashable, tuple[str, ReasonText]] = {}
         while heap:
             key, stream, job = heapq.heappop(heap)
             self.key_of[job.id] = key
             reason = self.consider(job)
             if job.id in pend:
-                s.set_reason(job.id, reason)
+                reasons[job.id] = reason
                 if stream >= 0 and pend.is_parked(job.id):
                     # its shape-mates behind it wait for the same reason
-                    s.set_shape_reason(shapes[stream], job.id, reason)
+                    shape_reasons[shapes[stream]] = (job.id, reason)
             elif stream >= 0 and shapes[stream] in pend.parked:
                 # the shape's head started: the next one of that shape gets its turn
                 queue = pend.parked[shapes[stream]]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
 

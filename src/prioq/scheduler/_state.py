@@ -35,6 +35,7 @@ __all__ = ["Caches", "Run", "State"]
 
 INF = math.inf
 NEW_REASON = (Reason.NEW, "not considered by a cycle yet")
+_MISSING = object()
 ReasonText = tuple[Reason, str]
 
 
@@ -325,14 +326,28 @@ class State:
         shape = self.queue.where[job_id]
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
 
-    def set_reason(self, job_id: str, reason: ReasonText) -> None:
-        self._set_item(self.reasons, job_id, reason)
+    def set_reasons(
+        self, reasons: dict[str, ReasonText], shapes: dict[Hashable, tuple[str, ReasonText]]
+    ) -> None:
+        """Record a cycle's reasons (per job, and per parked shape with the head that set it)
+        in one journal entry: a cycle sets thousands, and one undo for all keeps it cheap."""
+        pairs: tuple[tuple[dict[Any, Any], dict[Any, Any]], ...] = (
+            (self.reasons, reasons), (self.shape_reasons, shapes)
+        )
+        for target, updates in pairs:
+            old = {key: target.get(key, _MISSING) for key in updates}
+
+            def undo(target: dict[Any, Any] = target, old: dict[Any, Any] = old) -> None:
+                for key, value in old.items():
+                    if value is _MISSING:
+                        target.pop(key, None)
+                    else:
+                        target[key] = value
+
+            self._do(partial(target.update, updates), undo)
 
     def clear_reason(self, job_id: str) -> None:
         self._del_item(self.reasons, job_id)
-
-    def set_shape_reason(self, shape: Hashable, head: str, reason: ReasonText) -> None:
-        self._set_item(self.shape_reasons, shape, (head, reason))
 
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
