@@ -72,18 +72,33 @@ class Claims:
         """A claim for every standing nomination (dropping those whose nodes are gone)."""
         s = self.state
         for owner, node_ids in list(s.nominated.items()):
-            if not all(n in s.index for n in node_ids):
+            if all(n in s.index for n in node_ids):
+                self.claim_nomination(owner)
+            else:
                 s.drop_nomination(owner)
-                continue
-            job = s.queue.get(owner)
-            for nid in node_ids:
-                ns = s.index.get(nid)
-                projected = ns.free
-                for j in ns.jobs:
-                    if s.runs[j].preempted_by == owner:
-                        projected = projected + s.runs[j].running.allocation_on(nid)
-                priority = s.preemption_priority(job, self.now)
-                self._add(nid, Claim(owner, self.key_of[owner], job.request, projected, priority=priority))
+
+    def claim_nomination(self, owner: str) -> None:
+        """Hold a nominated preemptor's nodes: what is free there plus what its victims hold.
+
+        Called at the start of a cycle for standing nominations and at once for a
+        nomination made in the cycle, so that no job visited after the preemptor --
+        and no job it could evict -- takes the capacity its victims free
+        (without it, a lower job took that capacity in the same cycle and the
+        preemptor evicted it back in the next: a livelock).
+        """
+        s = self.state
+        job = s.queue.get(owner)
+        priority = s.preemption_priority(job, self.now)
+        for nid in s.nominated[owner]:
+            ns = s.index.get(nid)
+            projected = ns.free
+            for j in ns.jobs:
+                if s.runs[j].preempted_by == owner:
+                    projected = projected + s.runs[j].running.allocation_on(nid)
+            # until=now: the preemptor needs the capacity as soon as its victims are gone,
+            # so no job, however short, is spared by this claim
+            key = self.key_of[owner]
+            self._add(nid, Claim(owner, key, job.request, projected, until=self.now, priority=priority))
 
     def binding(self, claim: Claim, job: Job) -> bool:
         """Whether ``claim`` binds ``job``: jobs behind its owner in the order, and for a

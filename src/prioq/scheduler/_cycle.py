@@ -23,7 +23,7 @@ from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import OrderKey
 from prioq.scheduler._preempting import Preempting
-from prioq.scheduler._state import ReasonText, State
+from prioq.scheduler._state import ReasonText, Stamped, State
 
 __all__ = ["Cycle"]
 
@@ -55,6 +55,7 @@ class Cycle:
         s = self.state
         pend = s.queue
         now = self.now
+        cycle = s.start_cycle()
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
@@ -65,25 +66,44 @@ class Cycle:
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
         self.claims.claim_nominations()
-        reasons: dict[str, ReasonText] = {}
-        shape_reasons: dict[Hashable, tuple[str, ReasonText]] = {}
+        reasons: dict[str, Stamped] = {}
+        shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
         while heap:
             key, stream, job = heapq.heappop(heap)
             self.key_of[job.id] = key
             reason = self.consider(job)
             if job.id in pend:
-                reasons[job.id] = reason
-                if stream >= 0 and pend.is_parked(job.id):
+                reasons[job.id] = (cycle, reason)
+            if stream < 0:
+                continue
+            shape = shapes[stream]
+            if pend.where.get(job.id) == shape:
+                if not self._says_nothing_of_mates(job, reason):
                     # its shape-mates behind it wait for the same reason
-                    shape_reasons[shapes[stream]] = (job.id, reason)
-            elif stream >= 0 and shapes[stream] in pend.parked:
-                # the shape's head started: the next one of that shape gets its turn
-                queue = pend.parked[shapes[stream]]
+                    shape_reasons[shape] = (cycle, job.id, reason)
+                    continue
+                s.unpark(job.id)  # it waits for reasons of its own, in the active queue
+            if shape in pend.parked:
+                # the shape's head started or left: the next one of that shape gets its turn
+                queue = pend.parked[shape]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _says_nothing_of_mates(self, job: Job, reason: ReasonText) -> bool:
+        """Whether a parked head's failure says nothing of its shape-mates behind it.
+
+        A dependency is the job's own. And a job with a duration that found room
+        ignoring claims but was vetoed by one may have mates with shorter durations
+        that a reservation spares (EASY backfill); jobs without a duration form shapes
+        of their own, whose members a claim vetoes alike. Parking holds only while a
+        shape finds no room at all, or fails for reasons every member shares.
+        """
+        if reason[0] is Reason.DEPENDENCY:
+            return True
+        return job.duration is not None and (job.request, job.nodes) not in self.no_room
 
     # ------------------------------------------------------------------ per job
 
@@ -118,6 +138,7 @@ class Cycle:
             if preempted is not None:
                 if s.queue.is_parked(job.id):
                     s.unpark(job.id)  # nominated jobs are visited every cycle
+                self.claims.claim_nomination(job.id)
                 self._block(job)
                 return preempted
         reason = self.why(job)
@@ -159,7 +180,9 @@ class Cycle:
             return
         if pol.preemption.enabled and pol.preemption.compare == "effective":
             return
-        shape: tuple[object, ...] = (job.request, job.nodes)
+        # Jobs without a duration are never spared by a reservation, those with one may
+        # be: they never share a shape (see _says_nothing_of_mates).
+        shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
         s.park(job.id, shape)

@@ -37,6 +37,8 @@ INF = math.inf
 NEW_REASON = (Reason.NEW, "not considered by a cycle yet")
 _MISSING = object()
 ReasonText = tuple[Reason, str]
+Stamped = tuple[int, ReasonText]
+"""A reason with the number of the cycle that found it."""
 
 
 @attrs.define(slots=True, eq=False)
@@ -99,9 +101,11 @@ class State:
         self.queue = Pending(policy.aging)
         self.runs: dict[str, Run] = {}
         self.nominated: dict[str, tuple[str, ...]] = {}
-        self.reasons: dict[str, ReasonText] = {}
-        # parked shape -> (head visited last, its reason): the reason of every job of the shape
-        self.shape_reasons: dict[Hashable, tuple[str, ReasonText]] = {}
+        self.reasons: dict[str, Stamped] = {}
+        # parked shape -> (cycle, the member whose failure ended that cycle's visit of the
+        # shape, its reason): the reason of every member the cycle did not visit
+        self.shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
+        self.cycles = 0
         # Effective priority frozen when a job first started (every running job has one);
         # kept across requeues so compare="effective" cannot thrash (docs/preemption.md).
         self.frozen: dict[str, float] = {}
@@ -245,14 +249,18 @@ class State:
         return self.index.get(node_id)
 
     def reason(self, job_id: str) -> ReasonText:
-        """The last cycle's reason; a parked job not visited shares its shape head's."""
+        """The reason from the last cycle that looked at the job; a parked job that cycle
+        did not visit shares the reason of the shape member it stopped at."""
+        own = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
-        if shape is not None and shape in self.shape_reasons:
-            head, reason = self.shape_reasons[shape]
-            if head != job_id and head in self.queue and self.queue.where.get(head) == shape:
-                # the head is still ahead of it in the same shape
-                return reason
-        return self.reasons.get(job_id, NEW_REASON)
+        if shape is not None:
+            rec = self.shape_reasons.get(shape)
+            if rec is not None and (own is None or own[0] < rec[0]):
+                _, head, reason = rec
+                if head != job_id and head in self.queue and self.queue.where.get(head) == shape:
+                    # that member is still ahead of it in the same shape
+                    return reason
+        return NEW_REASON if own is None else own[1]
 
     def preemption_priority(self, job: Job, now: float) -> float:
         """The priority preemption compares for a pending job: base, or (compare="effective")
@@ -326,8 +334,14 @@ class State:
         shape = self.queue.where[job_id]
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
 
+    def start_cycle(self) -> int:
+        """Number the cycle that starts now (its reasons are stamped with it)."""
+        old = self.cycles
+        self._do(lambda: setattr(self, "cycles", old + 1), lambda: setattr(self, "cycles", old))
+        return self.cycles
+
     def set_reasons(
-        self, reasons: dict[str, ReasonText], shapes: dict[Hashable, tuple[str, ReasonText]]
+        self, reasons: dict[str, Stamped], shapes: dict[Hashable, tuple[int, str, ReasonText]]
     ) -> None:
         """Record a cycle's reasons (per job, and per parked shape with the head that set it)
         in one journal entry: a cycle sets thousands, and one undo for all keeps it cheap."""
