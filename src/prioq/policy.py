@@ -78,6 +78,9 @@ class Policy:
 
     def __attrs_post_init__(self) -> None:
         instance(self.aging, AgingPolicy, "policy aging", error=InvalidPolicy)  # type: ignore[type-abstract]
+        if isinstance(self.aging, type):  # the class has the protocol's names too
+            message = f"policy aging: expected a policy instance, got the class {self.aging!r}"
+            raise wrong_type(InvalidPolicy, message)
         choice(self.queueing, ("best-effort", "strict"), "policy queueing", error=InvalidPolicy)
         instance(self.preemption, Preemption, "policy preemption", error=InvalidPolicy)
         boolean(self.reservation, "policy reservation", error=InvalidPolicy)

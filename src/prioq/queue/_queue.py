@@ -242,7 +242,7 @@ class PriorityQueue:
     # ------------------------------------------------------------------ phases, keys, events
 
     def _event_at(self, s: float, phase: Phase) -> float:
-        """The smallest float >= ``s + phase.until`` (exact): when a job submitted at ``s`` leaves ``phase``."""
+        """The smallest float >= ``s + phase.until`` (exact): when a job submitted at ``s`` leaves it."""
         ns, shift = dyadic(s)
         den = phase.until_den
         return ceil_float(ns * den + (phase.until_num << shift), den << shift)
