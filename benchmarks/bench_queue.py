@@ -397,8 +397,9 @@ def exactness_cost(number: int) -> dict[str, tuple[float, float]]:
     q = PriorityQueue(aging=LINEAR)
     q.push(Job(id="g", submitted_at=-100.25, priority=40), now=0.0)
     q.push(Job(id="s", submitted_at=-9000.5, priority=3), now=0.0)
-    g, st = q._g[0], q._s[0]
+    g, st = q._growing[0], q._static[0]
     kf, vf, now = 40 - RATE * -100.25, 3 + MAX_BOOST, 0.0
+    growing = q._phases.first  # the growing phase of LINEAR
 
     def exact_cmp() -> bool:
         return q._growing_first(g, st, now)
@@ -407,7 +408,7 @@ def exactness_cost(number: int) -> dict[str, tuple[float, float]]:
         return kf + RATE * now > vf
 
     def exact_key() -> int:
-        return q._key(40, 1234.5678, 1)
+        return q._key(40, 1234.5678, growing)
 
     def float_key() -> float:
         return 40 - RATE * 1234.5678

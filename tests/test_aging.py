@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prioq.errors import InvalidJob, InvalidTime, PrioqError
+from prioq.errors import InvalidPolicy, InvalidTime, PrioqError
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from reference_aging import reference_boost
 
@@ -63,17 +63,17 @@ policies: st.SearchStrategy[AgingPolicy] = st.one_of(
         lambda: StepAging(interval=60, step=1, max_boost=False),
     ],
 )
-def test_bad_parameters_raise_invalid_job(make: object) -> None:
-    with pytest.raises(InvalidJob) as info:
+def test_bad_parameters_raise_invalid_policy(make: object) -> None:
+    with pytest.raises(InvalidPolicy) as info:
         make()  # type: ignore[operator]
     assert isinstance(info.value, ValueError) and isinstance(info.value, PrioqError)
-    assert "must be" in str(info.value)
+    assert "got" in str(info.value)  # the message names the value
 
 
 def test_message_names_the_value() -> None:
-    with pytest.raises(InvalidJob, match=r"interval must be > 0, got 0"):
+    with pytest.raises(InvalidPolicy, match=r"interval: must be > 0, got 0"):
         StepAging(interval=0, step=1, max_boost=10)
-    with pytest.raises(InvalidJob, match=r"rate must be >= 0, got -2"):
+    with pytest.raises(InvalidPolicy, match=r"rate: must be >= 0, got -2"):
         LinearAging(rate=-2, max_boost=1)
 
 
@@ -84,7 +84,7 @@ def test_value_types() -> None:
     assert StepAging(60, 5, 50) != StepAging(60, 5, 40)
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         LinearAging(1, 50).rate = 2  # type: ignore[misc]
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidPolicy):
         attrs.evolve(StepAging(60, 5, 50), interval=0)
     # degenerate but valid: behave like NoAging
     assert LinearAging(rate=0, max_boost=10).boost(1e9) == 0.0

@@ -40,3 +40,31 @@ def test_parked_and_active_jobs_merge_into_the_single_queue_order(
             pend.unpark(f"j{i}")
     assert [j.id for j in pend.ordered(now)] == [j.id for j in ref.ordered(now)]
     pend._check()
+
+
+def test_unhashable_ids_raise_a_prioq_type_error_and_change_nothing() -> None:
+    """Issue 16: q.remove(["a"]) / q.get({}) leaked a builtin TypeError from the dict lookup."""
+    import pytest
+
+    from prioq import InvalidType, PrioqError
+
+    pend = Pending(LinearAging(rate=0.5, max_boost=4))
+    pend.push(Job(id="a", submitted_at=0.0))
+    pend.push(Job(id="b", submitted_at=1.0))
+    pend.park("b", "shape")
+    queue = PriorityQueue()
+    queue.push(Job(id="a", submitted_at=0.0))
+    calls = [
+        lambda: pend.remove(["a"]), lambda: pend.get({}), lambda: pend.seq_of(["b"]),
+        lambda: pend.unpark(["b"]), lambda: pend.effective_priority({}, 2.0),
+        lambda: queue.remove(["a"]), lambda: queue.get({}), lambda: queue.seq_of(["a"]),
+        lambda: queue.update({}, 3),
+    ]
+    for call in calls:
+        with pytest.raises(InvalidType) as info:
+            call()  # type: ignore[no-untyped-call]
+        assert isinstance(info.value, TypeError) and isinstance(info.value, PrioqError)
+    assert ["a"] not in pend and not pend.is_parked({})  # type: ignore[arg-type]
+    assert len(pend) == 2 and pend.is_parked("b") and len(queue) == 1
+    pend._check()
+    queue._check()

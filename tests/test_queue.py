@@ -22,7 +22,16 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
-from prioq import DuplicateJob, InvalidJob, InvalidTime, Job, UnknownJob
+from prioq import (
+    DuplicateJob,
+    InvalidJob,
+    InvalidPolicy,
+    InvalidTime,
+    InvalidType,
+    InvalidValue,
+    Job,
+    UnknownJob,
+)
 from prioq.queue import PriorityQueue, QueueLevels, QueueStatistics
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from reference_aging import reference_eff
@@ -322,12 +331,12 @@ def test_errors_leave_the_queue_unchanged(policy: AgingPolicy) -> None:
         (InvalidJob, lambda: q.push("not a job")),  # type: ignore[arg-type]
         (DuplicateJob, lambda: q.push(job("j1", 0))),
         (InvalidJob, lambda: q.push(job("big", 0, 2**60))),
-        (InvalidJob, lambda: q.push(job("x", 0), seq=-1)),
-        (InvalidJob, lambda: q.push(job("x", 0), seq=True)),  # type: ignore[arg-type]
+        (InvalidValue, lambda: q.push(job("x", 0), seq=-1)),
+        (InvalidType, lambda: q.push(job("x", 0), seq=True)),  # type: ignore[arg-type]
         (DuplicateJob, lambda: q.push(job("x", 0), seq=q.seq_of("j2"))),
         (InvalidTime, lambda: q.push(job("x", 0), now=0.5)),
         (UnknownJob, lambda: q.remove("nope")),
-        (UnknownJob, lambda: q.remove(3)),  # type: ignore[arg-type]
+        (InvalidType, lambda: q.remove(3)),  # type: ignore[arg-type]
         (UnknownJob, lambda: q.update("nope", 1)),
         (InvalidJob, lambda: q.update("j1", 1.5)),  # type: ignore[arg-type]
         (InvalidJob, lambda: q.update("j1", True)),
@@ -335,7 +344,7 @@ def test_errors_leave_the_queue_unchanged(policy: AgingPolicy) -> None:
         (UnknownJob, lambda: q.get("nope")),
         (UnknownJob, lambda: q.seq_of("nope")),
         (UnknownJob, lambda: q.effective_priority("nope", 2.0)),
-        (InvalidJob, lambda: q.restore_counter(-1)),
+        (InvalidValue, lambda: q.restore_counter(-1)),
     ]
     for bad_now in (0.5, math.nan, math.inf, -math.inf, True, "2", None, 10**400, 2**53 + 1):
         for call in (q.pop, q.peek, q.ordered, q.levels):
@@ -360,7 +369,7 @@ def test_empty_queue() -> None:
     assert q.last_now == 5
     assert q.levels(5) == QueueLevels(by_priority={}, by_class={}, capped=0)
     assert q.statistics().oldest_submitted_at is None
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidPolicy):
         PriorityQueue(aging="linear")  # type: ignore[arg-type]
 
 

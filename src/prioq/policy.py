@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq._validate import boolean, choice, instance, priority, wrong_type
+from prioq.errors import InvalidJob, InvalidPolicy
 from prioq.model import PriorityClass
 from prioq.placement import PlacementPolicy, placement_policy
 from prioq.preemption import Preemption
-from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
+from prioq.queue.aging import AgingPolicy, NoAging
 
 __all__ = ["Policy"]
 
@@ -21,11 +23,33 @@ def _placement(value: str | PlacementPolicy) -> PlacementPolicy:
     return placement_policy(value)
 
 
+def _classes(value: object) -> tuple[PriorityClass, ...]:
+    """``priority_classes`` as a tuple of :class:`PriorityClass` (``InvalidPolicy`` otherwise)."""
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise wrong_type(InvalidPolicy, f"policy priority_classes: expected a collection, got {value!r}")
+    what = "policy priority_classes item"
+    return tuple(instance(pc, PriorityClass, what, error=InvalidPolicy) for pc in value)
+
+
+def _priority_range(value: object) -> tuple[int, int]:
+    """Two ints ``(lo, hi)``, ``lo <= hi``, within ±MAX_PRIORITY (2**53): beyond it a priority is
+    not exact in the queue's float arithmetic, and a job stored there could never be requeued."""
+    if not isinstance(value, tuple | list):
+        raise wrong_type(InvalidPolicy, f"policy priority_range: expected a (low, high) pair, got {value!r}")
+    if len(value) != 2:
+        raise InvalidPolicy(f"policy priority_range: expected a (low, high) pair, got {value!r}")
+    lo, hi = (priority(v, "policy priority_range", error=InvalidPolicy) for v in value)
+    if lo > hi:
+        raise InvalidPolicy(f"policy priority_range: {lo} > {hi}")
+    return lo, hi
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class Policy:
     """How a scheduler orders, places and preempts.
 
-    * ``aging``: :class:`NoAging`, :class:`LinearAging` or :class:`StepAging`.
+    * ``aging``: :class:`NoAging`, :class:`LinearAging`, :class:`StepAging`, or
+      any object implementing :class:`~prioq.queue.aging.AgingPolicy`.
     * ``queueing``: ``"best-effort"`` (a job that cannot start does not block
       lower ones, dstack's behaviour) or ``"strict"`` (the head blocks everything).
     * ``placement``: a name from :data:`prioq.placement.PLACEMENTS` or a
@@ -33,8 +57,12 @@ class Policy:
     * ``preemption``: :class:`Preemption` rules (default: never preempt).
     * ``reservation``: a blocked head job reserves the nodes where it fits
       soonest; others backfill only where they cannot delay it.
-    * ``priority_range`` / ``default_priority``: allowed base priorities.
+    * ``priority_range`` / ``default_priority``: allowed base priorities
+      (within ±2**53).
     * ``priority_classes``: named priorities jobs may use instead of a number.
+
+    Every field is validated: :class:`~prioq.errors.InvalidPolicy` (its
+    ``InvalidPolicyType`` variant, also a ``TypeError``, for a wrong type).
     """
 
     aging: AgingPolicy = attrs.field(factory=NoAging)
@@ -44,35 +72,27 @@ class Policy:
     )
     preemption: Preemption = attrs.field(factory=Preemption)
     reservation: bool = True
-    priority_range: tuple[int, int] = (0, 100)
+    priority_range: tuple[int, int] = attrs.field(default=(0, 100), converter=_priority_range)
     default_priority: int = 0
-    priority_classes: tuple[PriorityClass, ...] = attrs.field(default=(), converter=tuple)
+    priority_classes: tuple[PriorityClass, ...] = attrs.field(default=(), converter=_classes)
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.aging, NoAging | LinearAging | StepAging):
-            raise InvalidJob(f"policy aging: expected NoAging, LinearAging or StepAging, got {self.aging!r}")
-        if self.queueing not in ("best-effort", "strict"):
-            raise InvalidJob(f"policy queueing: expected 'best-effort' or 'strict', got {self.queueing!r}")
-        if not isinstance(self.preemption, Preemption):
-            raise InvalidJob(f"policy preemption: expected a Preemption, got {self.preemption!r}")
-        if not isinstance(self.reservation, bool):
-            raise InvalidJob(f"policy reservation: expected a bool, got {self.reservation!r}")
+        instance(self.aging, AgingPolicy, "policy aging", error=InvalidPolicy)  # type: ignore[type-abstract]
+        if isinstance(self.aging, type):  # the class has the protocol's names too
+            message = f"policy aging: expected a policy instance, got the class {self.aging!r}"
+            raise wrong_type(InvalidPolicy, message)
+        choice(self.queueing, ("best-effort", "strict"), "policy queueing", error=InvalidPolicy)
+        instance(self.preemption, Preemption, "policy preemption", error=InvalidPolicy)
+        boolean(self.reservation, "policy reservation", error=InvalidPolicy)
         lo, hi = self.priority_range
-        for v in (lo, hi, self.default_priority):
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise InvalidJob(f"policy priority_range/default_priority: expected ints, got {v!r}")
-        if lo > hi:
-            raise InvalidJob(f"policy priority_range: {lo} > {hi}")
-        if not lo <= self.default_priority <= hi:
-            raise InvalidJob(f"policy default_priority {self.default_priority} outside {lo}..{hi}")
+        what = "policy default_priority"
+        priority(self.default_priority, what, error=InvalidPolicy, minimum=lo, maximum=hi)
         names = set()
         for pc in self.priority_classes:
-            if not isinstance(pc, PriorityClass):
-                raise InvalidJob(f"policy priority_classes: expected PriorityClass, got {pc!r}")
             if pc.name in names:
-                raise InvalidJob(f"policy priority_classes: {pc.name!r} defined twice")
+                raise InvalidPolicy(f"policy priority_classes: {pc.name!r} defined twice")
             if not lo <= pc.value <= hi:
-                raise InvalidJob(f"priority class {pc.name}: value {pc.value} outside {lo}..{hi}")
+                raise InvalidPolicy(f"priority class {pc.name}: value {pc.value} outside {lo}..{hi}")
             names.add(pc.name)
 
     def priority_class(self, name: str) -> PriorityClass:

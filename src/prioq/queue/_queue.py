@@ -7,32 +7,34 @@ never decides in practice; it is there to make the order total by definition.
 
 How aging stays O(log n) without re-sorting (see ``docs/queue.md``):
 
-* Every job sits in one of two binary heaps (``heapq``, lazy deletion):
-  the *static* heap, keyed by an effective priority that is constant until
-  the job's next aging event, and — for :class:`~prioq.LinearAging` only —
-  the *growing* heap of jobs whose boost is ``rate * wait`` right now. Their
-  effective priority is ``priority - rate * submitted_at + rate * now``; the
-  first term is time-invariant, so the heap never needs re-keying while they
-  grow. The head is the better of the two heap tops, compared at ``now``.
-* A job's key changes only at known instants: when ``now`` reaches its
-  ``submitted_at`` (wait starts counting), when a linear boost saturates at
-  ``max_boost`` (``submitted_at + max_boost / rate``), or at a step boundary
-  (``submitted_at + k * interval``). Event timelines (a FIFO while events
-  arrive in time order, the common case, plus a heap for the others) hold
-  them; each call that takes ``now`` processes the due ones (lazily, each in
-  O(log n)) and moves the job to its new key. A job has at most one pending
-  event. An instant event is keyed by the smallest float >= its exact instant,
-  so "due" is one exact float comparison (``now`` is a float); saturation
-  events are keyed by ``submitted_at`` and checked exactly. A lower bound on
-  the next event's instant lets most calls skip all this with one comparison.
-* Keys are exact integers. Every float is an integer multiple of a power of
-  two, so a static key is ``(priority + boost) * 2**a`` with ``a`` fixed by the
-  policy's parameters, and a growing key is ``(priority - rate * submitted_at)
-  * dr * 2**e`` (``rate`` = ``nr / dr``) with ``e`` covering every
-  ``submitted_at`` seen (raised in steps of
-  32 bits when a finer one arrives, shifting existing keys in place, which
-  keeps their order). Equal effective priorities compare equal, never
-  "almost equal", and the documented tie-breaks decide.
+* The queue asks the aging policy (the :class:`~prioq.queue.aging.AgingPolicy`
+  protocol, through :mod:`prioq.queue._phases`) for the *phase* a job's wait is
+  in: its boost is constant there, or grows at the policy's single rate, until
+  a wait the policy names. It never computes a boost itself.
+* Every job sits in one of two binary heaps (``heapq``, lazy deletion): the
+  *static* heap, keyed by an effective priority that is constant until the
+  job's phase ends, and the *growing* heap of jobs whose boost is
+  ``offset + rate * wait`` right now. Their effective priority is
+  ``priority + offset - rate * submitted_at + rate * now``; all but the last term
+  are time-invariant, so the heap never needs re-keying while they grow. The
+  head is the better of the two heap tops, compared at ``now``.
+* A job's key changes only when its phase ends, at ``submitted_at + until``
+  (or at ``submitted_at``, when a job submitted ahead of ``now`` starts a
+  growing phase). The event timeline (a FIFO while events arrive in time
+  order, the common case, plus a heap for the others) holds them, keyed by the
+  smallest float >= the exact instant, so "due" is one exact float comparison;
+  each call that takes ``now`` processes the due ones (lazily, each in
+  O(log n)) and moves the job to its new phase. A job has at most one pending
+  event, and the earliest one's instant lets most calls skip all this with one
+  comparison.
+* Keys are exact integers (:mod:`prioq.queue._exact`). Every float is an integer
+  multiple of a power of two, so a static key is ``(priority + boost) * 2**a``
+  with ``a`` the policy's ``boost_exponent``, and a growing key is
+  ``(priority + offset - rate * submitted_at) * 2**(e + rate_exponent)`` with
+  ``e`` covering every ``submitted_at`` seen (raised in steps of 32 bits when a
+  finer one arrives, shifting existing keys in place, which keeps their order).
+  Equal effective priorities compare equal, never "almost equal", and the
+  documented tie-breaks decide.
 
 =================  ==============================================================
 operation          cost (n queued jobs)
@@ -49,10 +51,10 @@ levels(now)        O(p + c): distinct priorities and classes
 statistics()       O(n) (scans for the oldest job)
 =================  ==============================================================
 
-Aging events: each job has at most 2 (linear: start, saturation) or
-``StepAging.levels`` (step) events over its whole stay, and never more than
-the number of calls that advanced ``now``. Raising ``e`` costs O(n) and
-happens at most 34 times over a queue's life (float exponents stop at 2**-1074).
+Aging events: each job has at most one per phase of the policy over its whole
+stay (linear: 2, start and saturation; step: ``StepAging.levels``), and never
+more than the number of calls that advanced ``now``. Raising ``e`` costs O(n)
+and happens at most 34 times over a queue's life (float exponents stop at 2**-1074).
 
 Not thread-safe: one owner at a time, like the scheduler.
 """
@@ -62,128 +64,27 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import sys
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeAlias
+from collections.abc import Iterator, Mapping
+from fractions import Fraction
 
 import attrs
 
-from prioq.errors import DuplicateJob, InvalidJob, InvalidTime, UnknownJob
+from prioq._validate import MAX_PRIORITY, instance, instant, integer, lookup_id, now_after, priority
+from prioq.errors import DuplicateJob, InvalidJob, InvalidPolicy, UnknownJob
 from prioq.model import Job
-from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
+from prioq.queue._entry import EVENT, JOB, JOB_ID, KEY, PHASE, SEQ, SUBMITTED, Entry
+from prioq.queue._exact import ceil_float, dyadic, to_float
+from prioq.queue._invariants import check_queue
+from prioq.queue._phases import Phase, phases_of
+from prioq.queue._timeline import EVENT_AT, EVENT_JOB, Event, Timeline
+from prioq.queue.aging import AgingPolicy, NoAging
 
 __all__ = ["PriorityQueue", "QueueLevels", "QueueStatistics"]
 
-_MAX_PRIORITY = 2**53
-"""Largest |priority|: beyond it an int is not exactly a float, and effective priorities are floats."""
-
-# A heap entry is a tuple, so heapq compares it in C:
-# (key, submitted_at, seq, uid, id, job, kind, event)
-#   key:   the negated exact integer key (min-heap, highest first)
-#   uid:   unique per entry; stale and live entries of one job may share seq,
-#          so uid keeps comparisons from ever reaching the (unorderable) job
-#   kind:  linear 0 waiting / 1 growing / 2 capped; step: the level; none: 0
-#   event: the job's one pending timer event, or None
-_KEY, _S, _SEQ, _UID, _ID, _JOB, _KIND, _EVENT = range(8)
-# An aging event: (key, uid, id). In the "due" timeline key is the smallest float
-# >= the event's exact instant (so "due" is key <= now, exactly, as now is a float);
-# in the linear saturation timeline key is submitted_at (the instant s + max_boost/rate
-# is monotone in it; due is checked exactly).
-_TKEY, _TUID, _TID = range(3)
-
-_Entry: TypeAlias = tuple[Any, ...]
-_Event: TypeAlias = tuple[Any, ...]
-
-_NONE, _LINEAR, _STEP = 0, 1, 2
-_WAITING, _GROWING, _CAPPED = 0, 1, 2
 _SCALE_STEP = 32  # growing keys' scale 2**e rises in these steps (bounds the rescalings)
 _SCALE_START = 64  # covers every submitted_at of magnitude >= 2**-11 without a rescale
-_TOL = 1e-14  # relative margin of float pre-checks (their error is ~1e-16); inside it, exact ints decide
-_TINY = 1e-300  # absolute margin for underflow
-
-
-def _log2(power_of_two: int) -> int:
-    return power_of_two.bit_length() - 1
-
-
-def _dyadic(x: float) -> tuple[int, int]:
-    """``(num, shift)`` with ``x == num / 2**shift`` exactly and ``shift >= 0`` (not reduced).
-
-    Several times faster than ``float.as_integer_ratio``, which matters on every push.
-    """
-    m, e = math.frexp(x)
-    num = int(m * 9007199254740992.0)  # m * 2**53 is an integer: m has at most 53 bits
-    shift = 53 - e
-    if shift < 0:
-        return num << -shift, 0
-    return num, shift
-
-
-def _ceil_float(num: int, den: int) -> float:
-    """The smallest float >= num/den (den > 0); ``math.inf`` beyond the float range."""
-    try:
-        f = num / den  # int true division is correctly rounded
-    except OverflowError:
-        return math.inf if num > 0 else -math.inf
-    fn, shift = _dyadic(f)
-    if fn * den < num << shift:
-        f = math.nextafter(f, math.inf)
-    return f
-
-
-class _Timeline:
-    """Aging events in key order: a FIFO while keys arrive in order (jobs pushed as they are
-    submitted, the common case: O(1)), a heap for the others (O(log n))."""
-
-    __slots__ = ("fifo", "heap")
-
-    def __init__(self) -> None:
-        self.fifo: deque[_Event] = deque()
-        self.heap: list[_Event] = []
-
-    def __len__(self) -> int:
-        return len(self.fifo) + len(self.heap)
-
-    def __iter__(self) -> Iterator[_Event]:
-        return itertools.chain(self.fifo, self.heap)
-
-    def add(self, event: _Event) -> None:
-        fifo = self.fifo
-        if not fifo or fifo[-1] <= event:
-            fifo.append(event)
-        else:
-            heapq.heappush(self.heap, event)
-
-    def first(self) -> _Event | None:
-        fifo, heap = self.fifo, self.heap
-        if fifo:
-            return heap[0] if heap and heap[0] < fifo[0] else fifo[0]
-        return heap[0] if heap else None
-
-    def pop(self) -> _Event:
-        fifo, heap = self.fifo, self.heap
-        if fifo and not (heap and heap[0] < fifo[0]):
-            return fifo.popleft()
-        return heapq.heappop(heap)
-
-    def keep(self, live: Callable[[_Event], bool]) -> None:
-        self.fifo = deque(e for e in self.fifo if live(e))
-        self.heap = [e for e in self.heap if live(e)]
-        heapq.heapify(self.heap)
-
-    def ordered(self) -> bool:
-        fifo, heap = self.fifo, self.heap
-        return all(fifo[i - 1] <= fifo[i] for i in range(1, len(fifo))) and all(
-            heap[(i - 1) // 2] <= heap[i] for i in range(1, len(heap))
-        )
-
-
-def _to_float(num: int, den: int) -> float:
-    try:
-        return num / den
-    except OverflowError:
-        return math.inf if num > 0 else -math.inf
+_MAX_HOPS = 8  # phases walked one by one after a jump in time before asking the policy directly
+_INF = math.inf
 
 
 @attrs.frozen(slots=True)
@@ -227,119 +128,72 @@ class QueueStatistics:
 class PriorityQueue:
     """Jobs in scheduling order under an aging policy; see the module docstring and ``docs/queue.md``.
 
-    ``PriorityQueue(aging=LinearAging(rate=1/60, max_boost=50))``. Calls that
-    take ``now`` require it finite and not earlier than any ``now`` seen
-    before (:class:`InvalidTime`). Every call validates first: a failed call
-    leaves the queue unchanged.
+    ``PriorityQueue(aging=LinearAging(rate=1/60, max_boost=50))``; any
+    :class:`~prioq.queue.aging.AgingPolicy` works. Calls that take ``now``
+    require it finite, float-exact and not earlier than any ``now`` seen before
+    (:class:`InvalidTime`). Every call validates first: a failed call leaves
+    the queue unchanged.
     """
 
     __slots__ = (
-        "_a",
         "_aging",
         "_by_class",
         "_by_priority",
-        "_cap_add",
-        "_cap_kind",
-        "_capping",
-        "_counts",
-        "_di",
-        "_dm",
-        "_dr",
-        "_due",
-        "_e",
-        "_e_r",
-        "_g",
-        "_interval_f",
+        "_capped_count",
+        "_compactions",
+        "_entries",
+        "_events",
+        "_events_processed",
+        "_growing",
+        "_growing_exp",
         "_last_now",
-        "_levels",
-        "_live",
-        "_mb_f",
-        "_mb_hi",
-        "_mb_lo",
-        "_mode",
-        "_n_capped",
-        "_n_events",
         "_next_seq",
-        "_ni",
-        "_nm",
-        "_now_terms",
-        "_nr",
-        "_nst",
-        "_rate_f",
-        "_s",
-        "_sat",
-        "_sat_lead",
+        "_next_wake",
+        "_now_cache",
+        "_pending_events",
+        "_phases",
+        "_pops",
+        "_pushes",
+        "_rate_exp",
+        "_rate_num",
+        "_removes",
+        "_rescales",
         "_seqs",
-        "_sh_m",
-        "_sh_st",
         "_stale_events",
+        "_static",
+        "_static_exp",
         "_uids",
+        "_updates",
         "_version",
-        "_wake",
     )
 
     def __init__(self, aging: AgingPolicy | None = None) -> None:
         if aging is None:
             aging = NoAging()
-        if not isinstance(aging, NoAging | LinearAging | StepAging):
-            raise InvalidJob(f"aging: expected NoAging, LinearAging or StepAging, got {aging!r}")
+        instance(aging, AgingPolicy, "PriorityQueue aging", error=InvalidPolicy)  # type: ignore[type-abstract]
         self._aging: AgingPolicy = aging
-        self._live: dict[str, _Entry] = {}
-        self._seqs: set[int] = set()
-        self._s: list[_Entry] = []  # static keys: (priority + boost) * 2**a
-        self._g: list[_Entry] = []  # growing keys (linear): (priority - rate * s) * dr * 2**e
-        self._due = _Timeline()  # events due at an instant: linear start, step boundaries
-        self._sat = _Timeline()  # linear saturation events, keyed by submitted_at
-        self._n_events = self._n_capped = self._next_seq = self._version = 0
-        self._stale_events = 0  # events of jobs that left, still in a timeline
+        phases = self._phases = phases_of(aging)
+        self._entries: dict[str, Entry] = {}  # job id -> its live heap entry
+        self._seqs: set[int] = set()  # sequence numbers of queued jobs
+        self._static: list[Entry] = []  # keys (priority + boost) * 2**static_exp
+        self._growing: list[Entry] = []  # keys (priority + offset - rate * s) * 2**(growing_exp + rate_exp)
+        self._events = Timeline()  # one pending aging event per job whose phase ends
+        self._pending_events = self._capped_count = self._next_seq = self._version = 0
+        self._stale_events = 0  # events of jobs that left or moved on, still in the timeline
         self._uids = itertools.count()
         self._last_now: float | None = None
         self._by_priority: dict[int, int] = {}
         self._by_class: dict[str | None, int] = {}
-        # pushes, pops, removes, updates, events processed, compactions, rescales
-        self._counts = [0] * 7
-        self._mode = _NONE
-        self._capping = False
-        self._levels = self._a = self._e = self._e_r = self._sh_m = self._sh_st = 0
-        self._nr = self._dr = self._nm = self._dm = self._ni = self._di = self._nst = 1
-        self._rate_f = self._mb_f = self._mb_lo = self._mb_hi = self._interval_f = 0.0
-        self._cap_kind = -1  # the kind meaning "boost at max_boost" (-1: none)
-        self._cap_add = 0  # max_boost * 2**a
-        self._now_terms: tuple[float, int, int, int] = (math.nan, 0, 0, 0)  # cache for _growing_first
-        # A lower bound on the earliest instant any pending event can fall due: calls with an
-        # earlier now skip event processing with one comparison.
-        self._wake = math.inf
-        self._sat_lead = math.inf  # a little under max_boost / rate
-        if isinstance(aging, LinearAging) and aging.rate > 0 and aging.max_boost > 0:
-            self._mode = _LINEAR
-            self._nr, self._dr = aging.rate.as_integer_ratio()
-            self._e_r = _log2(self._dr)
-            self._rate_f = float(aging.rate)
-            self._e = _SCALE_START
-            self._capping = not math.isinf(aging.max_boost)
-            if self._capping:
-                self._set_cap(aging.max_boost, 0)
-                self._cap_kind = _CAPPED
-                lead = self._mb_f / self._rate_f
-                self._sat_lead = (lead if lead < math.inf else sys.float_info.max) * (1 - 1e-12) - _TINY
-        elif isinstance(aging, StepAging) and aging.levels > 0:
-            self._mode = _STEP
-            self._levels = aging.levels
-            self._ni, self._di = aging.interval.as_integer_ratio()
-            self._interval_f = float(aging.interval)
-            self._nst, dst = aging.step.as_integer_ratio()
-            self._set_cap(aging.max_boost, _log2(dst))
-            self._sh_st = self._a - _log2(dst)
-            self._cap_kind = self._levels
-
-    def _set_cap(self, max_boost: float, e_other: int) -> None:
-        self._nm, self._dm = max_boost.as_integer_ratio()
-        self._a = max(_log2(self._dm), e_other)  # static keys' scale: 2**a covers every boost
-        self._sh_m = self._a - _log2(self._dm)
-        self._cap_add = self._nm << self._sh_m
-        self._mb_f = float(max_boost)
-        self._mb_lo = self._mb_f * (1 - _TOL) - _TINY
-        self._mb_hi = self._mb_f * (1 + _TOL) + _TINY
+        self._pushes = self._pops = self._removes = self._updates = 0
+        self._events_processed = self._compactions = self._rescales = 0
+        self._static_exp = phases.exponent
+        self._rate_num = phases.rate_num  # growth rate = rate_num / 2**rate_exp
+        self._rate_exp = phases.rate_exponent
+        # growing keys' scale 2**growing_exp: covers every submitted_at seen and every offset
+        self._growing_exp = max(_SCALE_START, -(-phases.exponent // _SCALE_STEP) * _SCALE_STEP)
+        self._now_cache: tuple[float, int, int, int] = (math.nan, 0, 0, 0)  # see _now_terms
+        # The earliest pending event's instant: calls with an earlier now skip event processing.
+        self._next_wake = _INF
 
     # ------------------------------------------------------------------ properties
 
@@ -360,364 +214,248 @@ class PriorityQueue:
 
     def __len__(self) -> int:
         """Number of queued jobs. O(1)."""
-        return len(self._live)
+        return len(self._entries)
 
     def __contains__(self, job_id: object) -> bool:
         """Whether a job with this id is queued. O(1)."""
-        return isinstance(job_id, str) and job_id in self._live
+        return isinstance(job_id, str) and job_id in self._entries
 
     def __iter__(self) -> Iterator[str]:
         """The queued job ids in arbitrary order (use :meth:`ordered` for scheduling order)."""
-        return iter(self._live)
+        return iter(self._entries)
 
     def __repr__(self) -> str:
-        return f"PriorityQueue(aging={self._aging!r}, size={len(self._live)})"
+        return f"PriorityQueue(aging={self._aging!r}, size={len(self._entries)})"
 
     # ------------------------------------------------------------------ validation
 
     def _check_now(self, now: object) -> float:
-        if type(now) is not float:
-            if isinstance(now, bool) or not isinstance(now, int | float):
-                raise InvalidTime(f"now must be a number, got {now!r}")
-            try:
-                as_float = float(now)
-            except OverflowError:
-                raise InvalidTime(f"now must be finite, got {now!r}") from None
-            if as_float != now:
-                raise InvalidTime(f"now must be exactly representable as a float, got {now!r}")
-            now = as_float
-        if not math.isfinite(now):
-            raise InvalidTime(f"now must be finite, got {now!r}")
-        last = self._last_now
-        if last is not None and now < last:
-            raise InvalidTime(f"now={now!r} is earlier than {last!r}, the latest now already seen")
-        return now
+        return now_after(now, self._last_now)
 
-    def _entry(self, job_id: object) -> _Entry:
-        entry = self._live.get(job_id) if isinstance(job_id, str) else None
+    def _entry(self, job_id: object) -> Entry:
+        entry = self._entries.get(job_id) if isinstance(job_id, str) else None
         if entry is None:
+            lookup_id(job_id)  # not a string at all: InvalidType, not UnknownJob
             raise UnknownJob(f"no queued job with id {job_id!r}")
         return entry
 
-    @staticmethod
-    def _check_priority(what: str, priority: object) -> int:
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise InvalidJob(f"{what}: priority must be an int, got {priority!r}")
-        if abs(priority) > _MAX_PRIORITY:
-            raise InvalidJob(f"{what}: priority must be within ±2**53, got {priority!r}")
-        return priority
-
     # ------------------------------------------------------------------ phases, keys, events
 
-    def _phase(self, now: float | None, s: float) -> int:
-        """The job's kind at ``now``, exactly: linear waiting/growing/capped, or the step level."""
-        mode = self._mode
-        if mode == _NONE or now is None or now < s:
-            return 0
-        if mode == _LINEAR:
-            return _CAPPED if self._capping and self._capped(now, s) else _GROWING
-        return self._step_level(now, s)
+    def _event_at(self, s: float, phase: Phase) -> float:
+        """The smallest float >= ``s + phase.until`` (exact): when a job submitted at ``s`` leaves it."""
+        ns, shift = dyadic(s)
+        den = phase.until_den
+        return ceil_float(ns * den + (phase.until_num << shift), den << shift)
 
-    def _capped(self, now: float, s: float) -> bool:
-        """Exactly: ``rate * (now - s) >= max_boost``."""
-        x = (now - s) * self._rate_f
-        if x < self._mb_lo:
-            return False
-        if self._mb_hi < x < math.inf:
-            return True
-        nn, dn = now.as_integer_ratio()
-        ns, ds = s.as_integer_ratio()
-        return self._nr * (nn * ds - ns * dn) * self._dm >= self._nm * self._dr * dn * ds
+    def _settle(self, phase: Phase, s: float, now: float) -> tuple[Phase, float]:
+        """The phase at ``now`` of a job submitted at ``s`` whose wait has reached ``phase``'s start,
+        and when it ends (``inf``: never). O(1) per phase walked; after a long jump in time the
+        policy is asked directly for the phase at the exact wait."""
+        hops = 0
+        while phase.until is not None:
+            if not now - s > phase.until_past:  # else surely past its end: no need to compute when
+                at = self._event_at(s, phase)
+                if at > now:
+                    return phase, at
+            hops += 1
+            if hops < _MAX_HOPS:
+                phase = phase.following or self._phases.after(phase)
+            else:
+                phase = self._phases.at(Fraction(now) - Fraction(s))
+        return phase, _INF
 
-    def _step_level(self, now: float, s: float) -> int:
-        """Exactly: ``min(floor((now - s) / interval), levels)`` for ``now >= s``."""
-        q = (now - s) / self._interval_f
-        top = self._levels
-        margin = q * _TOL + _TINY
-        if q - margin >= top:
-            return top
-        j = math.floor(q)
-        if q - j > margin and j + 1 - q > margin:
-            return j
-        nn, a = _dyadic(now)
-        ns, b = _dyadic(s)
-        # (now - s) / interval = (nn * 2**b - ns * 2**a) * di / (2**(a + b) * ni)
-        return min(((nn << b) - (ns << a)) * self._di // (self._ni << (a + b)), top)
+    def _phase_for(self, s: float) -> tuple[Phase, float]:
+        """The phase of a job submitted at ``s`` as of ``last_now``, and when it ends."""
+        now = self._last_now
+        if now is None or now < s:
+            phase = self._phases.waiting  # its wait has not started: boost(0), constant
+            return phase, (self._event_at(s, phase) if phase.until is not None else _INF)
+        return self._settle(self._phases.first, s, now)
 
-    def _key(self, p: int, s: float, kind: int) -> int:
-        """The exact integer key (not negated) of a job in phase ``kind``; may raise the growing scale."""
-        mode = self._mode
-        if mode == _LINEAR:
-            if kind == _GROWING:
-                ns, e_s = _dyadic(s)  # s = ns / 2**e_s
-                e = self._e
-                if e_s > e:
-                    self._rescale(e_s)
-                    e = self._e
-                # (p - rate * s) * dr * 2**e
-                return (p * self._dr << e) - (self._nr * ns << (e - e_s))
-            if kind == _CAPPED:
-                return (p << self._a) + self._cap_add
-        elif mode == _STEP and kind > 0:
-            return (p << self._a) + min(kind * self._nst << self._sh_st, self._cap_add)
-        return p << self._a
+    def _key(self, p: int, s: float, phase: Phase) -> int:
+        """The exact integer key (not negated) of a job in ``phase``; may raise the growing scale."""
+        if phase.grows:
+            return self._growing_key(p, s, phase)
+        return (p << self._static_exp) + phase.offset
 
-    def _rescale(self, e_s: int) -> None:
+    def _growing_key(self, p: int, s: float, phase: Phase) -> int:
+        """``(p + offset - rate * s) * 2**(growing_exp + rate_exp)``, exactly."""
+        ns, shift = dyadic(s)  # s = ns / 2**shift
+        e = self._growing_exp
+        if shift > e:
+            self._rescale(shift)
+            e = self._growing_exp
+        if phase.offset:
+            a = self._static_exp
+            base = ((p << a) + phase.offset) << (e + self._rate_exp - a)
+        else:
+            base = p << (e + self._rate_exp)
+        return base - (self._rate_num * ns << (e - shift))
+
+    def _rescale(self, shift: int) -> None:
         """Raise the growing keys' scale to cover a finer ``submitted_at``: O(n), order unchanged."""
-        e = -(-e_s // _SCALE_STEP) * _SCALE_STEP
-        shift = e - self._e
-        live = self._live
-        g = self._g
-        for i, entry in enumerate(g):
-            moved = (entry[_KEY] << shift, *entry[1:])
-            g[i] = moved
-            if live.get(entry[_ID]) is entry:
-                live[entry[_ID]] = moved
-        self._e = e
-        self._now_terms = (math.nan, 0, 0, 0)
-        self._counts[6] += 1
+        e = -(-shift // _SCALE_STEP) * _SCALE_STEP
+        by = e - self._growing_exp
+        entries = self._entries
+        growing = self._growing
+        for i, entry in enumerate(growing):
+            moved = (entry[KEY] << by, *entry[1:])
+            growing[i] = moved
+            if entries.get(entry[JOB_ID]) is entry:
+                entries[entry[JOB_ID]] = moved
+        self._growing_exp = e
+        self._now_cache = (math.nan, 0, 0, 0)
+        self._rescales += 1
         self._version += 1
 
-    def _event_key(self, s: float, kind: int) -> tuple[_Timeline, float] | None:
-        """Where and under which key the job's next aging event goes after entering ``kind``."""
-        mode = self._mode
-        if mode == _LINEAR:
-            if kind == _WAITING:
-                return self._due, s
-            if kind == _GROWING and self._capping:
-                return self._sat, s
-        elif mode == _STEP and kind < self._levels:
-            # the boundary s + (kind + 1) * interval, rounded up to a float
-            ns, e_s = _dyadic(s)
-            return self._due, _ceil_float(ns * self._di + ((kind + 1) * self._ni << e_s), self._di << e_s)
-        return None
-
-    def _schedule(self, jid: str, s: float, kind: int) -> _Event | None:
-        where = self._event_key(s, kind)
-        if where is None:
+    def _schedule(self, job_id: str, at: float) -> Event | None:
+        """File the job's next aging event at ``at`` (none if ``inf``: its phase never ends)."""
+        if at == _INF:
             return None
-        timeline, key = where
-        event = (key, next(self._uids), jid)
-        timeline.add(event)
-        self._n_events += 1
-        wake = key if timeline is self._due else self._sat_wake(key)
-        if wake < self._wake:
-            self._wake = wake
+        event = (at, next(self._uids), job_id)
+        self._events.add(event)
+        self._pending_events += 1
+        if at < self._next_wake:
+            self._next_wake = at
         return event
 
-    def _sat_wake(self, s: float) -> float:
-        """A float <= s + max_boost / rate (exact), so the saturation check never starts late."""
-        return s + self._sat_lead - abs(s) * 1e-12
-
-    def _rewake(self) -> None:
-        wake = math.inf
-        first = self._due.first()
-        if first is not None:
-            wake = first[_TKEY]
-        first = self._sat.first()
-        if first is not None:
-            wake = min(wake, self._sat_wake(first[_TKEY]))
-        self._wake = wake
-
-    def _place(self, job: Job, s: float, seq: int, kind: int, event: _Event | None) -> None:
-        key = self._key(job.priority, s, kind)
-        entry = (-key, s, seq, next(self._uids), job.id, job, kind, event)
-        heapq.heappush(self._g if self._mode == _LINEAR and kind == _GROWING else self._s, entry)
-        self._live[job.id] = entry
-
-    def _refresh(self, old: _Entry, now: float) -> None:
-        """Re-key a job whose event fell due (the old event is consumed). O(log n)."""
-        s = old[_S]
-        kind = self._phase(now, s)
-        self._n_events -= 1
-        event = self._schedule(old[_ID], s, kind)
-        self._n_capped += (kind == self._cap_kind) - (old[_KIND] == self._cap_kind)
-        self._place(old[_JOB], s, old[_SEQ], kind, event)
-        self._counts[4] += 1
-        self._version += 1
+    def _place(self, job: Job, s: float, seq: int, phase: Phase, event: Event | None) -> None:
+        key = self._key(job.priority, s, phase)
+        entry = (-key, s, seq, next(self._uids), job.id, job, phase, event)
+        heapq.heappush(self._growing if phase.grows else self._static, entry)
+        self._entries[job.id] = entry
 
     def _advance(self, now: float) -> None:
         """Record ``now`` and process every aging event due at it. O(log n) per event."""
         self._last_now = now
-        if now >= self._wake:
-            moved = 0
-            first = self._due.first()
-            if first is not None and first[_TKEY] <= now:
-                moved += self._run(now)
-            if self._capping:
-                moved += self._saturate(now)
-            self._rewake()
+        if now >= self._next_wake:
+            moved = self._run_events(now)
+            first = self._events.first()
+            self._next_wake = first[EVENT_AT] if first is not None else _INF
             if moved:
                 self._maybe_compact()
 
-    def _saturate(self, now: float) -> int:
-        """Process due saturation events: growing -> capped, O(log n) each (the hot event, inlined)."""
-        sat = self._sat
-        fifo, heap = sat.fifo, sat.heap
-        live, static, uids = self._live, self._s, self._uids
-        a, add = self._a, self._cap_add
-        moved = 0
+    def _run_events(self, now: float) -> int:
+        """Move every job whose phase ended by ``now`` to its phase at ``now``. O(log n) each (inlined:
+        this is the hot path of aging)."""
+        events, entries, static, growing = self._events, self._entries, self._static, self._growing
+        after, uids, a = self._phases.after, self._uids, self._static_exp
+        moved = capped = ended = 0
         while True:
-            if fifo and not (heap and heap[0] < fifo[0]):
-                event = fifo[0]
-            elif heap:
-                event = heap[0]
-            else:
+            event = events.first()
+            if event is None or event[EVENT_AT] > now:
                 break
-            if not self._capped(now, event[_TKEY]):
-                break
-            if fifo and event is fifo[0]:
-                fifo.popleft()
-            else:
-                heapq.heappop(heap)
-            old = live.get(event[_TID])
-            if old is None or old[_EVENT] is not event:
+            old = entries.get(event[EVENT_JOB])
+            if old is None or old[EVENT] is not event:
+                events.pop()
                 self._stale_events -= 1
                 continue
-            job = old[_JOB]
-            key = (job.priority << a) + add
-            entry = (-key, old[_S], old[_SEQ], next(uids), old[_ID], job, _CAPPED, None)
-            heapq.heappush(static, entry)
-            live[old[_ID]] = entry
+            s, job_id, was = old[SUBMITTED], old[JOB_ID], old[PHASE]
+            # Ask first: a policy that breaks its contract raises here, with the event still filed.
+            phase, at = self._settle(was.following or after(was), s, now)
+            events.pop()
+            following: Event | None = None
+            if at != _INF:
+                following = (at, next(uids), job_id)
+                events.add(following)
+            else:
+                ended += 1
+            job = old[JOB]
+            if phase.grows:
+                key = self._growing_key(job.priority, s, phase)
+                heap = growing
+            else:
+                key = (job.priority << a) + phase.offset
+                heap = static
+            entry = (-key, s, old[SEQ], next(uids), job_id, job, phase, following)
+            heapq.heappush(heap, entry)
+            entries[job_id] = entry
+            capped += phase.capped - was.capped
             moved += 1
         if moved:
-            self._n_events -= moved
-            self._n_capped += moved
-            self._counts[4] += moved
-            self._version += 1
-        return moved
-
-    def _run(self, now: float) -> int:
-        """Process due events of the instant timeline (linear start, step boundaries)."""
-        if self._mode == _STEP:
-            return self._run_steps(now)
-        live, due = self._live, self._due
-        moved = 0
-        while True:
-            event = due.first()
-            if event is None or event[_TKEY] > now:
-                break
-            due.pop()
-            entry = live.get(event[_TID])
-            if entry is not None and entry[_EVENT] is event:
-                self._refresh(entry, now)
-                moved += 1
-            else:
-                self._stale_events -= 1
-        return moved
-
-    def _run_steps(self, now: float) -> int:
-        """Step boundaries that fell due: re-key each job at its level now. The hot event, inlined."""
-        live, due, static, uids = self._live, self._due, self._s, self._uids
-        a, nst, sh_st, cap_add, top = self._a, self._nst, self._sh_st, self._cap_add, self._levels
-        ni, di = self._ni, self._di
-        moved = capped = 0
-        while True:
-            event = due.first()
-            if event is None or event[_TKEY] > now:
-                break
-            due.pop()
-            old = live.get(event[_TID])
-            if old is None or old[_EVENT] is not event:
-                self._stale_events -= 1
-                continue
-            s, jid = old[_S], old[_ID]
-            level = self._step_level(now, s)
-            if level < top:
-                ns, e_s = _dyadic(s)  # next boundary: s + (level + 1) * interval
-                following = (_ceil_float(ns * di + ((level + 1) * ni << e_s), di << e_s), next(uids), jid)
-                due.add(following)
-            else:
-                following = None
-                capped += 1
-            job = old[_JOB]
-            key = (job.priority << a) + min(level * nst << sh_st, cap_add)
-            entry = (-key, s, old[_SEQ], next(uids), jid, job, level, following)
-            heapq.heappush(static, entry)
-            live[jid] = entry
-            moved += 1
-        if moved:
-            self._n_events -= capped
-            self._n_capped += capped
-            self._counts[4] += moved
+            self._pending_events -= ended
+            self._capped_count += capped
+            self._events_processed += moved
             self._version += 1
         return moved
 
     def _maybe_compact(self) -> None:
         """Rebuild heaps once stale entries outnumber live ones: O(n), amortized O(1) per removal."""
-        live = self._live
-        if len(self._s) + len(self._g) > 2 * len(live) + 64:
-            self._s = [e for e in self._s if live.get(e[_ID]) is e]
-            self._g = [e for e in self._g if live.get(e[_ID]) is e]
-            heapq.heapify(self._s)
-            heapq.heapify(self._g)
-            self._counts[5] += 1
+        entries = self._entries
+        if len(self._static) + len(self._growing) > 2 * len(entries) + 64:
+            self._static = [e for e in self._static if entries.get(e[JOB_ID]) is e]
+            self._growing = [e for e in self._growing if entries.get(e[JOB_ID]) is e]
+            heapq.heapify(self._static)
+            heapq.heapify(self._growing)
+            self._compactions += 1
             self._version += 1
-        if self._stale_events > self._n_events + 64:
+        if self._stale_events > self._pending_events + 64:
             self._compact_events()
 
     def _compact_events(self) -> None:
         """Drop the events of jobs that left: O(n), once they outnumber the live ones."""
-        self._due.keep(self._event_live)
-        self._sat.keep(self._event_live)
+        self._events.keep(self._event_live)
         self._stale_events = 0
 
-    def _event_live(self, event: _Event) -> bool:
-        entry = self._live.get(event[_TID])
-        return entry is not None and entry[_EVENT] is event
+    def _event_live(self, event: Event) -> bool:
+        entry = self._entries.get(event[EVENT_JOB])
+        return entry is not None and entry[EVENT] is event
 
-    def _terms(self, now: float) -> tuple[float, int, int, int]:
-        """``(now, e_n, rate * now * dr * 2**(e + e_n), e_n + e_r + e)`` with now = nn / 2**e_n."""
-        terms = self._now_terms
+    def _now_terms(self, now: float) -> tuple[float, int, int, int]:
+        """``(now, now_shift, rate * now * 2**(rate_exp + e + now_shift), now_shift + rate_exp + e)``
+        with ``now = num / 2**now_shift`` and ``e`` the growing scale: what ranking a growing
+        key at ``now`` needs, cached for the last ``now``."""
+        terms = self._now_cache
         if terms[0] != now:
-            nn, e_n = _dyadic(now)
-            terms = self._now_terms = (now, e_n, self._nr * nn << self._e, e_n + self._e_r + self._e)
+            num, shift = dyadic(now)
+            e = self._growing_exp
+            terms = self._now_cache = (now, shift, self._rate_num * num << e, shift + self._rate_exp + e)
         return terms
 
     def _eff_growing(self, key: int, now: float) -> tuple[int, int]:
         """Exact effective priority of a growing key at ``now`` as ``num / 2**shift``."""
-        _, e_n, term, shift = self._terms(now)
-        return (key << e_n) + term, shift
+        _, now_shift, rate_term, shift = self._now_terms(now)
+        return (key << now_shift) + rate_term, shift
 
-    def _growing_first(self, g: _Entry, st: _Entry, now: float) -> bool:
-        """Whether growing entry ``g`` precedes static entry ``st`` at ``now``; exact. O(1).
+    def _growing_first(self, grow: Entry, static: Entry, now: float) -> bool:
+        """Whether growing entry ``grow`` precedes static entry ``static`` at ``now``; exact. O(1).
 
-        Compares ``eff_g * 2**(shift + a)`` with ``eff_st * 2**(shift + a)`` on the negated keys.
+        Compares both effective priorities times ``2**(shift + static_exp)``, on the negated keys.
         """
-        terms = self._now_terms
+        terms = self._now_cache
         if terms[0] != now:
-            terms = self._terms(now)
-        gk: int = g[_KEY]
-        sk: int = st[_KEY]
-        lhs = ((gk << terms[1]) - terms[2]) << self._a
-        rhs = sk << terms[3]
+            terms = self._now_terms(now)
+        grow_key: int = grow[KEY]
+        static_key: int = static[KEY]
+        lhs = ((grow_key << terms[1]) - terms[2]) << self._static_exp
+        rhs = static_key << terms[3]
         if lhs != rhs:
             return lhs < rhs
-        g_s: float = g[_S]
-        st_s: float = st[_S]
-        return g_s < st_s or (g_s == st_s and g[_SEQ] < st[_SEQ])
+        grow_s: float = grow[SUBMITTED]
+        static_s: float = static[SUBMITTED]
+        return grow_s < static_s or (grow_s == static_s and grow[SEQ] < static[SEQ])
 
     def _clean_tops(self) -> None:
-        live = self._live
-        s, g = self._s, self._g
-        while s and live.get(s[0][_ID]) is not s[0]:
-            heapq.heappop(s)
-        while g and live.get(g[0][_ID]) is not g[0]:
-            heapq.heappop(g)
+        entries = self._entries
+        static, growing = self._static, self._growing
+        while static and entries.get(static[0][JOB_ID]) is not static[0]:
+            heapq.heappop(static)
+        while growing and entries.get(growing[0][JOB_ID]) is not growing[0]:
+            heapq.heappop(growing)
 
-    def _head_heap(self, now: float) -> list[_Entry]:
+    def _head_heap(self, now: float) -> list[Entry]:
         """The heap whose top is the head at ``now`` (queue non-empty, events processed)."""
         self._clean_tops()
-        g = self._g
-        if g and (not self._s or self._growing_first(g[0], self._s[0], now)):
-            return g
-        return self._s
+        growing = self._growing
+        if growing and (not self._static or self._growing_first(growing[0], self._static[0], now)):
+            return growing
+        return self._static
 
-    def _forget(self, entry: _Entry) -> None:
+    def _forget(self, entry: Entry) -> None:
         """Bookkeeping when a job leaves (its heap entry is popped or left stale)."""
-        del self._live[entry[_ID]]
-        self._seqs.discard(entry[_SEQ])
-        job: Job = entry[_JOB]
+        del self._entries[entry[JOB_ID]]
+        self._seqs.discard(entry[SEQ])
+        job: Job = entry[JOB]
         # self._count(job.priority, job.priority_class, -1), inlined: this is on every pop
         by_priority, by_class = self._by_priority, self._by_class
         p, cls = job.priority, job.priority_class
@@ -731,13 +469,13 @@ class PriorityQueue:
             by_class[cls] = n
         else:
             del by_class[cls]
-        if entry[_EVENT] is not None:
-            self._n_events -= 1
+        if entry[EVENT] is not None:
+            self._pending_events -= 1
             self._stale_events += 1
-            if self._stale_events > self._n_events + 64:
+            if self._stale_events > self._pending_events + 64:
                 self._compact_events()
-        if entry[_KIND] == self._cap_kind:
-            self._n_capped -= 1
+        if entry[PHASE].capped:
+            self._capped_count -= 1
         self._version += 1
 
     def _count(self, priority: int, cls: str | None, delta: int) -> None:
@@ -764,44 +502,44 @@ class PriorityQueue:
         ``now`` (optional) is recorded like any call's: a job submitted at or
         before ``now`` then starts aging without an extra aging event.
         :class:`DuplicateJob` if the id (or the given seq) is queued;
-        :class:`InvalidJob` for a non-Job or a priority beyond ±2**53.
+        :class:`InvalidJob` for a non-Job or a priority beyond ±2**53;
+        :class:`InvalidValue` for a seq that is not an int >= 0.
         """
-        if not isinstance(job, Job):
-            raise InvalidJob(f"push: expected a prioq.Job, got {job!r}")
-        jid = job.id
-        if jid in self._live:
-            raise DuplicateJob(f"job {jid!r} is already queued")
+        if type(job) is not Job:
+            instance(job, Job, "push", error=InvalidJob)
+        job_id = job.id
+        if job_id in self._entries:
+            raise DuplicateJob(f"job {job_id!r} is already queued")
         p = job.priority  # an int: Job checks that
-        if not -_MAX_PRIORITY <= p <= _MAX_PRIORITY:
-            self._check_priority(f"job {jid}", p)
+        if not -MAX_PRIORITY <= p <= MAX_PRIORITY:
+            priority(p, f"job {job_id}")
         s = job.submitted_at
         if type(s) is not float:
-            s = float(s)
-            if s != job.submitted_at:
-                raise InvalidJob(f"job {jid}: submitted_at must be exactly a float, got {job.submitted_at!r}")
+            s = instant(s, f"job {job_id}: submitted_at", error=InvalidJob)
         if seq is None:
             seq = self._next_seq
         else:
-            if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-                raise InvalidJob(f"job {jid}: seq must be an int >= 0, got {seq!r}")
+            if type(seq) is not int or seq < 0:
+                integer(seq, f"job {job_id}: seq", minimum=0)
             if seq in self._seqs:
-                raise DuplicateJob(f"job {jid}: sequence number {seq} belongs to a queued job")
+                raise DuplicateJob(f"job {job_id}: sequence number {seq} belongs to a queued job")
         if now is not None:
             last = self._last_now
+            # The hot path: a finite float not before last_now (x - x is 0.0 only for finite x).
             if type(now) is not float or now - now != 0.0 or (last is not None and now < last):
                 now = self._check_now(now)
             self._advance(now)
-        kind = self._phase(self._last_now, s)
-        self._place(job, s, seq, kind, self._schedule(jid, s, kind))
+        phase, at = self._phase_for(s)
+        self._place(job, s, seq, phase, self._schedule(job_id, at))
         self._seqs.add(seq)
         if seq >= self._next_seq:
             self._next_seq = seq + 1
         by_priority, by_class, cls = self._by_priority, self._by_class, job.priority_class
         by_priority[p] = by_priority.get(p, 0) + 1
         by_class[cls] = by_class.get(cls, 0) + 1
-        if kind == self._cap_kind:
-            self._n_capped += 1
-        self._counts[0] += 1
+        if phase.capped:
+            self._capped_count += 1
+        self._pushes += 1
         self._version += 1
         return seq
 
@@ -811,10 +549,10 @@ class PriorityQueue:
         :class:`IndexError` if empty (``now`` is then not recorded).
         """
         now = self._check_now(now)
-        if not self._live:
+        if not self._entries:
             raise IndexError("peek from an empty PriorityQueue")
         self._advance(now)
-        job: Job = self._head_heap(now)[0][_JOB]
+        job: Job = self._head_heap(now)[0][JOB]
         return job
 
     def pop(self, now: float) -> Job:
@@ -826,22 +564,22 @@ class PriorityQueue:
         # The hot path: a finite float not before last_now (x - x is 0.0 only for finite x).
         if type(now) is not float or now - now != 0.0 or (last is not None and now < last):
             now = self._check_now(now)
-        if not self._live:
+        if not self._entries:
             raise IndexError("pop from an empty PriorityQueue")
         self._advance(now)
-        live, static, growing = self._live, self._s, self._g
-        while static and live.get(static[0][_ID]) is not static[0]:
+        entries, static, growing = self._entries, self._static, self._growing
+        while static and entries.get(static[0][JOB_ID]) is not static[0]:
             heapq.heappop(static)
         heap = static
         if growing:
-            while growing and live.get(growing[0][_ID]) is not growing[0]:
+            while growing and entries.get(growing[0][JOB_ID]) is not growing[0]:
                 heapq.heappop(growing)
             if growing and (not static or self._growing_first(growing[0], static[0], now)):
                 heap = growing
         entry = heapq.heappop(heap)
         self._forget(entry)
-        self._counts[1] += 1
-        job: Job = entry[_JOB]
+        self._pops += 1
+        job: Job = entry[JOB]
         return job
 
     def remove(self, job_id: str) -> Job:
@@ -851,9 +589,9 @@ class PriorityQueue:
         """
         entry = self._entry(job_id)
         self._forget(entry)
-        self._counts[2] += 1
+        self._removes += 1
         self._maybe_compact()
-        job: Job = entry[_JOB]
+        job: Job = entry[JOB]
         return job
 
     def update(self, job_id: str, priority: int) -> Job:
@@ -861,51 +599,53 @@ class PriorityQueue:
 
         The job keeps its sequence number and ``submitted_at`` (its place
         among equals). :class:`UnknownJob`; :class:`InvalidJob` for a
-        non-int (or bool) priority.
+        non-int (or bool) priority or one beyond ±2**53.
         """
         entry = self._entry(job_id)
-        self._check_priority(f"job {job_id}", priority)
-        old: Job = entry[_JOB]
-        if priority == old.priority:
+        new = _priority(priority, f"job {job_id}")
+        old: Job = entry[JOB]
+        if new == old.priority:
             return old
-        job = attrs.evolve(old, priority=priority)
-        self._place(job, entry[_S], entry[_SEQ], entry[_KIND], entry[_EVENT])
+        job = attrs.evolve(old, priority=new)
+        self._place(job, entry[SUBMITTED], entry[SEQ], entry[PHASE], entry[EVENT])
         self._count(old.priority, old.priority_class, -1)
-        self._count(priority, job.priority_class, 1)
-        self._counts[3] += 1
+        self._count(new, job.priority_class, 1)
+        self._updates += 1
         self._version += 1
         self._maybe_compact()
         return job
 
     def get(self, job_id: str) -> Job:
         """The queued job with this id. O(1). :class:`UnknownJob`."""
-        job: Job = self._entry(job_id)[_JOB]
+        job: Job = self._entry(job_id)[JOB]
         return job
 
     def seq_of(self, job_id: str) -> int:
         """The arrival sequence number of a queued job. O(1). :class:`UnknownJob`."""
-        seq: int = self._entry(job_id)[_SEQ]
+        seq: int = self._entry(job_id)[SEQ]
         return seq
 
     def restore_counter(self, next_seq: int) -> None:
         """Raise the sequence counter to at least ``next_seq`` (a store resume). O(1).
 
         Never lowers it: sequence numbers are not reused while jobs hold them.
+        :class:`InvalidValue` unless an int >= 0.
         """
-        if isinstance(next_seq, bool) or not isinstance(next_seq, int) or next_seq < 0:
-            raise InvalidJob(f"next_seq must be an int >= 0, got {next_seq!r}")
-        self._next_seq = max(self._next_seq, next_seq)
+        self._next_seq = max(self._next_seq, integer(next_seq, "next_seq", minimum=0))
 
     def effective_priority(self, job_id: str, now: float) -> float:
         """``priority + boost(max(0, now - submitted_at))``, correctly rounded. O(1) + due events."""
         now = self._check_now(now)
         self._entry(job_id)
         self._advance(now)
-        entry = self._live[job_id]
-        if self._mode == _LINEAR and entry[_KIND] == _GROWING:
-            num, shift = self._eff_growing(-entry[_KEY], now)
-            return _to_float(num, 1 << shift)
-        return _to_float(-entry[_KEY], 1 << self._a)
+        return self._effective(self._entries[job_id], now)
+
+    def _effective(self, entry: Entry, now: float) -> float:
+        """The entry's effective priority at ``now`` (events processed), from its exact key."""
+        if entry[PHASE].grows:
+            num, shift = self._eff_growing(-entry[KEY], now)
+            return to_float(num, 1 << shift)
+        return to_float(-entry[KEY], 1 << self._static_exp)
 
     def ordered(self, now: float) -> Iterator[Job]:
         """The queued jobs in scheduling order at ``now``, lazily, without removing them.
@@ -927,21 +667,23 @@ class PriorityQueue:
                 raise RuntimeError("PriorityQueue changed during ordered() iteration")
 
         check()
-        live = self._live
-        a = _heap_walk(self._s, live)
-        b = _heap_walk(self._g, live)
-        ea = next(a, None)
-        eb = next(b, None)
-        while ea is not None or eb is not None:
-            if eb is None or (ea is not None and not self._growing_first(eb, ea, now)):
-                assert ea is not None
-                yield ea[_JOB]
+        entries = self._entries
+        static = _heap_walk(self._static, entries)
+        growing = _heap_walk(self._growing, entries)
+        next_static = next(static, None)
+        next_growing = next(growing, None)
+        while next_static is not None or next_growing is not None:
+            if next_growing is None or (
+                next_static is not None and not self._growing_first(next_growing, next_static, now)
+            ):
+                assert next_static is not None
+                yield next_static[JOB]
                 check()
-                ea = next(a, None)
+                next_static = next(static, None)
             else:
-                yield eb[_JOB]
+                yield next_growing[JOB]
                 check()
-                eb = next(b, None)
+                next_growing = next(growing, None)
 
     def levels(self, now: float) -> QueueLevels:
         """How many jobs wait per base priority and per priority class at ``now``. O(p + c) + due events."""
@@ -949,28 +691,27 @@ class PriorityQueue:
         self._advance(now)
         by_priority = dict(sorted(self._by_priority.items(), reverse=True))
         by_class = dict(sorted(self._by_class.items(), key=lambda kv: (kv[0] is None, kv[0] or "")))
-        return QueueLevels(by_priority=by_priority, by_class=by_class, capped=self._n_capped)
+        return QueueLevels(by_priority=by_priority, by_class=by_class, capped=self._capped_count)
 
     def statistics(self) -> QueueStatistics:
         """Sizes and counters (as of :attr:`last_now`). O(n): scans for the oldest job."""
-        live = self._live
-        pushes, pops, removes, updates, events, compactions, rescales = self._counts
+        entries = self._entries
         return QueueStatistics(
-            size=len(live),
-            oldest_submitted_at=min((e[_S] for e in live.values()), default=None),
-            capped=self._n_capped,
-            pending_events=self._n_events,
-            stale_entries=len(self._s) + len(self._g) - len(live),
-            stale_events=len(self._due) + len(self._sat) - self._n_events,
+            size=len(entries),
+            oldest_submitted_at=min((e[SUBMITTED] for e in entries.values()), default=None),
+            capped=self._capped_count,
+            pending_events=self._pending_events,
+            stale_entries=len(self._static) + len(self._growing) - len(entries),
+            stale_events=len(self._events) - self._pending_events,
             next_seq=self._next_seq,
             last_now=self._last_now,
-            pushes=pushes,
-            pops=pops,
-            removes=removes,
-            updates=updates,
-            events_processed=events,
-            compactions=compactions,
-            rescales=rescales,
+            pushes=self._pushes,
+            pops=self._pops,
+            removes=self._removes,
+            updates=self._updates,
+            events_processed=self._events_processed,
+            compactions=self._compactions,
+            rescales=self._rescales,
         )
 
     # ------------------------------------------------------------------ invariants
@@ -978,80 +719,19 @@ class PriorityQueue:
     def _check(self) -> None:
         """Verify every internal invariant (like sortedcontainers' ``_check``); O(n).
 
+        Keys are checked against the policy's own ``exact_boost``; see :mod:`prioq.queue._invariants`.
         Raises :class:`AssertionError` naming the first broken invariant.
         """
-
-        def fail(message: str) -> None:
-            raise AssertionError(f"PriorityQueue invariant: {message}")
-
-        live = self._live
-        now = self._last_now
-        for name, heap in (("static", self._s), ("growing", self._g)):
-            for i in range(1, len(heap)):
-                if heap[i] < heap[(i - 1) // 2]:
-                    fail(f"{name} heap order broken at index {i}")
-        if not (self._due.ordered() and self._sat.ordered()):
-            fail("an event timeline is out of order")
-        where: dict[int, str] = {}
-        for name, heap in (("static", self._s), ("growing", self._g)):
-            for entry in heap:
-                if live.get(entry[_ID]) is entry:
-                    if id(entry) in where:
-                        fail(f"job {entry[_ID]!r} is in the heaps twice")
-                    where[id(entry)] = name
-        events = {id(e): tl for tl in (self._due, self._sat) for e in tl}
-        n_events = n_capped = 0
-        by_priority: dict[int, int] = {}
-        by_class: dict[str | None, int] = {}
-        for jid, entry in live.items():
-            job: Job = entry[_JOB]
-            s = entry[_S]
-            if entry[_ID] != jid or job.id != jid:
-                fail(f"job {jid!r} is filed under another id")
-            if s != job.submitted_at or type(s) is not float:
-                fail(f"job {jid!r}: stored submitted_at {s!r} differs from the job's")
-            kind = self._phase(now, s)
-            if entry[_KIND] != kind:
-                fail(f"job {jid!r}: kind {entry[_KIND]} but {kind} at now={now!r}")
-            growing = self._mode == _LINEAR and kind == _GROWING
-            if where.get(id(entry)) != ("growing" if growing else "static"):
-                fail(f"job {jid!r} is not in the {'growing' if growing else 'static'} heap")
-            if growing and _dyadic(s)[1] > self._e:
-                fail(f"job {jid!r}: submitted_at {s!r} is finer than the growing scale 2**-{self._e}")
-            if -entry[_KEY] != self._key(job.priority, s, kind):
-                fail(f"job {jid!r}: key {-entry[_KEY]!r} is not exact")
-            expected = self._event_key(s, kind)
-            event = entry[_EVENT]
-            if expected is None:
-                if event is not None:
-                    fail(f"job {jid!r} has an aging event but its key is final")
-            else:
-                timeline, key = expected
-                if event is None or event[_TKEY] != key or event[_TID] != jid:
-                    fail(f"job {jid!r}: event {event!r}, expected one keyed {key!r}")
-                if events.get(id(event)) is not timeline:
-                    fail(f"job {jid!r}: its event is not in its timeline")
-                if timeline is self._due and now is not None and not key > now:
-                    fail(f"job {jid!r}: its event was due at {key!r} <= now {now!r}")
-                n_events += 1
-            n_capped += kind == self._cap_kind
-            by_priority[job.priority] = by_priority.get(job.priority, 0) + 1
-            by_class[job.priority_class] = by_class.get(job.priority_class, 0) + 1
-        seqs = [e[_SEQ] for e in live.values()]
-        if set(seqs) != self._seqs or len(seqs) != len(self._seqs):
-            fail("sequence numbers of queued jobs are not unique or not indexed")
-        if seqs and max(seqs) >= self._next_seq:
-            fail(f"next_seq {self._next_seq} is not above every queued seq")
-        stale_events = len(self._due) + len(self._sat) - n_events
-        if stale_events != self._stale_events:
-            fail(f"{self._stale_events} stale events counted, {stale_events} found")
-        if n_events != self._n_events or n_capped != self._n_capped:
-            fail(f"counted {self._n_events} events / {self._n_capped} capped, found {n_events} / {n_capped}")
-        if by_priority != self._by_priority or by_class != self._by_class:
-            fail("level counts are wrong")
+        check_queue(self)
 
 
-def _heap_walk(heap: list[_Entry], live: dict[str, _Entry]) -> Iterator[_Entry]:
+def _priority(value: object, what: str) -> int:
+    if type(value) is int and -MAX_PRIORITY <= value <= MAX_PRIORITY:
+        return value
+    return priority(value, what)
+
+
+def _heap_walk(heap: list[Entry], entries: dict[str, Entry]) -> Iterator[Entry]:
     """Live entries of a binary heap in key order without changing it: best-first over indices."""
     if not heap:
         return
@@ -1065,5 +745,5 @@ def _heap_walk(heap: list[_Entry], live: dict[str, _Entry]) -> Iterator[_Entry]:
             push(frontier, (heap[child], child))
             if child + 1 < n:
                 push(frontier, (heap[child + 1], child + 1))
-        if live.get(entry[_ID]) is entry:
+        if entries.get(entry[JOB_ID]) is entry:
             yield entry

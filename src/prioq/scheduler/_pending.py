@@ -1,17 +1,21 @@
 """The scheduler's pending set: an active queue plus parked jobs grouped by request shape.
 
 A scheduling cycle must not cost O(pending) when most jobs cannot run (a deep
-backlog on a full cluster). A job that found no room even ignoring claims is
-*parked* under its shape (request, gang size, and -- when preemption compares
-base priorities -- its priority). Frees only shrink within a cycle and jobs of
-one shape are interchangeable, so each cycle tries only the head of each
-parked shape (in the global order); if the head cannot start, nothing behind
-it in that shape can. A cycle then costs O((active + shapes + starts) log n).
+backlog on a full cluster). **Parking** has one meaning here: moving a pending
+job out of the active queue into the queue of its *shape* (request, gang size,
+and -- when preemption compares base priorities -- its priority), because it
+found no room even ignoring claims; **unparking** moves it back. Frees only
+shrink within a cycle and jobs of one shape are interchangeable, so each cycle
+tries only the head of each parked shape (in the global order); if the head
+cannot start, nothing behind it in that shape can. A cycle then costs
+O((active + shapes + starts) log n). Deciding *whether* to park is the
+scheduler's business; this module only keeps the queues.
 
 Parking is invisible from outside: ``ordered``, ``get``, ``len``... see every
 pending job. The global order merges the queues by the exact effective
-priority (rational arithmetic on the same values the queue keeps as exact
-integers), so it equals the single-queue order, ties included.
+priority (the aging policy's own exact boost, via
+:func:`prioq.queue.exact_effective_priority`), so it equals the single-queue
+order, ties included.
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ import heapq
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
-from prioq.errors import UnknownJob
+from prioq._validate import instance, integer, lookup_id
+from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
 from prioq.model import Job
-from prioq.queue import PriorityQueue
-from prioq.queue.aging import AgingPolicy
+from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
 
 __all__: list[str] = []
 
@@ -32,7 +36,12 @@ OrderKey = tuple[Fraction, float, int, str]
 
 
 class Pending:
-    """Active queue + parked shapes, with the PriorityQueue subset the scheduler uses."""
+    """Every pending job: the active queue plus one parked queue per shape.
+
+    Offers the :class:`~prioq.PriorityQueue` subset the scheduler uses, over all
+    of them. ``active`` holds the jobs each cycle tries; ``parked[shape]`` the
+    parked jobs of that shape; ``where[job_id]`` the shape of each parked job.
+    """
 
     def __init__(self, aging: AgingPolicy) -> None:
         self.aging = aging
@@ -43,8 +52,9 @@ class Pending:
 
     # -- membership
 
-    def _queue_of(self, job_id: str) -> PriorityQueue:
-        shape = self.where.get(job_id)
+    def _queue_of(self, job_id: object) -> PriorityQueue:
+        """The queue holding ``job_id`` (active or its parked shape's). :class:`UnknownJob`."""
+        shape = self.where.get(lookup_id(job_id))
         if shape is not None:
             return self.parked[shape]
         if job_id in self.active:
@@ -52,22 +62,25 @@ class Pending:
         raise UnknownJob(f"no pending job {job_id!r}")
 
     def __contains__(self, job_id: object) -> bool:
-        return job_id in self.where or job_id in self.active
+        return isinstance(job_id, str) and (job_id in self.where or job_id in self.active)
 
     def __len__(self) -> int:
         return len(self.active) + len(self.where)
 
     def get(self, job_id: str) -> Job:
+        """The pending job with this id, parked or not. O(1)."""
         return self._queue_of(job_id).get(job_id)
 
     def seq_of(self, job_id: str) -> int:
+        """Its arrival sequence number (kept across parking). O(1)."""
         return self._queue_of(job_id).seq_of(job_id)
 
     def effective_priority(self, job_id: str, now: float) -> float:
         return self._queue_of(job_id).effective_priority(job_id, now)
 
     def is_parked(self, job_id: str) -> bool:
-        return job_id in self.where
+        """Whether the job sits in a parked shape's queue (not the active one). O(1)."""
+        return isinstance(job_id, str) and job_id in self.where
 
     @property
     def next_seq(self) -> int:
@@ -75,15 +88,15 @@ class Pending:
         return self._next_seq
 
     def restore_counter(self, next_seq: int) -> None:
-        self._next_seq = max(self._next_seq, next_seq)
+        """Raise the sequence counter to at least ``next_seq`` (a store resume). O(1)."""
+        self._next_seq = max(self._next_seq, integer(next_seq, "next_seq", minimum=0))
 
     # -- changes
 
     def push(self, job: Job, *, seq: int | None = None) -> int:
         """A new or returning job goes to the active queue. O(log n)."""
+        instance(job, Job, "push", error=InvalidJob)
         if job.id in self.where:
-            from prioq.errors import DuplicateJob
-
             raise DuplicateJob(f"job {job.id!r} is already queued")
         if seq is None:
             seq = self._next_seq
@@ -92,7 +105,8 @@ class Pending:
         return pushed
 
     def remove(self, job_id: str) -> Job:
-        shape = self.where.pop(job_id, None)
+        """Remove a pending job, parked or not. O(1) amortized. :class:`UnknownJob`."""
+        shape = self.where.pop(lookup_id(job_id), None)
         if shape is None:
             return self.active.remove(job_id)
         queue = self.parked[shape]
@@ -102,13 +116,13 @@ class Pending:
         return job
 
     def update(self, job_id: str, priority: int) -> Job:
-        """Change a priority; a parked job returns to the active queue (its shape may change)."""
-        if job_id in self.where:
+        """Change a priority; a parked job is unparked first (its shape may change). O(log n)."""
+        if self.is_parked(job_id):
             self.unpark(job_id)
         return self.active.update(job_id, priority)
 
     def park(self, job_id: str, shape: Shape) -> None:
-        """Move an active job under ``shape``. O(log n)."""
+        """Park an active job: move it to ``shape``'s queue, keeping its seq. O(log n)."""
         seq = self.active.seq_of(job_id)
         job = self.active.remove(job_id)
         queue = self.parked.get(shape)
@@ -118,8 +132,8 @@ class Pending:
         self.where[job_id] = shape
 
     def unpark(self, job_id: str) -> None:
-        """Move a parked job back to the active queue. O(log n)."""
-        shape = self.where.pop(job_id)
+        """Unpark a parked job: move it back to the active queue, keeping its seq. O(log n)."""
+        shape = self.where.pop(lookup_id(job_id))
         queue = self.parked[shape]
         seq = queue.seq_of(job_id)
         job = queue.remove(job_id)
@@ -131,9 +145,8 @@ class Pending:
 
     def key(self, job: Job, seq: int, now: float) -> OrderKey:
         """The scheduling order key, exactly: (-effective priority, submitted_at, seq, id)."""
-        # exact wait: a float subtraction could round two equal keys apart
-        wait = max(Fraction(0), Fraction(now) - Fraction(job.submitted_at))
-        return (-(job.priority + self.aging.exact_boost(wait)), job.submitted_at, seq, job.id)
+        eff = exact_effective_priority(self.aging, job.priority, job.submitted_at, now)
+        return (-eff, job.submitted_at, seq, job.id)
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Every pending job in scheduling order (merged exactly). O(n log n) for all."""
