@@ -23,7 +23,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from prioq.errors import InvalidCursor, PrioqError
+from prioq.errors import InvalidCursor, InvalidType, InvalidValue, PrioqError
 from prioq.ordering import (
     DEFAULT_MAX_LIMIT,
     MAX_CURSOR_CHARS,
@@ -643,3 +643,110 @@ def test_docs_python_blocks_run() -> None:
     namespace: dict[str, Any] = {"__name__": "docs_ordering"}
     for i, block in enumerate(blocks):
         exec(compile(block, f"{DOC.name}[block {i}]", "exec"), namespace)
+
+
+# -- wrong-typed input (issue 16): prioq errors only, never a bare TypeError/OverflowError ------
+
+
+def forged(order: Order, values: list[Any]) -> str:
+    """A cursor with an intact checksum holding ``values`` encoded as cursors encode them."""
+    encoded = [{"f": repr(v)} if isinstance(v, float) else {"d": v.isoformat()} if isinstance(v, datetime)
+               else v for v in values]
+    return seal(json.dumps([order.digest, encoded], separators=(",", ":")).encode())
+
+
+WRONG_KIND_CURSORS = [
+    ["s", 1.5, "x"],  # a str for an int field
+    [1, datetime(2020, 1, 1), "x"],  # a naive datetime for a float field
+    [1, datetime(2020, 1, 1, tzinfo=UTC), "x"],  # an aware one
+    [1, "1.5", "x"],  # a str for a float field
+]
+
+
+@pytest.mark.parametrize("values", WRONG_KIND_CURSORS)
+def test_cursor_values_of_another_kind_than_the_rows_raise_invalid_cursor(values: list[Any]) -> None:
+    order = Order([("p", "desc"), ("t", "asc"), ("id", "asc", "not_null")])
+    rows = [{"p": 1, "t": float(i), "id": f"r{i}"} for i in range(4)]  # every row ties on p
+    cursor = forged(order, values)
+    assert order.parse_cursor(cursor) == tuple(values)  # well-formed: only its kinds are wrong
+    with pytest.raises(InvalidCursor, match="whose rows hold") as info:
+        paginate(rows, order, 2, cursor)
+    assert isinstance(info.value, PrioqError) and isinstance(info.value, ValueError)
+    assert not isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ['[DIGEST,[[1],"x"]]', '[DIGEST,[{"x":1},"x"]]', '[DIGEST,[1,["x"]]]', '[DIGEST,[1,{"f":"1e999"}]]'],
+)
+def test_cursor_values_of_impossible_types_raise_invalid_cursor(payload: str) -> None:
+    order = Order([("p", "desc"), ("id", "asc", "not_null")])
+    cursor = seal(payload.replace("DIGEST", json.dumps(order.digest)).encode())
+    for use in (order.parse_cursor, lambda c: paginate([{"p": 1, "id": "a"}], order, 1, c),
+                lambda c: order.keyset_sql(None, c)):
+        with pytest.raises(InvalidCursor):
+            use(cursor)
+
+
+@pytest.mark.parametrize("big", [2**63, -(2**63) - 1, 10**400 // 10**100])
+def test_sql_keyset_refuses_ints_no_sql_integer_holds(big: int) -> None:
+    # sqlite3 raised OverflowError at execute for these; Python pages still carry them.
+    order = Order([("t", "asc"), ("id", "asc", "not_null")])
+    cursor = order.cursor_from_values([big, "x"])
+    assert order.parse_cursor(cursor) == (big, "x")
+    row = {"t": 1.5, "id": "a"}
+    assert paginate([row], order, 1, cursor).items == ((row,) if big < 0 else ())
+    for dialect in ("sqlite", "postgresql"):
+        with pytest.raises(InvalidCursor, match="64-bit"):
+            order.keyset_sql(None, cursor, dialect)  # type: ignore[arg-type]
+    edge = order.cursor_from_values([2**63 - 1, "x"])
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (t REAL, id TEXT)")
+    where, params = order.keyset_sql(None, edge)
+    assert db.execute(f"SELECT * FROM t WHERE {where}", params).fetchall() == []
+
+
+def test_rows_that_mix_kinds_raise_invalid_type() -> None:
+    rows = [{"id": 2}, {"id": "x"}]
+    for call in (lambda: paginate(rows, Order(["id"]), 1), lambda: Order(["id"]).sort(rows)):
+        with pytest.raises(TypeError, match="'id' holds values of kinds") as info:
+            call()
+        assert isinstance(info.value, PrioqError) and isinstance(info.value, ValueError)
+        assert not isinstance(info.value, InvalidCursor)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: check_limit(True),
+        lambda: check_limit(10**400),
+        lambda: check_limit(1, max_limit=1.5),  # type: ignore[arg-type]
+        lambda: check_limit(1, max_limit=0),
+        lambda: Order([5]),  # type: ignore[list-item]
+        lambda: Order(["a"], nulls=[]),  # type: ignore[arg-type]
+        lambda: Order(["a"], secret=5),  # type: ignore[arg-type]
+        lambda: Order(["a"]).key({"a": [1]}),
+        lambda: Order(["a"]).cursor({"a": {}}),
+        lambda: Order(["a"]).cursor_from_values(5),  # type: ignore[arg-type]
+        lambda: Order(["a"]).page(5, 1),  # type: ignore[arg-type]
+        lambda: Order(["a"]).keyset_sql({"a": 5}, None),  # type: ignore[dict-item]
+        lambda: Order(["a"]).keyset_sql(None, None, dialect=[]),  # type: ignore[arg-type]
+        lambda: Order(["a"]).sort(5),  # type: ignore[arg-type]
+        lambda: paginate(5, Order(["a"]), 1),  # type: ignore[arg-type]
+        lambda: paginate([], 5, 1),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_arguments_raise_prioq_value_errors(call: Any) -> None:
+    with pytest.raises(InvalidValue) as info:
+        call()
+    assert isinstance(info.value, PrioqError) and isinstance(info.value, ValueError)
+    assert not isinstance(info.value, InvalidCursor)
+
+
+def test_limit_errors_are_invalid_value_and_wrong_types_invalid_type() -> None:
+    with pytest.raises(InvalidValue, match=re.escape("1..5")) as info:
+        check_limit(6, max_limit=5)
+    assert not isinstance(info.value, TypeError)
+    for bad in (True, 1.5, "10", None):
+        with pytest.raises(InvalidType):
+            check_limit(bad)

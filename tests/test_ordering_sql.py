@@ -626,8 +626,9 @@ def test_hostile_column_names_and_values_on_postgresql(
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
+SQL_INT = st.integers(-(2**63), 2**63 - 1)  # what an SQL integer holds; larger ones are refused
 SQL_VALUE = st.one_of(
-    st.integers(), st.floats(allow_nan=False), TEXT, st.sampled_from(HOSTILE), st.booleans(), VALUES["when"]
+    SQL_INT, st.floats(allow_nan=False), TEXT, st.sampled_from(HOSTILE), st.booleans(), VALUES["when"]
 )
 
 
@@ -735,3 +736,39 @@ def test_text_flag_overrides_a_nocase_column_on_sqlite() -> None:
     db.executemany("INSERT INTO words VALUES (?)", [(n,) for n in names])
     order = Order([("w", "asc", "text")])
     assert [r[0] for r in db.execute(f"SELECT w FROM words ORDER BY {order.order_by_sql()}")] == sorted(names)
+
+
+@pytest.mark.parametrize(
+    ("values", "column"),
+    [
+        (["s", 1.5, "x"], "p"),  # a str for an Integer column
+        ([1, "1.5", "x"], "t"),  # a str for a Float column
+        ([1, datetime(2020, 1, 1), "x"], "t"),  # a datetime for a Float column
+        ([1, 1.5, 5], "id"),  # an int for a String column
+        ([1, 1.5, "x", 5], "d"),  # an int for a DateTime column
+        ([1, 1.5, "x", None, "yes"], "b"),  # a str for a Boolean column
+        ([2**63, 1.5, "x"], "p"),  # beyond a 64-bit integer: sqlite3 raised OverflowError
+    ],
+)
+def test_sqlalchemy_keyset_refuses_cursor_values_that_do_not_suit_the_column(
+    values: list[Any], column: str
+) -> None:
+    # Issue 16: these reached SQLAlchemy's bind processors and failed at execute with
+    # TypeError/OverflowError (wrapped in StatementError), not InvalidCursor.
+    import sqlalchemy as sa
+
+    meta = sa.MetaData()
+    table = sa.Table(
+        "r", meta, sa.Column("p", sa.Integer), sa.Column("t", sa.Float), sa.Column("id", sa.String),
+        sa.Column("d", sa.DateTime), sa.Column("b", sa.Boolean),
+    )
+    fields = [("p", "desc"), ("t", "asc"), ("id", "asc", "not_null"), "d", "b"][: len(values)]
+    order = Order(fields)
+    cursor = order.cursor_from_values(values)
+    with pytest.raises(InvalidCursor, match=repr(column) if column != "p" or values[0] == "s" else "64-bit"):
+        order.sqlalchemy_keyset(table, cursor)
+    engine = sa.create_engine("sqlite://")
+    meta.create_all(engine)
+    good = order.cursor_from_values([1, 1.5, "x", datetime(2020, 1, 1), True][: len(values)])
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(table).where(order.sqlalchemy_keyset(table, good))).all() == []

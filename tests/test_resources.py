@@ -21,6 +21,7 @@ from prioq import (
     GPURequest,
     InsufficientResources,
     InvalidSpec,
+    PrioqError,
     Range,
     ResourceRequest,
     Resources,
@@ -28,6 +29,7 @@ from prioq import (
     fit,
     why_not,
 )
+from prioq.errors import InvalidSpecType
 from prioq.resources import MILLI, VENDORS, GiB, MiB
 from prioq.resources._spec import _check_key
 
@@ -356,11 +358,35 @@ def test_subtract_then_add_is_identity(pair: tuple[Resources, Resources]) -> Non
 @given(capacities(), capacities())
 def test_add_then_subtract_is_identity(r: Resources, a: Resources) -> None:
     # a is given back onto r's own devices (same index, same model), as a released allocation is
-    models = {d.index: d.gpu for d in r.gpus}
+    # (a share that fits: no device goes above one whole device, see the next test).
+    mine = {d.index: d for d in r.gpus}
     a = attrs.evolve(
-        a, cpu_arch=None, gpus=[attrs.evolve(d, gpu=models[d.index]) for d in a.gpus if d.index in models]
+        a,
+        cpu_arch=None,
+        gpus=[
+            attrs.evolve(d, gpu=mine[d.index].gpu, milli=min(d.milli, MILLI - mine[d.index].milli))
+            for d in a.gpus
+            if d.index in mine
+        ],
     )
     assert (r + a) - a == r
+
+
+@given(capacities())
+def test_adding_above_one_whole_device_raises(r: Resources) -> None:
+    # Regression (issue 16): T4@0(0.75) + T4@0(0.5) gave gpu=T4@0(1.25), which does not parse back.
+    for d in r.gpus:
+        over = Resources(gpus=[Device(d.index, d.gpu, MILLI - d.milli + 1)]) if d.milli else None
+        if over is not None:
+            with pytest.raises(InvalidSpec, match="more than one whole device") as info:
+                r + over
+            assert isinstance(info.value, PrioqError) and isinstance(info.value, ValueError)
+            with pytest.raises(InvalidSpec):
+                over + r
+    base = Resources.parse("gpu=T4@0(0.75)")
+    with pytest.raises(InvalidSpec, match=r"gpu 0: share 750/1000 \+ 500/1000"):
+        base + Resources.parse("gpu=T4@0(0.5)")
+    assert str(base + Resources.parse("gpu=T4@0(0.25)")) == "gpu=T4"
 
 
 @given(whole_and_part(), st.sampled_from(["cpu", "memory", "disk", "gpu", "extra"]))
@@ -375,8 +401,9 @@ def test_taking_more_than_is_there_raises_and_never_clamps(
     elif what == "disk":
         more = Resources(disk=r.disk + 1)
     elif what == "gpu":
-        assume(r.gpus)
-        d = r.gpus[0]
+        partial = [d for d in r.gpus if d.milli < MILLI]  # a Device holds at most one whole share
+        assume(partial)
+        d = partial[0]
         more = Resources(gpus=[Device(d.index, d.gpu, d.milli + 1)])
     else:
         more = Resources(extras={"rdma": r.extra("rdma") + 1})
@@ -453,3 +480,71 @@ def test_extras_accept_a_mapping_and_drop_unbounded_ranges() -> None:
     assert r.extras == (("rdma", Range(1, 1)),)
     assert GPURequest(memory=Range()).memory is None
     assert GPU("a100", vendor="NVIDIA") == GPU("a100", vendor="nvidia")
+
+
+# --------------------------------------------------------------------------- bad input (issue 16)
+
+
+@pytest.mark.parametrize("args", [("gpu=1", Resources()), (ResourceRequest(), "gpu=T4:2"), (None, None),
+                                  ({"gpu": 1}, Resources()), (ResourceRequest(), 5)])
+def test_fit_check_and_why_not_refuse_spec_strings(args: tuple[object, object]) -> None:
+    # fit is the placement hot path: it takes parsed values, and a spec string is a type error,
+    # not an AttributeError (the regression) nor a parse on every call.
+    for call in (fit, check, why_not):
+        with pytest.raises(InvalidSpecType) as info:
+            call(*args)  # type: ignore[arg-type]
+        assert isinstance(info.value, PrioqError)
+        assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+
+
+def test_fit_of_a_parsed_spec_still_works_after_a_refused_string() -> None:
+    free = Resources.parse("gpu=T4:2")
+    assert fit(ResourceRequest.parse("gpu=1"), free) == Resources.parse("gpu=T4")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Resources(gpus=[5]),
+        lambda: Resources(gpus=5),
+        lambda: Resources(extras=5),
+        lambda: Resources(extras=[1]),
+        lambda: Resources(extras={1: 2}),
+        lambda: Resources(extras={"rdma": 1.5}),
+        lambda: Resources(memory=1.5),
+        lambda: Resources(cpu_milli="1"),
+        lambda: Resources(cpu_arch=5),
+        lambda: ResourceRequest(extras=5),
+        lambda: ResourceRequest(extras={"rdma": 1}),
+        lambda: ResourceRequest(cpu=8),
+        lambda: ResourceRequest(gpu="A100"),
+        lambda: Range("1", None),
+        lambda: Device(0, "T4"),
+        lambda: Device(0.5, GPU("T4")),
+        lambda: GPU(5),
+        lambda: GPU("T4", memory=1.5),
+        lambda: GPURequest(names="A100"),
+        lambda: GPURequest(names=[5]),
+        lambda: GPURequest(count=2),
+        lambda: GPURequest(memory=5),
+    ],
+)
+def test_wrong_types_raise_invalid_spec_type(make: Callable[[], object]) -> None:
+    with pytest.raises(InvalidSpecType) as info:
+        make()
+    assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Device(0, GPU("T4"), MILLI + 1),  # a share above one device does not parse back
+        lambda: ResourceRequest(cpu=Range(1e308, None)),  # milli-cores beyond float range
+        lambda: GPURequest(count=Range(1e308, None)),
+        lambda: Range(float("inf"), None),
+    ],
+)
+def test_out_of_range_quantities_raise_invalid_spec_not_overflow(make: Callable[[], object]) -> None:
+    with pytest.raises(InvalidSpec) as info:
+        make()
+    assert not isinstance(info.value, TypeError)

@@ -381,6 +381,79 @@ def test_dict_shape_parses_like_the_string(request: ResourceRequest) -> None:
     assert ResourceRequest.parse(_as_dict(request)) == request
 
 
+# Numbers as a YAML loader hands them over: ints and floats of every size, around the grammar's bounds.
+_dict_numbers = st.one_of(
+    st.integers(0, 10**22),
+    st.floats(0, 1e22, allow_nan=False, allow_infinity=False),
+    st.integers(0, 4096),
+    st.sampled_from([10**18 - 1, 10**18, 2**63, 2**64 + 1, 1e18, 1e19, 0.1, 0.001, 1e-7, 5e-324]),
+)
+_dict_ranges = _dict_numbers | st.fixed_dictionaries(
+    {}, optional={"min": _dict_numbers, "max": _dict_numbers}
+)
+_request_dicts = st.fixed_dictionaries(
+    {},
+    optional={
+        "cpu": _dict_ranges,
+        "memory": _dict_ranges,
+        "disk": _dict_ranges,
+        "rdma": _dict_ranges,
+        "gpu": _dict_ranges
+        | st.fixed_dictionaries(
+            {"name": st.just("A100")}, optional={"count": _dict_ranges, "memory": _dict_ranges}
+        ),
+    },
+)
+_capacity_dicts = st.fixed_dictionaries(
+    {},
+    optional={
+        "cpu": _dict_numbers,
+        "memory": _dict_numbers,
+        "disk": _dict_numbers,
+        "rdma": _dict_numbers,
+        "gpu": st.fixed_dictionaries({"name": st.just("A100")}, optional={"count": _dict_numbers}),
+    },
+)
+
+
+@given(_request_dicts, _capacity_dicts)
+def test_dict_specs_round_trip_through_their_printed_spec(
+    request: dict[str, Any], capacity: dict[str, Any]
+) -> None:
+    # Regression (issue 16): dicts accepted ints up to 2**64 that the string grammar refuses
+    # (more than 18 digits), so their printed spec did not parse back.
+    cases: list[tuple[Any, Any, dict[str, Any]]] = [
+        (parse_request, format_request, request),
+        (parse_resources, format_resources, capacity),
+    ]
+    for parse, fmt, spec in cases:
+        try:
+            value = parse(spec)
+        except InvalidSpec:
+            continue
+        assert parse(fmt(value)) == value
+
+
+@pytest.mark.parametrize("key", ["cpu", "memory", "disk", "gpu", "rdma"])
+def test_dict_numbers_have_the_string_grammars_bound(key: str) -> None:
+    for big in (10**18, 2**63, 1e18, 1e19):
+        with pytest.raises(InvalidSpec, match="too large"):
+            parse_request({key: big})
+        with pytest.raises(InvalidSpec, match="too large"):
+            parse_request(f"{key}={int(big)}")
+    largest = 10**18 - 1
+    assert parse_request({key: largest}) == parse_request(f"{key}={largest}")
+
+
+def test_wrong_types_in_specs_are_invalid_spec_type() -> None:
+    for bad in ({"cpu": [1]}, {"cpu": {"arch": 5}}, {1: "x"}, {"gpu": {"name": [5]}}, 5, None, b"cpu=1"):
+        with pytest.raises(prioq.errors.InvalidSpecType) as info:
+            parse_request(bad)  # type: ignore[arg-type]
+        assert isinstance(info.value, TypeError) and isinstance(info.value, ValueError)
+    with pytest.raises(prioq.errors.InvalidSpecType):
+        Resources.parse(42)  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------- fuzz
 
 _FRAGMENTS = [

@@ -1,21 +1,36 @@
 """Value types shared by every part of prioq (docs/architecture.md).
 
-All are frozen attrs classes built by keyword and validated on construction,
-so a bad value is caught where it is written, not deep inside a scheduling
-cycle. ``Job.request`` and ``Node.capacity`` also accept spec strings.
+All are frozen attrs classes built by keyword and validated on construction
+(with :mod:`prioq._validate`), so a bad value is caught where it is written,
+not deep inside a scheduling cycle. ``Job.request`` and ``Node.capacity`` also
+accept spec strings. Errors name what is wrong: job fields raise
+:class:`~prioq.errors.InvalidJob`, node fields :class:`~prioq.errors.InvalidNode`,
+priority classes :class:`~prioq.errors.InvalidPolicy`, resource specs
+:class:`~prioq.errors.InvalidSpec`; a wrong type raises the ``...Type`` variant.
 """
 
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from prioq.errors import InvalidJob, InvalidSpec
-from prioq.resources import ResourceRequest, Resources
+from prioq._validate import (
+    boolean,
+    choice,
+    identifier,
+    identifiers,
+    instance,
+    instant,
+    integer,
+    number,
+    priority,
+    wrong_type,
+)
+from prioq.errors import InvalidJob, InvalidNode, InvalidPolicy, InvalidSpec, InvalidValue
+from prioq.resources import MILLI, ResourceRequest, Resources
 
 __all__ = [
     "Decision",
@@ -32,15 +47,26 @@ __all__ = [
 
 
 class Labels(Mapping[str, str]):
-    """An immutable, hashable ``str -> str`` mapping (so jobs and nodes stay hashable)."""
+    """An immutable, hashable ``str -> str`` mapping (so jobs and nodes stay hashable).
+
+    Built from a mapping or from ``(key, value)`` pairs; anything else raises
+    ``error``'s ``...Type`` variant (:class:`~prioq.errors.InvalidJobType` for a
+    job's labels, :class:`~prioq.errors.InvalidNodeType` for a node's).
+    """
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
-        data = dict(items.items() if isinstance(items, Mapping) else items)
-        for k, v in data.items():
+    def __init__(
+        self,
+        items: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        *,
+        error: type[InvalidValue] = InvalidValue,
+    ) -> None:
+        data: dict[str, str] = {}
+        for k, v in _label_pairs(items, error):
             if not isinstance(k, str) or not isinstance(v, str):
-                raise InvalidJob(f"labels: keys and values must be strings, got {k!r}: {v!r}")
+                raise wrong_type(error, f"labels: keys and values must be strings, got {k!r}: {v!r}")
+            data[k] = v
         self._items = dict(sorted(data.items()))
 
     def __getitem__(self, key: str) -> str:
@@ -65,8 +91,34 @@ class Labels(Mapping[str, str]):
         return repr(self._items)
 
 
-def _labels(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Labels:
-    return value if isinstance(value, Labels) else Labels(value or ())
+def _label_pairs(items: object, error: type[InvalidValue]) -> list[tuple[object, object]]:
+    # dict() would take a string "ab" as the pair ("a", "b"), and leak TypeError/ValueError otherwise.
+    if isinstance(items, Mapping):
+        return list(items.items())
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise wrong_type(error, f"labels: expected a mapping or (key, value) pairs, got {items!r}")
+    out: list[tuple[object, object]] = []
+    for pair in items:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            raise wrong_type(error, f"labels: expected (key, value) pairs, got {pair!r}")
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def _labels_of(value: object, error: type[InvalidValue]) -> Labels:
+    if isinstance(value, Labels):
+        return value
+    if value is None:
+        return Labels()
+    return Labels(value, error=error)  # type: ignore[arg-type]  # checked by Labels
+
+
+def _job_labels(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Labels:
+    return _labels_of(value, InvalidJob)
+
+
+def _node_labels(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Labels:
+    return _labels_of(value, InvalidNode)
 
 
 def _request(value: str | Mapping[str, Any] | ResourceRequest) -> ResourceRequest:
@@ -77,27 +129,34 @@ def _capacity(value: str | Mapping[str, Any] | Resources) -> Resources:
     return Resources.parse(value)
 
 
-def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+# One rule for id tuples (prioq._validate.identifiers): a plain string is refused, not split into letters.
+def _job_ids(value: Iterable[str]) -> tuple[str, ...]:
+    return identifiers(value, "job after", error=InvalidJob)
+
+
+def _node_ids(value: Iterable[str]) -> tuple[str, ...]:
+    return identifiers(value, "node_ids")
 
 
 def _resources_tuple(value: Iterable[Resources]) -> tuple[Resources, ...]:
-    return tuple(value)
+    if isinstance(value, Resources) or not isinstance(value, Iterable):
+        raise wrong_type(InvalidValue, f"allocation: expected a collection of Resources, got {value!r}")
+    out = tuple(value)
+    for r in out:
+        instance(r, Resources, "allocation item")
+    return out
 
 
-def _check_id(kind: str, value: object) -> None:
-    if not isinstance(value, str) or not value:
-        raise InvalidJob(f"{kind}: expected a non-empty string, got {value!r}")
+def _optional_id(value: object, what: str, error: type[InvalidValue]) -> None:
+    if value is not None:
+        identifier(value, f"{what} (a non-empty string or None)", error=error)
 
 
-def _check_time(field: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidJob(f"{field}: expected a finite number, got {value!r}")
-
-
-def _optional_str(field: str, value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value):
-        raise InvalidJob(f"{field}: expected a non-empty string or None, got {value!r}")
+def _duration(value: object, what: str) -> None:
+    # A duration is added to instants: finite, > 0 and exact as a float, like an instant.
+    as_float = number(value, what, error=InvalidJob, above=0)
+    if as_float != value:
+        raise InvalidJob(f"{what}: must be exactly representable as a float, got {value!r}")
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -105,6 +164,7 @@ class PriorityClass:
     """A named priority, like Kubernetes' PriorityClass / Kueue's WorkloadPriorityClass.
 
     ``preemption="never"``: jobs of this class queue by ``value`` but never evict others.
+    A priority class is a policy value: bad fields raise :class:`~prioq.errors.InvalidPolicy`.
     """
 
     name: str
@@ -112,25 +172,26 @@ class PriorityClass:
     preemption: Literal["lower-priority", "never"] = "lower-priority"
 
     def __attrs_post_init__(self) -> None:
-        _check_id("priority class name", self.name)
-        if isinstance(self.value, bool) or not isinstance(self.value, int):
-            raise InvalidJob(f"priority class {self.name}: value must be an int, got {self.value!r}")
-        if self.preemption not in ("lower-priority", "never"):
-            raise InvalidJob(
-                f"priority class {self.name}: preemption must be 'lower-priority' or 'never', "
-                f"got {self.preemption!r}"
-            )
+        identifier(self.name, "priority class name", error=InvalidPolicy)
+        priority(self.value, f"priority class {self.name}: value", error=InvalidPolicy)
+        choice(self.preemption, ("lower-priority", "never"), f"priority class {self.name}: preemption",
+               error=InvalidPolicy)
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class Job:
     """A unit of work waiting to run (docs/scheduler.md).
 
-    ``priority``: higher runs first. ``nodes`` > 1 makes a gang (all members
-    start together on distinct nodes). ``duration``: an optional runtime
-    estimate (backfill, simulation). ``group``: a run whose jobs share a
-    priority. ``after``: ids this job waits for. The scheduler's range check
-    of ``priority`` (default 0..100) happens at submit.
+    ``priority``: higher runs first, an int within ``±MAX_PRIORITY`` (2**53).
+    ``submitted_at``: an instant (finite, exact as a float). ``nodes`` > 1
+    makes a gang (all members start together on distinct nodes). ``duration``:
+    an optional runtime estimate (backfill, simulation), > 0 and exact as a
+    float. ``group``: a run whose jobs share a priority. ``after``: ids this
+    job waits for (a collection of ids, never a plain string). The
+    scheduler's range check of ``priority`` (default 0..100) happens at
+    submit. Bad fields raise :class:`~prioq.errors.InvalidJob` (wrong types:
+    :class:`~prioq.errors.InvalidJobType`); a bad ``request`` spec raises
+    :class:`~prioq.errors.InvalidSpec`.
     """
 
     id: str
@@ -143,43 +204,42 @@ class Job:
     group: str | None = None
     duration: float | None = None
     priority_class: str | None = None
-    after: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple)
-    labels: Labels = attrs.field(factory=Labels, converter=_labels)
+    after: tuple[str, ...] = attrs.field(default=(), converter=_job_ids)
+    labels: Labels = attrs.field(factory=Labels, converter=_job_labels)
 
     def __attrs_post_init__(self) -> None:
-        _check_id("job id", self.id)
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
-            raise InvalidJob(f"job {self.id}: priority must be an int, got {self.priority!r}")
-        _check_time(f"job {self.id}: submitted_at", self.submitted_at)
-        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1:
-            raise InvalidJob(f"job {self.id}: nodes must be an int >= 1, got {self.nodes!r}")
-        if not isinstance(self.preemptible, bool):
-            raise InvalidJob(f"job {self.id}: preemptible must be a bool, got {self.preemptible!r}")
-        _optional_str(f"job {self.id}: owner", self.owner)
-        _optional_str(f"job {self.id}: group", self.group)
-        _optional_str(f"job {self.id}: priority_class", self.priority_class)
+        identifier(self.id, "job id", error=InvalidJob)
+        what = f"job {self.id}"
+        priority(self.priority, what, error=InvalidJob)
+        instant(self.submitted_at, f"{what}: submitted_at", error=InvalidJob)
+        integer(self.nodes, f"{what}: nodes", error=InvalidJob, minimum=1)
+        boolean(self.preemptible, f"{what}: preemptible", error=InvalidJob)
+        _optional_id(self.owner, f"{what}: owner", InvalidJob)
+        _optional_id(self.group, f"{what}: group", InvalidJob)
+        _optional_id(self.priority_class, f"{what}: priority_class", InvalidJob)
         if self.duration is not None:
-            _check_time(f"job {self.id}: duration", self.duration)
-            if self.duration <= 0:
-                raise InvalidJob(f"job {self.id}: duration must be > 0, got {self.duration!r}")
-        for dep in self.after:
-            _check_id(f"job {self.id}: after", dep)
+            _duration(self.duration, f"{what}: duration")
         if self.id in self.after:
             raise InvalidJob(f"job {self.id}: cannot wait for itself")
 
 
 @attrs.frozen(slots=True, kw_only=True)
 class Node:
-    """A machine jobs run on: ``capacity`` is a :class:`Resources` or a spec string."""
+    """A machine jobs run on: ``capacity`` is a :class:`Resources` or a spec string.
+
+    Bad fields raise :class:`~prioq.errors.InvalidNode` (wrong types:
+    :class:`~prioq.errors.InvalidNodeType`); a bad ``capacity`` raises
+    :class:`~prioq.errors.InvalidSpec`, as does a GPU that is not one whole device.
+    """
 
     id: str
     capacity: Resources = attrs.field(converter=_capacity)
-    labels: Labels = attrs.field(factory=Labels, converter=_labels)
+    labels: Labels = attrs.field(factory=Labels, converter=_node_labels)
 
     def __attrs_post_init__(self) -> None:
-        _check_id("node id", self.id)
+        identifier(self.id, "node id", error=InvalidNode)
         for d in self.capacity.gpus:
-            if d.milli != 1000:
+            if d.milli != MILLI:
                 raise InvalidSpec(f"node {self.id}: gpu {d.index} capacity must be one whole device")
 
 
@@ -187,13 +247,18 @@ class Node:
 class Running:
     """A started job: where it runs, since when, and what it holds on each node.
 
-    ``allocation[i]`` is what the job holds on ``node_ids[i]``.
+    ``allocation[i]`` is what the job holds on ``node_ids[i]``. Bad fields raise
+    :class:`~prioq.errors.InvalidValue` (``started_at``: :class:`~prioq.errors.InvalidTime`).
     """
 
     job: Job
-    node_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    node_ids: tuple[str, ...] = attrs.field(converter=_node_ids)
     started_at: float
     allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        instance(self.job, Job, "running job")
+        instant(self.started_at, f"running job {self.job.id}: started_at")
 
     def allocation_on(self, node_id: str) -> Resources:
         """What the job holds on one of its nodes. O(gang size)."""
@@ -205,8 +270,11 @@ class Start:
     """Decision: start ``job_id`` on ``node_ids`` with ``allocation[i]`` on ``node_ids[i]``."""
 
     job_id: str
-    node_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    node_ids: tuple[str, ...] = attrs.field(converter=_node_ids)
     allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        identifier(self.job_id, "start: job_id")
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -217,9 +285,14 @@ class Preempt:
     """
 
     job_id: str
-    node_ids: tuple[str, ...] = attrs.field(converter=_str_tuple)
+    node_ids: tuple[str, ...] = attrs.field(converter=_node_ids)
     by: str
     grace: float = 0.0
+
+    def __attrs_post_init__(self) -> None:
+        identifier(self.job_id, "preempt: job_id")
+        identifier(self.by, f"preempt {self.job_id}: by")
+        number(self.grace, f"preempt {self.job_id}: grace", minimum=0)
 
 
 Decision = Start | Preempt

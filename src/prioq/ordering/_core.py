@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NoReturn, TypeAlias, Ty
 
 import attrs
 
-from prioq.errors import InvalidCursor
+from prioq._validate import boolean, integer, wrong_type
+from prioq.errors import InvalidCursor, InvalidValue
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.elements import ColumnElement
@@ -80,15 +81,22 @@ _PUBLIC_KEY = b"prioq.ordering cursor checksum v1"
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _invalid(message: str) -> NoReturn:
-    # One place to swap in a dedicated prioq error class for bad orders and limits.
-    raise ValueError(message)
+# Largest magnitude of an int a cursor may hand to SQL: SQLite INTEGER and PostgreSQL bigint.
+_SQL_INT_MIN, _SQL_INT_MAX = -(2**63), 2**63 - 1
+
+
+def _invalid(message: str, *, wrong_type_: bool = False) -> NoReturn:
+    """Bad orders, rows and limits: :class:`InvalidValue` (a ``ValueError``); a value of the
+    wrong type raises :class:`~prioq.errors.InvalidType`, which is also a ``TypeError``."""
+    raise wrong_type(InvalidValue, message) if wrong_type_ else InvalidValue(message)
 
 
 def _direction(value: object) -> Direction:
     if isinstance(value, str) and value.lower() in ("asc", "desc"):
         return cast(Direction, value.lower())
-    _invalid(f"order direction must be 'asc' or 'desc', got {value!r}")
+    _invalid(
+        f"order direction must be 'asc' or 'desc', got {value!r}", wrong_type_=not isinstance(value, str)
+    )
 
 
 def _nulls(value: object) -> Nulls | None:
@@ -98,17 +106,19 @@ def _nulls(value: object) -> Nulls | None:
         v = value.lower().removeprefix("nulls_").removeprefix("nulls ")
         if v in ("first", "last"):
             return cast(Nulls, v)
-    _invalid(f"nulls must be 'first' or 'last', got {value!r}")
+    _invalid(f"nulls must be 'first' or 'last', got {value!r}", wrong_type_=not isinstance(value, str))
 
 
 def _field_name(_: object, __: attrs.Attribute[Any], value: str) -> None:
     if not isinstance(value, str) or not value or "\x00" in value:
-        _invalid(f"field name must be a non-empty string without NUL, got {value!r}")
+        _invalid(
+            f"field name must be a non-empty string without NUL, got {value!r}",
+            wrong_type_=not isinstance(value, str),
+        )
 
 
 def _flag(_: object, attribute: attrs.Attribute[Any], value: bool) -> None:
-    if not isinstance(value, bool):
-        _invalid(f"field {attribute.name} must be a bool, got {value!r}")
+    boolean(value, f"field {attribute.name} (a bool)")
 
 
 @attrs.frozen(slots=True)
@@ -161,7 +171,10 @@ def _parse_field(spec: object) -> Field:
                 _invalid(f"field {name!r}: {attr} given twice in {spec!r}")
             kwargs[attr] = value
         return Field(name, **kwargs)
-    _invalid(f"order field must be a Field, a name or a (name, direction, *options) tuple, got {spec!r}")
+    _invalid(
+        f"order field must be a Field, a name or a (name, direction, *options) tuple, got {spec!r}",
+        wrong_type_=True,
+    )
 
 
 def _secret(value: object) -> bytes | None:
@@ -171,7 +184,9 @@ def _secret(value: object) -> bytes | None:
         value = value.encode("utf-8")
     if isinstance(value, bytes) and value:
         return value
-    _invalid("cursor secret must be non-empty bytes or str, or None")
+    _invalid(
+        "cursor secret must be non-empty bytes or str, or None", wrong_type_=not isinstance(value, bytes)
+    )
 
 
 class _Rev:
@@ -230,9 +245,10 @@ def _check_value(field: Field, value: object) -> Value:
         return value
     if isinstance(value, bool | int | str | datetime):
         return value
-    raise TypeError(
+    _invalid(
         f"field {field.name!r}: cannot order by {type(value).__name__} value {value!r} "
-        "(expected None, bool, int, float, str or datetime)"
+        "(expected None, bool, int, float, str or datetime)",
+        wrong_type_=True,
     )
 
 
@@ -294,6 +310,58 @@ def _short(token: object) -> str:
     return text if len(text) <= 48 else text[:45] + "..."
 
 
+def _kind(value: object) -> str | None:
+    """What a value compares as: numbers with numbers, str with str, naive datetimes with naive ones."""
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float):
+        return "number"
+    if isinstance(value, datetime):
+        return "naive datetime" if value.utcoffset() is None else "aware datetime"
+    return type(value).__name__
+
+
+def _incomparable(
+    order: Order, rows: Sequence[object], cursor: str | None, after: Sequence[Value] | None
+) -> InvalidValue:
+    """The error for a ``TypeError`` raised while comparing keys (the error path only: O(n·fields)).
+
+    Rows whose field mixes kinds are the caller's data (:class:`~prioq.errors.InvalidType`);
+    a cursor value of another kind than the rows' is the client's (:class:`InvalidCursor`).
+    """
+    seen: list[dict[str, object]] = [{} for _ in order.fields]
+    for row in rows:
+        for kinds, value in zip(seen, order.values(row), strict=True):
+            kind = _kind(value)
+            if kind is not None:
+                kinds.setdefault(kind, value)
+    for field, kinds in zip(order.fields, seen, strict=True):
+        if len(kinds) > 1:
+            shown = ", ".join(f"{k} {v!r}" for k, v in kinds.items())
+            return wrong_type(
+                InvalidValue, f"rows cannot be ordered: field {field.name!r} holds values of kinds "
+                f"that do not compare ({shown}); a field holds one kind of value"
+            )
+    if after is not None:
+        for field, kinds, value in zip(order.fields, seen, after, strict=True):
+            kind = _kind(value)
+            if kind is not None and kinds and kind not in kinds:
+                return InvalidCursor(
+                    f"cursor {_short(cursor)} holds the {kind} value {value!r} for field {field.name!r}, "
+                    f"whose rows hold {', '.join(kinds)} values"
+                )
+    return wrong_type(InvalidValue, f"rows cannot be ordered by {list(order.names)}: values do not compare")
+
+
+def _sql_values(values: tuple[Value, ...], cursor: str) -> tuple[Value, ...]:
+    """Cursor values bound as SQL parameters: an int beyond 64 bits fits no SQLite INTEGER or
+    PostgreSQL bigint (sqlite3 would raise ``OverflowError`` at execute), so it is refused here."""
+    for value in values:
+        if isinstance(value, int) and not _SQL_INT_MIN <= value <= _SQL_INT_MAX:
+            raise InvalidCursor(f"cursor {_short(cursor)} holds {_short(value)}, beyond a 64-bit SQL integer")
+    return values
+
+
 @attrs.frozen(slots=True)
 class Page(Generic[T]):
     """One page of a list: ``items`` in order, and the cursor of the next page (``None``: last page)."""
@@ -303,12 +371,12 @@ class Page(Generic[T]):
 
 
 def check_limit(limit: object, max_limit: int = DEFAULT_MAX_LIMIT) -> int:
-    """Validate a page size: an ``int`` in ``1..max_limit`` (bools are refused); returns it."""
-    if isinstance(max_limit, bool) or not isinstance(max_limit, int) or max_limit < 1:
-        _invalid(f"max_limit must be an int >= 1, got {max_limit!r}")
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_limit:
-        _invalid(f"limit must be an integer in 1..{max_limit}, got {limit!r}")
-    return limit
+    """Validate a page size: an ``int`` in ``1..max_limit`` (bools are refused); returns it.
+
+    Raises :class:`~prioq.errors.InvalidValue` (a ``ValueError``; a wrong type also a
+    ``TypeError``), never :class:`~prioq.errors.InvalidCursor`: map both to HTTP 400."""
+    integer(max_limit, "max_limit", minimum=1)
+    return integer(limit, f"limit (an integer in 1..{max_limit})", minimum=1, maximum=max_limit)
 
 
 @attrs.frozen(slots=True, init=False)
@@ -333,7 +401,7 @@ class Order:
         self, fields: Iterable[FieldSpec], *, nulls: Nulls = "last", secret: bytes | str | None = None
     ) -> None:
         if isinstance(fields, str | bytes | Field) or not isinstance(fields, Iterable):
-            _invalid(f"Order takes a list of fields, got {fields!r}")
+            _invalid(f"Order takes a list of fields, got {fields!r}", wrong_type_=True)
         default = _nulls(nulls)
         if default is None:
             _invalid("Order nulls default must be 'first' or 'last', got None")
@@ -384,7 +452,10 @@ class Order:
         return tuple(_check_value(f, _get(row, f.name)) for f in self.fields)
 
     def key(self, row: object) -> tuple[Any, ...]:
-        """A sort key: ``sorted(rows, key=order.key)`` follows the order. O(fields)."""
+        """A sort key: ``sorted(rows, key=order.key)`` follows the order. O(fields).
+
+        Keys of rows whose field mixes kinds (an int and a str) do not compare:
+        :meth:`sort` and :func:`paginate` then raise :class:`~prioq.errors.InvalidType`."""
         if type(row) is dict:  # the common case, without the generic accessor's checks
             try:
                 return self._key([row[name] for name in self._names])
@@ -417,7 +488,15 @@ class Order:
 
     def sort(self, rows: Iterable[T]) -> list[T]:
         """A new list of ``rows`` in this order (stable). O(n log n)."""
-        return sorted(rows, key=self.key)
+        if not isinstance(rows, Iterable):
+            _invalid(f"sort takes an iterable of rows, got {rows!r}", wrong_type_=True)
+        listed = list(rows)
+        try:
+            return sorted(listed, key=self.key)
+        except TypeError as exc:
+            if isinstance(exc, InvalidValue):
+                raise  # a bad value key() refused, already named
+            raise _incomparable(self, listed, None, None) from None
 
     # -- cursors ------------------------------------------------------------------------
 
@@ -431,8 +510,11 @@ class Order:
 
     def cursor_from_values(self, values: Sequence[Value]) -> str:
         """The cursor continuing after a row whose sort values are ``values`` (one per field)."""
-        if isinstance(values, str) or len(values) != len(self.fields):
-            _invalid(f"expected {len(self.fields)} values for fields {list(self.names)}, got {values!r}")
+        if isinstance(values, str) or not isinstance(values, Sequence) or len(values) != len(self.fields):
+            _invalid(
+                f"expected {len(self.fields)} values for fields {list(self.names)}, got {values!r}",
+                wrong_type_=not isinstance(values, Sequence),
+            )
         checked = [_check_value(f, v) for f, v in zip(self.fields, values, strict=True)]
         encoded = [_encode_value(f, v) for f, v in zip(self.fields, checked, strict=True)]
         payload = json.dumps([self._digest, encoded], separators=(",", ":"), ensure_ascii=False)
@@ -496,6 +578,8 @@ class Order:
         from the page's last item. O(limit).
         """
         check_limit(limit, max_limit)
+        if not isinstance(fetched, Sequence):
+            _invalid(f"page takes the fetched rows as a sequence, got {fetched!r}", wrong_type_=True)
         items = tuple(fetched[:limit])
         more = len(fetched) > limit
         return Page(items, self.cursor(items[-1]) if more else None)
@@ -524,14 +608,15 @@ class Order:
 
         Values are only ever parameters (``?`` for sqlite3, ``%s`` for psycopg),
         in order; a ``None`` cursor gives ``("(1 = 1)", [])``. Raises
-        :class:`InvalidCursor` for a bad cursor.
+        :class:`InvalidCursor` for a bad cursor, including one holding an int
+        beyond 64 bits (no SQL integer column holds it; sqlite3 cannot bind it).
         """
         from prioq.ordering._sql import keyset
 
         cols, d = _columns(self, columns), _dialect(dialect)
         if cursor is None:
             return "(1 = 1)", []
-        return keyset(self.fields, cols, self.parse_cursor(cursor), d)
+        return keyset(self.fields, cols, _sql_values(self.parse_cursor(cursor), cursor), d)
 
     def sqlalchemy_order_by(self, columns: object) -> list[ColumnElement[Any]]:
         """SQLAlchemy ``order_by`` clauses. ``columns``: a mapping, a Table/subquery, or a mapped class."""
@@ -540,24 +625,29 @@ class Order:
         return order_by(self.fields, columns)
 
     def sqlalchemy_keyset(self, columns: object, cursor: str | None) -> ColumnElement[bool]:
-        """A SQLAlchemy ``where`` expression selecting the rows after ``cursor`` (``true()`` for None)."""
+        """A SQLAlchemy ``where`` expression selecting the rows after ``cursor`` (``true()`` for None).
+
+        Raises :class:`InvalidCursor` for a bad cursor, and for one whose value does not suit
+        its column's type (a str for an ``Integer`` column, an int beyond 64 bits, ...)."""
         from prioq.ordering._sqlalchemy import keyset
 
-        values = None if cursor is None else self.parse_cursor(cursor)
-        return keyset(self.fields, columns, values)
+        values = None if cursor is None else _sql_values(self.parse_cursor(cursor), cursor)
+        return keyset(self.fields, columns, values, cursor)
 
 
 def _dialect(dialect: object) -> Dialect:
     if dialect == "sqlite" or dialect == "postgresql":
         return dialect
-    _invalid(f"dialect must be 'sqlite' or 'postgresql', got {dialect!r}")
+    _invalid(
+        f"dialect must be 'sqlite' or 'postgresql', got {dialect!r}", wrong_type_=not isinstance(dialect, str)
+    )
 
 
 def _columns(order: Order, columns: Mapping[str, ColumnName] | None) -> tuple[tuple[str, ...], ...]:
     if columns is None:
         columns = {}
     if not isinstance(columns, Mapping):
-        _invalid(f"columns must be a mapping of field name to column name, got {columns!r}")
+        _invalid(f"columns must be a mapping of field name to column name, got {columns!r}", wrong_type_=True)
     # Extra entries are fine: one mapping describes a table that several orders share.
     out = []
     for name in order.names:
@@ -566,7 +656,10 @@ def _columns(order: Order, columns: Mapping[str, ColumnName] | None) -> tuple[tu
         if not isinstance(parts, tuple) or not parts or not all(
             isinstance(p, str) and p and "\x00" not in p for p in parts
         ):
-            _invalid(f"column for field {name!r} must be a non-empty name or tuple of names, got {col!r}")
+            _invalid(
+                f"column for field {name!r} must be a non-empty name or tuple of names, got {col!r}",
+                wrong_type_=not isinstance(parts, tuple) or not all(isinstance(p, str) for p in parts),
+            )
         out.append(parts)
     return tuple(out)
 
@@ -582,19 +675,30 @@ def paginate(
     """The page of ``rows`` (any order) that follows ``cursor``, up to ``limit`` items.
 
     O(n·fields + n log limit): one key per row, then the ``limit + 1`` smallest
-    keys after the cursor's (a heap, no full sort). Raises ``ValueError`` for a
-    limit outside ``1..max_limit`` or rows that tie on every field within the
-    page or at its end (the order is not total: pages could skip rows), and
-    :class:`InvalidCursor` for a bad cursor. ``rows`` is not modified.
+    keys after the cursor's (a heap, no full sort). Raises
+    :class:`~prioq.errors.InvalidValue` (a ``ValueError``) for a limit outside
+    ``1..max_limit`` or rows that tie on every field within the page or at its
+    end (the order is not total: pages could skip rows),
+    :class:`~prioq.errors.InvalidType` for rows whose field mixes kinds, and
+    :class:`InvalidCursor` for a bad cursor, including one whose value is of
+    another kind than the rows' (a str where they hold ints). ``rows`` is not modified.
     """
     if not isinstance(order, Order):
-        _invalid(f"paginate needs an Order, got {order!r}")
+        _invalid(f"paginate needs an Order, got {order!r}", wrong_type_=True)
     check_limit(limit, max_limit)
-    after = None if cursor is None else order._key(order.parse_cursor(cursor))
+    if not isinstance(rows, Iterable):
+        _invalid(f"paginate takes an iterable of rows, got {rows!r}", wrong_type_=True)
+    values = None if cursor is None else order.parse_cursor(cursor)
+    after = None if values is None else order._key(values)
     keyed = [(order.key(r), i, r) for i, r in enumerate(rows)]  # i: stable, never compares rows
-    if after is not None:
-        keyed = [entry for entry in keyed if entry[0] > after]
-    chosen = heapq.nsmallest(limit + 1, keyed)
+    try:
+        if after is not None:
+            keyed = [entry for entry in keyed if entry[0] > after]
+        chosen = heapq.nsmallest(limit + 1, keyed)
+    except TypeError:
+        # Keys of different kinds do not compare: the rows mix kinds, or the cursor (a client's
+        # token) holds a value of another kind than the rows' (a str where they hold ints).
+        raise _incomparable(order, [r for _, _, r in keyed], cursor, values) from None
     for (k1, _, _), (k2, _, row) in itertools.pairwise(chosen):
         if k1 == k2:
             _invalid(

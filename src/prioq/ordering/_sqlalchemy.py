@@ -8,12 +8,17 @@ bound parameters processed by the column's type.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, and_, bindparam, false, or_, true, tuple_
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+
+from prioq._validate import wrong_type
+from prioq.errors import InvalidCursor, InvalidValue
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.compiler import SQLCompiler
@@ -54,7 +59,7 @@ def _bytewise_sqlite(element: _Bytewise, compiler: SQLCompiler, **kw: Any) -> st
 def _column(columns: object, name: str) -> ColumnElement[Any]:
     if isinstance(columns, Mapping):
         if name not in columns:
-            raise ValueError(f"columns has no entry for field {name!r}")
+            raise InvalidValue(f"columns has no entry for field {name!r}")
         col = columns[name]
     else:
         # A Table or subquery exposes its columns as .c; a mapped class as attributes.
@@ -62,11 +67,11 @@ def _column(columns: object, name: str) -> ColumnElement[Any]:
         try:
             col = getattr(source, name)
         except AttributeError:
-            raise ValueError(f"{columns!r} has no column for field {name!r}") from None
+            raise wrong_type(InvalidValue, f"{columns!r} has no column for field {name!r}") from None
     expr = getattr(col, "__clause_element__", None)
     element = expr() if callable(expr) else col
     if not isinstance(element, ColumnElement):
-        raise ValueError(f"column for field {name!r} is not a SQLAlchemy column: {col!r}")
+        raise wrong_type(InvalidValue, f"column for field {name!r} is not a SQLAlchemy column: {col!r}")
     return element
 
 
@@ -95,6 +100,39 @@ def order_by(fields: Sequence[Field], columns: object) -> list[ColumnElement[Any
     return clauses
 
 
+_NUMERIC = (int, float, Decimal)
+
+
+def _suits(col: ColumnElement[Any], value: Value) -> bool:
+    """Whether a cursor value can be bound to ``col``: numbers for numeric columns, else an
+    instance of the column type's Python type. Types without one are not checked."""
+    try:
+        python_type = col.type.python_type
+    except NotImplementedError:
+        return True
+    if isinstance(python_type, type) and issubclass(python_type, _NUMERIC) and python_type is not bool:
+        return isinstance(value, int | float)
+    if python_type is bool:  # SQLAlchemy's Boolean also binds 0 and 1
+        return isinstance(value, bool) or (type(value) is int and value in (0, 1))
+    if python_type is datetime or python_type is str:
+        return isinstance(value, python_type)
+    return True
+
+
+def _check_types(
+    fields: Sequence[Field], resolved: list[tuple[ColumnElement[Any], ColumnElement[Any]]],
+    values: Sequence[Value], cursor: str | None,
+) -> None:
+    # SQLAlchemy's bind processors would raise TypeError (a str for a Float) only at execute.
+    for f, (col, _), v in zip(fields, resolved, values, strict=True):
+        if v is not None and not _suits(col, v):
+            shown = repr(cursor) if cursor is None or len(cursor) <= 48 else repr(cursor[:45]) + "..."
+            raise InvalidCursor(
+                f"cursor {shown} holds {type(v).__name__} value {v!r} for field {f.name!r}, "
+                f"whose column is {col.type}"
+            )
+
+
 def _after(
     f: Field, col: ColumnElement[Any], cmp: ColumnElement[Any], v: Value
 ) -> ColumnElement[bool] | None:
@@ -104,11 +142,16 @@ def _after(
     return or_(beyond, col.is_(None)) if f.nullable and f.nulls == "last" else beyond
 
 
-def keyset(fields: Sequence[Field], columns: object, values: Sequence[Value] | None) -> ColumnElement[bool]:
-    """A ``where`` expression for the rows strictly after ``values`` (``true()`` if None)."""
+def keyset(
+    fields: Sequence[Field], columns: object, values: Sequence[Value] | None, cursor: str | None = None
+) -> ColumnElement[bool]:
+    """A ``where`` expression for the rows strictly after ``values`` (``true()`` if None).
+
+    Raises :class:`~prioq.errors.InvalidCursor` when a value does not suit its column's type."""
     resolved = _resolve(fields, columns)
     if values is None:
         return true()
+    _check_types(fields, resolved, values, cursor)
     if len(fields) > 1 and len({f.direction for f in fields}) == 1 and not any(f.nullable for f in fields):
         left = tuple_(*(cmp for _, cmp in resolved))
         right = tuple_(*(_bind(cmp, v) for (_, cmp), v in zip(resolved, values, strict=True)))

@@ -6,8 +6,12 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import attrs
 
+from prioq._validate import wrong_type
+from prioq.errors import InvalidSpec
 from prioq.resources._types import (
     MILLI,
     Device,
@@ -33,14 +37,35 @@ class Misfit:
         return f"{self.category}: {self.detail}"
 
 
+def _arguments(request: object, free: object) -> None:
+    """Refuse what is not a parsed request and resources (a spec string is not parsed here)."""
+    if not isinstance(request, ResourceRequest):
+        raise wrong_type(
+            InvalidSpec,
+            f"request: expected a ResourceRequest (parse a spec once with ResourceRequest.parse), "
+            f"got {request!r}",
+        )
+    if not isinstance(free, Resources):
+        raise wrong_type(
+            InvalidSpec, f"free: expected a Resources (parse a spec once with Resources.parse), got {free!r}"
+        )
+
+
+def _refuse(request: object, free: object, exc: Exception) -> NoReturn:
+    _arguments(request, free)
+    raise exc  # right types: a genuine bug, not bad input
+
+
 def check(request: ResourceRequest, free: Resources) -> Misfit | None:
     """The first reason ``request`` does not fit into ``free``, or ``None`` if it fits.
 
     O(d) for d devices on the node. Categories (stable, for counting nodes in
     explanations): ``cpu architecture``, ``insufficient cpu``, ``insufficient memory``,
     ``insufficient disk``, ``insufficient <extra>``, ``GPU model not in [...]``,
-    ``insufficient GPU``.
+    ``insufficient GPU``. Arguments that are not a :class:`ResourceRequest` and a
+    :class:`Resources` (a spec string included) raise :class:`~prioq.errors.InvalidSpecType`.
     """
+    _arguments(request, free)
     if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
         return Misfit("cpu architecture", f"need {request.cpu_arch}, node is {free.cpu_arch}")
     need = request.minimum()
@@ -101,7 +126,19 @@ def fit(request: ResourceRequest, free: Resources) -> Resources | None:
     (ties: lowest index), which keeps whole devices free for whole requests.
     The result always satisfies ``allocation.fits_within(free)``. This is the
     placement hot path: it builds no messages (:func:`check` says why not).
+
+    ``request`` and ``free`` are parsed values: a spec string (``fit("gpu=1", free)``)
+    raises :class:`~prioq.errors.InvalidSpecType` rather than being parsed on every
+    call -- parse it once with :meth:`ResourceRequest.parse`. The types are checked
+    only when the body fails, so valid calls pay nothing for the check.
     """
+    try:
+        return _fit(request, free)
+    except (AttributeError, TypeError) as exc:
+        _refuse(request, free, exc)
+
+
+def _fit(request: ResourceRequest, free: Resources) -> Resources | None:
     need = request.minimum()
     if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
         return None

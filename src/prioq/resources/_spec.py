@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from prioq._validate import wrong_type
 from prioq.errors import InvalidSpec
 from prioq.resources._types import (
     GPU,
@@ -58,6 +59,7 @@ _UNITS = {"mb": MiB, "mib": MiB, "gb": GiB, "gib": GiB, "tb": TiB, "tib": TiB}
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 # Beyond 10**18 of anything is a typo, and it keeps every value convertible to float.
 _MAX_INT_DIGITS = 18
+_MAX_NUMBER = 10**_MAX_INT_DIGITS
 _MAX_NUMBER_CHARS = 40
 # No node has this many GPUs; the cap keeps a typo like gpu=A100:80000000 from allocating a huge list.
 _MAX_DEVICES = 4096
@@ -89,6 +91,13 @@ def _err(where: str, reason: str) -> InvalidSpec:
     return InvalidSpec(f"{where}: {reason}")
 
 
+def _type_err(where: str, reason: str) -> InvalidSpec:
+    # A value of the wrong type (a list where a number goes): InvalidSpecType, also a TypeError.
+    error = wrong_type(InvalidSpec, f"{where}: {reason}")
+    assert isinstance(error, InvalidSpec)
+    return error
+
+
 # --------------------------------------------------------------------------- scalars
 
 
@@ -110,7 +119,7 @@ def _number(text: str, where: str) -> Fraction:
 
 def _from_py_number(value: object, where: str) -> Fraction:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _err(where, f"expected a number or a string, got {value!r}")
+        raise _type_err(where, f"expected a number or a string, got {value!r}")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _err(where, f"{value!r} is not a finite number")
@@ -120,9 +129,11 @@ def _from_py_number(value: object, where: str) -> Fraction:
 
 
 def _check_sign(value: Fraction, where: str) -> Fraction:
+    """A number from a dict spec, held to the string grammar's bound (at most
+    ``_MAX_INT_DIGITS`` digits before the point), so that its printed spec parses back."""
     if value < 0:
         raise _err(where, f"{_fmt_fraction(value)} is negative")
-    if value.numerator.bit_length() - value.denominator.bit_length() > 64:
+    if value >= _MAX_NUMBER:
         raise _err(where, f"{_fmt_fraction(value)} is too large")
     return value
 
@@ -251,12 +262,12 @@ def _items(spec: object) -> list[tuple[str, object, str]]:
     if isinstance(spec, Mapping):
         for key, value in spec.items():
             if not isinstance(key, str):
-                raise _err(repr(key), "keys must be strings")
+                raise _type_err(repr(key), "keys must be strings")
             _check_key(key, key)
             if value is not None:  # dstack's .dict() writes None for unset fields
                 out.append((key, _strip(value), key))
         return out
-    raise InvalidSpec(f"expected a spec string or a mapping, got {spec!r}")
+    raise wrong_type(InvalidSpec, f"expected a spec string or a mapping, got {spec!r}")
 
 
 def _check_key(key: str, where: str) -> None:
@@ -305,7 +316,9 @@ def _cpu(raw: object, where: str) -> tuple[_Bounds | None, str | None]:
 
 
 def _arch(raw: object, where: str) -> str:
-    arch = _ARCH_ALIASES.get(raw.lower()) if isinstance(raw, str) else None
+    if not isinstance(raw, str):
+        raise _type_err(where, f"unknown cpu architecture {raw!r} (use x86 or arm)")
+    arch = _ARCH_ALIASES.get(raw.lower())
     if arch is None:
         raise _err(where, f"unknown cpu architecture {raw!r} (use x86 or arm)")
     return arch
@@ -368,9 +381,10 @@ def _gpu_tokens(raw: str, where: str) -> _GPUSpec:
 def _gpu_names(names: Iterable[object], where: str) -> list[str]:
     out = []
     for name in names:
-        if not isinstance(name, str) or not name:
-            raise _err(where, f"empty gpu name in {list(names)!r}" if name == "" else
-                       f"gpu name must be a string, got {name!r}")
+        if not isinstance(name, str):
+            raise _type_err(where, f"gpu name must be a string, got {name!r}")
+        if not name:
+            raise _err(where, f"empty gpu name in {list(names)!r}")
         if not _GPU_NAME.fullmatch(name):
             raise _err(where, f"bad gpu name {name!r} (a letter, then letters, digits, '_', '-', '.')")
         out.append(name)

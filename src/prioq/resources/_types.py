@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from prioq._validate import identifier, identifiers, instance, integer, number, wrong_type
 from prioq.errors import InvalidSpec
 
 __all__ = [
@@ -53,19 +54,29 @@ class InsufficientResources(InvalidSpec):
     """Subtracting more than is there: arithmetic never clamps, it raises."""
 
 
-def _check_quantity(name: str, value: object, *, integral: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSpec(f"{name}: expected a number, got {value!r}")
-    # math.isfinite would overflow on huge ints; only floats can be NaN or infinite.
-    if (isinstance(value, float) and not math.isfinite(value)) or value < 0:
-        raise InvalidSpec(f"{name}: expected a finite non-negative number, got {value!r}")
-    if integral and not isinstance(value, int):
-        raise InvalidSpec(f"{name}: expected a whole number, got {value!r}")
+def _quantity(name: str, value: object) -> None:
+    """A non-negative finite number (a wrong type raises :class:`~prioq.errors.InvalidSpecType`).
+
+    Ints of any size are compared exactly, never converted to float (no ``OverflowError``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        integer(value, name, error=InvalidSpec, minimum=0)
+    else:
+        number(value, name, error=InvalidSpec, minimum=0)
+
+
+def _whole(name: str, value: object, *, maximum: int | None = None) -> None:
+    """A non-negative int (bytes, milli-units, indices, whole counts)."""
+    integer(value, name, error=InvalidSpec, minimum=0, maximum=maximum)
 
 
 def _to_milli(name: str, value: float) -> int:
     """Exact milli-units of ``value``; finer fractions are rejected, not rounded."""
-    milli = round(value * MILLI)
+    if isinstance(value, int):
+        return value * MILLI
+    scaled = value * MILLI
+    if not math.isfinite(scaled):  # a finite float near the top of the range: round() would overflow
+        raise InvalidSpec(f"{name}: {value!r} is too large")
+    milli = round(scaled)
     if abs(milli - value * MILLI) > 1e-6:
         raise InvalidSpec(f"{name}: {value!r} is finer than 1/{MILLI}")
     return milli
@@ -86,7 +97,7 @@ class Range:
         for name in ("min", "max"):
             value = getattr(self, name)
             if value is not None:
-                _check_quantity(f"range {name}", value)
+                _quantity(f"range {name}", value)
         if self.min is not None and self.max is not None and self.min > self.max:
             raise InvalidSpec(f"range: min {self.min!r} is greater than max {self.max!r}")
 
@@ -132,16 +143,14 @@ class GPU:
     memory: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise InvalidSpec(f"gpu name: expected a non-empty string, got {self.name!r}")
+        identifier(self.name, "gpu name", error=InvalidSpec)
         if self.vendor is None:
             object.__setattr__(self, "vendor", vendor_of(self.name))
-        elif not isinstance(self.vendor, str) or not self.vendor:
-            raise InvalidSpec(f"gpu vendor: expected a non-empty string or None, got {self.vendor!r}")
         else:
-            object.__setattr__(self, "vendor", self.vendor.lower())
+            vendor = identifier(self.vendor, "gpu vendor (a non-empty string or None)", error=InvalidSpec)
+            object.__setattr__(self, "vendor", vendor.lower())
         if self.memory is not None:
-            _check_quantity("gpu memory", self.memory, integral=True)
+            _whole("gpu memory", self.memory)
 
 
 @attrs.frozen(slots=True)
@@ -157,39 +166,48 @@ class Device:
     milli: int = MILLI
 
     def __attrs_post_init__(self) -> None:
-        _check_quantity("device index", self.index, integral=True)
-        _check_quantity("device share", self.milli, integral=True)
+        _whole("device index", self.index)
+        instance(self.gpu, GPU, f"device {self.index}: gpu", error=InvalidSpec)
+        # A share above one device would print as a spec that does not parse back.
+        _whole(f"device {self.index}: share", self.milli, maximum=MILLI)
+
+
+def _pairs(value: object, what: str) -> list[tuple[object, object]]:
+    """``(name, amount)`` pairs of a mapping or an iterable of 2-tuples, without leaking TypeError."""
+    if isinstance(value, Mapping):
+        return list(value.items())
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise wrong_type(InvalidSpec, f"{what}: expected a mapping or (name, amount) pairs, got {value!r}")
+    items = list(value)
+    for item in items:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise wrong_type(InvalidSpec, f"{what}: expected (name, amount) pairs, got {item!r}")
+    return items
 
 
 def _freeze_extras(value: Mapping[str, int] | Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
-    items = dict(value.items() if isinstance(value, Mapping) else value)
-    for name, amount in items.items():
-        if not isinstance(name, str) or not name:
-            raise InvalidSpec(f"extra resource name: expected a non-empty string, got {name!r}")
-        _check_quantity(f"extra {name}", amount, integral=True)
+    items: dict[str, int] = {}
+    for name, amount in _pairs(value, "extras"):
+        identifier(name, "extra resource name", error=InvalidSpec)
+        _whole(f"extra {name}", amount)
+        items[name] = amount  # type: ignore[index,assignment]  # checked just above
     return tuple(sorted((k, v) for k, v in items.items() if v))
 
 
 def _str_tuple(value: Iterable[str]) -> tuple[str, ...]:
-    # A typed converter: attrs' mypy plugin cannot infer the item type through bare ``tuple``.
-    if isinstance(value, str):
-        raise InvalidSpec(f"expected a sequence of strings, got the string {value!r}")
-    return tuple(value)
+    # The one rule for id tuples (a plain string is refused, not split into letters).
+    return identifiers(value, "gpu names", error=InvalidSpec)
 
 
 def _freeze_extra_ranges(
     value: Mapping[str, Range] | Iterable[tuple[str, Range]],
 ) -> tuple[tuple[str, Range], ...]:
-    items = list(value.items() if isinstance(value, Mapping) else value)
     out: dict[str, Range] = {}
-    for item in items:
-        if not isinstance(item, tuple) or len(item) != 2:
-            raise InvalidSpec(f"extras: expected (name, Range) pairs, got {item!r}")
-        name, rng = item
-        if not isinstance(name, str) or not name:
-            raise InvalidSpec(f"extra resource name: expected a non-empty string, got {name!r}")
-        if not isinstance(rng, Range):
-            raise InvalidSpec(f"extra {name}: expected a Range, got {rng!r}")
+    for name, rng in _pairs(value, "extras"):
+        identifier(name, "extra resource name", error=InvalidSpec)
+        assert isinstance(name, str)
+        instance(rng, Range, f"extra {name}", error=InvalidSpec)
+        assert isinstance(rng, Range)
         for bound in (rng.min, rng.max):
             if bound is not None and bound != int(bound):
                 raise InvalidSpec(f"extra {name}: {bound!r} is not a whole count")
@@ -201,10 +219,12 @@ def _freeze_extra_ranges(
 
 
 def _freeze_devices(value: Iterable[Device]) -> tuple[Device, ...]:
-    devices = tuple(sorted(value, key=lambda d: d.index))
-    for d in devices:
-        if not isinstance(d, Device):
-            raise InvalidSpec(f"gpus: expected Device values, got {d!r}")
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise wrong_type(InvalidSpec, f"gpus: expected a collection of Device values, got {value!r}")
+    listed = tuple(value)
+    for d in listed:
+        instance(d, Device, "gpus item", error=InvalidSpec)
+    devices = tuple(sorted(listed, key=_device_index))
     for a, b in itertools.pairwise(devices):
         if a.index == b.index:
             raise InvalidSpec(f"gpus: device index {a.index} appears twice")
@@ -265,9 +285,11 @@ class Resources:
     cpu_arch: str | None = None
 
     def __attrs_post_init__(self) -> None:
-        _check_quantity("cpu_milli", self.cpu_milli, integral=True)
-        _check_quantity("memory", self.memory, integral=True)
-        _check_quantity("disk", self.disk, integral=True)
+        _whole("cpu_milli", self.cpu_milli)
+        _whole("memory", self.memory)
+        _whole("disk", self.disk)
+        if self.cpu_arch is not None:
+            identifier(self.cpu_arch, "cpu_arch (a non-empty string or None)", error=InvalidSpec)
 
     @classmethod
     def parse(cls, spec: str | Mapping[str, Any] | Resources) -> Resources:
@@ -313,7 +335,11 @@ class Resources:
         )
 
     def __add__(self, other: Resources) -> Resources:
-        """Sum; devices are matched by index (an allocation given back to a free view)."""
+        """Sum; devices are matched by index (an allocation given back to a free view).
+
+        Raises :class:`~prioq.errors.InvalidSpec` if a device's models differ or its
+        shares would sum above one whole device (a share is at most 1000 milli-GPUs).
+        """
         if not isinstance(other, Resources):
             return NotImplemented
         gpus = self.gpus
@@ -326,7 +352,13 @@ class Resources:
                 else:
                     if mine.gpu != d.gpu:
                         raise InvalidSpec(f"gpu {d.index}: model {d.gpu} does not match {mine.gpu}")
-                    devices[d.index] = _device(d.index, d.gpu, mine.milli + d.milli)
+                    total = mine.milli + d.milli
+                    if total > MILLI:
+                        raise InvalidSpec(
+                            f"gpu {d.index}: share {mine.milli}/{MILLI} + {d.milli}/{MILLI} "
+                            "is more than one whole device"
+                        )
+                    devices[d.index] = _device(d.index, d.gpu, total)
             gpus = tuple(sorted(devices.values(), key=_device_index))
         extras = self.extras
         if other.extras:
@@ -436,7 +468,8 @@ class GPURequest:
     memory: Range | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.count, Range) or self.count == Range():
+        instance(self.count, Range, "gpu count", error=InvalidSpec)
+        if self.count == Range():
             raise InvalidSpec(f"gpu count: expected a non-empty Range, got {self.count!r}")
         low, high = self.count.low, self.count.max
         for value in (low, high):
@@ -447,16 +480,13 @@ class GPURequest:
         # A fraction is a share of one device: a max of a whole device or more would mix the two.
         if 0 < low < 1 and (high is None or high >= 1):
             raise InvalidSpec(f"gpu count: fraction {low!r} needs a range max below one, got {high!r}")
-        for n in self.names:
-            if not isinstance(n, str) or not n:
-                raise InvalidSpec(f"gpu names: expected non-empty strings, got {n!r}")
+        _to_milli("gpu count", low)  # the share fit takes: refuse here what it could not compute
         object.__setattr__(self, "names", tuple(n.upper() for n in self.names))
         if self.vendor is not None:
-            if not isinstance(self.vendor, str) or not self.vendor:
-                raise InvalidSpec(f"gpu vendor: expected a non-empty string or None, got {self.vendor!r}")
-            object.__setattr__(self, "vendor", self.vendor.lower())
-        if self.memory is not None and not isinstance(self.memory, Range):
-            raise InvalidSpec(f"gpu memory: expected a Range or None, got {self.memory!r}")
+            vendor = identifier(self.vendor, "gpu vendor (a non-empty string or None)", error=InvalidSpec)
+            object.__setattr__(self, "vendor", vendor.lower())
+        if self.memory is not None:
+            instance(self.memory, Range, "gpu memory (a Range or None)", error=InvalidSpec)
         if self.memory == Range():
             object.__setattr__(self, "memory", None)  # no bound at all is no filter
 
@@ -514,12 +544,11 @@ class ResourceRequest:
 
     def __attrs_post_init__(self) -> None:
         for name in ("cpu", "memory", "disk"):
-            if not isinstance(getattr(self, name), Range):
-                raise InvalidSpec(f"{name}: expected a Range, got {getattr(self, name)!r}")
-        if self.gpu is not None and not isinstance(self.gpu, GPURequest):
-            raise InvalidSpec(f"gpu: expected a GPURequest or None, got {self.gpu!r}")
-        if self.cpu_arch is not None and (not isinstance(self.cpu_arch, str) or not self.cpu_arch):
-            raise InvalidSpec(f"cpu_arch: expected a non-empty string or None, got {self.cpu_arch!r}")
+            instance(getattr(self, name), Range, name, error=InvalidSpec)
+        if self.gpu is not None:
+            instance(self.gpu, GPURequest, "gpu (a GPURequest or None)", error=InvalidSpec)
+        if self.cpu_arch is not None:
+            identifier(self.cpu_arch, "cpu_arch (a non-empty string or None)", error=InvalidSpec)
         for value in (self.cpu.min, self.cpu.max):
             if value is not None:
                 _to_milli("cpu", value)
