@@ -42,6 +42,8 @@ from prioq.errors import (
 )
 
 __all__ = [
+    "MAX_COUNTER",
+    "MAX_GANG",
     "MAX_PRIORITY",
     "boolean",
     "choice",
@@ -59,6 +61,12 @@ __all__ = [
 
 MAX_PRIORITY = 2**53
 """Largest absolute priority: priorities and aging boosts stay exact in float arithmetic."""
+
+MAX_COUNTER = 2**63 - 1
+"""Largest sequence number or count a store can hold (a 64-bit SQL integer)."""
+
+MAX_GANG = 1_000_000
+"""Largest gang size (``Job.nodes``): more nodes than any cluster has, well within storage."""
 
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import attrs
 
 from prioq._validate import (
+    MAX_GANG,
     boolean,
     choice,
     identifier,
@@ -212,7 +213,7 @@ class Job:
         what = f"job {self.id}"
         priority(self.priority, what, error=InvalidJob)
         instant(self.submitted_at, f"{what}: submitted_at", error=InvalidJob)
-        integer(self.nodes, f"{what}: nodes", error=InvalidJob, minimum=1)
+        integer(self.nodes, f"{what}: nodes", error=InvalidJob, minimum=1, maximum=MAX_GANG)
         boolean(self.preemptible, f"{what}: preemptible", error=InvalidJob)
         _optional_id(self.owner, f"{what}: owner", InvalidJob)
         _optional_id(self.group, f"{what}: group", InvalidJob)

@@ -69,7 +69,16 @@ from fractions import Fraction
 
 import attrs
 
-from prioq._validate import MAX_PRIORITY, instance, instant, integer, lookup_id, now_after, priority
+from prioq._validate import (
+    MAX_COUNTER,
+    MAX_PRIORITY,
+    instance,
+    instant,
+    integer,
+    lookup_id,
+    now_after,
+    priority,
+)
 from prioq.errors import DuplicateJob, InvalidJob, InvalidPolicy, UnknownJob
 from prioq.model import Job
 from prioq.queue._entry import EVENT, JOB, JOB_ID, KEY, PHASE, SEQ, SUBMITTED, Entry
@@ -519,8 +528,8 @@ class PriorityQueue:
         if seq is None:
             seq = self._next_seq
         else:
-            if type(seq) is not int or seq < 0:
-                integer(seq, f"job {job_id}: seq", minimum=0)
+            if type(seq) is not int or not 0 <= seq <= MAX_COUNTER:
+                integer(seq, f"job {job_id}: seq", minimum=0, maximum=MAX_COUNTER)
             if seq in self._seqs:
                 raise DuplicateJob(f"job {job_id}: sequence number {seq} belongs to a queued job")
         if now is not None:
@@ -631,7 +640,7 @@ class PriorityQueue:
         Never lowers it: sequence numbers are not reused while jobs hold them.
         :class:`InvalidValue` unless an int >= 0.
         """
-        self._next_seq = max(self._next_seq, integer(next_seq, "next_seq", minimum=0))
+        self._next_seq = max(self._next_seq, integer(next_seq, "next_seq", minimum=0, maximum=MAX_COUNTER))
 
     def effective_priority(self, job_id: str, now: float) -> float:
         """``priority + boost(max(0, now - submitted_at))``, correctly rounded. O(1) + due events."""

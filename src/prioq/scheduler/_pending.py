@@ -24,7 +24,7 @@ import heapq
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
-from prioq._validate import instance, integer, lookup_id
+from prioq._validate import MAX_COUNTER, instance, integer, lookup_id
 from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
 from prioq.model import Job
 from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
@@ -89,7 +89,7 @@ class Pending:
 
     def restore_counter(self, next_seq: int) -> None:
         """Raise the sequence counter to at least ``next_seq`` (a store resume). O(1)."""
-        self._next_seq = max(self._next_seq, integer(next_seq, "next_seq", minimum=0))
+        self._next_seq = max(self._next_seq, integer(next_seq, "next_seq", minimum=0, maximum=MAX_COUNTER))
 
     # -- changes
 
