@@ -238,7 +238,10 @@ QUEUE_CALLS: dict[str, tuple[Callable[[PriorityQueue, Any], object], list[tuple[
     "remove id": (lambda q, i: q.remove(i), ID_BAD),
     "get id": (lambda q, i: q.get(i), ID_BAD),
     "update priority": (lambda q, p: q.update("b", p), [*INT_BAD, (2**60, "value")]),
-    "push seq": (lambda q, n: q.push(Job(id="c", submitted_at=0), seq=n), [*INT_BAD, (-1, "value")]),
+    "push seq": (
+        lambda q, n: q.push(Job(id="c", submitted_at=0), seq=n),
+        [(v, k) for v, k in INT_BAD if v is not None] + [(-1, "value"), (2**63, "value")],  # None: the next seq
+    ),
 }
 
 
