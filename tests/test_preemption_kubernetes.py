@@ -16,7 +16,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import hypothesis.strategies as st
 import pytest
+from hypothesis import given, settings
 
 from prioq import Job, Node, Policy, Preempt, Preemption, Running, Scheduler
 from prioq.errors import InvalidPolicy, InvalidPolicyType
@@ -365,3 +367,70 @@ def test_percentage_budget_through_the_scheduler() -> None:
     s.submit(Job(id="p1", submitted_at=1, priority=90, request="gpu=1"), 1)
     s.submit(Job(id="p2", submitted_at=1, priority=80, request="gpu=1"), 1)
     assert {d.by: d.job_id for d in s.schedule(1) if isinstance(d, Preempt)} == {"p1": "g1", "p2": "y"}
+
+
+# ------------------------------------------------------------------ properties
+
+pod_spec = st.tuples(st.integers(-5, 60), st.sampled_from([1, 1, 2]), st.integers(0, 50),
+                     st.sampled_from([None, "g", "h"]))
+
+
+@st.composite
+def grouped_layouts(draw: st.DrawFn) -> Layout:
+    out: Layout = {}
+    k = 0
+    for i in range(draw(st.integers(1, 4))):
+        pods: list[Pod] = []
+        left = 4
+        for prio, gpus, started, group in draw(st.lists(pod_spec, max_size=4)):
+            if gpus <= left:
+                k += 1
+                pods.append((f"j{k}", prio, f"gpu={gpus}", float(started), *((group,) if group else ())))
+                left -= gpus
+        out[f"n{i}"] = pods
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(layout=grouped_layouts(), want=st.sampled_from(["gpu=1", "gpu=2", "gpu=4"]),
+       allowed=st.fixed_dictionaries({"g": st.integers(0, 2), "h": st.integers(0, 2)}),
+       order=st.sampled_from(["kubernetes", "least-lost-work"]))
+def test_budgets_keep_plans_valid_and_prefer_no_violation(
+    layout: Layout, want: str, allowed: dict[str, int], order: str
+) -> None:
+    index, cands = build(layout, GPU_NODE)
+    pre = Job(id="p", submitted_at=100, priority=50, request=want)
+    pol = Preemption(policy="lower-priority", node_order=order)  # type: ignore[arg-type]
+
+    def run(budget: dict[str, int] | None, nodes: list[NodeState] | None = None) -> Plan | None:
+        return plan_preemption(pre, 50.0, 10**6, index, cands, pol, 100.0, lambda ns, a: True,
+                               nodes=nodes, allowed=budget)
+
+    got = run(allowed)
+    plain = run({})
+    assert (got is None) == (plain is None)  # budgets are a preference, never a veto
+    if got is None:
+        return
+    assert got.violations == 0 or all(
+        (p := run(allowed, [ns])) is None or p.violations > 0 for ns in index
+    ), "a node without violations existed"
+    (node_id,) = got.node_ids
+    ns = index.get(node_id)
+    freed = ns.free
+    for v in got.victims:
+        assert cands[v].priority < 50 and cands[v].running.node_ids == (node_id,)
+        freed = freed + cands[v].running.allocation[0]
+    assert fit(pre.request, freed) is not None
+    # Kubernetes' count: walk the node's eligible jobs most important first; a budgeted
+    # member beyond its group's allowance violates; violations are the victims that do.
+    eligible = sorted((cands[j] for j in ns.jobs if cands[j].priority < 50),
+                      key=lambda c: (-c.priority, c.running.started_at, c.seq, c.job.id))
+    used: dict[str, int] = {}
+    violating = set()
+    for c in eligible:
+        group = c.job.group
+        if group is not None:
+            used[group] = used.get(group, 0) + 1
+            if used[group] > allowed[group]:
+                violating.add(c.job.id)
+    assert got.violations == len(violating & set(got.victims))
