@@ -125,22 +125,21 @@ def scheduler_state(cluster: Cluster, policy: Policy) -> Scheduler:
 
 # ---------------------------------------------------------------- the naive baseline
 
-Score = tuple[float, float, int, float, float]
+Score = tuple[float, int, int, float]
 
 
 def _score(victims: Sequence[Candidate], now: float) -> Score:
-    """The node-choice rules, in order, for one node's victims (node id breaks the last tie)."""
+    """The node-choice rules (Kubernetes' order, no budgets here), in order, for one
+    node's victims (node id breaks the last tie): highest victim priority, sum of
+    priorities each plus 2**31, victim count, -earliest start of the highest-priority victims."""
     if not victims:
-        return (-math.inf, 0.0, 0, 0.0, -math.inf)
-    lost = sum(
-        sum(r.gpu_milli for r in c.running.allocation) / 1000 * (now - c.running.started_at) for c in victims
-    )
+        return (-math.inf, 0, 0, -math.inf)
+    top = max(c.priority for c in victims)
     return (
-        max(c.priority for c in victims),
-        sum(c.priority for c in victims),
+        top,
+        sum(int(c.priority) + 2**31 for c in victims),
         len(victims),
-        lost,
-        -min(c.running.started_at for c in victims),
+        -min(c.running.started_at for c in victims if c.priority == top),
     )
 
 

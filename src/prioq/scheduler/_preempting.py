@@ -10,13 +10,20 @@ Three shortcuts, each keyed on what can change its answer:
   at a priority <= p (claims, starts and victims only make it harder);
 * across cycles, a failed plan stays failed while the state version is the same
   and no running job's ``min_runtime`` protection has ended
-  (:attr:`Caches.preempt_fail <prioq.scheduler._state.Caches.preempt_fail>`).
+  (:attr:`Caches.preempt_fail <prioq.scheduler._state.Caches.preempt_fail>`) --
+  unless a job started earlier in the same cycle could have been a victim: the
+  cycle never evicts a job it just started, but the next one may, at the same
+  state version, so that failure is not remembered.
+
+Disruption budgets (``Preemption.budgets``) are counted here, once per cycle from
+the running jobs, and kept up to date as the cycle marks victims (a terminating
+job counts as disrupted).
 """
 
 from __future__ import annotations
 
-from prioq.model import Decision, Job, Preempt, Reason
-from prioq.preemption import Candidate, plan_preemption
+from prioq.model import Decision, Job, Preempt, Reason, Start
+from prioq.preemption import Candidate, max_disruptions, plan_preemption
 from prioq.resources import ResourceRequest
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._state import INF, ReasonText, State
@@ -35,6 +42,13 @@ class Preempting:
         self._floor = INF
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int], float] = {}
+        # disruption budgets: group -> disruptions still allowed (None: not counted yet)
+        self._allowed: dict[str, int] | None = None
+        self._groups: dict[str, list[int]] = {}  # group -> [running, terminating]
+        # jobs started earlier in this cycle that a later plan might have evicted:
+        # the lowest preemption priority among them, and how many decisions were read
+        self._started_floor = INF
+        self._decisions_read = 0
 
     def candidates(self) -> dict[str, Candidate]:
         """Running jobs preemption may consider, built once per cycle. O(running)."""
@@ -55,6 +69,51 @@ class Preempting:
                 )
             self._floor = min((c.priority for c in self._candidates.values()), default=INF)
         return self._candidates
+
+    def allowed(self) -> dict[str, int]:
+        """Per budgeted group, the disruptions it still allows; counted once per cycle. O(running)."""
+        if self._allowed is None:
+            pol = self.state.policy.preemption
+            self._groups = {}
+            for r in self.state.runs.values():
+                group = r.job.group
+                if group is not None and pol.budget(group) is not None:
+                    counts = self._groups.setdefault(group, [0, 0])
+                    counts[0] += 1
+                    counts[1] += r.preempted_by is not None
+            self._allowed = {g: self._left(g) for g in self._groups}
+        return self._allowed
+
+    def _left(self, group: str) -> int:
+        budget = self.state.policy.preemption.budget(group)
+        assert budget is not None
+        running, stopping = self._groups[group]
+        return max(0, max_disruptions(budget, running) - stopping)
+
+    def _disrupted(self, victim: Job) -> None:
+        """``victim`` now terminates: it counts as disrupted for its group's budget. O(1)."""
+        group = victim.group
+        if self._allowed is not None and group in self._groups:
+            self._groups[group][1] += 1
+            self._allowed[group] = self._left(group)
+
+    def _started_could_be_victims(self, job: Job, priority: float, decisions: list[Decision]) -> bool:
+        """Whether a job started earlier in this cycle (excluded from its candidates) might
+        be a victim of ``job`` in the next cycle, at the same state version. Amortized O(1):
+        the cycle's decisions are read once, in order."""
+        s = self.state
+        pol = s.policy.preemption
+        for d in decisions[self._decisions_read:]:
+            if isinstance(d, Start) and d.job_id in s.runs:
+                run = s.runs[d.job_id]
+                if run.job.preemptible:
+                    prio = float(run.job.priority) if pol.compare == "base" else s.frozen[d.job_id]
+                    self._started_floor = min(self._started_floor, prio)
+        self._decisions_read = len(decisions)
+        # Conservative under lower-or-newer-equal (an equal one may be older): skipping
+        # a cache entry only costs a replan. min_runtime > 0 protects them now, and the
+        # entry's expiry covers the end of that protection.
+        return pol.min_runtime == 0 and self._ranks_above(priority, self._started_floor)
 
     def _ranks_above(self, priority: float, floor: float) -> bool:
         strict = self.state.policy.preemption.policy == "lower-priority"
@@ -88,21 +147,24 @@ class Preempting:
             self.now,
             claims.allow_for(job),
             s.capable_nodes(job.request),
+            self.allowed() if pol.has_budgets else {},
         )
         if plan is None:
-            # valid until the version moves (starts, releases, nominations, node changes:
-            # each bumps it) or a protection window ends
-            expiry = min(
-                (r.running.started_at + pol.min_runtime for r in s.runs.values()
-                 if r.running.started_at + pol.min_runtime > self.now),
-                default=INF,
-            )
-            s.remember_failed_plan(fail_key, expiry)
+            if not self._started_could_be_victims(job, prio, decisions):
+                # valid until the version moves (starts, releases, nominations, node changes:
+                # each bumps it) or a protection window ends
+                expiry = min(
+                    (r.running.started_at + pol.min_runtime for r in s.runs.values()
+                     if r.running.started_at + pol.min_runtime > self.now),
+                    default=INF,
+                )
+                s.remember_failed_plan(fail_key, expiry)
             self._failed_at[shape] = max(prio, self._failed_at.get(shape, -INF))
             return None
         for victim in plan.victims:
             vrun = s.runs[victim]
             s.mark_victim(victim, job.id)
+            self._disrupted(vrun.job)
             candidates.pop(victim, None)
             node_ids = vrun.running.node_ids
             decisions.append(Preempt(job_id=victim, node_ids=node_ids, by=job.id, grace=pol.grace))
