@@ -132,6 +132,25 @@ def test_a_failed_cycle_keeps_the_reasons_it_would_have_written() -> None:
     assert s.now == 0
 
 
+def test_a_failed_cancel_puts_a_parked_job_back_under_its_shape() -> None:
+    """Regression (found by the differential test below): undoing the removal of a parked
+    job pushed it back to the active queue, so the next cycles visited a different set of
+    jobs than a scheduler that never saw the failed call, and reasons diverged."""
+    policy = Policy(aging=LinearAging(rate=0.5, max_boost=10), preemption=Preemption(policy="lower-priority"))
+    store, twin_store = FailingStore(), FailingStore()
+    s, twin = busy(store, policy), busy(twin_store, policy)
+    parked = dict(s._state.queue.where)
+    assert "waits" in parked
+    store.fail = True
+    with pytest.raises(prioq.StoreError):
+        s.cancel("waits", 6)
+    assert s._state.queue.where == parked
+    store.fail = False
+    for t, call in [(7, CALLS["schedule"]), (8, CALLS["set_priority pending"]), (9, CALLS["schedule"])]:
+        assert call(s, t) == call(twin, t)
+        assert observe(s) == observe(twin)
+
+
 def test_a_failed_call_keeps_the_clock_and_a_later_earlier_now_works() -> None:
     """Regression: schedule(now=2**53+1) raised InvalidTime but moved s.now; and a failed
     call's clock must not refuse a later call at the old clock."""

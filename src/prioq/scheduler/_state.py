@@ -309,7 +309,14 @@ class State:
     def remove_pending(self, job_id: str) -> Job:
         seq = self.queue.seq_of(job_id)
         job = self.queue.get(job_id)
-        self._do(lambda: self.queue.remove(job_id), lambda: self.queue.push(job, seq=seq))
+        shape = self.queue.where.get(job_id)
+
+        def undo() -> None:
+            self.queue.push(job, seq=seq)
+            if shape is not None:  # back where it was: parked jobs are not visited alike
+                self.queue.park(job_id, shape)
+
+        self._do(lambda: self.queue.remove(job_id), undo)
         self.mark_job(job_id)
         return job
 
