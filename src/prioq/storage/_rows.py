@@ -7,6 +7,7 @@ fails with a :class:`prioq.PrioqError` before anything is written.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Literal
 
@@ -20,6 +21,8 @@ from prioq.resources import Resources
 __all__ = ["Changes", "JobRow", "JobState", "NodeRow", "Snapshot", "check_changes"]
 
 JobState = Literal["pending", "running", "terminating"]
+
+_INF = math.inf
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -78,19 +81,22 @@ def check_changes(changes: object) -> Changes:
     ``InvalidValue`` otherwise. Every store's ``commit`` calls it before writing anything.
     O(k) for k rows, a few type tests each (the rows' own fields were validated when the
     scheduler built their jobs and nodes)."""
-    checked = instance(changes, Changes, "store commit: changes")
-    jobs, nodes = checked.jobs, checked.nodes
-    # A dict is by far the common case; the ABC check only runs for other mappings.
-    if not isinstance(jobs, dict) and not isinstance(jobs, Mapping):
+    # This runs on every scheduler call: exact types are tested inline, and anything else
+    # takes the slow path, which accepts subclasses and raises for the rest.
+    if not isinstance(changes, Changes):
+        raise wrong_type(InvalidValue, f"store commit: expected a prioq.storage.Changes, got {changes!r}")
+    checked = changes
+    jobs, nodes, now = checked.jobs, checked.nodes, checked.now
+    if type(jobs) is not dict and not isinstance(jobs, Mapping):
         raise wrong_type(InvalidValue, f"store commit: changes.jobs must be a mapping, got {jobs!r}")
-    if not isinstance(nodes, dict) and not isinstance(nodes, Mapping):
+    if type(nodes) is not dict and not isinstance(nodes, Mapping):
         raise wrong_type(InvalidValue, f"store commit: changes.nodes must be a mapping, got {nodes!r}")
-    if checked.now is not None:
-        instant(checked.now, "store commit: changes.now")
-    integer(checked.next_seq, "store commit: changes.next_seq", minimum=0)
-    integer(checked.next_order, "store commit: changes.next_order", minimum=0)
-    # Exact types inline (this runs on every scheduler call); anything else takes the slow path,
-    # which accepts subclasses and raises for the rest.
+    if now is not None and not (type(now) is float and -_INF < now < _INF):
+        instant(now, "store commit: changes.now")
+    if type(checked.next_seq) is not int or checked.next_seq < 0:
+        integer(checked.next_seq, "store commit: changes.next_seq", minimum=0)
+    if type(checked.next_order) is not int or checked.next_order < 0:
+        integer(checked.next_order, "store commit: changes.next_order", minimum=0)
     for job_id, row in jobs.items():
         if row is None:
             if type(job_id) is not str:
