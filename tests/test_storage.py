@@ -416,6 +416,8 @@ class StoreContract:
             (Changes(jobs={"b": fine}, now=10**400), InvalidValue),
             (Changes(jobs={"b": fine}, now="1"), InvalidType),  # type: ignore[arg-type]
             (Changes(jobs={"b": fine}, next_seq=-1), InvalidValue),
+            (Changes(jobs={"b": fine}, next_seq=10**400), InvalidValue),
+            (Changes(jobs={"b": fine}, next_order=2**63), InvalidValue),
             (Changes(jobs={"b": fine}, next_seq=2.0), InvalidType),  # type: ignore[arg-type]
             (Changes(jobs={"b": fine}, next_order=True), InvalidType),
         ]:
@@ -513,6 +515,14 @@ class TestSQLiteContract(StoreContract):
         assert observe(s, 4)[:-1] == before[:-1] and store.load() == stored
         s.submit(Job(id="fine", submitted_at=3), 4)
         assert store.get_job("fine") is not None
+
+    def test_an_int_beyond_64_bits_in_a_row_is_a_store_error(self) -> None:
+        store = self.open(self.fresh_url())
+        store.load()
+        huge = JobRow(job=Job(id="h", submitted_at=0), seq=2**64, state="pending")
+        with pytest.raises(StoreError, match="OverflowError"):
+            store.commit(Changes(jobs={"h": huge}, now=1, next_seq=1))
+        assert store.load().is_empty()
 
 
 # ----------------------------------------------------------------------------- open_store URLs

@@ -23,6 +23,8 @@ __all__ = ["Changes", "JobRow", "JobState", "NodeRow", "Snapshot", "check_change
 JobState = Literal["pending", "running", "terminating"]
 
 _INF = math.inf
+_MAX_COUNTER = 2**63 - 1
+"""Counters are 64-bit integer columns in the SQL stores."""
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -93,10 +95,10 @@ def check_changes(changes: object) -> Changes:
         raise wrong_type(InvalidValue, f"store commit: changes.nodes must be a mapping, got {nodes!r}")
     if now is not None and not (type(now) is float and -_INF < now < _INF):
         instant(now, "store commit: changes.now")
-    if type(checked.next_seq) is not int or checked.next_seq < 0:
-        integer(checked.next_seq, "store commit: changes.next_seq", minimum=0)
-    if type(checked.next_order) is not int or checked.next_order < 0:
-        integer(checked.next_order, "store commit: changes.next_order", minimum=0)
+    if type(checked.next_seq) is not int or not 0 <= checked.next_seq <= _MAX_COUNTER:
+        integer(checked.next_seq, "store commit: changes.next_seq", minimum=0, maximum=_MAX_COUNTER)
+    if type(checked.next_order) is not int or not 0 <= checked.next_order <= _MAX_COUNTER:
+        integer(checked.next_order, "store commit: changes.next_order", minimum=0, maximum=_MAX_COUNTER)
     for job_id, row in jobs.items():
         if row is None:
             if type(job_id) is not str:

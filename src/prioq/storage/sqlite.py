@@ -246,7 +246,8 @@ class SQLiteStore:
                 raise StoreError(f"sqlite store {self._path} is closed")
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:
+                # OverflowError: an int beyond SQLite's 64 bits in a row (the scheduler never makes one).
                 raise StoreError(f"sqlite store {self._path}: {type(exc).__name__}: {exc}") from exc
 
     @contextlib.contextmanager
