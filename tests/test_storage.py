@@ -28,7 +28,7 @@ from hypothesis.stateful import precondition, rule
 
 import prioq
 from prioq import Job, Node, Policy, Scheduler
-from prioq.errors import InvalidCursor, InvalidJob, StoreError
+from prioq.errors import InvalidCursor, InvalidType, InvalidValue, StoreError
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources
 from prioq.storage import Changes, JobRow, MemoryStore, NodeRow, QueryStore, Store, open_store, pending_order
 from prioq.storage import _codec as codec
@@ -380,8 +380,50 @@ class StoreContract:
         for bad in (0, -1, True, 1.5, 10**9):
             with pytest.raises(ValueError, match="limit"):
                 store.pending_jobs(bad)
-        with pytest.raises(InvalidJob):
-            store.get_job(5)
+        for bad_id in (5, None, ["a"], {}, {"a"}, b"a"):  # never a TypeError that is not a PrioqError
+            with pytest.raises(InvalidType, match="job id"):
+                store.get_job(bad_id)
+        assert store.get_job("") is None
+        for bad_limit in (10**400, None, "5", [5], 1001):
+            with pytest.raises(InvalidValue, match="limit"):
+                store.pending_jobs(bad_limit)
+        for bad_cursor in (5, ["x"], {}, b"abc"):
+            with pytest.raises(InvalidCursor):
+                store.pending_jobs(5, bad_cursor)
+
+    def test_a_bad_commit_raises_a_prioq_error_and_changes_nothing(self) -> None:
+        """``commit`` checks the whole Changes value before it writes anything."""
+        store = self.open(self.fresh_url())
+        store.load()
+        a = JobRow(job=Job(id="a", submitted_at=0), seq=0, state="pending")
+        n = NodeRow(node=Node(id="n", capacity="cpu=1"), order=0)
+        store.commit(Changes(jobs={"a": a}, nodes={"n": n}, now=1, next_seq=1, next_order=1))
+        before = store.load()
+        fine = JobRow(job=Job(id="b", submitted_at=0), seq=1, state="pending")
+        for bad, error in [
+            (None, InvalidType),
+            ({"a": None}, InvalidType),
+            (Changes(jobs=5), InvalidType),  # type: ignore[arg-type]
+            (Changes(nodes=[n]), InvalidType),  # type: ignore[arg-type]
+            (Changes(jobs={"b": fine, "c": 5}), InvalidType),  # type: ignore[dict-item]
+            (Changes(jobs={"b": fine, 5: None}), InvalidType),  # type: ignore[dict-item]
+            (Changes(jobs={"b": fine, ("x",): None}), InvalidType),  # type: ignore[dict-item]
+            (Changes(jobs={"c": fine}), InvalidValue),  # the row under "c" holds job "b"
+            (Changes(jobs={"b": attrs.evolve(fine, job="b")}), InvalidType),  # type: ignore[arg-type]
+            (Changes(nodes={"n": None, "m": n}), InvalidValue),
+            (Changes(nodes={"m": "n"}), InvalidType),  # type: ignore[dict-item]
+            (Changes(jobs={"b": fine}, now=float("nan")), InvalidValue),
+            (Changes(jobs={"b": fine}, now=10**400), InvalidValue),
+            (Changes(jobs={"b": fine}, now="1"), InvalidType),  # type: ignore[arg-type]
+            (Changes(jobs={"b": fine}, next_seq=-1), InvalidValue),
+            (Changes(jobs={"b": fine}, next_seq=10**400), InvalidValue),
+            (Changes(jobs={"b": fine}, next_order=2**63), InvalidValue),
+            (Changes(jobs={"b": fine}, next_seq=2.0), InvalidType),  # type: ignore[arg-type]
+            (Changes(jobs={"b": fine}, next_order=True), InvalidType),
+        ]:
+            with pytest.raises(error):
+                store.commit(bad)
+            assert store.load() == before, bad
 
     def test_scheduler_resumes_exactly_and_refuses_a_different_cluster(self) -> None:
         url = self.fresh_url()
@@ -474,6 +516,14 @@ class TestSQLiteContract(StoreContract):
         s.submit(Job(id="fine", submitted_at=3), 4)
         assert store.get_job("fine") is not None
 
+    def test_an_int_beyond_64_bits_in_a_row_is_a_store_error(self) -> None:
+        store = self.open(self.fresh_url())
+        store.load()
+        huge = JobRow(job=Job(id="h", submitted_at=0), seq=2**64, state="pending")
+        with pytest.raises(StoreError, match="OverflowError"):
+            store.commit(Changes(jobs={"h": huge}, now=1, next_seq=1))
+        assert store.load().is_empty()
+
 
 # ----------------------------------------------------------------------------- open_store URLs
 
@@ -507,11 +557,6 @@ def test_open_store_schemes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         ("", "unknown store URL scheme"),
         ("sqlite://host/x.db", "names a host"),
         ("sqlite://", "names no file"),
-        ("sqlite:///x.db?synchronous=OFF", "synchronous must be one of"),
-        ("sqlite:///x.db?journal=delete", "unknown sqlite URL option 'journal'"),
-        ("sqlite:///x.db?busy_timeout=soon", "busy_timeout must be seconds"),
-        ("sqlite:///x.db?mode=rwx", "mode must be"),
-        ("postgresql://h/db?lease_seconds=forever", "lease_seconds must be a number"),
     ],
 )
 def test_open_store_refuses_bad_urls(url: str, message: str, tmp_path: Path,
@@ -522,9 +567,80 @@ def test_open_store_refuses_bad_urls(url: str, message: str, tmp_path: Path,
     assert list(tmp_path.iterdir()) == []  # nothing created
 
 
-def test_open_store_needs_a_string() -> None:
-    with pytest.raises(StoreError, match="must be a string"):
-        open_store(None)  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("sqlite:///x.db?synchronous=OFF", "synchronous: expected one of 'NORMAL', .* got 'OFF'"),
+        ("sqlite:///x.db?journal=delete", "unknown sqlite URL option 'journal'"),
+        ("sqlite:///x.db?busy_timeout=soon", "busy_timeout must be seconds"),
+        ("sqlite:///x.db?busy_timeout=nan", "busy_timeout: expected a finite number"),
+        ("sqlite:///x.db?busy_timeout=-1", "busy_timeout: must be >= 0"),
+        ("sqlite:///x.db?busy_timeout=1e400", "busy_timeout: expected a finite number"),
+        ("sqlite:///x.db?mode=rwx", "mode: expected one of"),
+        ("sqlite://[x/db.db", "malformed store URL"),
+        ("postgresql://h/db?lease_seconds=forever", "lease_seconds must be seconds"),
+        ("postgresql://h/db?lease_seconds=0", "lease_seconds: must be > 0"),
+        ("postgresql://u:hunter2@[::1/db", "malformed store URL '<unparsable URL>'"),
+        ("postgresql://h/db?schema=a-b", "plain SQL identifier"),
+        ("postgresql://h/db?replica=", "replica: expected a non-empty string"),
+    ],
+)
+def test_open_store_refuses_bad_options_before_opening_anything(
+    url: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad option is a bad argument (InvalidValue), found before any file or connection."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InvalidValue, match=message) as info:
+        open_store(url)
+    assert not isinstance(info.value, StoreError)
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+@pytest.mark.parametrize("url", [None, 5, b"memory://", ["memory://"], {"url": "memory://"}])
+def test_open_store_needs_a_string(url: object) -> None:
+    with pytest.raises(InvalidType, match="store URL must be a string"):
+        open_store(url)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"path": 5}, InvalidType, "sqlite path"),
+        ({"path": None}, InvalidType, "sqlite path"),
+        ({"path": b"x.db"}, InvalidType, "sqlite path"),
+        ({"path": "x\0.db"}, InvalidValue, "NUL"),
+        ({"synchronous": 1}, InvalidType, "synchronous"),
+        ({"synchronous": "off"}, InvalidValue, "synchronous"),
+        ({"busy_timeout": -0.5}, InvalidValue, "busy_timeout"),
+        ({"busy_timeout": 1e6}, InvalidValue, "busy_timeout"),
+        ({"busy_timeout": 10**400}, InvalidValue, "busy_timeout"),
+        ({"busy_timeout": float("inf")}, InvalidValue, "busy_timeout"),
+        ({"busy_timeout": True}, InvalidType, "busy_timeout"),
+        ({"busy_timeout": "5"}, InvalidType, "busy_timeout"),
+        ({"readonly": 1}, InvalidType, "readonly"),
+        ({"readonly": "yes"}, InvalidType, "readonly"),
+        ({"readonly": None}, InvalidType, "readonly"),
+    ],
+)
+def test_sqlite_options_are_checked_before_anything_is_created(
+    kwargs: dict[str, Any], error: type[Exception], message: str, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = {"path": "x.db", **kwargs}
+    with pytest.raises(error, match=message) as info:
+        SQLiteStore(**args)
+    assert not isinstance(info.value, StoreError)
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_sqlite_options_keep_their_accepted_values(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db", synchronous="normal", busy_timeout=0, readonly=False)
+    assert store.synchronous == "NORMAL" and store.path == str(tmp_path / "s.db")
+    store.close()
+    readonly = SQLiteStore(str(tmp_path / "s.db"), busy_timeout=2, readonly=True)
+    assert readonly.load().is_empty()
+    readonly.close()
 
 
 def test_postgres_without_psycopg_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

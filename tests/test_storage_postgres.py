@@ -26,6 +26,7 @@ import pytest
 
 import prioq
 from prioq import Job, Node, NotLeader, Policy, Scheduler, StoreError
+from prioq.errors import InvalidType, InvalidValue
 from prioq.storage import Changes, JobRow, open_store
 from prioq.storage import _codec as codec
 from prioq.storage.postgres import SCHEMA_VERSION, PostgresStore
@@ -209,13 +210,34 @@ def test_store_options_and_errors(postgres_url: str, schema: str) -> None:
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.load()
-    for kwargs, message in [
-        ({"schema": "bad-name; DROP"}, "plain SQL identifier"),
-        ({"lease_seconds": 0}, "lease_seconds"),
-        ({"replica": ""}, "replica must be"),
+    for kwargs, error, message in [
+        ({"schema": "bad-name; DROP"}, InvalidValue, "plain SQL identifier"),
+        ({"schema": ""}, InvalidValue, "plain SQL identifier"),
+        ({"schema": 5}, InvalidType, "schema must be a string"),
+        ({"lease_seconds": 0}, InvalidValue, "lease_seconds"),
+        ({"lease_seconds": 86400}, InvalidValue, "lease_seconds"),
+        ({"lease_seconds": 10**400}, InvalidValue, "lease_seconds"),
+        ({"lease_seconds": float("nan")}, InvalidValue, "lease_seconds"),
+        ({"lease_seconds": True}, InvalidType, "lease_seconds"),
+        ({"lease_seconds": "10"}, InvalidType, "lease_seconds"),
+        ({"replica": ""}, InvalidValue, "replica: expected a non-empty string"),
+        ({"replica": 5}, InvalidType, "replica"),
+        ({"replica": ["a"]}, InvalidType, "replica"),
+        ({"connect_timeout": 0}, InvalidValue, "connect_timeout"),
+        ({"connect_timeout": 10**400}, InvalidValue, "connect_timeout"),
+        ({"connect_timeout": "1"}, InvalidType, "connect_timeout"),
     ]:
-        with pytest.raises(StoreError, match=message):
-            PostgresStore(postgres_url, **kwargs)  # type: ignore[arg-type]
+        fresh = new_schema()
+        url = postgres_url if "schema" in kwargs else with_query(postgres_url, schema=fresh)
+        with pytest.raises(error, match=message) as info:
+            PostgresStore(url, **kwargs)  # type: ignore[arg-type]
+        assert not isinstance(info.value, StoreError)
+        assert table_dump(postgres_url, fresh) == []  # nothing created
+    for bad_url in (5, None, b"postgresql://h/db", ""):
+        with pytest.raises(InvalidValue, match="PostgreSQL URL"):
+            PostgresStore(bad_url)  # type: ignore[arg-type]
+    with pytest.raises(InvalidValue, match="given twice"):
+        PostgresStore(with_query(postgres_url, replica="a"), replica="b")
     parts = urlsplit(postgres_url)
     wrong = urlunsplit(parts._replace(netloc=f"prioq:s3cret@{parts.hostname}:1"))
     with pytest.raises(StoreError, match="cannot connect") as info:

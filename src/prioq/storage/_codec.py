@@ -1,4 +1,4 @@
-"""JSON encoding of jobs, nodes and resources for the SQL stores.
+"""JSON encoding of jobs, nodes, resources and job rows for the SQL stores (row <-> text).
 
 Every value round-trips exactly: ``decode_job(encode_job(j)) == j`` field by
 field, ints stay ints and floats stay floats (JSON spells ``8`` and ``8.0``
@@ -15,21 +15,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-import attrs
+from typing import Any, TypeVar
 
 from prioq.errors import PrioqError, StoreError
 from prioq.model import Job, Node
 from prioq.resources import GPU, Device, GPURequest, Range, ResourceRequest, Resources
-from prioq.storage import Changes, JobRow, NodeRow, Snapshot, _pending_values, pending_order
-
-if TYPE_CHECKING:
-    from prioq.ordering import Page
+from prioq.storage._rows import JobRow
 
 __all__ = [
-    "JobTexts",
-    "JobWrites",
     "decode_job",
     "decode_node",
     "decode_request",
@@ -41,12 +34,7 @@ __all__ = [
     "encode_request",
     "encode_resources",
     "encode_row_run",
-    "job_params",
-    "job_row",
     "loads",
-    "node_params",
-    "node_row",
-    "page",
     "split_v1_row",
 ]
 
@@ -311,150 +299,6 @@ def split_v1_row(text: str | bytes) -> tuple[str, str | None, float | None]:
         return _dumps(job), (_dumps(d) if d else None), d.get("started_at")
 
     return _guard("version 1 job row", text, split)
-
-
-# The SQLite and PostgreSQL stores share columns and their order.
-
-
-class JobTexts:
-    """What the database's ``data`` column holds for each job: the :class:`Job` object last
-    written and its JSON. A row whose job did not change (a start, a requeue, a nomination)
-    is then written without encoding or rewriting the job. O(live jobs) memory."""
-
-    __slots__ = ("_by_id",)
-
-    def __init__(self) -> None:
-        self._by_id: dict[str, tuple[Job, str]] = {}
-
-    def get(self, job: Job) -> str | None:
-        hit = self._by_id.get(job.id)
-        return hit[1] if hit is not None and hit[0] is job else None
-
-    def put(self, job: Job, text: str) -> None:
-        self._by_id[job.id] = (job, text)
-
-    def drop(self, job_id: str) -> None:
-        self._by_id.pop(job_id, None)
-
-    def clear(self) -> None:
-        self._by_id.clear()
-
-
-@attrs.define(slots=True)
-class JobWrites:
-    """One commit's job statements' parameters, in the column order of the SQL stores."""
-
-    deletes: list[tuple[str]] = attrs.Factory(list)
-    upserts: list[tuple[Any, ...]] = attrs.Factory(list)
-    """``(id, seq, state, priority, submitted_at, started_at, data, run)``."""
-    updates: list[tuple[Any, ...]] = attrs.Factory(list)
-    """Rows whose stored job is unchanged: ``(seq, state, priority, submitted_at, started_at, run, id)``."""
-    _written: list[tuple[Job, str]] = attrs.Factory(list)
-    _texts: JobTexts | None = None
-
-    def committed(self) -> None:
-        """Record what the database now holds; call only after the transaction committed."""
-        if self._texts is None:
-            return
-        for (job_id,) in self.deletes:
-            self._texts.drop(job_id)
-        for job, text in self._written:
-            self._texts.put(job, text)
-
-
-def job_params(changes: Changes, texts: JobTexts | None = None) -> JobWrites:
-    """Encode one commit's job rows. O(k) for k rows; a job unchanged since ``texts`` saw it
-    written costs no encoding."""
-    out = JobWrites(texts=texts)
-    for job_id, row in changes.jobs.items():
-        if row is None:
-            out.deletes.append((job_id,))
-            continue
-        job = row.job
-        run = encode_row_run(row)
-        stored = texts.get(job) if texts is not None else None
-        if stored is not None:
-            out.updates.append(
-                (row.seq, row.state, job.priority, job.submitted_at, row.started_at, run, job.id)
-            )
-        else:
-            data = encode_job(job)
-            out.upserts.append((job.id, row.seq, row.state, job.priority, job.submitted_at, row.started_at,
-                                data, run))
-            out._written.append((job, data))
-    return out
-
-
-def node_params(changes: Changes) -> tuple[list[tuple[str]], list[tuple[str, int, str]]]:
-    deletes: list[tuple[str]] = []
-    upserts: list[tuple[str, int, str]] = []
-    for node_id, nrow in changes.nodes.items():
-        if nrow is None:
-            deletes.append((node_id,))
-        else:
-            upserts.append((nrow.node.id, nrow.order, encode_node(nrow.node)))
-    return deletes, upserts
-
-
-def job_row(r: tuple[Any, ...], texts: JobTexts | None = None) -> JobRow:
-    """A row from ``(id, seq, state, data, run)`` columns; remembers the job's text in ``texts``."""
-    job_id, seq, state, data, run = r
-    job = decode_job(data)
-    if job.id != job_id:
-        raise StoreError(f"corrupt stored job: row {job_id!r} holds job {job.id!r}")
-    if texts is not None:
-        texts.put(job, data)
-    return decode_row(job, seq, state, run)
-
-
-def node_row(r: tuple[Any, ...]) -> NodeRow:
-    node_id, order, data = r
-    node = decode_node(data)
-    if node.id != node_id:
-        raise StoreError(f"corrupt stored node: row {node_id!r} holds node {node.id!r}")
-    return NodeRow(node=node, order=order)
-
-
-def snapshot(
-    meta: tuple[Any, ...], nodes: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]], texts: JobTexts
-) -> Snapshot:
-    """A :class:`Snapshot` from the ``meta`` row and the node and job rows, as both SQL stores read them."""
-    texts.clear()
-    return Snapshot(
-        nodes=tuple(node_row(r) for r in nodes),
-        jobs=tuple(job_row(r, texts) for r in jobs),
-        now=meta[0],
-        next_seq=meta[1],
-        next_order=meta[2],
-    )
-
-
-def pending_page_query(
-    table: str, cursor: str | None, limit: int, dialect: Literal["sqlite", "postgresql"]
-) -> tuple[str, list[Any]]:
-    """The SQL (and parameters) for one page of pending jobs in base-priority order:
-    ``limit + 1`` rows of ``(id, seq, state, data, run)`` after ``cursor``, for :func:`page`."""
-    from prioq.ordering import check_limit
-
-    check_limit(limit)
-    order = pending_order()
-    where, params = order.keyset_sql(None, cursor, dialect)
-    mark = "?" if dialect == "sqlite" else "%s"
-    sql = (
-        f"SELECT id, seq, state, data, run FROM {table} WHERE state = 'pending' AND {where} "
-        f"ORDER BY {order.order_by_sql(None, dialect)} LIMIT {mark}"
-    )
-    return sql, [*params, limit + 1]
-
-
-def page(items: list[JobRow], limit: int) -> Page[JobRow]:
-    from prioq.ordering import Page
-
-    """A page from up to ``limit + 1`` rows fetched in :func:`pending_order`; the extra row only
-    tells that a next page exists."""
-    more = len(items) > limit
-    shown = tuple(items[:limit])
-    return Page(shown, pending_order().cursor_from_values(_pending_values(shown[-1])) if more else None)
 
 
 def _guard(what: str, text: str | bytes | None, build: Callable[[], T]) -> T:

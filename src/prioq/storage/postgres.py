@@ -1,7 +1,8 @@
 """PostgreSQL store: many orchestrator replicas, one leader at a time (docs/storage.md#postgresql).
 
-The tables are those of the SQLite store (same columns, same JSON), in their
-own schema (``prioq`` by default), plus one *lease* row::
+The tables are those of the SQLite store (same columns, same JSON, same
+migrations: :mod:`prioq.storage._sql`), in their own schema (``prioq`` by
+default), plus one *lease* row::
 
     lease(id = 1, holder, epoch, expires_at)
 
@@ -30,33 +31,27 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlunsplit
 
 import attrs
 
-from prioq.errors import NotLeader, StoreError
-from prioq.storage import Changes, JobRow, Snapshot, _check_job_id, _redact_url
-from prioq.storage._codec import (
-    JobTexts,
-    dumps,
-    job_params,
-    job_row,
-    node_params,
-    page,
-    pending_page_query,
-    snapshot,
-    split_v1_row,
-)
+from prioq._validate import identifier, lookup_id, wrong_type
+from prioq.errors import InvalidValue, NotLeader, StoreError
+from prioq.storage._codec import dumps
+from prioq.storage._migrations import SCHEMA_VERSION, STEPS, check_not_newer, migrate
+from prioq.storage._options import redact_url, seconds, split_url, url_seconds
+from prioq.storage._pages import page_from_rows, pending_page_query
+from prioq.storage._reads import job_row, snapshot
+from prioq.storage._rows import Changes, JobRow, Snapshot
+from prioq.storage._sql import POSTGRESQL, Statements
+from prioq.storage._writes import JobTexts, Writes
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
 
-__all__ = ["SCHEMA_VERSION", "Lease", "PostgresStore"]
-
-SCHEMA_VERSION = 2
-"""Same numbering as the SQLite store: version 2 splits the job from its run state."""
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "Lease", "PostgresStore"]
 
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
@@ -72,75 +67,25 @@ class Lease:
     expires_in: float | None
 
 
-def _v0_to_v1(cur: Any, s: str) -> None:
-    """Version 1: every job row in one JSON object; the lease row."""
-    for statement in (
-        f"CREATE SCHEMA IF NOT EXISTS {s}",
-        f"""CREATE TABLE {s}.meta (
-            id integer PRIMARY KEY CHECK (id = 1),
-            schema_version integer NOT NULL,
-            now double precision,
-            next_seq bigint NOT NULL DEFAULT 0,
-            next_order bigint NOT NULL DEFAULT 0)""",
-        f"INSERT INTO {s}.meta (id, schema_version) VALUES (1, 1)",
-        f'CREATE TABLE {s}.nodes (id text COLLATE "C" PRIMARY KEY, ord bigint NOT NULL, data text NOT NULL)',
-        f"""CREATE TABLE {s}.jobs (
-            id text COLLATE "C" PRIMARY KEY,
-            seq bigint NOT NULL,
-            state text NOT NULL,
-            priority bigint NOT NULL,
-            submitted_at double precision NOT NULL,
-            data text NOT NULL)""",
-        f"CREATE INDEX jobs_pending ON {s}.jobs (state, priority DESC, submitted_at, seq)",
-        f"""CREATE TABLE {s}.lease (
-            id integer PRIMARY KEY CHECK (id = 1),
-            holder text,
-            epoch bigint NOT NULL DEFAULT 0,
-            expires_at timestamptz)""",
-        f"INSERT INTO {s}.lease (id) VALUES (1)",
-    ):
-        cur.execute(statement)
+def _migration(version: int) -> Callable[[Any, str], None]:
+    return lambda cur, quoted_schema: STEPS[version](cur, POSTGRESQL, f"{quoted_schema}.")
 
 
-def _v1_to_v2(cur: Any, s: str) -> None:
-    """Version 2: job and run state apart, ``started_at`` column, partial indexes (as SQLite)."""
-    cur.execute(f"ALTER TABLE {s}.jobs ADD COLUMN started_at double precision, ADD COLUMN run text")
-    rows = cur.execute(f"SELECT id, data FROM {s}.jobs").fetchall()
-    if rows:
-        cur.executemany(
-            f"UPDATE {s}.jobs SET data = %s, run = %s, started_at = %s WHERE id = %s",
-            [(*split_v1_row(data), job_id) for job_id, data in rows],
-        )
-    for statement in (
-        f"DROP INDEX {s}.jobs_pending",
-        f"CREATE INDEX jobs_pending ON {s}.jobs (priority DESC, submitted_at, seq, id) "
-        "WHERE state = 'pending'",
-        f"CREATE INDEX jobs_running ON {s}.jobs (started_at, id) WHERE state <> 'pending'",
-        f"CREATE UNIQUE INDEX jobs_seq ON {s}.jobs (seq)",
-        f"CREATE UNIQUE INDEX nodes_ord ON {s}.nodes (ord)",
-    ):
-        cur.execute(statement)
-
-
-MIGRATIONS = {0: _v0_to_v1, 1: _v1_to_v2}
-"""``MIGRATIONS[v](cursor, quoted_schema)`` turns version ``v`` into ``v + 1`` inside a transaction."""
-
-assert sorted(MIGRATIONS) == list(range(SCHEMA_VERSION))
+MIGRATIONS: dict[int, Callable[[Any, str], None]] = {v: _migration(v) for v in STEPS}
+"""``MIGRATIONS[v](cursor, quoted_schema)`` turns version ``v`` into ``v + 1`` inside a transaction;
+the steps are :data:`prioq.storage._migrations.STEPS`, shared with SQLite."""
 
 
 def _split_url(url: str) -> tuple[str, dict[str, Any]]:
     """The libpq URL without prioq's own query options, and those options."""
-    parts = urlsplit(url)
+    parts = split_url(url)
     options: dict[str, Any] = {}
     rest = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key in ("schema", "replica"):
             options[key] = value
         elif key == "lease_seconds":
-            try:
-                options[key] = float(value)
-            except ValueError:
-                raise StoreError(f"lease_seconds must be a number, got {value!r}") from None
+            options[key] = url_seconds(value, "lease_seconds", url)
         else:
             rest.append((key, value))
     scheme = "postgresql" if parts.scheme in ("postgresql+psycopg", "postgres") else parts.scheme
@@ -151,17 +96,16 @@ def _option(name: str, given: Any, options: dict[str, Any]) -> Any:
     if name not in options:
         return given
     if given is not None and given != options[name]:
-        raise StoreError(f"{name} given twice, as {given!r} and as {options[name]!r} in the URL")
+        raise InvalidValue(f"{name} given twice, as {given!r} and as {options[name]!r} in the URL")
     return options[name]
 
 
-# Rows travel as one JSON array of arrays per statement: psycopg binds one string in
-# microseconds, where binding hundreds of values (or arrays of them) costs milliseconds, and
-# the server unpacks it with json_array_elements. Positions match the tuples of _codec.
-_JOB_FIELDS = (
-    "e->>0, (e->>1)::bigint, e->>2, (e->>3)::bigint, (e->>4)::float8, (e->>5)::float8, e->>6, e->>7"
-)
-_RUN_FIELDS = "(e->>0)::bigint, e->>1, (e->>2)::bigint, (e->>3)::float8, (e->>4)::float8, e->>5, e->>6"
+def _schema_name(schema: object) -> str:
+    if not isinstance(schema, str):
+        raise wrong_type(InvalidValue, f"schema must be a string, got {schema!r}")
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise InvalidValue(f"schema must be a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*), got {schema!r}")
+    return schema
 
 
 class PostgresStore:
@@ -196,6 +140,19 @@ class PostgresStore:
         schema: str | None = None,
         connect_timeout: float = 10.0,
     ) -> None:
+        # Every option is checked before psycopg is imported or anything is connected.
+        url = identifier(url, "PostgreSQL URL")
+        url, options = _split_url(url)
+        replica = _option("replica", replica, options)
+        lease_seconds = _option("lease_seconds", lease_seconds, options)
+        schema = _option("schema", schema, options)
+        schema = _schema_name("prioq" if schema is None else schema)
+        if replica is None:
+            replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        replica = identifier(replica, "replica")
+        lease_seconds = seconds(10.0 if lease_seconds is None else lease_seconds, "lease_seconds",
+                                above=0.0, below=86400)
+        connect_timeout = seconds(connect_timeout, "connect_timeout", above=0.0, below=86400)
         try:
             import psycopg
         except ImportError as exc:
@@ -204,33 +161,12 @@ class PostgresStore:
                 f"(import failed: {exc})"
             ) from exc
         self._psycopg = psycopg
-        if not isinstance(url, str) or not url:
-            raise StoreError(f"PostgreSQL URL must be a non-empty string, got {url!r}")
-        url, options = _split_url(url)
-        replica = _option("replica", replica, options)
-        lease_seconds = _option("lease_seconds", lease_seconds, options)
-        schema = _option("schema", schema, options)
-        if replica is None:
-            replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        if not isinstance(replica, str) or not replica:
-            raise StoreError(f"replica must be a non-empty string, got {replica!r}")
-        if lease_seconds is None:
-            lease_seconds = 10.0
-        if isinstance(lease_seconds, bool) or not isinstance(lease_seconds, int | float) or not (
-            0 < lease_seconds < 86400
-        ):
-            raise StoreError(f"lease_seconds must be a number in (0, 86400), got {lease_seconds!r}")
-        if schema is None:
-            schema = "prioq"
-        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
-            raise StoreError(
-                f"schema must be a plain SQL identifier ([A-Za-z_][A-Za-z0-9_]*), got {schema!r}"
-            )
         self._url = url
         self._replica = replica
-        self._lease_seconds = float(lease_seconds)
+        self._lease_seconds = lease_seconds
         self._schema = schema
         self._s = f'"{schema}"'
+        self._sql = Statements.of(POSTGRESQL, f"{self._s}.")
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
         self._conn: Any = None
@@ -282,7 +218,7 @@ class PostgresStore:
     @property
     def schema_version(self) -> int:
         with self._use() as conn:
-            return int(conn.execute(f"SELECT schema_version FROM {self._s}.meta").fetchone()[0])
+            return int(conn.execute(self._sql.schema_version).fetchone()[0])
 
     # ------------------------------------------------------------------ connection and schema
 
@@ -291,7 +227,7 @@ class PostgresStore:
         psycopg = self._psycopg
         with self._lock:
             if self._closed:
-                raise StoreError(f"PostgreSQL store {_redact_url(self._url)} is closed")
+                raise StoreError(f"PostgreSQL store {redact_url(self._url)} is closed")
             if self._conn is None or self._conn.closed or self._conn.broken:
                 self._conn = None
                 try:
@@ -307,7 +243,7 @@ class PostgresStore:
                     )
                     self._conn = conn
                 except psycopg.Error as exc:
-                    raise StoreError(f"cannot connect to PostgreSQL {_redact_url(self._url)}: {exc}") from exc
+                    raise StoreError(f"cannot connect to PostgreSQL {redact_url(self._url)}: {exc}") from exc
             try:
                 yield self._conn
             except psycopg.Error as exc:
@@ -332,7 +268,7 @@ class PostgresStore:
                 f"PostgreSQL schema {self._schema!r} holds tables ({', '.join(sorted(tables))}) "
                 "but is not a prioq store (no meta table); choose another ?schema="
             )
-        row = conn.execute(f"SELECT schema_version FROM {self._s}.meta WHERE id = 1").fetchone()
+        row = conn.execute(self._sql.schema_version).fetchone()
         if row is None or not isinstance(row[0], int) or row[0] < 1:
             raise StoreError(f"PostgreSQL schema {self._schema!r}: meta holds no valid schema_version")
         return int(row[0])
@@ -341,27 +277,19 @@ class PostgresStore:
         version = self._detect_version(conn)
         if version == SCHEMA_VERSION:
             return
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"PostgreSQL schema {self._schema!r} has schema version {version}, newer than this "
-                f"prioq supports ({SCHEMA_VERSION}); upgrade prioq to open it"
-            )
+        where = f"PostgreSQL schema {self._schema!r}"
+        check_not_newer(version, where)
         with conn.transaction():
             # Replicas starting together: one migrates, the others wait here and then see it done.
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prioq schema {self._schema}",))
             # Rewriting many old rows in Python may leave the transaction idle longer than a lease.
             conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
             version = self._detect_version(conn)
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"PostgreSQL schema {self._schema!r} has schema version {version}, newer than "
-                    f"this prioq supports ({SCHEMA_VERSION})"
-                )
+            check_not_newer(version, where)
             cur = conn.cursor()
-            while version < SCHEMA_VERSION:
-                MIGRATIONS[version](cur, self._s)
-                version += 1
-                cur.execute(f"UPDATE {self._s}.meta SET schema_version = %s WHERE id = 1", (version,))
+            if version == 0:
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+            migrate(cur, POSTGRESQL, f"{self._s}.", version)
 
     # ------------------------------------------------------------------ the lease
 
@@ -459,23 +387,25 @@ class PostgresStore:
 
     def load(self) -> Snapshot:
         """The stored state, read under our lease (taken here if free). O(n) rows decoded."""
+        self._lease_for_load()
+        with self._use() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # The fence and the rows in one snapshot: a state read under our epoch, or nothing.
+            epoch = self._fence(conn)
+            meta = conn.execute(self._sql.load_meta).fetchone()
+            nodes = conn.execute(self._sql.load_nodes).fetchall()
+            jobs = conn.execute(self._sql.load_jobs).fetchall()
+        self._loaded_epoch = epoch
+        return snapshot(meta, nodes, jobs, self._texts)
+
+    def _lease_for_load(self) -> None:
+        """Take the lease if we do not hold it; :class:`NotLeader` when another replica does."""
         if self._epoch is None and not self.try_acquire():
             lease = self.lease()
             raise NotLeader(
                 f"replica {self._replica!r} cannot load: the lease is held by {lease.holder!r} "
                 f"(epoch {lease.epoch}, {lease.expires_in or 0:.1f}s left)"
             )
-        s = self._s
-        with self._use() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            holder, epoch = conn.execute(f"SELECT holder, epoch FROM {s}.lease WHERE id = 1").fetchone()
-            if epoch != self._epoch or holder != self._replica:
-                raise self._deposed(epoch, holder)
-            meta = conn.execute(f"SELECT now, next_seq, next_order FROM {s}.meta WHERE id = 1").fetchone()
-            nodes = conn.execute(f"SELECT id, ord, data FROM {s}.nodes ORDER BY ord").fetchall()
-            jobs = conn.execute(f"SELECT id, seq, state, data, run FROM {s}.jobs ORDER BY seq").fetchall()
-        self._loaded_epoch = epoch
-        return snapshot(meta, nodes, jobs, self._texts)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction, fenced by our epoch. O(k log n), pipelined.
@@ -483,6 +413,19 @@ class PostgresStore:
         Raises :class:`prioq.NotLeader` (writing nothing) when another replica took
         the lease, or when this replica re-took it since the state was loaded.
         """
+        writes = Writes.of(changes, self._texts)  # checked and encoded before any round trip
+        self._check_may_commit()
+        # Pipelined, three round trips whatever the size: BEGIN and the fence (the lease row
+        # locked until COMMIT); then, only if the epoch is still ours, every write; then COMMIT.
+        with self._use() as conn, conn.pipeline() as pipeline, conn.transaction():
+            self._fence(conn, lock=True, pipeline=pipeline)  # round trip 1
+            updated = self._apply(conn, writes)
+            pipeline.sync()  # round trip 2
+            self._check_updated(updated, writes)
+        writes.committed()  # leaving the transaction sent COMMIT: round trip 3
+
+    def _check_may_commit(self) -> None:
+        """What this replica knows without asking: it holds the lease, and loaded under it."""
         if self._epoch is None:
             raise NotLeader(f"replica {self._replica!r} does not hold the lease; try_acquire() first")
         if self._loaded_epoch != self._epoch:
@@ -490,65 +433,45 @@ class PostgresStore:
                 f"replica {self._replica!r} took the lease at epoch {self._epoch} but its state was "
                 f"loaded under epoch {self._loaded_epoch}; build a new Scheduler(store=store) first"
             )
-        jobs = job_params(changes, self._texts)
-        del_nodes, put_nodes = node_params(changes)
-        s = self._s
-        # Pipelined, three round trips whatever the size: BEGIN and the fence (the lease row
-        # locked until COMMIT); then, only if the epoch is still ours, every write; then COMMIT.
-        with self._use() as conn, conn.pipeline() as pipeline, conn.transaction():
-            fence = conn.execute(f"SELECT holder, epoch FROM {s}.lease WHERE id = 1 FOR UPDATE")
+
+    def _fence(self, conn: Any, *, lock: bool = False, pipeline: Any = None) -> int:
+        """The stored epoch, if it is still ours (else :class:`NotLeader`). With ``lock`` the lease
+        row stays locked until the transaction ends, so no takeover can commit in between; in a
+        ``pipeline`` the query is sent now and everything queued before it rides along."""
+        lock_clause = " FOR UPDATE" if lock else ""
+        fence = conn.execute(f"SELECT holder, epoch FROM {self._s}.lease WHERE id = 1{lock_clause}")
+        if pipeline is not None:
             pipeline.sync()
-            holder, epoch = fence.fetchone()
-            if epoch != self._epoch or holder != self._replica:
-                raise self._deposed(epoch, holder)
-            if jobs.deletes:
-                conn.execute(
-                    f"DELETE FROM {s}.jobs WHERE id IN (SELECT json_array_elements_text(%s::json))",
-                    (dumps([d for (d,) in jobs.deletes]),),
-                )
-            if del_nodes:
-                conn.execute(
-                    f"DELETE FROM {s}.nodes WHERE id IN (SELECT json_array_elements_text(%s::json))",
-                    (dumps([d for (d,) in del_nodes]),),
-                )
-            if put_nodes:
-                conn.execute(
-                    f"INSERT INTO {s}.nodes (id, ord, data) "
-                    "SELECT e->>0, (e->>1)::bigint, e->>2 FROM json_array_elements(%s::json) AS e "
-                    "ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, data = excluded.data",
-                    (dumps(put_nodes),),
-                )
-            if jobs.upserts:
-                conn.execute(
-                    f"INSERT INTO {s}.jobs (id, seq, state, priority, submitted_at, started_at, data, run) "
-                    f"SELECT {_JOB_FIELDS} FROM json_array_elements(%s::json) AS e "
-                    "ON CONFLICT (id) DO UPDATE SET "
-                    "seq = excluded.seq, state = excluded.state, priority = excluded.priority, "
-                    "submitted_at = excluded.submitted_at, started_at = excluded.started_at, "
-                    "data = excluded.data, run = excluded.run",
-                    (dumps(jobs.upserts),),
-                )
-            updated = None
-            if jobs.updates:
-                updated = conn.execute(
-                    f"UPDATE {s}.jobs AS j SET seq = u.seq, state = u.state, priority = u.priority, "
-                    "submitted_at = u.submitted_at, started_at = u.started_at, run = u.run "
-                    f"FROM (SELECT {_RUN_FIELDS} FROM json_array_elements(%s::json) AS e) "
-                    "AS u(seq, state, priority, submitted_at, started_at, run, id) WHERE j.id = u.id",
-                    (dumps(jobs.updates),),
-                )
-            conn.execute(
-                f"UPDATE {s}.meta SET now = %s, next_seq = %s, next_order = %s WHERE id = 1",
-                (changes.now, changes.next_seq, changes.next_order),
+        holder, epoch = fence.fetchone()
+        if epoch != self._epoch or holder != self._replica:
+            raise self._deposed(epoch, holder)
+        return int(epoch)
+
+    def _apply(self, conn: Any, writes: Writes) -> Any:
+        """Queue one commit's statements, each table's rows as one JSON array (no round trip
+        in a pipeline); returns the run-state update's cursor (``None`` if there is none)."""
+        sql = self._sql
+        if writes.job_deletes:
+            conn.execute(sql.delete_jobs, (dumps([d for (d,) in writes.job_deletes]),))
+        if writes.node_deletes:
+            conn.execute(sql.delete_nodes, (dumps([d for (d,) in writes.node_deletes]),))
+        if writes.node_upserts:
+            conn.execute(sql.upsert_nodes, (dumps(writes.node_upserts),))
+        if writes.job_upserts:
+            conn.execute(sql.upsert_jobs, (dumps(writes.job_upserts),))
+        updated = None
+        if writes.run_updates:
+            updated = conn.execute(sql.update_runs, (dumps(writes.run_updates),))
+        conn.execute(sql.update_meta, writes.meta)
+        return updated
+
+    def _check_updated(self, updated: Any, writes: Writes) -> None:
+        """Every run-state update found its row: the text cache lied otherwise (never lose a row)."""
+        if updated is not None and updated.rowcount != len(writes.run_updates):
+            raise StoreError(
+                f"PostgreSQL store ({self._schema}): {len(writes.run_updates) - updated.rowcount} job rows "
+                "to update are missing; reload the scheduler"
             )
-            pipeline.sync()
-            if updated is not None and updated.rowcount != len(jobs.updates):
-                # The text cache lied: never lose a row.
-                raise StoreError(
-                    f"PostgreSQL store ({self._schema}): {len(jobs.updates) - updated.rowcount} job rows "
-                    "to update are missing; reload the scheduler"
-                )
-        jobs.committed()
 
     def close(self) -> None:
         """Close the connection (the lease stays until it expires; :meth:`resign` gives it up)."""
@@ -565,32 +488,27 @@ class PostgresStore:
         self.close()
 
     def __repr__(self) -> str:
-        url = _redact_url(self._url)
+        url = redact_url(self._url)
         return f"PostgresStore({url!r}, replica={self._replica!r}, schema={self._schema!r})"
 
     # ------------------------------------------------------------------ read-only queries
 
     def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
         """A page of pending jobs in base-priority order via the ``jobs_pending`` index. O(log n + limit)."""
-        sql, params = pending_page_query(f"{self._s}.jobs", cursor, limit, "postgresql")
+        sql, params = pending_page_query(self._sql.jobs, cursor, limit, POSTGRESQL)
         with self._use() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return page([job_row(r) for r in rows], limit)
+        return page_from_rows([job_row(r) for r in rows], limit)
 
     def running_jobs(self) -> list[JobRow]:
         """Running and terminating jobs by ``started_at`` then id. O(r log n)."""
         with self._use() as conn:
-            rows = conn.execute(
-                f"SELECT id, seq, state, data, run FROM {self._s}.jobs WHERE state <> 'pending' "
-                "ORDER BY started_at, id"
-            ).fetchall()
+            rows = conn.execute(self._sql.running_jobs).fetchall()
         return [job_row(r) for r in rows]
 
     def get_job(self, job_id: str) -> JobRow | None:
         """One job by id. O(log n)."""
-        _check_job_id(job_id)
+        job_id = lookup_id(job_id)
         with self._use() as conn:
-            row = conn.execute(
-                f"SELECT id, seq, state, data, run FROM {self._s}.jobs WHERE id = %s", (job_id,)
-            ).fetchone()
+            row = conn.execute(self._sql.get_job, (job_id,)).fetchone()
         return None if row is None else job_row(row)

@@ -13,18 +13,10 @@ second writer is refused: the first ``load()`` or ``commit()`` takes an
 exclusive advisory lock on ``<file>-lock`` (released when the store closes or
 the process dies), so two schedulers cannot interleave their state.
 
-Schema (version :data:`SCHEMA_VERSION`, kept in ``meta.schema_version``)::
-
-    meta(id = 1, schema_version, now, next_seq, next_order)
-    nodes(id PRIMARY KEY, ord UNIQUE, data)              -- data: the Node as JSON
-    jobs(id PRIMARY KEY, seq UNIQUE, state, priority, submitted_at, started_at,
-         data,                                          -- the Job as JSON
-         run)                                           -- where it runs, nominations (JSON)
-    index jobs_pending(priority DESC, submitted_at, seq, id) WHERE state = 'pending'
-    index jobs_running(started_at, id) WHERE state <> 'pending'
-
-Opening a file with an older ``schema_version`` applies the migrations in
-:data:`MIGRATIONS` in one transaction; a newer one is refused untouched.
+The schema, its migrations and every statement are shared with the PostgreSQL
+store (:mod:`prioq.storage._sql`, :mod:`prioq.storage._migrations`): opening a file
+with an older ``schema_version`` migrates it in one transaction; a newer one is
+refused untouched.
 """
 
 from __future__ import annotations
@@ -36,109 +28,46 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote
 
-from prioq.errors import StoreError
-from prioq.storage import Changes, JobRow, Snapshot, _check_job_id
-from prioq.storage._codec import (
-    JobTexts,
-    job_params,
-    job_row,
-    node_params,
-    page,
-    pending_page_query,
-    snapshot,
-    split_v1_row,
-)
+from prioq._validate import boolean, choice, lookup_id, wrong_type
+from prioq.errors import InvalidValue, StoreError
+from prioq.storage._migrations import SCHEMA_VERSION, STEPS, check_not_newer, migrate
+from prioq.storage._options import seconds, split_url, url_seconds
+from prioq.storage._pages import page_from_rows, pending_page_query
+from prioq.storage._reads import job_row, snapshot
+from prioq.storage._rows import Changes, JobRow, Snapshot
+from prioq.storage._sql import SQLITE, Statements
+from prioq.storage._writes import JobTexts, Writes
 
 if TYPE_CHECKING:
     from prioq.ordering import Page
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
-SCHEMA_VERSION = 2
-"""The schema this library writes; files at a lower version are migrated on open."""
-
 _SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
+_MODES = ("ro", "rw", "rwc")
+_SQL = Statements.of(SQLITE)
 
 
-# ----------------------------------------------------------------------------- migrations
+def _migration(version: int) -> Callable[[sqlite3.Connection], None]:
+    return lambda conn: STEPS[version](conn, SQLITE, "")
 
 
-def _script(conn: sqlite3.Connection, sql: str) -> None:
-    # Not executescript(): it COMMITs a pending transaction first, and a migration must be atomic.
-    for statement in sql.split(";"):
-        if statement.strip():
-            conn.execute(statement)
-
-def _v0_to_v1(conn: sqlite3.Connection) -> None:
-    """Version 1: every job row in one JSON object; only a pending index."""
-    _script(conn, """
-        CREATE TABLE meta (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            schema_version INTEGER NOT NULL,
-            now REAL,
-            next_seq INTEGER NOT NULL DEFAULT 0,
-            next_order INTEGER NOT NULL DEFAULT 0
-        );
-        INSERT INTO meta (id, schema_version) VALUES (1, 1);
-        CREATE TABLE nodes (id TEXT PRIMARY KEY, ord INTEGER NOT NULL, data TEXT NOT NULL);
-        CREATE TABLE jobs (
-            id TEXT PRIMARY KEY,
-            seq INTEGER NOT NULL,
-            state TEXT NOT NULL,
-            priority INTEGER NOT NULL,
-            submitted_at REAL NOT NULL,
-            data TEXT NOT NULL
-        );
-        CREATE INDEX jobs_pending ON jobs (state, priority DESC, submitted_at, seq);
-    """)
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {v: _migration(v) for v in STEPS}
+"""``MIGRATIONS[v](conn)`` turns a version ``v`` file into version ``v + 1`` (inside a transaction);
+the steps are :data:`prioq.storage._migrations.STEPS`, shared with PostgreSQL."""
 
 
-def _v1_to_v2(conn: sqlite3.Connection) -> None:
-    """Version 2: the job and the scheduler's part of a row stored apart (a start rewrites only
-    the small part), ``started_at`` as a column, partial indexes for the read-only queries."""
-    conn.execute("ALTER TABLE jobs ADD COLUMN started_at REAL")
-    conn.execute("ALTER TABLE jobs ADD COLUMN run TEXT")
-    rows = conn.execute("SELECT id, data FROM jobs").fetchall()
-    conn.executemany(
-        "UPDATE jobs SET data = ?, run = ?, started_at = ? WHERE id = ?",
-        [(*split_v1_row(data), job_id) for job_id, data in rows],
-    )
-    _script(conn, """
-        DROP INDEX jobs_pending;
-        CREATE INDEX jobs_pending ON jobs (priority DESC, submitted_at, seq, id) WHERE state = 'pending';
-        CREATE INDEX jobs_running ON jobs (started_at, id) WHERE state <> 'pending';
-        CREATE UNIQUE INDEX jobs_seq ON jobs (seq);
-        CREATE UNIQUE INDEX nodes_ord ON nodes (ord);
-    """)
-
-
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _v0_to_v1, 1: _v1_to_v2}
-"""``MIGRATIONS[v]`` turns a version ``v`` database into version ``v + 1`` (inside a transaction).
-An empty file is version 0."""
-
-assert sorted(MIGRATIONS) == list(range(SCHEMA_VERSION))
-
-
-# ----------------------------------------------------------------------------- the store
-
-_JOB_COLUMNS = "id, seq, state, data, run"
-_UPSERT_JOB = """
-    INSERT INTO jobs (id, seq, state, priority, submitted_at, started_at, data, run)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET
-        seq = excluded.seq, state = excluded.state, priority = excluded.priority,
-        submitted_at = excluded.submitted_at, started_at = excluded.started_at,
-        data = excluded.data, run = excluded.run
-"""
-_UPDATE_JOB_RUN = """
-    UPDATE jobs SET seq = ?, state = ?, priority = ?, submitted_at = ?, started_at = ?, run = ? WHERE id = ?
-"""
-_UPSERT_NODE = """
-    INSERT INTO nodes (id, ord, data) VALUES (?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET ord = excluded.ord, data = excluded.data
-"""
+def _path(path: object) -> str:
+    """``path`` as a str: a str or an ``os.PathLike`` of one (bytes paths are refused)."""
+    if isinstance(path, str | os.PathLike):
+        as_text = os.fspath(path)
+        if isinstance(as_text, str):
+            if "\0" in as_text:
+                raise InvalidValue(f"sqlite path must not contain a NUL character, got {as_text!r}")
+            return as_text
+    raise wrong_type(InvalidValue, f"sqlite path must be a str or os.PathLike, got {path!r}")
 
 
 class SQLiteStore:
@@ -163,19 +92,16 @@ class SQLiteStore:
         busy_timeout: float = 5.0,
         readonly: bool = False,
     ) -> None:
-        if not isinstance(synchronous, str) or synchronous.upper() not in _SYNCHRONOUS:
-            raise StoreError(
-                f"sqlite synchronous must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
-            )
-        if isinstance(busy_timeout, bool) or not isinstance(busy_timeout, int | float) or not (
-            0 <= busy_timeout < 1e6
-        ):
-            raise StoreError(f"sqlite busy_timeout must be seconds >= 0, got {busy_timeout!r}")
-        if not isinstance(readonly, bool):
-            raise StoreError(f"sqlite readonly must be a bool, got {readonly!r}")
-        self._memory = os.fspath(path) == ":memory:"
-        self._path = os.fspath(path) if self._memory else os.path.abspath(os.fspath(path))
-        self._synchronous = synchronous.upper()
+        # Every option is checked before anything is opened or created.
+        path = _path(path)
+        if not isinstance(synchronous, str):
+            raise wrong_type(InvalidValue, f"sqlite synchronous: expected a string, got {synchronous!r}")
+        synchronous = choice(synchronous.upper(), _SYNCHRONOUS, "sqlite synchronous")
+        busy_timeout = seconds(busy_timeout, "sqlite busy_timeout", below=1e6)
+        readonly = boolean(readonly, "sqlite readonly")
+        self._memory = path == ":memory:"
+        self._path = path if self._memory else os.path.abspath(path)
+        self._synchronous = synchronous
         self._readonly = readonly
         self._lock = threading.Lock()
         self._writer_lock: IO[bytes] | None = None
@@ -186,8 +112,9 @@ class SQLiteStore:
     @classmethod
     def from_url(cls, url: str) -> SQLiteStore:
         """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:`` with options
-        ``synchronous``, ``busy_timeout`` (seconds) and ``mode=ro``."""
-        parts = urlsplit(url)
+        ``synchronous``, ``busy_timeout`` (seconds) and ``mode=ro``. A bad or unknown option raises
+        :class:`prioq.InvalidValue`; a URL naming a host or no file, :class:`prioq.StoreError`."""
+        parts = split_url(url)
         if parts.netloc:
             raise StoreError(
                 f"sqlite URL {url!r} names a host {parts.netloc!r}; use sqlite:///relative/path "
@@ -201,18 +128,11 @@ class SQLiteStore:
             if key == "synchronous":
                 options["synchronous"] = value
             elif key == "busy_timeout":
-                try:
-                    options["busy_timeout"] = float(value)
-                except ValueError:
-                    raise StoreError(
-                        f"sqlite busy_timeout must be seconds, got {value!r} in {url!r}"
-                    ) from None
+                options["busy_timeout"] = url_seconds(value, "sqlite busy_timeout", url)
             elif key == "mode":
-                if value not in ("ro", "rw", "rwc"):
-                    raise StoreError(f"sqlite mode must be 'ro' or 'rw', got {value!r} in {url!r}")
-                options["readonly"] = value == "ro"
+                options["readonly"] = choice(value, _MODES, "sqlite mode") == "ro"
             else:
-                raise StoreError(
+                raise InvalidValue(
                     f"unknown sqlite URL option {key!r} in {url!r}; known: synchronous, busy_timeout, mode"
                 )
         return cls(path, **options)
@@ -235,7 +155,7 @@ class SQLiteStore:
     def schema_version(self) -> int:
         """The file's schema version (always :data:`SCHEMA_VERSION` once open)."""
         with self._use() as conn:
-            return int(conn.execute("SELECT schema_version FROM meta").fetchone()[0])
+            return int(conn.execute(_SQL.schema_version).fetchone()[0])
 
     def _open(self, busy_timeout: float) -> sqlite3.Connection:
         path = Path(self._path)
@@ -265,11 +185,7 @@ class SQLiteStore:
             # Read before writing anything: journal_mode=WAL rewrites the header of a file
             # that might be somebody else's, or newer than we understand.
             version = self._detect_version(conn)
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"sqlite store {self._path} has schema version {version}, newer than this prioq "
-                    f"supports ({SCHEMA_VERSION}); upgrade prioq to open it"
-                )
+            check_not_newer(version, f"sqlite store {self._path}")
             if self._readonly:
                 if version != SCHEMA_VERSION:
                     raise StoreError(
@@ -304,7 +220,7 @@ class SQLiteStore:
                 f"(tables: {', '.join(sorted(tables))}; no meta table)"
             )
         try:
-            row = conn.execute("SELECT schema_version FROM meta WHERE id = 1").fetchone()
+            row = conn.execute(_SQL.schema_version).fetchone()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self._path}: unreadable prioq meta table: {exc}") from exc
         if row is None or isinstance(row[0], bool) or not isinstance(row[0], int) or row[0] < 1:
@@ -316,15 +232,8 @@ class SQLiteStore:
         try:
             # Another process may have migrated while we waited for the write lock.
             version = self._detect_version(conn)
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"sqlite store {self._path} has schema version {version}, newer than this prioq "
-                    f"supports ({SCHEMA_VERSION})"
-                )
-            while version < SCHEMA_VERSION:
-                MIGRATIONS[version](conn)
-                version += 1
-                conn.execute("UPDATE meta SET schema_version = ? WHERE id = 1", (version,))
+            check_not_newer(version, f"sqlite store {self._path}")
+            migrate(conn, SQLITE, "", version)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -337,7 +246,8 @@ class SQLiteStore:
                 raise StoreError(f"sqlite store {self._path} is closed")
             try:
                 yield self._conn
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OverflowError) as exc:
+                # OverflowError: an int beyond SQLite's 64 bits in a row (the scheduler never makes one).
                 raise StoreError(f"sqlite store {self._path}: {type(exc).__name__}: {exc}") from exc
 
     @contextlib.contextmanager
@@ -377,45 +287,47 @@ class SQLiteStore:
     # ------------------------------------------------------------------ Store
 
     def load(self) -> Snapshot:
-        """The whole stored state. O(n) rows decoded."""
+        """The whole stored state, from one read transaction. O(n) rows decoded."""
         if not self._readonly:
             self._become_writer()
         with self._read() as conn:
-            meta = conn.execute("SELECT now, next_seq, next_order FROM meta WHERE id = 1").fetchone()
-            nodes = conn.execute("SELECT id, ord, data FROM nodes ORDER BY ord").fetchall()
-            jobs = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY seq").fetchall()
+            meta = conn.execute(_SQL.load_meta).fetchone()
+            nodes = conn.execute(_SQL.load_nodes).fetchall()
+            jobs = conn.execute(_SQL.load_jobs).fetchall()
         return snapshot(meta, nodes, jobs, self._texts)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction. O(k log n) for k changed rows."""
+        # Check and encode before the transaction: a value that cannot be stored fails with nothing begun.
+        writes = Writes.of(changes, self._texts)
         self._become_writer()
-        # Encode before the transaction: a value that cannot be stored fails with nothing begun.
-        jobs = job_params(changes, self._texts)
-        del_nodes, put_nodes = node_params(changes)
-        meta = (changes.now, changes.next_seq, changes.next_order)
         with self._use() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if jobs.deletes:
-                    conn.executemany("DELETE FROM jobs WHERE id = ?", jobs.deletes)
-                if del_nodes:
-                    conn.executemany("DELETE FROM nodes WHERE id = ?", del_nodes)
-                if put_nodes:
-                    conn.executemany(_UPSERT_NODE, put_nodes)
-                if jobs.upserts:
-                    conn.executemany(_UPSERT_JOB, jobs.upserts)
-                if jobs.updates:
-                    cur = conn.executemany(_UPDATE_JOB_RUN, jobs.updates)
-                    if cur.rowcount != len(jobs.updates):  # the text cache lied: never lose a row
-                        raise StoreError(f"sqlite store {self._path}: {len(jobs.updates) - cur.rowcount} "
-                                         "job rows to update are missing; reload the scheduler")
-                conn.execute("UPDATE meta SET now = ?, next_seq = ?, next_order = ? WHERE id = 1", meta)
+                self._apply(conn, writes)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        jobs.committed()
+        writes.committed()
+
+    def _apply(self, conn: sqlite3.Connection, writes: Writes) -> None:
+        """Run one commit's statements, one execution per row, inside its transaction."""
+        if writes.job_deletes:
+            conn.executemany(_SQL.delete_jobs, writes.job_deletes)
+        if writes.node_deletes:
+            conn.executemany(_SQL.delete_nodes, writes.node_deletes)
+        if writes.node_upserts:
+            conn.executemany(_SQL.upsert_nodes, writes.node_upserts)
+        if writes.job_upserts:
+            conn.executemany(_SQL.upsert_jobs, writes.job_upserts)
+        if writes.run_updates:
+            cur = conn.executemany(_SQL.update_runs, writes.run_updates)
+            if cur.rowcount != len(writes.run_updates):  # the text cache lied: never lose a row
+                raise StoreError(f"sqlite store {self._path}: {len(writes.run_updates) - cur.rowcount} "
+                                 "job rows to update are missing; reload the scheduler")
+        conn.execute(_SQL.update_meta, writes.meta)
 
     def close(self) -> None:
         """Close the connection and give up the writer lock. Idempotent."""
@@ -441,23 +353,20 @@ class SQLiteStore:
     def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
         """A page of pending jobs in base-priority order, via the ``jobs_pending`` index.
         O(log n + limit)."""
-        sql, params = pending_page_query("jobs", cursor, limit, "sqlite")
+        sql, params = pending_page_query(_SQL.jobs, cursor, limit, SQLITE)
         with self._use() as conn:
             rows = conn.execute(sql, params).fetchall()
-        items = [job_row(r) for r in rows]
-        return page(items, limit)
+        return page_from_rows([job_row(r) for r in rows], limit)
 
     def running_jobs(self) -> list[JobRow]:
         """Running and terminating jobs by ``started_at`` then id. O(r log n)."""
         with self._use() as conn:
-            rows = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state <> 'pending' ORDER BY started_at, id"
-            ).fetchall()
+            rows = conn.execute(_SQL.running_jobs).fetchall()
         return [job_row(r) for r in rows]
 
     def get_job(self, job_id: str) -> JobRow | None:
         """One job by id. O(log n)."""
-        _check_job_id(job_id)
+        job_id = lookup_id(job_id)
         with self._use() as conn:
-            row = conn.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            row = conn.execute(_SQL.get_job, (job_id,)).fetchone()
         return None if row is None else job_row(row)

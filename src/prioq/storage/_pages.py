@@ -1,0 +1,102 @@
+"""Pages of pending jobs in base-priority order, the same for every backend: the
+:class:`~prioq.ordering.Order` and its cursors, the page over rows in memory, and the
+keyset SQL both SQL stores run (docs/storage.md#read-only-queries)."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from prioq._validate import integer
+from prioq.storage._rows import JobRow
+
+if TYPE_CHECKING:
+    from prioq.ordering import Order, Page
+    from prioq.storage._sql import Dialect
+
+__all__ = [
+    "check_limit",
+    "page_from_rows",
+    "page_in_memory",
+    "pending_order",
+    "pending_page_query",
+    "pending_values",
+]
+
+_PENDING_ORDER: Order | None = None
+
+
+def pending_order() -> Order:
+    """The :class:`prioq.ordering.Order` of :meth:`QueryStore.pending_jobs` (its cursors belong to it):
+    priority desc, submitted_at asc, seq asc, id asc."""
+    global _PENDING_ORDER
+    if _PENDING_ORDER is None:
+        # Imported on first use: prioq.ordering stays out of ``import prioq.storage``.
+        from prioq.ordering import Order
+
+        _PENDING_ORDER = Order([
+            ("priority", "desc", "not_null"),
+            ("submitted_at", "asc", "not_null"),
+            ("seq", "asc", "not_null"),
+            ("id", "asc", "not_null", "text"),
+        ])
+    return _PENDING_ORDER
+
+
+def check_limit(limit: object) -> int:
+    """A page size: an int in ``1..DEFAULT_MAX_LIMIT`` (``InvalidValue``, ``InvalidType``)."""
+    from prioq.ordering import DEFAULT_MAX_LIMIT
+
+    return integer(limit, "limit", minimum=1, maximum=DEFAULT_MAX_LIMIT)
+
+
+def pending_values(row: JobRow) -> tuple[int, float, int, str]:
+    """``row``'s sort values in :func:`pending_order`."""
+    return (row.job.priority, row.job.submitted_at, row.seq, row.job.id)
+
+
+def _ascending_key(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    priority, submitted_at, seq, job_id = values
+    return (-priority, submitted_at, seq, job_id)
+
+
+def page_in_memory(rows: Iterable[JobRow], limit: int, cursor: str | None) -> Page[JobRow]:
+    """:meth:`QueryStore.pending_jobs` over rows in memory: sort, then bisect to the cursor. O(n log n)."""
+    from prioq.ordering import Page
+
+    check_limit(limit)
+    order = pending_order()
+    after = None if cursor is None else _ascending_key(order.parse_cursor(cursor))
+    keyed = sorted(((_ascending_key(pending_values(r)), r) for r in rows if r.state == "pending"),
+                   key=lambda kr: kr[0])
+    start = 0 if after is None else bisect_right([k for k, _ in keyed], after)
+    items = tuple(r for _, r in keyed[start : start + limit])
+    more = start + limit < len(keyed)
+    return Page(items, order.cursor_from_values(pending_values(items[-1])) if more else None)
+
+
+def pending_page_query(
+    table: str, cursor: str | None, limit: int, dialect: Dialect
+) -> tuple[str, list[Any]]:
+    """The SQL (and parameters) for one page of pending jobs in base-priority order:
+    ``limit + 1`` rows of ``(id, seq, state, data, run)`` after ``cursor``, for
+    :func:`page_from_rows`. Served by the ``jobs_pending`` index: O(log n + limit)."""
+    check_limit(limit)
+    order = pending_order()
+    where, params = order.keyset_sql(None, cursor, dialect.name)
+    sql = (
+        f"SELECT id, seq, state, data, run FROM {table} WHERE state = 'pending' AND {where} "
+        f"ORDER BY {order.order_by_sql(None, dialect.name)} LIMIT {dialect.mark}"
+    )
+    return sql, [*params, limit + 1]
+
+
+def page_from_rows(items: list[JobRow], limit: int) -> Page[JobRow]:
+    """A page from up to ``limit + 1`` rows fetched in :func:`pending_order`; the extra row only
+    tells that a next page exists."""
+    from prioq.ordering import Page
+
+    more = len(items) > limit
+    shown = tuple(items[:limit])
+    return Page(shown, pending_order().cursor_from_values(pending_values(shown[-1])) if more else None)

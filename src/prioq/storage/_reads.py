@@ -1,0 +1,49 @@
+"""Rows read from the SQL tables back into values: one job row, one node row, a whole
+:class:`~prioq.storage.Snapshot`. A row whose text names another id is corrupt
+(:class:`prioq.StoreError`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prioq.errors import StoreError
+from prioq.storage._codec import decode_job, decode_node, decode_row
+from prioq.storage._rows import JobRow, NodeRow, Snapshot
+from prioq.storage._writes import JobTexts
+
+__all__ = ["job_row", "node_row", "snapshot"]
+
+
+def job_row(r: tuple[Any, ...], texts: JobTexts | None = None) -> JobRow:
+    """A row from its ``(id, seq, state, data, run)`` columns; remembers the job's text in ``texts``."""
+    job_id, seq, state, data, run = r
+    job = decode_job(data)
+    if job.id != job_id:
+        raise StoreError(f"corrupt stored job: row {job_id!r} holds job {job.id!r}")
+    if texts is not None:
+        texts.put(job, data)
+    return decode_row(job, seq, state, run)
+
+
+def node_row(r: tuple[Any, ...]) -> NodeRow:
+    """A node row from its ``(id, ord, data)`` columns."""
+    node_id, order, data = r
+    node = decode_node(data)
+    if node.id != node_id:
+        raise StoreError(f"corrupt stored node: row {node_id!r} holds node {node.id!r}")
+    return NodeRow(node=node, order=order)
+
+
+def snapshot(
+    meta: tuple[Any, ...], nodes: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]], texts: JobTexts
+) -> Snapshot:
+    """A :class:`Snapshot` from the ``meta`` row and the node and job rows, as both SQL stores
+    read them; ``texts`` is reset to what the database holds. O(n) rows decoded."""
+    texts.clear()
+    return Snapshot(
+        nodes=tuple(node_row(r) for r in nodes),
+        jobs=tuple(job_row(r, texts) for r in jobs),
+        now=meta[0],
+        next_seq=meta[1],
+        next_order=meta[2],
+    )

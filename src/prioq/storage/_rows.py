@@ -1,0 +1,134 @@
+"""The values a store holds and exchanges: job and node rows, a whole state, one call's changes.
+
+A scheduler builds them; stores persist them as they are. :func:`check_changes`
+is what every store's ``commit`` checks first, so that a hand-built bad value
+fails with a :class:`prioq.PrioqError` before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Literal
+
+import attrs
+
+from prioq._validate import instance, instant, integer, lookup_id, wrong_type
+from prioq.errors import InvalidValue
+from prioq.model import Job, Node
+from prioq.resources import Resources
+
+__all__ = ["Changes", "JobRow", "JobState", "NodeRow", "Snapshot", "check_changes"]
+
+JobState = Literal["pending", "running", "terminating"]
+
+_INF = math.inf
+_MAX_COUNTER = 2**63 - 1
+"""Counters are 64-bit integer columns in the SQL stores."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class JobRow:
+    """Everything the scheduler keeps about one job."""
+
+    job: Job
+    seq: int
+    state: JobState
+    node_ids: tuple[str, ...] = ()
+    allocation: tuple[Resources, ...] = ()
+    started_at: float | None = None
+    start_priority: float | None = None
+    """Effective priority frozen when the job started (``compare="effective"``)."""
+    preempted_by: str | None = None
+    """For a terminating victim: the preemptor it makes room for."""
+    nominated: tuple[str, ...] = ()
+    """For a pending preemptor: the nodes its victims are freeing."""
+    backfill_for: str | None = None
+    """For a running job: the blocked job whose reservation (of unknown start) it backfilled under."""
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class NodeRow:
+    node: Node
+    order: int
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Snapshot:
+    """A whole scheduler state, as a store loads it."""
+
+    nodes: tuple[NodeRow, ...] = ()
+    jobs: tuple[JobRow, ...] = ()
+    now: float | None = None
+    next_seq: int = 0
+    next_order: int = 0
+
+    def is_empty(self) -> bool:
+        return not self.nodes and not self.jobs and self.now is None
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Changes:
+    """One public call's changes: rows to upsert (or delete, ``None``) by id, and new metadata."""
+
+    jobs: Mapping[str, JobRow | None] = attrs.field(factory=dict)
+    nodes: Mapping[str, NodeRow | None] = attrs.field(factory=dict)
+    now: float | None = None
+    next_seq: int = 0
+    next_order: int = 0
+
+
+def check_changes(changes: object) -> Changes:
+    """``changes`` if it is a :class:`Changes` of well-typed rows and metadata; ``InvalidType`` /
+    ``InvalidValue`` otherwise. Every store's ``commit`` calls it before writing anything.
+    O(k) for k rows, a few type tests each (the rows' own fields were validated when the
+    scheduler built their jobs and nodes)."""
+    # This runs on every scheduler call: exact types are tested inline, and anything else
+    # takes the slow path, which accepts subclasses and raises for the rest.
+    if not isinstance(changes, Changes):
+        raise wrong_type(InvalidValue, f"store commit: expected a prioq.storage.Changes, got {changes!r}")
+    checked = changes
+    jobs, nodes, now = checked.jobs, checked.nodes, checked.now
+    if type(jobs) is not dict and not isinstance(jobs, Mapping):
+        raise wrong_type(InvalidValue, f"store commit: changes.jobs must be a mapping, got {jobs!r}")
+    if type(nodes) is not dict and not isinstance(nodes, Mapping):
+        raise wrong_type(InvalidValue, f"store commit: changes.nodes must be a mapping, got {nodes!r}")
+    if now is not None and not (type(now) is float and -_INF < now < _INF):
+        instant(now, "store commit: changes.now")
+    if type(checked.next_seq) is not int or not 0 <= checked.next_seq <= _MAX_COUNTER:
+        integer(checked.next_seq, "store commit: changes.next_seq", minimum=0, maximum=_MAX_COUNTER)
+    if type(checked.next_order) is not int or not 0 <= checked.next_order <= _MAX_COUNTER:
+        integer(checked.next_order, "store commit: changes.next_order", minimum=0, maximum=_MAX_COUNTER)
+    for job_id, row in jobs.items():
+        if row is None:
+            if type(job_id) is not str:
+                _check_job_row(job_id, row)
+        elif type(row) is not JobRow or type(row.job) is not Job or row.job.id != job_id:
+            _check_job_row(job_id, row)
+    for node_id, nrow in nodes.items():
+        if nrow is None:
+            if type(node_id) is not str:
+                _check_node_row(node_id, nrow)
+        elif type(nrow) is not NodeRow or type(nrow.node) is not Node or nrow.node.id != node_id:
+            _check_node_row(node_id, nrow)
+    return checked
+
+
+def _check_job_row(job_id: object, row: object) -> None:
+    lookup_id(job_id, "store commit: job id")
+    if row is None:
+        return
+    checked = instance(row, JobRow, f"store commit: row of job {job_id!r}")
+    instance(checked.job, Job, f"store commit: job of row {job_id!r}")
+    if checked.job.id != job_id:
+        raise InvalidValue(f"store commit: the row under {job_id!r} holds job {checked.job.id!r}")
+
+
+def _check_node_row(node_id: object, row: object) -> None:
+    lookup_id(node_id, "store commit: node id")
+    if row is None:
+        return
+    checked = instance(row, NodeRow, f"store commit: row of node {node_id!r}")
+    instance(checked.node, Node, f"store commit: node of row {node_id!r}")
+    if checked.node.id != node_id:
+        raise InvalidValue(f"store commit: the row under {node_id!r} holds node {checked.node.id!r}")

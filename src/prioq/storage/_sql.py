@@ -1,0 +1,249 @@
+"""All SQL the SQL stores run, written once for both dialects (docs/storage.md#schema).
+
+The schema (version 2)::
+
+    meta(id = 1, schema_version, now, next_seq, next_order)
+    nodes(id PRIMARY KEY, ord UNIQUE, data)              -- data: the Node as JSON
+    jobs(id PRIMARY KEY, seq UNIQUE, state, priority, submitted_at, started_at,
+         data,                                          -- the Job as JSON
+         run)                                           -- where it runs, nominations (JSON)
+    index jobs_pending(priority DESC, submitted_at, seq, id) WHERE state = 'pending'
+    index jobs_running(started_at, id) WHERE state <> 'pending'
+    lease(id = 1, holder, epoch, expires_at)            -- PostgreSQL only: leader election
+
+Each version's DDL is below as one template; a :class:`Dialect` fills in what
+differs, and that is all that differs:
+
+* column types (``INTEGER``/``REAL``/``TEXT`` in SQLite; ``integer``/``bigint``/
+  ``double precision``/``text`` in PostgreSQL, ids ``COLLATE "C"`` so that they
+  compare bytewise as SQLite's default collation does and keyset pages agree);
+* the parameter mark (``?`` / ``%s``) and the table prefix (none / ``"schema".``);
+* whether the schema holds the leader ``lease`` row (PostgreSQL, where replicas share it);
+* how a commit sends its rows: SQLite runs one statement per row (``executemany``, in
+  process, microseconds); PostgreSQL sends each table's rows as *one* JSON array that
+  the server unpacks with ``json_array_elements`` (binding one string costs
+  microseconds where binding hundreds of values costs milliseconds, and the whole
+  commit stays within a fixed number of round trips).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+import attrs
+
+__all__ = [
+    "POSTGRESQL",
+    "SQLITE",
+    "STAMP_VERSION",
+    "V1_LEASE",
+    "V1_ROWS",
+    "V1_TABLES",
+    "V2_COLUMNS",
+    "V2_INDEXES",
+    "V2_SPLIT_ROW",
+    "Dialect",
+    "Statements",
+]
+
+
+@attrs.frozen(slots=True)
+class Dialect:
+    """What differs between the SQL databases prioq stores into."""
+
+    name: Literal["sqlite", "postgresql"]
+    mark: str
+    """The parameter placeholder."""
+    types: Mapping[str, str]
+    """SQL type of each column kind: ``int32``, ``int64``, ``float64``, ``text``, ``key`` (ids)."""
+    leader_lease: bool
+    """Whether the schema holds the ``lease`` row (replicas electing a leader)."""
+    batched_writes: bool
+    """Whether a commit sends each table's rows as one JSON array (else one execution per row)."""
+
+    def render(self, template: str, prefix: str) -> str:
+        """``template`` with ``{s}`` (the table prefix), ``{mark}`` and the column types filled in."""
+        return template.format(s=prefix, mark=self.mark, **self.types)
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    mark="?",
+    types={"int32": "INTEGER", "int64": "INTEGER", "float64": "REAL", "text": "TEXT", "key": "TEXT"},
+    leader_lease=False,
+    batched_writes=False,
+)
+POSTGRESQL = Dialect(
+    name="postgresql",
+    mark="%s",
+    types={
+        "int32": "integer",
+        "int64": "bigint",
+        "float64": "double precision",
+        "text": "text",
+        "key": 'text COLLATE "C"',
+    },
+    leader_lease=True,
+    batched_writes=True,
+)
+
+# ----------------------------------------------------------------------------- DDL, by version
+
+V1_TABLES = (
+    """CREATE TABLE {s}meta (
+        id {int32} PRIMARY KEY CHECK (id = 1),
+        schema_version {int32} NOT NULL,
+        now {float64},
+        next_seq {int64} NOT NULL DEFAULT 0,
+        next_order {int64} NOT NULL DEFAULT 0)""",
+    "INSERT INTO {s}meta (id, schema_version) VALUES (1, 1)",
+    "CREATE TABLE {s}nodes (id {key} PRIMARY KEY, ord {int64} NOT NULL, data {text} NOT NULL)",
+    """CREATE TABLE {s}jobs (
+        id {key} PRIMARY KEY,
+        seq {int64} NOT NULL,
+        state {text} NOT NULL,
+        priority {int64} NOT NULL,
+        submitted_at {float64} NOT NULL,
+        data {text} NOT NULL)""",
+    "CREATE INDEX jobs_pending ON {s}jobs (state, priority DESC, submitted_at, seq)",
+)
+"""Version 1: every job row in one JSON object; only a pending index."""
+
+V1_LEASE = (
+    """CREATE TABLE {s}lease (
+        id {int32} PRIMARY KEY CHECK (id = 1),
+        holder {text},
+        epoch {int64} NOT NULL DEFAULT 0,
+        expires_at timestamptz)""",
+    "INSERT INTO {s}lease (id) VALUES (1)",
+)
+"""Version 1, dialects with :attr:`Dialect.leader_lease`: the lease row."""
+
+V1_ROWS = "SELECT id, data FROM {s}jobs"
+V2_COLUMNS = (
+    "ALTER TABLE {s}jobs ADD COLUMN started_at {float64}",
+    "ALTER TABLE {s}jobs ADD COLUMN run {text}",
+)
+"""Version 2, before the rows are split: the job and the scheduler's part of a row apart."""
+V2_SPLIT_ROW = "UPDATE {s}jobs SET data = {mark}, run = {mark}, started_at = {mark} WHERE id = {mark}"
+V2_INDEXES = (
+    "DROP INDEX {s}jobs_pending",
+    "CREATE INDEX jobs_pending ON {s}jobs (priority DESC, submitted_at, seq, id) WHERE state = 'pending'",
+    "CREATE INDEX jobs_running ON {s}jobs (started_at, id) WHERE state <> 'pending'",
+    "CREATE UNIQUE INDEX jobs_seq ON {s}jobs (seq)",
+    "CREATE UNIQUE INDEX nodes_ord ON {s}nodes (ord)",
+)
+"""Version 2, after the rows are split: partial indexes for the read-only queries."""
+
+STAMP_VERSION = "UPDATE {s}meta SET schema_version = {mark} WHERE id = 1"
+"""Records each migration step's new version."""
+
+# ----------------------------------------------------------------------------- reads and writes
+
+ROW_COLUMNS = "id, seq, state, data, run"
+"""The columns a job row is read from, in the order :func:`prioq.storage._reads.job_row` takes."""
+
+_JOB_COLUMNS = (
+    ("id", "key"), ("seq", "int64"), ("state", "text"), ("priority", "int64"),
+    ("submitted_at", "float64"), ("started_at", "float64"), ("data", "text"), ("run", "text"),
+)
+"""Columns of a job upsert, in the order of :attr:`prioq.storage._writes.Writes.job_upserts`."""
+_RUN_COLUMNS = (
+    ("seq", "int64"), ("state", "text"), ("priority", "int64"), ("submitted_at", "float64"),
+    ("started_at", "float64"), ("run", "text"), ("id", "key"),
+)
+"""Columns of a run-state update (the job's text unchanged), as in ``Writes.run_updates``."""
+_NODE_COLUMNS = (("id", "key"), ("ord", "int64"), ("data", "text"))
+
+# JSON text -> column: ->> gives text; numbers need a cast back.
+_JSON_CASTS = {"int64": "::bigint", "float64": "::float8", "text": "", "key": ""}
+
+
+def _json_fields(columns: tuple[tuple[str, str], ...]) -> str:
+    fields = []
+    for i, (_, kind) in enumerate(columns):
+        cast = _JSON_CASTS[kind]
+        fields.append(f"(e->>{i}){cast}" if cast else f"e->>{i}")
+    return ", ".join(fields)
+
+
+def _rows_source(dialect: Dialect, columns: tuple[tuple[str, str], ...]) -> str:
+    """Where an INSERT's rows come from: one row of parameters, or one JSON array of rows."""
+    if dialect.batched_writes:
+        return f"SELECT {_json_fields(columns)} FROM json_array_elements({dialect.mark}::json) AS e"
+    return f"VALUES ({', '.join(dialect.mark for _ in columns)})"
+
+
+def _upsert(dialect: Dialect, table: str, columns: tuple[tuple[str, str], ...]) -> str:
+    names = [name for name, _ in columns]
+    updates = ", ".join(f"{name} = excluded.{name}" for name in names[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) {_rows_source(dialect, columns)} "
+        f"ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
+
+
+def _delete(dialect: Dialect, table: str) -> str:
+    if dialect.batched_writes:
+        return f"DELETE FROM {table} WHERE id IN (SELECT json_array_elements_text({dialect.mark}::json))"
+    return f"DELETE FROM {table} WHERE id = {dialect.mark}"
+
+
+def _update_runs(dialect: Dialect, table: str) -> str:
+    names = [name for name, _ in _RUN_COLUMNS]
+    if dialect.batched_writes:
+        sets = ", ".join(f"{name} = u.{name}" for name in names[:-1])
+        return (
+            f"UPDATE {table} AS j SET {sets} "
+            f"FROM ({_rows_source(dialect, _RUN_COLUMNS)}) AS u({', '.join(names)}) WHERE j.id = u.id"
+        )
+    sets = ", ".join(f"{name} = {dialect.mark}" for name in names[:-1])
+    return f"UPDATE {table} SET {sets} WHERE id = {dialect.mark}"
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Statements:
+    """Every statement a store runs, rendered once for its dialect and table prefix."""
+
+    dialect: Dialect
+    prefix: str
+    jobs: str
+    """The jobs table's qualified name."""
+    schema_version: str
+    load_meta: str
+    load_nodes: str
+    load_jobs: str
+    running_jobs: str
+    get_job: str
+    delete_jobs: str
+    delete_nodes: str
+    upsert_nodes: str
+    upsert_jobs: str
+    update_runs: str
+    """Rows whose job text is unchanged: the run state and the sort columns only."""
+    update_meta: str
+
+    @classmethod
+    def of(cls, dialect: Dialect, prefix: str = "") -> Statements:
+        """The statements of ``dialect`` on the tables named ``prefix + "jobs"`` etc."""
+        mark = dialect.mark
+        jobs, nodes, meta = f"{prefix}jobs", f"{prefix}nodes", f"{prefix}meta"
+        return cls(
+            dialect=dialect,
+            prefix=prefix,
+            jobs=jobs,
+            schema_version=f"SELECT schema_version FROM {meta} WHERE id = 1",
+            load_meta=f"SELECT now, next_seq, next_order FROM {meta} WHERE id = 1",
+            load_nodes=f"SELECT id, ord, data FROM {nodes} ORDER BY ord",
+            load_jobs=f"SELECT {ROW_COLUMNS} FROM {jobs} ORDER BY seq",
+            running_jobs=f"SELECT {ROW_COLUMNS} FROM {jobs} WHERE state <> 'pending' ORDER BY started_at, id",
+            get_job=f"SELECT {ROW_COLUMNS} FROM {jobs} WHERE id = {mark}",
+            delete_jobs=_delete(dialect, jobs),
+            delete_nodes=_delete(dialect, nodes),
+            upsert_nodes=_upsert(dialect, nodes, _NODE_COLUMNS),
+            upsert_jobs=_upsert(dialect, jobs, _JOB_COLUMNS),
+            update_runs=_update_runs(dialect, jobs),
+            update_meta=f"UPDATE {meta} SET now = {mark}, next_seq = {mark}, next_order = {mark} "
+            "WHERE id = 1",
+        )
