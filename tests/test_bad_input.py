@@ -34,7 +34,8 @@ from prioq import (
 from prioq.ordering import check_limit
 
 HUGE = 10**400
-# (value, kind): "type" values must raise a TypeError too, "value" ones a ValueError.
+# (value, kind): "type" values must raise a TypeError too, "value" ones a ValueError
+# ("store": a StoreError).
 NUMBER_BAD = [
     (HUGE, "value"), (-HUGE, "value"), (math.nan, "value"), (-math.inf, "value"),
     (True, "type"), (False, "type"), ("1", "type"), (None, "type"), ([1], "type"), ({}, "type"),
@@ -48,7 +49,8 @@ def expect(kind: str, call: Callable[[], object]) -> prioq.PrioqError:
     with pytest.raises(prioq.PrioqError) as info:
         call()
     err = info.value
-    assert isinstance(err, TypeError if kind == "type" else ValueError), (kind, type(err), err)
+    wanted = {"type": TypeError, "value": ValueError, "store": prioq.StoreError}[kind]
+    assert isinstance(err, wanted), (kind, type(err), err)
     assert str(err), "an error message must say what was wrong"
     return err
 
@@ -222,7 +224,10 @@ CONSTRUCTORS: dict[str, tuple[Callable[[Any], object], list[tuple[Any, str]]]] =
     "fit request": (lambda v: prioq.fit(v, Resources.parse("cpu=4")), [(5, "type"), ("gpu=1", "type")]),
     "check_limit": (lambda v: check_limit(v), [*INT_BAD, (0, "value"), (10**6, "value")]),
     "Order": (lambda v: Order(v), [(5, "type"), ([("priority", "sideways")], "value")]),
-    "open_store": (lambda v: prioq.open_store(v), [(5, "type"), ("ftp://x", "value")]),
+    # a URL naming no store prioq knows is a store that cannot be opened (docs/storage.md)
+    "open_store": (
+        lambda v: prioq.open_store(v), [(5, "type"), ("ftp://x", "store"), ("sqlite://[x", "value")]
+    ),
 }
 
 
