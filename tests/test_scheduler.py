@@ -8,7 +8,8 @@ import pytest
 
 import prioq
 from prioq import Job, Node, Policy, Preempt, Reason, Scheduler, Start
-from prioq.storage import Changes, MemoryStore
+from prioq.storage import MemoryStore
+from test_rollback import FailingStore
 
 
 def gpu_nodes(n: int, spec: str = "cpu=32 memory=256GB gpu=A100:80GB:8") -> list[Node]:
@@ -212,17 +213,6 @@ def test_bad_input_raises_typed_error_and_changes_nothing(call: Any) -> None:
     assert snapshot(s) == before
     assert s.now == 5
     s._check()
-
-
-class FailingStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail = False
-
-    def commit(self, changes: Changes) -> None:
-        if self.fail:
-            raise OSError("disk full")
-        super().commit(changes)
 
 
 def test_failed_commit_raises_store_error_and_rolls_back_memory() -> None:
