@@ -134,9 +134,9 @@ def test_alibaba_qos_table_is_configurable() -> None:
     with pytest.raises(TraceError) as info:
         load_alibaba(DATA / "alibaba_pods.csv", qos_priorities={"LS": 1})
     assert info.value.field == "qos"
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidType):
         load_alibaba(DATA / "alibaba_pods.csv", qos_priorities={"LS": 1.5})  # type: ignore[dict-item]
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         load_alibaba(DATA / "alibaba_pods.csv", never_ran="maybe")  # type: ignore[arg-type]
 
 
@@ -416,7 +416,7 @@ def test_bundled_variants() -> None:
     assert "Parallel Workloads Archive" in nasa.source
     assert set(bundled_names()) == {"alibaba-openb", "alibaba-openb-gpuspec33",
                                     "alibaba-openb-multigpu50", "nasa-ipsc"}
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         load_bundled("nope")
 
 
@@ -597,3 +597,45 @@ def test_workload_and_generator_arguments_raise_prioq_errors_not_builtins() -> N
         with pytest.raises(InvalidType):
             call()
     assert synthetic_workload(5, seed=1, nodes=cluster, owner_skew=math.inf).jobs[0].owner == "user00"
+
+
+def test_loader_arguments_raise_invalid_value_never_a_builtin() -> None:
+    # Before issue 16: load_swf(path, nodes=5) leaked TypeError, queue_priorities=5 a TypeError,
+    # qos_priorities with mixed key types a TypeError (sorting the table for the message),
+    # load_bundled(["x"]) a TypeError (unhashable), load_alibaba(5) opened file descriptor 5, and an
+    # option the detected format does not take a bare TypeError. Loader arguments are not jobs.
+    pods = DATA / "alibaba_pods.csv"
+    for call in (
+        lambda: load_alibaba(5),  # type: ignore[arg-type]
+        lambda: load_alibaba(pods, nodes=5),  # type: ignore[arg-type]
+        lambda: load_alibaba(pods, nodes=["n"]),  # type: ignore[list-item]
+        lambda: load_alibaba(pods, qos_priorities=5),  # type: ignore[arg-type]
+        lambda: load_alibaba(pods, qos_priorities={1: 5}),  # type: ignore[dict-item]
+        lambda: load_alibaba(pods, default_priority=True),
+        lambda: load_alibaba(pods, never_ran=["drop"]),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", nodes=5),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", nodes="nodes.csv"),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", queue_priorities=5),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", group_priorities={"1": 5}),  # type: ignore[dict-item]
+        lambda: load_swf(DATA / "small.swf", layout=None),  # type: ignore[arg-type]
+        lambda: load_csv(None),  # type: ignore[arg-type]
+        lambda: load_nodes(3.5),  # type: ignore[arg-type]
+        lambda: load_nodes_csv(b"nodes.csv"),  # type: ignore[arg-type]
+        lambda: load_alibaba_nodes([]),  # type: ignore[arg-type]
+        lambda: load_bundled(["alibaba-openb"]),  # type: ignore[arg-type]
+        lambda: load_bundled("nasa-ipsc", never_ran="drop"),
+        lambda: load_trace(DATA / "jobs.csv", never_ran="drop"),
+        lambda: load_trace(7),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType) as info:
+            call()
+        assert not isinstance(info.value, InvalidJob)
+    for call in (
+        lambda: load_alibaba(pods, default_priority=2**60),
+        lambda: load_alibaba(pods, qos_priorities={"LS": 10**400}),
+        lambda: load_swf(DATA / "small.swf", queue_priorities={1: -(10**400)}),
+        lambda: load_swf(DATA / "small.swf", processors="both"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidValue) as info:
+            call()
+        assert not isinstance(info.value, (InvalidJob, TraceError))
