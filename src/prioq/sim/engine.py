@@ -326,7 +326,8 @@ class _Run:
         frag = None
         every = self.fragmentation_every
         if every and len(self.samples) % every == 0:
-            frag = fragmented_gpu_milli(self.sched.free(n.id) for n in self.sched.nodes)
+            sched = self.sched  # a local: the scan below is O(nodes)
+            frag = fragmented_gpu_milli(sched.free(n.id) for n in sched.nodes)
         self.samples.append(Sample(
             time=self.now, queue_length=len(self.sched) - len(self.holding), gpu_used_milli=self.gpu_used,
             cpu_used_milli=self.cpu_used, gpu_capacity_milli=self.gpu_cap, cpu_capacity_milli=self.cpu_cap,
