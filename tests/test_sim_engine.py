@@ -466,3 +466,19 @@ def test_simulate_and_compare_refuse_wrong_types_with_a_type_error() -> None:
 
 def test_until_as_infinity_still_means_never_stop() -> None:
     assert simulate(_ok_workload(), until=math.inf).records[0].finished_at == 1
+
+
+def test_report_arguments_raise_prioq_errors_before_any_plotting() -> None:
+    from prioq.sim import render_report, write_report
+
+    result = simulate(_ok_workload())
+    with pytest.raises(InvalidValue):
+        render_report({}, title="t")
+    for call in (
+        lambda: render_report([result], title="t"),  # type: ignore[arg-type]
+        lambda: render_report({"a": "b"}, title="t"),  # type: ignore[dict-item]
+        lambda: render_report({"a": result}, title=5),  # type: ignore[arg-type]
+        lambda: write_report(5, {"a": result}, title="t"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType):
+            call()
