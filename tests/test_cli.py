@@ -357,6 +357,7 @@ def test_progress_bar_disabled_or_never_drawn_writes_nothing() -> None:
         (["show", "--store", "sqlite:////nonexistent/dir/x.db"], "no such file"),
         (["show", "--store", "sqlite:///x.db", "--aging", "linear:fast:40"], "parameters must be numbers"),
         (["show", "--store", "sqlite:///x.db", "--aging", "quadratic"], "aging 'quadratic'"),
+        (["show", "--store", "sqlite:///x.db", "--aging", "linear:1e400:40"], "rate"),
         (["bench", "--policy", "lifo"], "'lifo'"),
     ],
 )
@@ -426,3 +427,20 @@ def _in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Relative paths some tests pass (sqlite:///x.db) land in a temporary directory."""
     monkeypatch.chdir(tmp_path)
     yield
+
+
+def test_parse_aging_rejects_bad_specs_as_policy_errors() -> None:
+    # An aging spec is a policy parameter: InvalidPolicy (was InvalidJob); wrong types its Type variant.
+    from prioq.errors import InvalidJob, InvalidPolicy, InvalidPolicyType
+
+    for bad in ("quadratic", "linear:1", "linear:fast:40", "step:1:2"):
+        with pytest.raises(InvalidPolicy) as info:
+            parse_aging(bad)
+        assert not isinstance(info.value, InvalidJob)
+    with pytest.raises(InvalidPolicyType):
+        parse_aging(5)  # type: ignore[arg-type]
+
+
+def test_the_installed_command_is_the_sim_cli() -> None:
+    assert 'prioq = "prioq.sim.cli:main"' in (ROOT / "pyproject.toml").read_text()
+    assert "prioq.sim.cli" in (ROOT / "docs" / "simulation.md").read_text()

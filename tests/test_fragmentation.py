@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prioq.errors import InvalidJob
+from prioq.errors import InvalidJob, InvalidPolicy, InvalidPolicyType
 from prioq.model import Node
-from prioq.placement import PLACEMENTS, NodeIndex, NodeState, PlacementPolicy
+from prioq.placement import PLACEMENTS, NodeIndex, NodeState, PlacementPolicy, placement_policy
 from prioq.placement.fragmentation import (
     FragmentationAware,
     TaskType,
@@ -238,7 +238,7 @@ def test_registered_as_a_placement_policy() -> None:
     ],
 )
 def test_bad_settings_are_rejected(kwargs: dict[str, object]) -> None:
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidPolicy):
         FragmentationAware(**kwargs)  # type: ignore[arg-type]
 
 
@@ -253,7 +253,7 @@ def test_bad_calls_raise_and_change_nothing() -> None:
         lambda: policy.place(req("gpu=1"), [index]),  # type: ignore[arg-type]
         lambda: policy.fragmentation("gpu=1"),  # type: ignore[arg-type]
     ):
-        with pytest.raises(InvalidJob):
+        with pytest.raises(InvalidPolicyType):
             call()
     assert policy.workload() == before
     assert [ns.free for ns in index] == [free_view(8, [1000])]
@@ -438,3 +438,51 @@ def test_bounded_memo_tables_give_the_same_placements(monkeypatch: pytest.Monkey
     normal = run()
     monkeypatch.setattr(fragmentation, "_MEMO_LIMIT", 3)  # cleared on nearly every placement
     assert run() == normal
+
+
+# --------------------------------------------------------------------------- bad arguments (issue 16)
+
+
+def test_fgd_parameters_raise_invalid_policy_never_a_builtin() -> None:
+    # Before issue 16 these raised InvalidJob (they are not jobs), and the calls below leaked builtins:
+    # node_fragmentation("x", ...) AttributeError, typical_workload({t: "2"}) TypeError, a malformed
+    # workload a ValueError (unpacking), fgd_score(nan) ValueError; fgd_score(10**400) scored 0.
+    t = TaskType.of(req("cpu=1 gpu=0.5"))
+    free = free_view(8, [1000])
+    for call in (
+        lambda: FragmentationAware(popularity=10**400),
+        lambda: FragmentationAware(step=-(10**400)),
+        lambda: TaskType(cpu_milli=1, gpu_milli=1001),
+        lambda: fgd_score(math.nan),
+    ):
+        with pytest.raises(InvalidPolicy) as info:
+            call()
+        assert not isinstance(info.value, InvalidJob)
+    for call in (
+        lambda: node_fragmentation("x", [(t, 1.0)]),  # type: ignore[arg-type]
+        lambda: node_fragmentation(free, [(t, 1.0, 2)]),  # type: ignore[list-item]
+        lambda: node_fragmentation(free, [(t, "1")]),  # type: ignore[list-item]
+        lambda: node_fragmentation(free, 5),  # type: ignore[arg-type]
+        lambda: task_fragmentation(free, "gpu=1"),  # type: ignore[arg-type]
+        lambda: typical_workload({t: "2"}),  # type: ignore[dict-item]
+        lambda: typical_workload({"x": 2}),  # type: ignore[dict-item]
+        lambda: typical_workload([t]),  # type: ignore[arg-type]
+        lambda: TaskType(cpu_milli="1"),  # type: ignore[arg-type]
+        lambda: TaskType(cpu_milli=1, gpu=5),  # type: ignore[arg-type]
+        lambda: fgd_score("1"),  # type: ignore[arg-type]
+        lambda: FragmentationAware(score=["raw"]),  # type: ignore[arg-type]
+        lambda: FragmentationAware(tie_seed=1.5),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidPolicyType):
+            call()
+    assert (fgd_score(10**400), fgd_score(-(10**400))) == (100, 0)
+    assert (fgd_score(math.inf), fgd_score(-math.inf)) == (100, 0)
+
+
+def test_unknown_placement_policies_raise_invalid_policy() -> None:
+    with pytest.raises(InvalidPolicy, match="nope"):
+        placement_policy("nope")
+    with pytest.raises(InvalidPolicyType):
+        placement_policy(5)  # type: ignore[arg-type]
+    with pytest.raises(InvalidPolicyType):
+        placement_policy(["best-fit"])  # type: ignore[arg-type]

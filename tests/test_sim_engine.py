@@ -20,7 +20,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prioq import InvalidJob, Job, Node, Policy, Preemption
+from prioq import InvalidJob, InvalidType, InvalidValue, Job, Node, Policy, Preemption
 from prioq.sim import (
     DEFAULT_COMPARISON,
     NodeEvent,
@@ -336,9 +336,9 @@ def test_node_churn_requeues_and_every_job_still_finishes(
 
 
 def test_node_event_needs_exactly_one_of_node_and_node_id() -> None:
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         NodeEvent(time=1)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         NodeEvent(time=1, node=Node(id="x", capacity="cpu=1"), node_id="x")
 
 
@@ -379,13 +379,13 @@ def test_simulate_validates_before_running() -> None:
         simulate(no_duration)
     ok = Workload(name="w", jobs=[Job(id="x", submitted_at=0, duration=1, request="cpu=1")], nodes=nodes)
     for bad in (0, -1, math.nan):
-        with pytest.raises(InvalidJob):
+        with pytest.raises(InvalidValue):
             simulate(ok, interval=bad)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidType):
         simulate(ok, "fifo")  # type: ignore[arg-type]
-    with pytest.raises(InvalidJob, match="prio"):
+    with pytest.raises(InvalidValue, match="prio"):
         strategy("prio")
-    with pytest.raises(InvalidJob, match="agin"):
+    with pytest.raises(InvalidValue, match="agin"):
         strategy("priority+agin")
 
 
@@ -410,3 +410,75 @@ def test_docs_simulation_examples_run() -> None:
     namespace: dict[str, object] = {"__name__": "docs_simulation"}
     for block in blocks:
         exec(compile(block, str(DOCS), "exec"), namespace)
+
+
+# --------------------------------------------------------------------------- bad arguments (issue 16)
+
+
+def _ok_workload() -> Workload:
+    nodes = [Node(id="n", capacity="cpu=1")]
+    return Workload(name="w", jobs=[Job(id="x", submitted_at=0, duration=1, request="cpu=1")], nodes=nodes)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"interval": 10**400},
+        {"interval": True},
+        {"interval": "5"},
+        {"until": math.nan},
+        {"until": 10**400},
+        {"until": "5"},
+        {"fragmentation_every": -1},
+        {"fragmentation_every": 2.5},
+        {"fragmentation_every": True},
+        {"progress": 5},
+        {"node_events": 5},
+        {"node_events": ["x"]},
+    ],
+)
+def test_simulator_arguments_raise_invalid_value_never_a_builtin(kwargs: dict[str, object]) -> None:
+    # Before issue 16: until="5" leaked TypeError, progress=5 a TypeError mid-run, node_events=["x"]
+    # an AttributeError; simulator arguments are not jobs, so InvalidValue (not InvalidJob).
+    with pytest.raises(InvalidValue) as info:
+        simulate(_ok_workload(), **kwargs)  # type: ignore[arg-type]
+    assert not isinstance(info.value, InvalidJob)
+
+
+def test_simulate_and_compare_refuse_wrong_types_with_a_type_error() -> None:
+    for call in (
+        lambda: simulate("w"),  # type: ignore[arg-type]
+        lambda: compare(_ok_workload(), ["fifo"]),  # type: ignore[list-item]
+        lambda: compare(_ok_workload(), "fifo"),  # type: ignore[arg-type]
+        lambda: compare(_ok_workload(), [strategy("fifo")], intervall=5),
+        lambda: strategy(5),  # type: ignore[arg-type]
+        lambda: Strategy(name="s", policy="fifo"),  # type: ignore[arg-type]
+        lambda: Strategy(name="s", use_priority=1),  # type: ignore[arg-type]
+        lambda: NodeEvent(time="1", node_id="n"),  # type: ignore[arg-type]
+        lambda: NodeEvent(time=1, node="n"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType) as info:
+            call()
+        assert isinstance(info.value, TypeError) and not isinstance(info.value, InvalidJob)
+    with pytest.raises(InvalidValue):
+        NodeEvent(time=10**400, node_id="n")  # was accepted, then broke the event heap's float times
+
+
+def test_until_as_infinity_still_means_never_stop() -> None:
+    assert simulate(_ok_workload(), until=math.inf).records[0].finished_at == 1
+
+
+def test_report_arguments_raise_prioq_errors_before_any_plotting() -> None:
+    from prioq.sim import render_report, write_report
+
+    result = simulate(_ok_workload())
+    with pytest.raises(InvalidValue):
+        render_report({}, title="t")
+    for call in (
+        lambda: render_report([result], title="t"),  # type: ignore[arg-type]
+        lambda: render_report({"a": "b"}, title="t"),  # type: ignore[dict-item]
+        lambda: render_report({"a": result}, title=5),  # type: ignore[arg-type]
+        lambda: write_report(5, {"a": result}, title="t"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType):
+            call()

@@ -14,7 +14,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prioq import GPU, InvalidJob, InvalidSpec, Job, Node, ResourceRequest, Resources
+from prioq import (
+    GPU,
+    InvalidJob,
+    InvalidSpec,
+    InvalidType,
+    InvalidValue,
+    Job,
+    Node,
+    ResourceRequest,
+    Resources,
+)
 from prioq.sim import (
     DEFAULT_QOS_PRIORITIES,
     TraceError,
@@ -124,9 +134,9 @@ def test_alibaba_qos_table_is_configurable() -> None:
     with pytest.raises(TraceError) as info:
         load_alibaba(DATA / "alibaba_pods.csv", qos_priorities={"LS": 1})
     assert info.value.field == "qos"
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidType):
         load_alibaba(DATA / "alibaba_pods.csv", qos_priorities={"LS": 1.5})  # type: ignore[dict-item]
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         load_alibaba(DATA / "alibaba_pods.csv", never_ran="maybe")  # type: ignore[arg-type]
 
 
@@ -406,7 +416,7 @@ def test_bundled_variants() -> None:
     assert "Parallel Workloads Archive" in nasa.source
     assert set(bundled_names()) == {"alibaba-openb", "alibaba-openb-gpuspec33",
                                     "alibaba-openb-multigpu50", "nasa-ipsc"}
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         load_bundled("nope")
 
 
@@ -465,12 +475,12 @@ def test_workload_helpers() -> None:
     assert "6 jobs" in w.summary()
     assert w.with_nodes(()).nodes == ()
     for bad in (0, -1, math.inf, True):
-        with pytest.raises(InvalidJob):
+        with pytest.raises(InvalidValue):
             w.scaled(arrival=bad)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         w.head(-1)
     job = Job(id="a", submitted_at=0)
-    with pytest.raises(InvalidJob, match="'a'"):
+    with pytest.raises(InvalidValue, match="'a'"):
         Workload(name="dup", jobs=[job, job])
 
 
@@ -530,19 +540,102 @@ def test_synthetic_load_targets_the_offered_gpu_load() -> None:
 
 
 def test_synthetic_validation() -> None:
-    with pytest.raises(InvalidJob, match="arrival_rate"):
+    with pytest.raises(InvalidValue, match="arrival_rate"):
         synthetic_workload(10, seed=1)
     assert len(synthetic_workload(10, seed=1, arrival_rate=0.1).jobs) == 10
     for kwargs in ({"load": 0}, {"gpu_mix": ()}, {"gpu_mix": ((1.5, 1.0),)}, {"model_constraint": 2},
                    {"owners": 0}, {"class_mix": (("a", 1, -1.0),)}, {"durations": "weibull"}):
-        with pytest.raises((InvalidJob, InvalidSpec)):
+        with pytest.raises((InvalidValue, InvalidSpec)):
             synthetic_workload(10, seed=1, arrival_rate=1, **kwargs)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         NodeType(name="x", cpus=1, memory_gib=1, gpus=2)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         synthetic_cluster(-1, seed=1)
 
 
 # --------------------------------------------------------------------------- docs
 
 
+
+
+# --------------------------------------------------------------------------- bad arguments (issue 16)
+
+
+def test_workload_and_generator_arguments_raise_prioq_errors_not_builtins() -> None:
+    # Before issue 16: scaled(arrival=10**400) and a weight of 10**400 leaked OverflowError;
+    # synthetic_workload(seed=[1]) a TypeError, malformed gpu_mix entries a ValueError (unpacking).
+    w = load_alibaba(DATA / "alibaba_pods.csv", DATA / "alibaba_nodes.csv")
+    cluster = synthetic_cluster(3, seed=1)
+    for call in (
+        lambda: w.scaled(arrival=10**400),
+        lambda: w.scaled(duration=10**400),
+        lambda: synthetic_workload(10, seed=1, arrival_rate=10**400),
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, load=10**400),
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, gpu_mix=((1, 10**400),)),
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, class_mix=(("a", 2**60, 1.0),)),
+        lambda: NodeType(name="x", cpus=1, memory_gib=1, weight=10**400),
+        lambda: synthetic_cluster(3, seed=1, types=[NodeType(name="x", cpus=1, memory_gib=1, weight=0)]),
+    ):
+        with pytest.raises(InvalidValue) as info:
+            call()
+        assert not isinstance(info.value, InvalidJob)
+    for call in (
+        lambda: synthetic_workload(10, seed=[1], arrival_rate=1),  # type: ignore[arg-type]
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, gpu_mix=((1, 1, 1),)),
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, gpu_mix=5),  # type: ignore[arg-type]
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, class_mix=((1, 1, 1.0),)),
+        lambda: synthetic_workload(10, seed=1, arrival_rate=1, nodes=["n"]),  # type: ignore[list-item]
+        lambda: synthetic_workload(10, seed=1, arrival_rate="1"),  # type: ignore[arg-type]
+        lambda: synthetic_cluster(3, seed=1, types=["x"]),  # type: ignore[list-item]
+        lambda: synthetic_cluster(3.0, seed=1),  # type: ignore[arg-type]
+        lambda: Workload(name="w", jobs=5),  # type: ignore[arg-type]
+        lambda: Workload(name="w", jobs=["a"]),  # type: ignore[list-item]
+        lambda: Workload(name="w", jobs=[], skipped=[("r", "many")]),  # type: ignore[list-item]
+        lambda: w.with_nodes([object()]),  # type: ignore[list-item]
+        lambda: w.head("2"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType):
+            call()
+    assert synthetic_workload(5, seed=1, nodes=cluster, owner_skew=math.inf).jobs[0].owner == "user00"
+
+
+def test_loader_arguments_raise_invalid_value_never_a_builtin() -> None:
+    # Before issue 16: load_swf(path, nodes=5) leaked TypeError, queue_priorities=5 a TypeError,
+    # qos_priorities with mixed key types a TypeError (sorting the table for the message),
+    # load_bundled(["x"]) a TypeError (unhashable), load_alibaba(5) opened file descriptor 5, and an
+    # option the detected format does not take a bare TypeError. Loader arguments are not jobs.
+    pods = DATA / "alibaba_pods.csv"
+    for call in (
+        lambda: load_alibaba(5),  # type: ignore[arg-type]
+        lambda: load_alibaba(pods, nodes=5),  # type: ignore[arg-type]
+        lambda: load_alibaba(pods, nodes=["n"]),  # type: ignore[list-item]
+        lambda: load_alibaba(pods, qos_priorities=5),  # type: ignore[arg-type]
+        lambda: load_alibaba(pods, qos_priorities={1: 5}),  # type: ignore[dict-item]
+        lambda: load_alibaba(pods, default_priority=True),
+        lambda: load_alibaba(pods, never_ran=["drop"]),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", nodes=5),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", nodes="nodes.csv"),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", queue_priorities=5),  # type: ignore[arg-type]
+        lambda: load_swf(DATA / "small.swf", group_priorities={"1": 5}),  # type: ignore[dict-item]
+        lambda: load_swf(DATA / "small.swf", layout=None),  # type: ignore[arg-type]
+        lambda: load_csv(None),  # type: ignore[arg-type]
+        lambda: load_nodes(3.5),  # type: ignore[arg-type]
+        lambda: load_nodes_csv(b"nodes.csv"),  # type: ignore[arg-type]
+        lambda: load_alibaba_nodes([]),  # type: ignore[arg-type]
+        lambda: load_bundled(["alibaba-openb"]),  # type: ignore[arg-type]
+        lambda: load_bundled("nasa-ipsc", never_ran="drop"),
+        lambda: load_trace(DATA / "jobs.csv", never_ran="drop"),
+        lambda: load_trace(7),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType) as info:
+            call()
+        assert not isinstance(info.value, InvalidJob)
+    for call in (
+        lambda: load_alibaba(pods, default_priority=2**60),
+        lambda: load_alibaba(pods, qos_priorities={"LS": 10**400}),
+        lambda: load_swf(DATA / "small.swf", queue_priorities={1: -(10**400)}),
+        lambda: load_swf(DATA / "small.swf", processors="both"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidValue) as info:
+            call()
+        assert not isinstance(info.value, (InvalidJob, TraceError))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prioq import GPU, Device, InvalidJob, InvalidTime, Job, Resources
+from prioq import GPU, Device, InvalidJob, InvalidTime, InvalidType, InvalidValue, Job, Resources
 from prioq.sim.metrics import (
     SLOWDOWN_THRESHOLD,
     JobRecord,
@@ -65,9 +65,9 @@ def test_percentile_matches_the_reference(xs: list[float], q: int) -> None:
 
 
 def test_percentile_validation() -> None:
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         percentile([], 50)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         percentile([1.0], 101)
 
 
@@ -87,9 +87,9 @@ def test_jain_index_extremes(x: float, n: int) -> None:
 
 
 def test_jain_index_validation() -> None:
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         jain_index([])
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         jain_index([1.0, -1.0])
     assert jain_index([0.0, 0.0]) == 1.0
 
@@ -110,14 +110,14 @@ def test_record_validation() -> None:
     assert (rec.gpu_milli, rec.cpu_milli, rec.runtime, rec.priority_class) == (2000, 4000, 9, "priority 7")
     for kwargs in ({"started_at": 1}, {"finished_at": 4}, {"started_at": 5, "finished_at": 4},
                    {"preemptions": -1}, {"lost_gpu_seconds": -1.0}, {"started_at": math.nan}):
-        with pytest.raises(InvalidJob):
+        with pytest.raises(InvalidValue):
             JobRecord.for_job(job, **kwargs)
     with pytest.raises(InvalidTime):
         Timeline([Sample(time=2, queue_length=0, gpu_used_milli=0, cpu_used_milli=0,
                          gpu_capacity_milli=0, cpu_capacity_milli=0),
                   Sample(time=1, queue_length=0, gpu_used_milli=0, cpu_used_milli=0,
                          gpu_capacity_milli=0, cpu_capacity_milli=0)])
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         Sample(time=0, queue_length=-1, gpu_used_milli=0, cpu_used_milli=0, gpu_capacity_milli=0,
                cpu_capacity_milli=0)
 
@@ -168,9 +168,9 @@ def test_end_defaults_to_the_latest_time_and_cannot_precede_it() -> None:
     assert compute_metrics(RECORDS).end == 400
     with pytest.raises(InvalidTime):
         compute_metrics(RECORDS, end=399)
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         compute_metrics([RECORDS[0], RECORDS[0]])
-    with pytest.raises(InvalidJob):
+    with pytest.raises(InvalidValue):
         compute_metrics(RECORDS, slowdown_threshold=0)
     empty = compute_metrics([])
     assert empty.overall.jobs == 0 and empty.overall.wait_p50 is None and empty.makespan is None
@@ -287,3 +287,33 @@ def test_as_row_and_format_table() -> None:
     only = format_table({"x": a}, keys=["jobs", "makespan"])
     assert [ln.split()[0] for ln in only.splitlines()[2:]] == ["jobs", "makespan"]
     assert isinstance(a, Metrics)
+
+
+# --------------------------------------------------------------------------- bad arguments (issue 16)
+
+
+def test_huge_ints_and_wrong_types_raise_prioq_errors_not_builtins() -> None:
+    # Before issue 16, math.isfinite(10**400) leaked OverflowError from every record/sample check.
+    job = Job(id="j", submitted_at=3, duration=9, request="cpu=1")
+    for call in (
+        lambda: JobRecord.for_job(job, started_at=10**400),
+        lambda: JobRecord.for_job(job, lost_gpu_seconds=10**400),
+        lambda: Sample(time=10**400, queue_length=0, gpu_used_milli=0, cpu_used_milli=0,
+                       gpu_capacity_milli=0, cpu_capacity_milli=0),
+        lambda: compute_metrics(RECORDS, end=10**400),
+        lambda: compute_metrics(RECORDS, slowdown_threshold=10**400),
+        lambda: percentile([1.0], 10**400),
+        lambda: jain_index([10**400]),
+    ):
+        with pytest.raises(InvalidValue) as info:
+            call()
+        assert not isinstance(info.value, InvalidJob)
+    for call in (
+        lambda: compute_metrics([object()]),  # type: ignore[list-item]
+        lambda: compute_metrics(5),  # type: ignore[arg-type]
+        lambda: Timeline([5]),  # type: ignore[list-item]
+        lambda: JobRecord.for_job(job, preemptions=1.5),  # type: ignore[arg-type]
+        lambda: percentile([1.0], "50"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidType):
+            call()

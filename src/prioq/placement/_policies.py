@@ -25,7 +25,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq import _validate
+from prioq.errors import InvalidPolicy
 from prioq.placement._index import Allow, NodeIndex, NodeState, Prefer, always
 from prioq.resources import ResourceRequest, Resources, fit
 
@@ -116,13 +117,17 @@ PLACEMENTS: dict[str, Callable[[], PlacementPolicy]] = {
 
 
 def placement_policy(spec: str | PlacementPolicy) -> PlacementPolicy:
-    """A policy from its name (``"best-fit"``...) or a user object implementing the protocol."""
+    """A policy from its name (``"best-fit"``...) or a user object implementing the protocol.
+
+    An unknown name raises :class:`~prioq.InvalidPolicy`; anything else that does not
+    implement the protocol its ``...Type`` variant (also a ``TypeError``).
+    """
     if isinstance(spec, str):
         factory = PLACEMENTS.get(spec)
         if factory is None:
-            raise InvalidJob(f"placement: unknown policy {spec!r}; known: {', '.join(PLACEMENTS)}")
+            raise InvalidPolicy(f"placement: unknown policy {spec!r}; known: {', '.join(PLACEMENTS)}")
         return factory()
     if not isinstance(spec, PlacementPolicy):
-        raise InvalidJob(f"placement: {spec!r} does not implement PlacementPolicy")
+        raise _validate.wrong_type(InvalidPolicy, f"placement: {spec!r} does not implement PlacementPolicy")
     return spec
 

@@ -48,7 +48,8 @@ from typing import Literal
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq import _validate
+from prioq.errors import InvalidPolicy
 from prioq.placement._index import NodeIndex, NodeState
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources, fit
 
@@ -101,11 +102,19 @@ class TaskType:
     gpus: int = 0
     gpu: GPURequest | None = None
 
+    def __attrs_post_init__(self) -> None:
+        _validate.integer(self.cpu_milli, "task type: cpu_milli", error=InvalidPolicy, minimum=0)
+        _validate.integer(
+            self.gpu_milli, "task type: gpu_milli", error=InvalidPolicy, minimum=0, maximum=MILLI
+        )
+        _validate.integer(self.gpus, "task type: gpus", error=InvalidPolicy, minimum=0)
+        if self.gpu is not None:
+            _validate.instance(self.gpu, GPURequest, "task type: gpu", error=InvalidPolicy)
+
     @classmethod
     def of(cls, request: ResourceRequest) -> TaskType:
         """The task type of a request. O(1)."""
-        if not isinstance(request, ResourceRequest):
-            raise InvalidJob(f"fragmentation: expected a ResourceRequest, got {request!r}")
+        _validate.instance(request, ResourceRequest, "fragmentation: request", error=InvalidPolicy)
         cpu = request.minimum().cpu_milli
         g = request.gpu
         if g is None or g.milli == 0:
@@ -135,6 +144,11 @@ def typical_workload(
     (their float order, so values match bit for bit). O(T log T) for T types.
     """
     _check_popularity(popularity, step)
+    if not isinstance(counts, Mapping):
+        raise _validate.wrong_type(InvalidPolicy, f"typical_workload: expected a mapping, got {counts!r}")
+    for t, c in counts.items():
+        _validate.instance(t, TaskType, "typical_workload: task type", error=InvalidPolicy)
+        _validate.integer(c, f"typical_workload: count of {t}", error=InvalidPolicy)
     items = [(t, c) for t, c in counts.items() if c > 0]
     items.sort(key=lambda tc: (tc[1], tc[0]._tie_key()), reverse=True)
     total = float(sum(c for _, c in items))
@@ -153,10 +167,10 @@ def typical_workload(
 
 
 def _check_popularity(popularity: object, step: object) -> None:
-    if isinstance(popularity, bool) or not isinstance(popularity, int) or not 0 < popularity <= 100:
-        raise InvalidJob(f"fragmentation: popularity must be an int percent in 1..100, got {popularity!r}")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise InvalidJob(f"fragmentation: step must be an int >= 1, got {step!r}")
+    _validate.integer(
+        popularity, "fragmentation: popularity (percent)", error=InvalidPolicy, minimum=1, maximum=100
+    )
+    _validate.integer(step, "fragmentation: step", error=InvalidPolicy, minimum=1)
 
 
 # A node's GPU state as fragmentation sees it: (model, free share) per device, sorted.
@@ -209,14 +223,34 @@ def _fragmentation(devices: Devices, cpu_left: int, workload: Workload) -> float
     return out
 
 
+def _check_free(free: object, what: str) -> None:
+    _validate.instance(free, Resources, f"{what}: free", error=InvalidPolicy)
+
+
+def _check_workload(workload: object, what: str) -> None:
+    """``(task type, popularity)`` pairs. O(|M|), cheaper than the fragmentation sum it guards."""
+    if not isinstance(workload, Iterable) or isinstance(workload, str | bytes):
+        message = f"{what}: expected (task type, popularity) pairs, got {workload!r}"
+        raise _validate.wrong_type(InvalidPolicy, message)
+    for item in workload:
+        if not (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], TaskType)):
+            message = f"{what}: expected a (task type, popularity) pair, got {item!r}"
+            raise _validate.wrong_type(InvalidPolicy, message)
+        _validate.number(item[1], f"{what}: popularity of {item[0]}", error=InvalidPolicy)
+
+
 def task_fragmentation(free: Resources, task: TaskType) -> int:
     """``F_n(m)``: milli-GPUs free on a node (free view ``free``) that task type ``task`` cannot use. O(d)."""
+    _check_free(free, "task_fragmentation")
+    _validate.instance(task, TaskType, "task_fragmentation: task", error=InvalidPolicy)
     devices = _signature(free.gpus)
     return _quadrant_amount(task, devices, free.cpu_milli, sum(m for _, m in devices))[1]
 
 
 def node_fragmentation(free: Resources, workload: Workload) -> float:
     """``F_n(M) = sum_m p_m F_n(m)`` for a node whose free view is ``free``, in milli-GPUs. O(|M| d)."""
+    _check_free(free, "node_fragmentation")
+    _check_workload(workload, "node_fragmentation: workload")
     return _fragmentation(_signature(free.gpus), free.cpu_milli, workload)
 
 
@@ -224,7 +258,23 @@ def fgd_score(drop: float) -> int:
     """The authors' integer score of a fragmentation drop in milli-GPUs.
 
     ``int(100 * sigmoid(drop / 1000))``: 0..100, 50 for no change; ``int`` truncates like Go's ``int64``.
+    ``drop`` may be infinite (0 or 100), never NaN.
     """
+    # Not _validate.number: -inf and ints beyond float range are meaningful drops here (they score
+    # 0 or 100), where number() would refuse them; before issue 16, 10**400 scored 0 instead of 100.
+    if isinstance(drop, bool) or not isinstance(drop, int | float):
+        raise _validate.wrong_type(InvalidPolicy, f"fgd_score: drop must be a number, got {drop!r}")
+    try:
+        value = float(drop)
+    except OverflowError:
+        value = math.inf if drop > 0 else -math.inf
+    if math.isnan(value):
+        raise InvalidPolicy(f"fgd_score: drop must not be NaN, got {drop!r}")
+    return _sigmoid_score(value)
+
+
+def _sigmoid_score(drop: float) -> int:
+    """:func:`fgd_score` of a float, unchecked (the placement hot path)."""
     try:
         return int(1.0 / (1.0 + math.exp(-drop / 1000.0)) * 100.0)
     except OverflowError:  # Go's math.Exp gives +Inf here, so the sigmoid is 0
@@ -247,6 +297,9 @@ class _Choice:
 
 
 _UNSET = _Choice(math.nan)  # memo-miss sentinel (compared by identity)
+
+# A scored candidate: (score, node order, node, choice).
+_Scored = tuple[float, int, NodeState, "_Choice"]
 
 
 class _Task:
@@ -308,11 +361,10 @@ class FragmentationAware:
         step: int = 1,
         tie_seed: int | None = None,
     ) -> None:
-        if score not in ("rounded", "raw"):
-            raise InvalidJob(f"fragmentation-aware: score must be 'rounded' or 'raw', got {score!r}")
+        _validate.choice(score, ("rounded", "raw"), "fragmentation-aware: score", error=InvalidPolicy)
         _check_popularity(popularity, step)
-        if tie_seed is not None and (isinstance(tie_seed, bool) or not isinstance(tie_seed, int)):
-            raise InvalidJob(f"fragmentation-aware: tie_seed must be None or an int, got {tie_seed!r}")
+        if tie_seed is not None:
+            _validate.integer(tie_seed, "fragmentation-aware: tie_seed", error=InvalidPolicy)
         self._ties = None if tie_seed is None else random.Random(tie_seed)
         self._score: Score = score
         self._popularity = popularity
@@ -376,8 +428,7 @@ class FragmentationAware:
 
     def fragmentation(self, free: Resources) -> float:
         """``F_n(M)`` of a node with free view ``free`` under the current workload (milli-GPUs). O(|M| d)."""
-        if not isinstance(free, Resources):
-            raise InvalidJob(f"fragmentation: expected Resources, got {free!r}")
+        _check_free(free, "fragmentation")
         self._refresh()
         return node_fragmentation(free, self._workload)
 
@@ -406,18 +457,31 @@ class FragmentationAware:
 
         O(n) dictionary work for n candidate nodes, plus O(|M| d) per new state signature.
         """
-        if not isinstance(request, ResourceRequest):
-            raise InvalidJob(f"fragmentation-aware: expected a ResourceRequest, got {request!r}")
-        if not isinstance(index, NodeIndex):
-            raise InvalidJob(f"fragmentation-aware: expected a NodeIndex, got {index!r}")
+        _validate.instance(request, ResourceRequest, "fragmentation-aware: request", error=InvalidPolicy)
+        _validate.instance(index, NodeIndex, "fragmentation-aware: index", error=InvalidPolicy)
+        task = self._prepare(request, len(index))
+        need = request.minimum()
+        scored, top = self._score_nodes(request, need, task, index)
+        if top is None:
+            return None
+        return self._pick(request, need, task, scored, top, allow)
+
+    def _prepare(self, request: ResourceRequest, n_nodes: int) -> TaskType:
+        """The request's task type, with the typical workload up to date and the memo bounded."""
         self._refresh()
         task = TaskType.of(request)
         if not self._workload:
             # Nothing observed: the request stands for the workload (scores stay meaningful).
             self._use(((task, 1.0),))
             self._workload_stale = True  # rebuilt from the observations next time
-        self._bound(len(index))
-        need = request.minimum()
+        self._bound(n_nodes)
+        return task
+
+    def _score_nodes(
+        self, request: ResourceRequest, need: Resources, task: TaskType, index: NodeIndex
+    ) -> tuple[list[_Scored], _Scored | None]:
+        """Every candidate node that can take the request, scored, and the winner (ties: node order,
+        or a uniformly random tied node with ``tie_seed``). The hot loop: O(n) memo lookups."""
         shape = (task.gpu_milli, task.gpus, task.gpu)
         kind = self._kinds.get(shape)
         if kind is None:
@@ -428,8 +492,8 @@ class FragmentationAware:
         # The index skips nodes whose GPUs cannot hold the request; FGD scores all the others.
         # (Mixed-model nodes may come last, out of order: ties compare node order explicitly.)
         candidates = index.candidates(request, "first")
-        scored: list[tuple[float, int, NodeState, _Choice]] = []
-        top: tuple[float, int, NodeState, _Choice] | None = None
+        scored: list[_Scored] = []
+        top: _Scored | None = None
         rng = self._ties
         tied = 0
         need_cpu, need_memory, need_disk = need.cpu_milli, need.memory, need.disk
@@ -470,8 +534,18 @@ class FragmentationAware:
                     tied += 1
                     if rng.randrange(tied) == 0:
                         top = entry
-        if top is None:
-            return None
+        return scored, top
+
+    def _pick(
+        self,
+        request: ResourceRequest,
+        need: Resources,
+        task: TaskType,
+        scored: list[_Scored],
+        top: _Scored,
+        allow: Allow,
+    ) -> tuple[NodeState, Resources] | None:
+        """The winner if ``allow`` accepts it, else the next best in score then node order."""
         alloc = self._allocation(request, need, task, top[2].free, top[3])
         if alloc is not None and allow(top[2], alloc):
             return top[2], alloc
@@ -580,7 +654,7 @@ class FragmentationAware:
         rounded = self._score == "rounded"
         if task.gpus == 0:
             drop = before - self._frag(sig, cpu_after)
-            return _Choice(fgd_score(drop) if rounded else drop)
+            return _Choice(_sigmoid_score(drop) if rounded else drop)
         devices = self._sigs[sig]
         if task.gpu_milli < MILLI:
             best_score: float | None = None
@@ -591,7 +665,7 @@ class FragmentationAware:
                 after = list(devices)
                 after[after.index(x)] = x - task.gpu_milli
                 drop = before - self._frag(self._intern(after), cpu_after)
-                s: float = fgd_score(drop) if rounded else drop
+                s: float = _sigmoid_score(drop) if rounded else drop
                 if best_score is None or s > best_score:
                     best_score, kinds = s, {x}
                 elif s == best_score:
@@ -606,7 +680,7 @@ class FragmentationAware:
             x = (self._model(d.gpu) << _SHIFT) | MILLI
             after[after.index(x)] = x - MILLI
         drop = before - self._frag(self._intern(after), cpu_after)
-        return _Choice(fgd_score(drop) if rounded else drop)
+        return _Choice(_sigmoid_score(drop) if rounded else drop)
 
     def _allocation(
         self, request: ResourceRequest, need: Resources, task: TaskType, free: Resources, choice: _Choice

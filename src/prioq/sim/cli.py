@@ -1,4 +1,5 @@
-"""The ``prioq`` command: ``simulate``, ``demo``, ``bench`` and ``show``.
+"""The ``prioq`` command (``prioq.sim.cli:main``; ``python -m prioq`` runs it too):
+``simulate``, ``demo``, ``bench`` and ``show``.
 
 * ``prioq simulate`` replays a trace (a bundled name or a file) under one or more
   named strategies (:func:`prioq.sim.strategy`), prints the metrics side by side
@@ -11,7 +12,8 @@
   page, from the stores' read-only queries (it never takes a scheduler's lease).
 
 Bad input (an unknown trace or strategy name, a malformed file, a store that
-cannot be opened) exits with status 2 and a one-line message, no traceback.
+cannot be opened: any :class:`~prioq.PrioqError`, or an ``OSError``) exits with
+status 2 and a one-line message, no traceback.
 See ``docs/simulation.md``.
 """
 
@@ -112,11 +114,14 @@ _nonnegative_int = _int_at_least(0)
 
 def parse_aging(text: str) -> AgingPolicy:
     """``none``, ``linear:RATE:MAX``, ``step:INTERVAL:STEP:MAX``, or a strategy modifier
-    (``aging``, ``step-aging``) meaning that modifier's settings. Raises ``InvalidJob``/``ValueError``."""
-    from prioq.errors import InvalidJob
+    (``aging``, ``step-aging``) meaning that modifier's settings. Raises :class:`~prioq.InvalidPolicy`
+    (a ``ValueError``); wrong types its ``...Type`` variant."""
+    from prioq import _validate
+    from prioq.errors import InvalidPolicy
     from prioq.queue.aging import LinearAging, NoAging, StepAging
     from prioq.sim.strategies import MODIFIERS
 
+    _validate.instance(text, str, "aging spec", error=InvalidPolicy)
     kind, *params = text.strip().split(":")
     if kind == "none" and not params:
         return NoAging()
@@ -125,13 +130,13 @@ def parse_aging(text: str) -> AgingPolicy:
         return aging
     expected = {"linear": 2, "step": 3}
     if kind not in expected or len(params) != expected[kind]:
-        raise InvalidJob(
+        raise InvalidPolicy(
             f"aging {text!r}: expected none, linear:RATE:MAX, step:INTERVAL:STEP:MAX, aging or step-aging"
         )
     try:
         numbers = [float(p) for p in params]
     except ValueError:
-        raise InvalidJob(f"aging {text!r}: parameters must be numbers") from None
+        raise InvalidPolicy(f"aging {text!r}: parameters must be numbers") from None
     if kind == "linear":
         return LinearAging(rate=numbers[0], max_boost=numbers[1])
     return StepAging(interval=numbers[0], step=numbers[1], max_boost=numbers[2])

@@ -21,7 +21,8 @@ from typing import cast
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq import _validate
+from prioq.errors import InvalidJob, InvalidValue
 from prioq.model import Job, Node, Preempt, Start
 from prioq.policy import Policy
 from prioq.resources import MILLI
@@ -38,15 +39,23 @@ _RELEASE, _NODE, _ARRIVAL, _TICK = 0, 1, 2, 3
 
 @attrs.frozen(slots=True, kw_only=True)
 class NodeEvent:
-    """A node joining (``node`` given) or leaving (``node_id`` given) at ``time``."""
+    """A node joining (``node`` given) or leaving (``node_id`` given) at ``time``.
+
+    Bad fields raise :class:`~prioq.InvalidValue` (wrong types its ``...Type`` variant).
+    """
 
     time: float
     node: Node | None = None
     node_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
+        _validate.number(self.time, "node event: time")
+        if self.node is not None:
+            _validate.instance(self.node, Node, "node event: node")
+        if self.node_id is not None:
+            _validate.identifier(self.node_id, "node event: node_id")
         if (self.node is None) == (self.node_id is None):
-            raise InvalidJob("node event: give exactly one of node (add) or node_id (remove)")
+            raise InvalidValue("node event: give exactly one of node (add) or node_id (remove)")
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -55,13 +64,20 @@ class Strategy:
 
     ``use_priority=False`` submits every job at the default priority (FIFO by
     submission). ``estimates=False`` hides durations from the scheduler
-    (the simulator still knows the true runtime).
+    (the simulator still knows the true runtime). Bad fields raise
+    :class:`~prioq.InvalidValue` (wrong types its ``...Type`` variant).
     """
 
     name: str
     policy: Policy = attrs.field(factory=Policy)
     use_priority: bool = True
     estimates: bool = True
+
+    def __attrs_post_init__(self) -> None:
+        _validate.identifier(self.name, "strategy: name")
+        _validate.instance(self.policy, Policy, f"strategy {self.name}: policy")
+        _validate.boolean(self.use_priority, f"strategy {self.name}: use_priority")
+        _validate.boolean(self.estimates, f"strategy {self.name}: estimates")
 
     def present(self, job: Job) -> Job:
         changes: dict[str, object] = {}
@@ -113,143 +129,232 @@ def simulate(
     that time (jobs still pending or running are reported as such; jobs
     submitted after it are left out of the records).
     ``fragmentation_every``: sample GPU fragmentation (an O(nodes) scan) every
-    that many samples. ``progress(done, total)`` is called as arrivals are
-    replayed. O(E log E) events plus the scheduler's own costs.
+    that many samples (0: never). ``progress(done, total)`` is called as arrivals are
+    replayed. O(E log E) events plus the scheduler's own costs. Bad arguments
+    raise :class:`~prioq.InvalidValue` (a job without a duration: :class:`~prioq.InvalidJob`).
     """
+    _validate.instance(workload, Workload, "simulate: workload")
     strat = _strategy(strategy)
-    jobs = [j for j in workload.jobs if j.duration is not None]
-    if len(jobs) != len(workload.jobs):
-        missing = next(j.id for j in workload.jobs if j.duration is None)
+    if interval is not None:
+        _validate.number(interval, "simulate: interval", above=0)
+    if until is not None:
+        _validate.number(until, "simulate: until", infinite=True)
+    _validate.integer(fragmentation_every, "simulate: fragmentation_every", minimum=0)
+    if progress is not None and not callable(progress):
+        raise _validate.wrong_type(InvalidValue, f"simulate: progress must be callable, got {progress!r}")
+    events = _node_events(node_events)
+    missing = next((j.id for j in workload.jobs if j.duration is None), None)
+    if missing is not None:
         raise InvalidJob(f"simulate: job {missing} has no duration (the simulator needs true runtimes)")
-    if interval is not None and not interval > 0:
-        raise InvalidJob(f"simulate: interval must be > 0, got {interval!r}")
-    sched = Scheduler(workload.nodes, policy=strat.policy, store=store)
-    states = {j.id: _JobState(job=j) for j in jobs}
-    heap: list[tuple[float, int, int, object]] = []
-    counter = 0
+    run = _Run(workload, strat, interval=interval, store=store,
+               fragmentation_every=fragmentation_every, progress=progress)
+    run.start(events)
+    run.loop(until)
+    return run.result()
 
-    def push(time: float, kind: int, payload: object) -> None:
-        nonlocal counter
-        counter += 1
-        heapq.heappush(heap, (time, kind, counter, payload))
 
-    for j in jobs:
-        push(j.submitted_at, _ARRIVAL, j.id)
-    for ev in node_events:
-        push(ev.time, _NODE, ev)
-    if interval is not None and jobs:
-        push(min(j.submitted_at for j in jobs) + interval, _TICK, None)
+def _node_events(value: object) -> tuple[NodeEvent, ...]:
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes):
+        raise _validate.wrong_type(
+            InvalidValue, f"simulate: node_events must be NodeEvent values, got {value!r}"
+        )
+    return tuple(_validate.instance(ev, NodeEvent, "simulate: node_events item") for ev in value)
 
-    gpu_cap = sum(n.capacity.gpu_milli for n in workload.nodes)
-    cpu_cap = sum(n.capacity.cpu_milli for n in workload.nodes)
-    gpu_used = cpu_used = 0
-    samples: list[Sample] = []
-    arrived = events = cycles = n_decisions = 0
-    now = 0.0
-    holding: dict[str, tuple[int, int]] = {}  # running job -> (GPU, CPU) milli it holds
 
-    def sample(t: float) -> None:
+class _Run:
+    """One replay: the event heap, the scheduler, and what the metrics need; one handler per event kind.
+
+    Events are ``(time, kind, counter, payload)``: at one instant, kinds apply in
+    their numeric order (see the module docstring) and, within a kind, in the
+    order they were pushed.
+    """
+
+    def __init__(
+        self,
+        workload: Workload,
+        strat: Strategy,
+        *,
+        interval: float | None,
+        store: Store | None,
+        fragmentation_every: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.strat = strat
+        self.interval = interval
+        self.fragmentation_every = fragmentation_every
+        self.progress = progress
+        self.jobs = list(workload.jobs)
+        self.sched = Scheduler(workload.nodes, policy=strat.policy, store=store)
+        self.states = {j.id: _JobState(job=j) for j in self.jobs}
+        self.heap: list[tuple[float, int, int, object]] = []
+        self.counter = 0
+        self.gpu_cap = sum(n.capacity.gpu_milli for n in workload.nodes)
+        self.cpu_cap = sum(n.capacity.cpu_milli for n in workload.nodes)
+        self.gpu_used = self.cpu_used = 0
+        self.samples: list[Sample] = []
+        self.arrived = self.events = self.cycles = self.decisions = 0
+        self.now = 0.0
+        self.holding: dict[str, tuple[int, int]] = {}  # running job -> (GPU, CPU) milli it holds
+        self.handlers: dict[int, Callable[[object], None]] = {
+            _RELEASE: self.on_release,
+            _NODE: self.on_node_event,
+            _ARRIVAL: self.on_arrival,
+            _TICK: self.on_tick,
+        }
+
+    def push(self, time: float, kind: int, payload: object) -> None:
+        self.counter += 1
+        heapq.heappush(self.heap, (time, kind, self.counter, payload))
+
+    def start(self, node_events: Iterable[NodeEvent]) -> None:
+        """Queue the arrivals, the node events and the first tick."""
+        for j in self.jobs:
+            self.push(j.submitted_at, _ARRIVAL, j.id)
+        for ev in node_events:
+            self.push(ev.time, _NODE, ev)
+        if self.interval is not None and self.jobs:
+            self.push(min(j.submitted_at for j in self.jobs) + self.interval, _TICK, None)
+
+    def loop(self, until: float | None) -> None:
+        """Each instant: its events in order, then one scheduling cycle and a sample. Stops at ``until``."""
+        heap = self.heap
+        handlers = self.handlers
+        while heap:
+            now = heap[0][0]
+            if until is not None and now > until:
+                self.now = until
+                return
+            self.now = now
+            while heap and heap[0][0] == now:
+                _, kind, _, payload = heapq.heappop(heap)
+                self.events += 1
+                handlers[kind](payload)
+            self.cycle()
+            self.sample()
+
+    # ------------------------------------------------------------------ event handlers
+
+    def on_release(self, payload: object) -> None:
+        """A job stops: it completed, or a preemption's grace period expired."""
+        job_id, generation, victim = cast(tuple[str, int, bool], payload)
+        st = self.states[job_id]
+        if generation != st.generation or job_id not in self.holding:
+            return  # stale: the job was requeued or preempted meanwhile
+        self.stopped(job_id)
+        self.sched.release(job_id, self.now)
+        if victim:
+            st.preemptions += 1
+            assert st.start is not None
+            st.lost_gpu_seconds += _lost_gpu_seconds(st, self.now)
+        else:
+            st.finished = self.now
+        st.start = None
+        st.generation += 1
+
+    def on_node_event(self, payload: object) -> None:
+        """A node joins or leaves; jobs on a leaving node lose their work and are requeued."""
+        nev = cast(NodeEvent, payload)
+        if nev.node is not None:
+            self.sched.add_node(nev.node, self.now)
+            self.gpu_cap += nev.node.capacity.gpu_milli
+            self.cpu_cap += nev.node.capacity.cpu_milli
+            return
+        assert nev.node_id is not None
+        gone = next(n for n in self.sched.nodes if n.id == nev.node_id)
+        for job_id in self.sched.remove_node(nev.node_id, self.now):
+            self.stopped(job_id)
+            st = self.states[job_id]
+            st.lost_gpu_seconds += _lost_gpu_seconds(st, self.now)
+            st.start = None
+            st.generation += 1
+        self.gpu_cap -= gone.capacity.gpu_milli
+        self.cpu_cap -= gone.capacity.cpu_milli
+
+    def on_arrival(self, payload: object) -> None:
+        """A job is submitted, as the strategy presents it."""
+        self.sched.submit(self.strat.present(self.states[cast(str, payload)].job), self.now)
+        self.arrived += 1
+        if self.progress is not None:
+            self.progress(self.arrived, len(self.jobs))
+
+    def on_tick(self, payload: object) -> None:
+        """A periodic cycle: the next tick is queued while there is work left."""
+        if self.interval is not None and (self.arrived < len(self.jobs) or len(self.sched)):
+            self.push(self.now + self.interval, _TICK, None)
+
+    # ------------------------------------------------------------------ decisions
+
+    def cycle(self) -> None:
+        """One ``schedule(now)``; carry out its decisions."""
+        decisions = self.sched.schedule(self.now)
+        self.cycles += 1
+        self.decisions += len(decisions)
+        for d in decisions:
+            if isinstance(d, Start):
+                self.on_start(d)
+            elif isinstance(d, Preempt):
+                self.on_preempt(d)
+
+    def on_start(self, d: Start) -> None:
+        """A job starts: it holds its allocation and completes ``duration`` seconds later."""
+        st = self.states[d.job_id]
+        st.start = self.now
+        if st.first_start is None:
+            st.first_start = self.now
+        g = sum(a.gpu_milli for a in d.allocation)
+        c = sum(a.cpu_milli for a in d.allocation)
+        self.holding[d.job_id] = (g, c)
+        self.gpu_used += g
+        self.cpu_used += c
+        assert st.job.duration is not None
+        self.push(self.now + st.job.duration, _RELEASE, (d.job_id, st.generation, False))
+
+    def on_preempt(self, d: Preempt) -> None:
+        """A victim stops after the grace period; its pending completion becomes stale."""
+        st = self.states[d.job_id]
+        st.generation += 1
+        self.push(self.now + d.grace, _RELEASE, (d.job_id, st.generation, True))
+
+    def stopped(self, job_id: str) -> None:
+        g, c = self.holding.pop(job_id)
+        self.gpu_used -= g
+        self.cpu_used -= c
+
+    # ------------------------------------------------------------------ measurement
+
+    def sample(self) -> None:
         frag = None
-        if fragmentation_every and len(samples) % fragmentation_every == 0:
+        every = self.fragmentation_every
+        if every and len(self.samples) % every == 0:
+            sched = self.sched  # a local: the scan below is O(nodes)
             frag = fragmented_gpu_milli(sched.free(n.id) for n in sched.nodes)
-        samples.append(Sample(
-            time=t, queue_length=len(sched) - len(holding), gpu_used_milli=gpu_used,
-            cpu_used_milli=cpu_used, gpu_capacity_milli=gpu_cap, cpu_capacity_milli=cpu_cap,
+        self.samples.append(Sample(
+            time=self.now, queue_length=len(self.sched) - len(self.holding), gpu_used_milli=self.gpu_used,
+            cpu_used_milli=self.cpu_used, gpu_capacity_milli=self.gpu_cap, cpu_capacity_milli=self.cpu_cap,
             gpu_fragmented_milli=frag,
         ))
 
-    def stopped(job_id: str, t: float) -> None:
-        nonlocal gpu_used, cpu_used
-        g, c = holding.pop(job_id)
-        gpu_used -= g
-        cpu_used -= c
-
-    while heap:
-        now = heap[0][0]
-        if until is not None and now > until:
-            now = until
-            break
-        while heap and heap[0][0] == now:
-            _, kind, _, payload = heapq.heappop(heap)
-            events += 1
-            if kind == _RELEASE:
-                job_id, generation, victim = cast(tuple[str, int, bool], payload)
-                st = states[job_id]
-                if generation != st.generation or job_id not in holding:
-                    continue  # stale: the job was requeued or preempted meanwhile
-                stopped(job_id, now)
-                sched.release(job_id, now)
-                if victim:
-                    st.preemptions += 1
-                    assert st.start is not None
-                    st.lost_gpu_seconds += _lost_gpu_seconds(st, now)
-                else:
-                    st.finished = now
-                st.start = None
-                st.generation += 1
-            elif kind == _NODE:
-                nev = cast(NodeEvent, payload)
-                if nev.node is not None:
-                    sched.add_node(nev.node, now)
-                    gpu_cap += nev.node.capacity.gpu_milli
-                    cpu_cap += nev.node.capacity.cpu_milli
-                else:
-                    assert nev.node_id is not None
-                    gone = next(n for n in sched.nodes if n.id == nev.node_id)
-                    for job_id in sched.remove_node(nev.node_id, now):
-                        stopped(job_id, now)
-                        st = states[job_id]
-                        st.lost_gpu_seconds += _lost_gpu_seconds(st, now)
-                        st.start = None
-                        st.generation += 1
-                    gpu_cap -= gone.capacity.gpu_milli
-                    cpu_cap -= gone.capacity.cpu_milli
-            elif kind == _ARRIVAL:
-                sched.submit(strat.present(states[cast(str, payload)].job), now)
-                arrived += 1
-                if progress is not None:
-                    progress(arrived, len(jobs))
-            elif kind == _TICK and interval is not None and (arrived < len(jobs) or len(sched)):
-                push(now + interval, _TICK, None)
-        decisions = sched.schedule(now)
-        cycles += 1
-        n_decisions += len(decisions)
-        for d in decisions:
-            if isinstance(d, Start):
-                st = states[d.job_id]
-                st.start = now
-                if st.first_start is None:
-                    st.first_start = now
-                g = sum(a.gpu_milli for a in d.allocation)
-                c = sum(a.cpu_milli for a in d.allocation)
-                holding[d.job_id] = (g, c)
-                gpu_used += g
-                cpu_used += c
-                assert st.job.duration is not None
-                push(now + st.job.duration, _RELEASE, (d.job_id, st.generation, False))
-            elif isinstance(d, Preempt):
-                st = states[d.job_id]
-                st.generation += 1
-                push(now + d.grace, _RELEASE, (d.job_id, st.generation, True))
-        sample(now)
-
-    records = tuple(
-        JobRecord.for_job(
-            st.job,
-            started_at=st.first_start,
-            finished_at=st.finished,
-            preemptions=st.preemptions,
-            lost_gpu_seconds=st.lost_gpu_seconds,
+    def result(self) -> SimResult:
+        now = self.now
+        records = tuple(
+            JobRecord.for_job(
+                st.job,
+                started_at=st.first_start,
+                finished_at=st.finished,
+                preemptions=st.preemptions,
+                lost_gpu_seconds=st.lost_gpu_seconds,
+            )
+            for st in self.states.values()
+            # stopped by ``until``: jobs that had not arrived are not in the run
+            if st.job.submitted_at <= now
         )
-        for st in states.values()
-        if st.job.submitted_at <= now  # stopped by ``until``: jobs that had not arrived are not in the run
-    )
-    timeline = Timeline(samples)
-    metrics = compute_metrics(records, timeline, end=max(now, max((s.time for s in samples), default=now)))
-    return SimResult(
-        strategy=strat.name, records=records, timeline=timeline, metrics=metrics,
-        events=events, cycles=cycles, decisions=n_decisions,
-    )
+        timeline = Timeline(self.samples)
+        end = max(now, max((s.time for s in self.samples), default=now))
+        metrics = compute_metrics(records, timeline, end=end)
+        return SimResult(
+            strategy=self.strat.name, records=records, timeline=timeline, metrics=metrics,
+            events=self.events, cycles=self.cycles, decisions=self.decisions,
+        )
 
 
 def _lost_gpu_seconds(st: _JobState, now: float) -> float:
@@ -264,7 +369,7 @@ def _strategy(value: Strategy | Policy | None) -> Strategy:
     if isinstance(value, Policy):
         return Strategy(name="custom", policy=value)
     if not isinstance(value, Strategy):
-        raise InvalidJob(f"simulate: expected a Strategy or Policy, got {value!r}")
+        raise _validate.wrong_type(InvalidValue, f"simulate: expected a Strategy or Policy, got {value!r}")
     return value
 
 
@@ -273,12 +378,30 @@ def compare(
     strategies: Mapping[str, Strategy | Policy] | Sequence[Strategy],
     **options: object,
 ) -> dict[str, SimResult]:
-    """Run each strategy on the same workload; ``format_table`` prints them side by side."""
-    items: list[tuple[str, Strategy | Policy]] = (
-        list(strategies.items()) if isinstance(strategies, Mapping) else [(s.name, s) for s in strategies]
-    )
+    """Run each strategy on the same workload; ``format_table`` prints them side by side.
+
+    ``options`` are :func:`simulate`'s keyword arguments, the same for every run.
+    """
+    unknown = sorted(set(options) - _SIMULATE_OPTIONS)
+    if unknown:
+        known = ", ".join(sorted(_SIMULATE_OPTIONS))
+        message = f"compare: unknown options {', '.join(unknown)} (known: {known})"
+        raise _validate.wrong_type(InvalidValue, message)
+    items: list[tuple[str, Strategy | Policy]]
+    if isinstance(strategies, Mapping):
+        items = list(strategies.items())
+    elif isinstance(strategies, Iterable) and not isinstance(strategies, str | bytes):
+        items = [(_validate.instance(s, Strategy, "compare: strategies item").name, s) for s in strategies]
+    else:
+        message = f"compare: expected Strategy values or a mapping name -> strategy, got {strategies!r}"
+        raise _validate.wrong_type(InvalidValue, message)
     out: dict[str, SimResult] = {}
     for name, strat in items:
         s = _strategy(strat)
         out[name] = simulate(workload, attrs.evolve(s, name=name), **options)  # type: ignore[arg-type]
     return out
+
+
+_SIMULATE_OPTIONS = frozenset(
+    {"interval", "until", "node_events", "store", "fragmentation_every", "progress"}
+)

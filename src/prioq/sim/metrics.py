@@ -38,7 +38,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
-from prioq.errors import InvalidJob, InvalidTime
+from prioq import _validate
+from prioq.errors import InvalidTime, InvalidValue
 from prioq.model import Job
 from prioq.resources import MILLI, Resources
 from prioq.sim.workload import class_of, job_gpu_milli
@@ -61,14 +62,22 @@ SLOWDOWN_THRESHOLD = 10.0
 """Seconds: runtimes below this count as this long in the bounded slowdown."""
 
 
+# Records, samples and metric arguments are not jobs: bad values raise InvalidValue (wrong types its
+# ...Type variant); huge ints are refused by the helpers rather than leaking OverflowError.
+
+
 def _finite(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidJob(f"{name}: expected a finite number, got {value!r}")
+    # Fast path for the common case (the engine builds ~one sample per event); the rest, and every
+    # error, goes through _validate.
+    if type(value) is float and math.isfinite(value):
+        return
+    _validate.number(value, name)
 
 
 def _natural(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidJob(f"{name}: expected an int >= 0, got {value!r}")
+    if type(value) is int and value >= 0:
+        return
+    _validate.integer(value, name, minimum=0)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -97,26 +106,25 @@ class JobRecord:
     runtime: float | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not isinstance(self.job_id, str) or not self.job_id:
-            raise InvalidJob(f"job record: job_id must be a non-empty string, got {self.job_id!r}")
+        _validate.identifier(self.job_id, "job record: job_id")
         who = f"job record {self.job_id}"
-        if isinstance(self.priority, bool) or not isinstance(self.priority, int):
-            raise InvalidJob(f"{who}: priority must be an int, got {self.priority!r}")
-        if not isinstance(self.priority_class, str) or not self.priority_class:
-            raise InvalidJob(f"{who}: priority_class must be a non-empty string, got {self.priority_class!r}")
+        _validate.integer(self.priority, f"{who}: priority")
+        _validate.identifier(self.priority_class, f"{who}: priority_class")
+        if self.owner is not None:
+            _validate.instance(self.owner, str, f"{who}: owner")
         _finite(f"{who}: submitted_at", self.submitted_at)
         if self.started_at is not None:
             _finite(f"{who}: started_at", self.started_at)
             if self.started_at < self.submitted_at:
-                raise InvalidJob(
+                raise InvalidValue(
                     f"{who}: started_at {self.started_at} is before submitted_at {self.submitted_at}"
                 )
         if self.finished_at is not None:
             _finite(f"{who}: finished_at", self.finished_at)
             if self.started_at is None:
-                raise InvalidJob(f"{who}: finished_at {self.finished_at} without a start")
+                raise InvalidValue(f"{who}: finished_at {self.finished_at} without a start")
             if self.finished_at < self.started_at:
-                raise InvalidJob(
+                raise InvalidValue(
                     f"{who}: finished_at {self.finished_at} is before started_at {self.started_at}"
                 )
         _natural(f"{who}: preemptions", self.preemptions)
@@ -124,11 +132,11 @@ class JobRecord:
         _natural(f"{who}: cpu_milli", self.cpu_milli)
         _finite(f"{who}: lost_gpu_seconds", self.lost_gpu_seconds)
         if self.lost_gpu_seconds < 0:
-            raise InvalidJob(f"{who}: lost_gpu_seconds must be >= 0, got {self.lost_gpu_seconds}")
+            raise InvalidValue(f"{who}: lost_gpu_seconds must be >= 0, got {self.lost_gpu_seconds}")
         if self.runtime is not None:
             _finite(f"{who}: runtime", self.runtime)
             if self.runtime < 0:
-                raise InvalidJob(f"{who}: runtime must be >= 0, got {self.runtime}")
+                raise InvalidValue(f"{who}: runtime must be >= 0, got {self.runtime}")
 
     @classmethod
     def for_job(
@@ -194,8 +202,7 @@ class Timeline:
 
     def __attrs_post_init__(self) -> None:
         for i, s in enumerate(self.samples):
-            if not isinstance(s, Sample):
-                raise InvalidJob(f"timeline: expected Sample values, got {s!r}")
+            _validate.instance(s, Sample, "timeline: sample")
             if i and s.time < self.samples[i - 1].time:
                 raise InvalidTime(f"timeline: sample time {s.time} is before {self.samples[i - 1].time}")
 
@@ -217,10 +224,15 @@ def fragmented_gpu_milli(free: Iterable[Resources]) -> int:
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q``-th percentile (0..100) with linear interpolation (Hyndman-Fan type 7). O(n log n)."""
     if not values:
-        raise InvalidJob("percentile: no values")
-    if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 100:
-        raise InvalidJob(f"percentile: q must be in [0, 100], got {q!r}")
-    xs = sorted(values)
+        raise InvalidValue("percentile: no values")
+    _validate.number(q, "percentile: q", minimum=0, maximum=100)
+    for v in values:
+        _finite("percentile value", v)
+    return _sorted_percentile(sorted(values), q)
+
+
+def _sorted_percentile(xs: Sequence[float], q: float) -> float:
+    """:func:`percentile` of values already sorted and checked (several percentiles, one sort)."""
     h = (len(xs) - 1) * q / 100
     lo = math.floor(h)
     hi = min(lo + 1, len(xs) - 1)
@@ -233,11 +245,9 @@ def jain_index(values: Sequence[float]) -> float:
     All zeros count as perfectly fair (1.0). O(n).
     """
     if not values:
-        raise InvalidJob("jain_index: no values")
+        raise InvalidValue("jain_index: no values")
     for v in values:
-        _finite("jain_index value", v)
-        if v < 0:
-            raise InvalidJob(f"jain_index: values must be >= 0, got {v!r}")
+        _validate.number(v, "jain_index value", minimum=0)
     square_sum = sum(v * v for v in values)
     if square_sum == 0:
         return 1.0
@@ -342,6 +352,7 @@ def _wait(r: JobRecord, end: float) -> float:
 
 def _stats(records: Sequence[JobRecord], end: float, threshold: float) -> JobStats:
     waits = [_wait(r, end) for r in records]
+    ordered = sorted(waits)
     slowdowns = [s for r in records if (s := _slowdown(r, end, threshold)) is not None]
     finished = [r for r in records if r.finished_at is not None]
     return JobStats(
@@ -350,9 +361,9 @@ def _stats(records: Sequence[JobRecord], end: float, threshold: float) -> JobSta
         finished=len(finished),
         never_started=sum(1 for r in records if r.started_at is None),
         wait_mean=sum(waits) / len(waits) if waits else None,
-        wait_p50=percentile(waits, 50) if waits else None,
-        wait_p95=percentile(waits, 95) if waits else None,
-        wait_p99=percentile(waits, 99) if waits else None,
+        wait_p50=_sorted_percentile(ordered, 50) if waits else None,
+        wait_p95=_sorted_percentile(ordered, 95) if waits else None,
+        wait_p99=_sorted_percentile(ordered, 99) if waits else None,
         wait_max=max(waits) if waits else None,
         slowdown_mean=sum(slowdowns) / len(slowdowns) if slowdowns else None,
         slowdown_max=max(slowdowns) if slowdowns else None,
@@ -402,81 +413,102 @@ def compute_metrics(
     ``end`` is when the run stopped (default: the latest time in the records
     and the timeline); jobs unfinished then are censored at ``end`` (see the
     module docstring). Raises :class:`~prioq.InvalidTime` if ``end`` is before
-    a recorded time, :class:`~prioq.InvalidJob` on duplicate job ids.
+    a recorded time, :class:`~prioq.InvalidValue` on duplicate job ids or bad arguments.
     """
-    recs = tuple(records)
-    for r in recs:
-        if not isinstance(r, JobRecord):
-            raise InvalidJob(f"compute_metrics: expected JobRecord values, got {r!r}")
+    recs = _records(records)
     tl = timeline if isinstance(timeline, Timeline) else Timeline(timeline)
-    _finite("slowdown_threshold", slowdown_threshold)
-    if slowdown_threshold <= 0:
-        raise InvalidJob(f"slowdown_threshold: must be > 0, got {slowdown_threshold!r}")
-    ids = set()
-    for r in recs:
-        if r.job_id in ids:
-            raise InvalidJob(f"compute_metrics: job id {r.job_id!r} appears in two records")
-        ids.add(r.job_id)
-    times = [t for r in recs for t in (r.submitted_at, r.started_at, r.finished_at) if t is not None]
-    times += [s.time for s in tl.samples]
-    latest = max(times, default=0.0)
-    if end is None:
-        end = latest
-    else:
-        _finite("end", end)
-        if end < latest:
-            raise InvalidTime(f"end {end} is before the latest recorded time {latest}")
-
-    groups: dict[str, list[JobRecord]] = {}
-    for r in recs:
-        groups.setdefault(r.priority_class, []).append(r)
-    order = sorted(groups, key=lambda c: (-max(r.priority for r in groups[c]), c))
-    by_class = {c: _stats(groups[c], end, slowdown_threshold) for c in order}
-
-    per_owner: dict[str, list[float]] = {}
-    for r in recs:
-        bsld = _slowdown(r, end, slowdown_threshold)
-        if r.owner is not None and bsld is not None:
-            per_owner.setdefault(r.owner, []).append(bsld)
-    fairness = jain_index([sum(v) / len(v) for v in per_owner.values()]) if per_owner else None
-
-    finishes = [r.finished_at for r in recs if r.finished_at is not None]
-    makespan = float(max(finishes) - min(r.submitted_at for r in recs)) if finishes else None
-
+    _validate.number(slowdown_threshold, "slowdown_threshold", above=0)
+    end = _end_of_run(recs, tl, end)
     samples = tl.samples
-    gpu_series = tuple(
-        (s.time, s.gpu_used_milli / s.gpu_capacity_milli) for s in samples if s.gpu_capacity_milli
-    )
-    cpu_series = tuple(
-        (s.time, s.cpu_used_milli / s.cpu_capacity_milli) for s in samples if s.cpu_capacity_milli
-    )
-    queue_mean: float | None = None
-    span = end - samples[0].time if samples else 0.0
-    if span > 0:
-        area = 0.0
-        for i, s in enumerate(samples):
-            stop = samples[i + 1].time if i + 1 < len(samples) else end
-            area += s.queue_length * (stop - s.time)
-        queue_mean = area / span
+    per_owner = _owner_slowdowns(recs, end, slowdown_threshold)
     return Metrics(
         overall=_stats(recs, end, slowdown_threshold),
-        by_class=by_class,
+        by_class=_by_class(recs, end, slowdown_threshold),
         end=float(end),
-        makespan=makespan,
-        fairness=fairness,
+        makespan=_makespan(recs),
+        fairness=jain_index([sum(v) / len(v) for v in per_owner.values()]) if per_owner else None,
         owners=len(per_owner),
         gpu_utilization=_integrate(samples, end, "gpu_used_milli", "gpu_capacity_milli"),
         cpu_utilization=_integrate(samples, end, "cpu_used_milli", "cpu_capacity_milli"),
         gpu_fragmentation=_integrate(
             samples, end, "gpu_fragmented_milli", "gpu_capacity_milli", hold=True
         ),
-        queue_mean=queue_mean,
+        queue_mean=_queue_mean(samples, end),
         queue_max=max((s.queue_length for s in samples), default=None),
-        gpu_utilization_series=gpu_series,
-        cpu_utilization_series=cpu_series,
+        gpu_utilization_series=tuple(
+            (s.time, s.gpu_used_milli / s.gpu_capacity_milli) for s in samples if s.gpu_capacity_milli
+        ),
+        cpu_utilization_series=tuple(
+            (s.time, s.cpu_used_milli / s.cpu_capacity_milli) for s in samples if s.cpu_capacity_milli
+        ),
         queue_length_series=tuple((s.time, s.queue_length) for s in samples),
         slowdown_threshold=slowdown_threshold,
     )
+
+
+def _records(records: object) -> tuple[JobRecord, ...]:
+    """The records as a tuple, each a :class:`JobRecord`, job ids unique. O(n)."""
+    if not isinstance(records, Iterable) or isinstance(records, str | bytes):
+        message = f"compute_metrics: expected JobRecord values, got {records!r}"
+        raise _validate.wrong_type(InvalidValue, message)
+    recs = tuple(records)
+    ids = set()
+    for r in recs:
+        _validate.instance(r, JobRecord, "compute_metrics: record")
+        if r.job_id in ids:
+            raise InvalidValue(f"compute_metrics: job id {r.job_id!r} appears in two records")
+        ids.add(r.job_id)
+    return recs
+
+
+def _end_of_run(recs: Sequence[JobRecord], tl: Timeline, end: object) -> float:
+    """``end``, checked against the latest recorded time (which it defaults to)."""
+    times = [t for r in recs for t in (r.submitted_at, r.started_at, r.finished_at) if t is not None]
+    times += [s.time for s in tl.samples]
+    latest = max(times, default=0.0)
+    if end is None:
+        return latest
+    _finite("end", end)
+    assert isinstance(end, int | float)
+    if end < latest:
+        raise InvalidTime(f"end {end} is before the latest recorded time {latest}")
+    return end
+
+
+def _by_class(recs: Sequence[JobRecord], end: float, threshold: float) -> dict[str, JobStats]:
+    """Stats per priority class, most important class first (highest priority seen in it)."""
+    groups: dict[str, list[JobRecord]] = {}
+    for r in recs:
+        groups.setdefault(r.priority_class, []).append(r)
+    order = sorted(groups, key=lambda c: (-max(r.priority for r in groups[c]), c))
+    return {c: _stats(groups[c], end, threshold) for c in order}
+
+
+def _owner_slowdowns(recs: Sequence[JobRecord], end: float, threshold: float) -> dict[str, list[float]]:
+    """Each owner's bounded slowdowns (jobs with a known runtime), for the fairness index."""
+    per_owner: dict[str, list[float]] = {}
+    for r in recs:
+        bsld = _slowdown(r, end, threshold)
+        if r.owner is not None and bsld is not None:
+            per_owner.setdefault(r.owner, []).append(bsld)
+    return per_owner
+
+
+def _makespan(recs: Sequence[JobRecord]) -> float | None:
+    finishes = [r.finished_at for r in recs if r.finished_at is not None]
+    return float(max(finishes) - min(r.submitted_at for r in recs)) if finishes else None
+
+
+def _queue_mean(samples: Sequence[Sample], end: float) -> float | None:
+    """Time-weighted mean queue length from the first sample to ``end``; ``None`` over no time."""
+    span = end - samples[0].time if samples else 0.0
+    if not span > 0:
+        return None
+    area = 0.0
+    for i, s in enumerate(samples):
+        stop = samples[i + 1].time if i + 1 < len(samples) else end
+        area += s.queue_length * (stop - s.time)
+    return area / span
 
 
 def _duration(seconds: float) -> str:

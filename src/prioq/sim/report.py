@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import html
 import io
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prioq.errors import PrioqError
+from prioq import _validate
+from prioq.errors import InvalidValue, PrioqError
 from prioq.sim.engine import SimResult
 from prioq.sim.metrics import format_table
 
@@ -118,9 +120,20 @@ def _preemptions(results: Mapping[str, SimResult]) -> str:
 
 
 def render_report(results: Mapping[str, SimResult], *, title: str, source: str = "") -> str:
-    """The report as one HTML string (inline SVG, no external resources)."""
+    """The report as one HTML string (inline SVG, no external resources).
+
+    Bad arguments raise :class:`~prioq.InvalidValue` (wrong types its ``...Type`` variant).
+    """
+    if not isinstance(results, Mapping):
+        message = f"render_report: expected name -> SimResult, got {results!r}"
+        raise _validate.wrong_type(InvalidValue, message)
     if not results:
-        raise PrioqError("render_report: no results to report")
+        raise InvalidValue("render_report: no results to report")
+    for name, result in results.items():
+        _validate.identifier(name, "render_report: run name")
+        _validate.instance(result, SimResult, f"render_report: run {name}")
+    _validate.instance(title, str, "render_report: title")
+    _validate.instance(source, str, "render_report: source")
     table = format_table({name: r.metrics for name, r in results.items()})
     plots = [
         ("wait-cdf", _wait_cdfs(results)),
@@ -146,6 +159,8 @@ overflow-x:auto}} figure{{margin:1.5em 0}} svg{{max-width:100%;height:auto}}</st
 
 def write_report(path: str | Path, results: Mapping[str, SimResult], *, title: str, source: str = "") -> Path:
     """Write :func:`render_report` to ``path``; returns the path."""
+    if not isinstance(path, str | os.PathLike):
+        raise _validate.wrong_type(InvalidValue, f"write_report: expected a file path, got {path!r}")
     out = Path(path)
     out.write_text(render_report(results, title=title, source=source), encoding="utf-8")
     return out

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prioq.errors import InvalidJob
+from prioq import _validate
+from prioq.errors import InvalidValue
 from prioq.policy import Policy
 from prioq.preemption import Preemption
 from prioq.queue.aging import LinearAging, StepAging
@@ -48,12 +49,14 @@ MODIFIERS: dict[str, dict[str, Any]] = {
 
 
 def strategy(name: str) -> Strategy:
-    """The :class:`Strategy` a name describes (see the module docstring); ``InvalidJob`` if unknown."""
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidJob(f"strategy name must be a non-empty string, got {name!r}")
+    """The :class:`Strategy` a name describes (see the module docstring); :class:`~prioq.InvalidValue`
+    if unknown (:class:`~prioq.InvalidType` if not a string)."""
+    _validate.identifier(name, "strategy name")
+    if not name.strip():
+        raise InvalidValue(f"strategy name must be a non-empty string, got {name!r}")
     base, *mods = name.strip().split("+")
     if base not in ("fifo", "priority"):
-        raise InvalidJob(f"strategy {name!r}: must start with 'fifo' or 'priority', not {base!r}")
+        raise InvalidValue(f"strategy {name!r}: must start with 'fifo' or 'priority', not {base!r}")
     fields: dict[str, Any] = {}
     estimates = True
     for mod in mods:
@@ -62,7 +65,7 @@ def strategy(name: str) -> Strategy:
             continue
         if mod not in MODIFIERS:
             known = ", ".join([*MODIFIERS, "no-estimates"])
-            raise InvalidJob(f"strategy {name!r}: unknown modifier {mod!r} (known: {known})")
+            raise InvalidValue(f"strategy {name!r}: unknown modifier {mod!r} (known: {known})")
         fields.update(MODIFIERS[mod])
     policy = Policy(**fields)
     return Strategy(name=name, policy=policy, use_priority=base == "priority", estimates=estimates)

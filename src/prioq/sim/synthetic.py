@@ -13,12 +13,13 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq import _validate
+from prioq.errors import InvalidValue
 from prioq.model import Job, Labels, Node
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources
 from prioq.sim.workload import Workload
@@ -35,11 +36,11 @@ __all__ = [
 GIB = 1024**3
 
 
+# Generator arguments are not jobs: bad values raise InvalidValue (wrong types its ...Type variant).
+
+
 def _check_weight(what: str, weight: object) -> None:
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not (
-        math.isfinite(weight) and weight >= 0
-    ):
-        raise InvalidJob(f"{what}: weight must be a finite number >= 0, got {weight!r}")
+    _validate.number(weight, f"{what}: weight", minimum=0)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -54,14 +55,13 @@ class NodeType:
     weight: float = 1.0
 
     def __attrs_post_init__(self) -> None:
-        if not self.name:
-            raise InvalidJob("node type: name must be non-empty")
+        _validate.identifier(self.name, "node type: name")
         for field in ("cpus", "memory_gib", "gpus"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise InvalidJob(f"node type {self.name}: {field} must be an int >= 0, got {value!r}")
+            _validate.integer(getattr(self, field), f"node type {self.name}: {field}", minimum=0)
+        if self.gpu is not None:
+            _validate.instance(self.gpu, GPU, f"node type {self.name}: gpu")
         if self.gpus and self.gpu is None:
-            raise InvalidJob(f"node type {self.name}: {self.gpus} GPUs need a gpu model")
+            raise InvalidValue(f"node type {self.name}: {self.gpus} GPUs need a gpu model")
         _check_weight(f"node type {self.name}", self.weight)
 
     def capacity(self) -> Resources:
@@ -100,26 +100,22 @@ DEFAULT_CLASS_MIX: tuple[tuple[str, int, float], ...] = (
 
 def _check_weights(what: str, weights: Sequence[float]) -> None:
     if not weights:
-        raise InvalidJob(f"{what}: must not be empty")
+        raise InvalidValue(f"{what}: must not be empty")
     for w in weights:
         _check_weight(what, w)
     if not sum(weights) > 0:
-        raise InvalidJob(f"{what}: weights must not all be zero")
+        raise InvalidValue(f"{what}: weights must not all be zero")
 
 
-def _positive(name: str, value: object, *, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not (
-        math.isfinite(value) and value > 0
-    ):
-        raise InvalidJob(f"{name}: must be a finite number > 0, got {value!r}")
-
-
-def _count(name: str, value: object, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidJob(f"{name}: must be an int >= {minimum}, got {value!r}")
-    return value
+def _entries(value: object, what: str, size: int, shape: str) -> tuple[tuple[object, ...], ...]:
+    """``value`` as a tuple of ``size``-tuples (``shape`` names the fields for messages)."""
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes):
+        raise _validate.wrong_type(InvalidValue, f"{what}: expected {shape} entries, got {value!r}")
+    entries = tuple(value)
+    for entry in entries:
+        if not isinstance(entry, tuple | list) or len(entry) != size:
+            raise _validate.wrong_type(InvalidValue, f"{what}: expected a {shape} entry, got {entry!r}")
+    return tuple(tuple(e) for e in entries)
 
 
 def synthetic_cluster(
@@ -130,8 +126,12 @@ def synthetic_cluster(
     Node ids are ``<prefix>-<index>``; each node has labels ``type`` and (with
     GPUs) ``model``.
     """
-    _count("n_nodes", n_nodes)
-    types = tuple(types)
+    _validate.integer(n_nodes, "n_nodes", minimum=0)
+    _validate.integer(seed, "seed")
+    _validate.identifier(prefix, "prefix")
+    if not isinstance(types, Iterable) or isinstance(types, str | bytes):
+        raise _validate.wrong_type(InvalidValue, f"types: expected NodeType values, got {types!r}")
+    types = tuple(_validate.instance(t, NodeType, "types item") for t in types)
     _check_weights("types", [t.weight for t in types])
     rng = random.Random(seed)
     chosen = rng.choices(types, weights=[t.weight for t in types], k=n_nodes)
@@ -193,43 +193,95 @@ def synthetic_workload(
     * Priority from ``class_mix`` ((name, priority, weight), label ``class``);
       owners ``user00``.. with Zipf weights ``1 / rank**owner_skew``.
     """
-    _count("n_jobs", n_jobs)
-    _count("owners", owners, 1)
-    _count("cpu_per_gpu", cpu_per_gpu, 1)
-    _count("memory_gib_per_gpu", memory_gib_per_gpu, 1)
-    _positive("arrival_rate", arrival_rate, allow_none=True)
+    _validate.integer(n_jobs, "n_jobs", minimum=0)
+    _validate.integer(seed, "seed")
+    for cname, cvalue in (("owners", owners), ("cpu_per_gpu", cpu_per_gpu),
+                          ("memory_gib_per_gpu", memory_gib_per_gpu)):
+        _validate.integer(cvalue, cname, minimum=1)
+    if arrival_rate is not None:
+        _validate.number(arrival_rate, "arrival_rate", above=0)
     for pname, pvalue in (("load", load), ("median_duration", median_duration), ("sigma", sigma),
                           ("alpha", alpha), ("max_duration", max_duration)):
-        _positive(pname, pvalue)
-    if not isinstance(owner_skew, int | float) or isinstance(owner_skew, bool) or not owner_skew >= 0:
-        raise InvalidJob(f"owner_skew: must be a number >= 0, got {owner_skew!r}")
+        _validate.number(pvalue, pname, above=0)
+    _validate.number(owner_skew, "owner_skew", minimum=0, infinite=True)
     for pname, fraction in (("model_constraint", model_constraint), ("gang_fraction", gang_fraction)):
-        if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
-            raise InvalidJob(f"{pname}: must be a number in [0, 1], got {fraction!r}")
-    if durations not in ("lognormal", "pareto"):
-        raise InvalidJob(f"durations: expected 'lognormal' or 'pareto', got {durations!r}")
-    gpu_mix = tuple(gpu_mix)
-    class_mix = tuple(class_mix)
-    _check_weights("gpu_mix", [w for _, w in gpu_mix])
-    _check_weights("class_mix", [w for _, _, w in class_mix])
-    for count, _ in gpu_mix:
+        _validate.number(fraction, pname, minimum=0, maximum=1)
+    _validate.choice(durations, ("lognormal", "pareto"), "durations")
+    if name is not None:
+        _validate.instance(name, str, "name")
+    gpus = _gpu_mix(gpu_mix)
+    classes = _class_mix(class_mix)
+    if not isinstance(nodes, Iterable) or isinstance(nodes, str | bytes):
+        raise _validate.wrong_type(InvalidValue, f"nodes: expected Node values, got {nodes!r}")
+    nodes = tuple(_validate.instance(n, Node, "nodes item") for n in nodes)
+    if arrival_rate is None:
+        arrival_rate = _load_rate(load, nodes, gpus, durations, median_duration, sigma, alpha)
+
+    rng = random.Random(seed)
+    make = _JobMaker(
+        rng, nodes=nodes, gpu_mix=gpus, class_mix=classes, owners=owners, owner_skew=owner_skew,
+        durations=durations, median_duration=median_duration, sigma=sigma, alpha=alpha,
+        max_duration=max_duration, cpu_per_gpu=cpu_per_gpu, memory_gib_per_gpu=memory_gib_per_gpu,
+        model_constraint=model_constraint, gang_fraction=gang_fraction, width=len(str(max(n_jobs - 1, 0))),
+    )
+    jobs: list[Job] = []
+    now = 0.0
+    for i in range(n_jobs):
+        now += rng.expovariate(arrival_rate)  # first draw of each job: the others follow in make()
+        jobs.append(make(i, now))
+    return Workload(
+        name=name or f"synthetic(n={n_jobs}, seed={seed})",
+        jobs=jobs,
+        nodes=nodes,
+        source=f"synthetic: seed {seed}, {durations} durations, {arrival_rate:.6g} arrivals/s",
+    )
+
+
+def _gpu_mix(value: object) -> tuple[tuple[float, float], ...]:
+    """``(GPU count, weight)`` entries, each count valid for a request (checked once, not per job)."""
+    entries = _entries(value, "gpu_mix", 2, "(GPUs, weight)")
+    _check_weights("gpu_mix", [w for _, w in entries])  # type: ignore[misc]
+    for count, _ in entries:
+        _validate.number(count, "gpu_mix: GPUs", minimum=0)
         # Validate each count once through the model type (a whole count or a share finer than 1/1000).
         if count:
-            GPURequest(count=Range.exact(count))
-    nodes = tuple(nodes)
+            GPURequest(count=Range.exact(count))  # type: ignore[arg-type]
+    return entries  # type: ignore[return-value]
 
+
+def _class_mix(value: object) -> tuple[tuple[str, int, float], ...]:
+    """``(class name, priority, weight)`` entries."""
+    entries = _entries(value, "class_mix", 3, "(name, priority, weight)")
+    _check_weights("class_mix", [w for _, _, w in entries])  # type: ignore[misc]
+    for cname, prio, _ in entries:
+        _validate.identifier(cname, "class_mix: name")
+        _validate.priority(prio, f"class_mix {cname}", error=InvalidValue)
+    return entries  # type: ignore[return-value]
+
+
+def _load_rate(
+    load: float,
+    nodes: Sequence[Node],
+    gpu_mix: Sequence[tuple[float, float]],
+    durations: str,
+    median_duration: float,
+    sigma: float,
+    alpha: float,
+) -> float:
+    """The arrival rate that offers ``load`` x the GPU capacity of ``nodes`` (approximately)."""
     gpu_capacity = sum(n.capacity.gpu_count for n in nodes)
-    if arrival_rate is None:
-        mean_gpus = sum(c * w for c, w in gpu_mix) / sum(w for _, w in gpu_mix)
-        mean_duration = _mean_duration(durations, median_duration, sigma, alpha)
-        if not gpu_capacity or not mean_gpus or not math.isfinite(mean_duration):
-            raise InvalidJob(
-                "arrival_rate: give it explicitly (load-based rates need nodes with GPUs, "
-                "GPU jobs in gpu_mix and a finite mean duration)"
-            )
-        arrival_rate = load * gpu_capacity / (mean_gpus * mean_duration)
+    mean_gpus = sum(c * w for c, w in gpu_mix) / sum(w for _, w in gpu_mix)
+    mean_duration = _mean_duration(durations, median_duration, sigma, alpha)
+    if not gpu_capacity or not mean_gpus or not math.isfinite(mean_duration):
+        raise InvalidValue(
+            "arrival_rate: give it explicitly (load-based rates need nodes with GPUs, "
+            "GPU jobs in gpu_mix and a finite mean duration)"
+        )
+    return load * gpu_capacity / (mean_gpus * mean_duration)
 
-    # GPU models and the most devices any one node has of each, for satisfiable constraints.
+
+def _gpu_models(nodes: Sequence[Node]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per GPU model: the most devices any one node has (``per_model``) and the devices in all."""
     per_model: dict[str, int] = {}
     model_devices: dict[str, int] = {}
     for node in nodes:
@@ -239,71 +291,110 @@ def synthetic_workload(
         for model, c in on_node.items():
             per_model[model] = max(per_model.get(model, 0), c)
             model_devices[model] = model_devices.get(model, 0) + c
-    models = sorted(model_devices)
+    return per_model, model_devices
 
-    rng = random.Random(seed)
-    owner_names = [f"user{i:0{len(str(owners - 1))}d}" for i in range(owners)]
-    owner_weights = [1 / (i + 1) ** owner_skew for i in range(owners)]
-    counts = [c for c, _ in gpu_mix]
-    count_weights = [w for _, w in gpu_mix]
-    classes = [(n, p) for n, p, _ in class_mix]
-    class_weights = [w for _, _, w in class_mix]
-    xm = median_duration / 2 ** (1 / alpha)
-    mu = math.log(median_duration)
-    width = len(str(max(n_jobs - 1, 0)))
 
-    # Cumulative weights once (random.choices would rebuild them per call; same draws either way),
-    # and one shared immutable request / label set per distinct shape.
-    count_cum = list(itertools.accumulate(count_weights))
-    class_cum = list(itertools.accumulate(class_weights))
-    owner_cum = list(itertools.accumulate(owner_weights))
-    requests: dict[tuple[float, tuple[str, ...], float, int], ResourceRequest] = {}
-    class_labels = {name: Labels({"class": name}) for name, _ in classes}
-    jobs: list[Job] = []
-    now = 0.0
-    for i in range(n_jobs):
-        now += rng.expovariate(arrival_rate)
-        raw = rng.lognormvariate(mu, sigma) if durations == "lognormal" else xm * rng.paretovariate(alpha)
-        duration = min(max(raw, 1.0), max_duration)
-        count = rng.choices(counts, cum_weights=count_cum)[0]
-        klass, priority = rng.choices(classes, cum_weights=class_cum)[0]
-        owner = rng.choices(owner_names, cum_weights=owner_cum)[0]
+class _JobMaker:
+    """Draws one job at a time from the generator's distributions, in a fixed order of draws.
+
+    The order (duration, GPU count, class, owner, then model constraint and gang or CPU count)
+    is part of the output: changing it changes every seeded workload.
+    """
+
+    def __init__(
+        self,
+        rng: random.Random,
+        *,
+        nodes: Sequence[Node],
+        gpu_mix: Sequence[tuple[float, float]],
+        class_mix: Sequence[tuple[str, int, float]],
+        owners: int,
+        owner_skew: float,
+        durations: str,
+        median_duration: float,
+        sigma: float,
+        alpha: float,
+        max_duration: float,
+        cpu_per_gpu: int,
+        memory_gib_per_gpu: int,
+        model_constraint: float,
+        gang_fraction: float,
+        width: int,
+    ) -> None:
+        self.rng = rng
+        # GPU models and the most devices any one node has of each, for satisfiable constraints.
+        self.per_model, self.model_devices = _gpu_models(nodes)
+        self.models = sorted(self.model_devices)
+        self.owner_names = [f"user{i:0{len(str(owners - 1))}d}" for i in range(owners)]
+        self.counts = [c for c, _ in gpu_mix]
+        self.classes = [(n, p) for n, p, _ in class_mix]
+        # Cumulative weights once (random.choices would rebuild them per call; same draws either way).
+        self.count_cum = list(itertools.accumulate(w for _, w in gpu_mix))
+        self.class_cum = list(itertools.accumulate(w for _, _, w in class_mix))
+        self.owner_cum = list(itertools.accumulate(1 / (i + 1) ** owner_skew for i in range(owners)))
+        self.lognormal = durations == "lognormal"
+        self.xm = median_duration / 2 ** (1 / alpha)
+        self.mu = math.log(median_duration)
+        self.sigma = sigma
+        self.alpha = alpha
+        self.max_duration = max_duration
+        self.cpu_per_gpu = cpu_per_gpu
+        self.memory_gib_per_gpu = memory_gib_per_gpu
+        self.model_constraint = model_constraint
+        self.gang_fraction = gang_fraction
+        self.width = width
+        # One shared immutable request / label set per distinct shape.
+        self.requests: dict[tuple[float, tuple[str, ...], float, int], ResourceRequest] = {}
+        self.class_labels = {name: Labels({"class": name}) for name, _ in self.classes}
+
+    def __call__(self, i: int, now: float) -> Job:
+        """Job ``i``, submitted at ``now``. O(1) (O(models) for a model-constrained job)."""
+        rng = self.rng
+        if self.lognormal:
+            raw = rng.lognormvariate(self.mu, self.sigma)
+        else:
+            raw = self.xm * rng.paretovariate(self.alpha)
+        duration = min(max(raw, 1.0), self.max_duration)
+        count = rng.choices(self.counts, cum_weights=self.count_cum)[0]
+        klass, priority = rng.choices(self.classes, cum_weights=self.class_cum)[0]
+        owner = rng.choices(self.owner_names, cum_weights=self.owner_cum)[0]
         gang = 1
         names: tuple[str, ...] = ()
         if count:
-            if models and rng.random() < model_constraint:
-                fits = [m for m in models if per_model[m] >= math.ceil(count)]
-                if fits:
-                    names = (rng.choices(fits, weights=[model_devices[m] for m in fits])[0],)
-            cpus = max(1.0, round(count * cpu_per_gpu))
-            memory = max(4, round(count * memory_gib_per_gpu)) * GIB
-            if count == 8 and gang_fraction and rng.random() < gang_fraction:
+            names = self._model_constraint(count)
+            cpus = max(1.0, round(count * self.cpu_per_gpu))
+            memory = max(4, round(count * self.memory_gib_per_gpu)) * GIB
+            if count == 8 and self.gang_fraction and rng.random() < self.gang_fraction:
                 gang = rng.randint(2, 4)
         else:
             cpus = float(rng.choice((1, 2, 4, 8, 16, 32)))
             memory = int(cpus) * 4 * GIB
+        return Job(
+            id=f"job-{i:0{self.width}d}",
+            submitted_at=now,
+            priority=priority,
+            request=self._request(count, names, cpus, memory),
+            nodes=gang,
+            owner=owner,
+            duration=duration,
+            labels=self.class_labels[klass],
+        )
+
+    def _model_constraint(self, count: float) -> tuple[str, ...]:
+        """With probability ``model_constraint``, one GPU model with enough devices on one node."""
+        rng = self.rng
+        if self.models and rng.random() < self.model_constraint:
+            fits = [m for m in self.models if self.per_model[m] >= math.ceil(count)]
+            if fits:
+                return (rng.choices(fits, weights=[self.model_devices[m] for m in fits])[0],)
+        return ()
+
+    def _request(self, count: float, names: tuple[str, ...], cpus: float, memory: int) -> ResourceRequest:
         shape = (count, names, cpus, memory)
-        request = requests.get(shape)
+        request = self.requests.get(shape)
         if request is None:
             gpu = GPURequest(count=Range.exact(count), names=names) if count else None
-            request = requests[shape] = ResourceRequest(
+            request = self.requests[shape] = ResourceRequest(
                 cpu=Range.exact(cpus), memory=Range.exact(memory), gpu=gpu
             )
-        jobs.append(
-            Job(
-                id=f"job-{i:0{width}d}",
-                submitted_at=now,
-                priority=priority,
-                request=request,
-                nodes=gang,
-                owner=owner,
-                duration=duration,
-                labels=class_labels[klass],
-            )
-        )
-    return Workload(
-        name=name or f"synthetic(n={n_jobs}, seed={seed})",
-        jobs=jobs,
-        nodes=nodes,
-        source=f"synthetic: seed {seed}, {durations} durations, {arrival_rate:.6g} arrivals/s",
-    )
+        return request

@@ -13,7 +13,8 @@ from collections.abc import Iterable
 
 import attrs
 
-from prioq.errors import InvalidJob
+from prioq import _validate
+from prioq.errors import InvalidValue
 from prioq.model import Job, Node
 
 __all__ = ["Workload", "class_of", "job_gpu_milli"]
@@ -37,16 +38,33 @@ def class_of(job: Job) -> str:
     return label if label else f"priority {job.priority}"
 
 
-def _jobs(value: Iterable[Job]) -> tuple[Job, ...]:
+# A workload is a simulator argument, not a job: bad values raise InvalidValue (wrong types its
+# ...Type variant), including from the converters below.
+
+
+def _tuple(value: object, what: str) -> tuple[object, ...]:
+    if not isinstance(value, Iterable) or isinstance(value, str | bytes):
+        raise _validate.wrong_type(InvalidValue, f"workload: {what} must be a collection, got {value!r}")
     return tuple(value)
+
+
+def _jobs(value: Iterable[Job]) -> tuple[Job, ...]:
+    return tuple(_validate.instance(j, Job, "workload: job") for j in _tuple(value, "jobs"))
 
 
 def _nodes(value: Iterable[Node]) -> tuple[Node, ...]:
-    return tuple(value)
+    return tuple(_validate.instance(n, Node, "workload: node") for n in _tuple(value, "nodes"))
 
 
 def _skipped(value: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
-    return tuple((str(k), int(v)) for k, v in value)
+    out = []
+    for item in _tuple(value, "skipped"):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            message = f"workload: skipped: expected (reason, count) pairs, got {item!r}"
+            raise _validate.wrong_type(InvalidValue, message)
+        reason, count = item
+        out.append((str(reason), _validate.integer(count, "workload: skipped count", minimum=0)))
+    return tuple(out)
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -66,29 +84,24 @@ class Workload:
     skipped: tuple[tuple[str, int], ...] = attrs.field(default=(), converter=_skipped)
 
     def __attrs_post_init__(self) -> None:
+        _validate.instance(self.name, str, "workload: name")
+        _validate.instance(self.source, str, f"workload {self.name}: source")
         for kind, ids in (("job", [j.id for j in self.jobs]), ("node", [n.id for n in self.nodes])):
             if len(set(ids)) != len(ids):
                 dup = next(i for i, c in Counter(ids).items() if c > 1)
-                raise InvalidJob(f"workload {self.name}: {kind} id {dup!r} appears more than once")
-        for job in self.jobs:
-            if not isinstance(job, Job):
-                raise InvalidJob(f"workload {self.name}: expected Job values, got {job!r}")
-        for node in self.nodes:
-            if not isinstance(node, Node):
-                raise InvalidJob(f"workload {self.name}: expected Node values, got {node!r}")
+                raise InvalidValue(f"workload {self.name}: {kind} id {dup!r} appears more than once")
 
     def __len__(self) -> int:
         return len(self.jobs)
 
     def head(self, n: int) -> Workload:
         """The first ``n`` jobs (in submission order), same nodes. O(n)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise InvalidJob(f"head: n must be an int >= 0, got {n!r}")
+        _validate.integer(n, "head: n", minimum=0)
         return attrs.evolve(self, name=f"{self.name}[:{n}]", jobs=self.jobs[:n])
 
     def with_nodes(self, nodes: Iterable[Node]) -> Workload:
         """The same jobs on another cluster."""
-        return attrs.evolve(self, nodes=tuple(nodes))
+        return attrs.evolve(self, nodes=_nodes(nodes))
 
     def scaled(self, *, arrival: float = 1.0, duration: float = 1.0) -> Workload:
         """Stretch (factor > 1) or compress (< 1) submission times and runtimes.
@@ -98,10 +111,7 @@ class Workload:
         duration is floored at one second. O(n).
         """
         for name, factor in (("arrival", arrival), ("duration", duration)):
-            if isinstance(factor, bool) or not isinstance(factor, int | float) or not factor > 0:
-                raise InvalidJob(f"scaled: {name} must be a number > 0, got {factor!r}")
-            if factor == float("inf"):
-                raise InvalidJob(f"scaled: {name} must be finite, got {factor!r}")
+            _validate.number(factor, f"scaled: {name}", above=0)
         if not self.jobs:
             return self
         t0 = min(j.submitted_at for j in self.jobs)
