@@ -171,3 +171,20 @@ def test_with_prompt_victims_and_no_arrivals_scheduling_reaches_a_fixed_point(
         t += 25  # past min_runtime, so protection never hides a thrash
     assert quiet >= 2, f"no fixed point: still deciding at t={t}"
     assert s.nominations() == {} or all(s.terminating().get(v) for v in s.terminating())
+
+
+def test_a_simulation_with_instant_preemption_and_aging_terminates() -> None:
+    """Regression: with min_runtime=0, grace=0 and LinearAging, the simulator never finished
+    300 synthetic jobs (preemptor and lower jobs chased each other at one instant, so time
+    never advanced). Every job now runs to completion."""
+    from prioq.sim import simulate, synthetic_cluster, synthetic_workload
+
+    nodes = synthetic_cluster(10, 1)
+    workload = synthetic_workload(300, 1, nodes=nodes)
+    policy = Policy(
+        aging=LinearAging(rate=0.1, max_boost=50),
+        preemption=Preemption(policy="lower-priority", min_runtime=0, grace=0),
+    )
+    result = simulate(workload, policy)
+    assert len(result.records) == len(workload.jobs)
+    assert result.cycles < 20 * len(workload.jobs)
