@@ -127,14 +127,21 @@ def contended(draw: st.DrawFn) -> tuple[list[Node], list[Job], int, Policy]:
 
 
 def claims_respected(s: Scheduler, decisions: list[Any]) -> None:
-    """No Start leaves a nominated higher preemptor unable to fit once its victims stop."""
+    """No Start of a lower job leaves a nominated preemptor unable to fit once its victims stop.
+
+    "Lower" by base priority, under ``compare="base"`` (with ``"effective"`` the comparison
+    moves with aging); a higher job ahead of the preemptor may take a nominated node, as
+    in Kubernetes."""
+    if s.policy.preemption.compare != "base":
+        return
     started = {d.job_id for d in decisions if isinstance(d, Start)}
     running = {r.job.id: r for r in s.running()}
     terminating = s.terminating()
     for owner, node_ids in s.nominations().items():
         job = s.get(owner)
+        lower = {j for j in started if running[j].job.priority < job.priority}
         for nid in node_ids:
-            if not any(nid in running[j].node_ids for j in started):
+            if not any(nid in running[j].node_ids for j in lower):
                 continue
             projected: Resources = s.free(nid)
             for victim, by in terminating.items():

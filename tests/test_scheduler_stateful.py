@@ -21,6 +21,7 @@ import prioq
 from prioq import Job, Node, Policy, Preempt, Reason, Scheduler, Start
 from prioq.resources import MILLI, fit
 from prioq.storage import MemoryStore, Store
+from test_contention import claims_respected
 
 REQUESTS = ["gpu=1", "gpu=2", "gpu=A100:1", "gpu=T4:0.5", "gpu=0.25", "cpu=4 memory=8GB", "gpu=4", "gpu=8"]
 CAPACITIES = [
@@ -110,6 +111,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         for d in decisions:
             if isinstance(d, Preempt):
                 self.check_preempt(d, running_before)
+        claims_respected(self.s, decisions)
         pending = {p.job.id: p for p in self.s.pending(self.now)}
         started_ids = {d.job_id for d in started}
         if self.s.policy.queueing == "best-effort":
@@ -142,6 +144,29 @@ class SchedulerMachine(RuleBasedStateMachine):
                     assert skipping, f"{job_id} started behind a blocked head"
                 elif pending[job_id].reason not in (Reason.UNSATISFIABLE, Reason.DEPENDENCY):
                     skipping = False
+
+    @rule()
+    def settle(self) -> None:
+        """Liveness: with victims stopping as soon as they are told and nothing new arriving,
+        cycles reach one with no decision within a bound (no livelock): every nominated
+        preemptor has started or given up its nomination by then."""
+        bound = 4 * len(self.s) + 8
+        for _ in range(bound):
+            decisions = self.s.schedule(self.now)
+            claims_respected(self.s, decisions)
+            for d in decisions:
+                if isinstance(d, Start):
+                    self.started_at[d.job_id] = self.now
+                elif isinstance(d, Preempt):
+                    self.s.release(d.job_id, self.now)
+            if not decisions:
+                break
+            # past any min_runtime protection, so it cannot hide a chase
+            self.now += 100
+        else:
+            raise AssertionError(f"no fixed point within {bound} cycles")
+        for owner in self.s.nominations():
+            assert any(by == owner for by in self.s.terminating().values()), owner
 
     @precondition(lambda self: self.s.running())
     @rule(data=st.data())
