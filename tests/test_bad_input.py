@@ -154,6 +154,8 @@ def test_the_constructor_refuses_what_is_not_nodes_or_a_policy() -> None:
     for nodes in (5, "n0", [5], [None]):
         expect("type", lambda nodes=nodes: Scheduler(nodes))  # type: ignore[misc]
     expect("type", lambda: Scheduler(policy=5))  # type: ignore[arg-type]
+    err = expect("type", lambda: Scheduler(store=5))  # type: ignore[arg-type]
+    assert "expected a prioq.Store" in str(err)
     twice = [Node(id="a", capacity="cpu=1"), Node(id="a", capacity="cpu=1")]
     assert isinstance(expect("value", lambda: Scheduler(twice)), prioq.DuplicateNode)
 

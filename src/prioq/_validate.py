@@ -212,7 +212,9 @@ def lookup_id(value: object, what: str = "job id") -> str:
 def instance(value: object, cls: type[T], what: str, *, error: type[InvalidValue] = InvalidValue) -> T:
     """``value`` if it is a ``cls``."""
     if not isinstance(value, cls):
-        raise wrong_type(error, f"{what}: expected a {cls.__module__}.{cls.__qualname__}, got {value!r}")
+        # prioq's types are named as users import them (prioq.Job), not by private module
+        module = "prioq" if cls.__module__.startswith("prioq.") else cls.__module__
+        raise wrong_type(error, f"{what}: expected a {module}.{cls.__qualname__}, got {value!r}")
     return value
 
 

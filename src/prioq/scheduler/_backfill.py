@@ -57,6 +57,7 @@ class Claims:
         self.now = now
         self.key_of = key_of
         self.by_node: dict[str, list[Claim]] = {}
+        self._nodes_of: dict[str, set[str]] = {}  # owner -> nodes it holds claims on
         self.reserved_for: str | None = None
 
     def __bool__(self) -> bool:
@@ -67,6 +68,7 @@ class Claims:
 
     def _add(self, node_id: str, claim: Claim) -> None:
         self.by_node.setdefault(node_id, []).append(claim)
+        self._nodes_of.setdefault(claim.owner, set()).add(node_id)
 
     def claim_nominations(self) -> None:
         """A claim for every standing nomination (dropping those whose nodes are gone)."""
@@ -100,15 +102,20 @@ class Claims:
             key = self.key_of[owner]
             self._add(nid, Claim(owner, key, job.request, projected, until=self.now, priority=priority))
 
-    def binding(self, claim: Claim, job: Job) -> bool:
+    def binding(self, claim: Claim, job: Job, priority: float | None = None) -> bool:
         """Whether ``claim`` binds ``job``: jobs behind its owner in the order, and for a
         nomination every job of lower or equal preemption priority (as Kubernetes lets
-        only higher-priority pods take a nominated node)."""
+        only higher-priority pods take a nominated node). ``priority``: the job's
+        preemption priority, when the caller has it already."""
         if claim.owner == job.id:
             return False
         if claim.key < self.key_of[job.id]:
             return True
-        return claim.priority is not None and self.state.preemption_priority(job, self.now) <= claim.priority
+        if claim.priority is None:
+            return False
+        if priority is None:
+            priority = self.state.preemption_priority(job, self.now)
+        return priority <= claim.priority
 
     def holders(self, node_ids: Sequence[str], job: Job) -> list[str]:
         """The owners of claims on ``node_ids`` that bind ``job``, sorted."""
@@ -117,10 +124,13 @@ class Claims:
     def allow_for(self, job: Job) -> Callable[[NodeState, Resources], bool]:
         """The placement veto for ``job``: an allocation may not break a claim that binds it."""
         end = INF if job.duration is None else self.now + job.duration
+        # computed once per job, not per claim and candidate node (exact aging arithmetic
+        # under compare="effective")
+        priority = self.state.preemption_priority(job, self.now) if self.by_node else None
 
         def allow(ns: NodeState, alloc: Resources) -> bool:
             for claim in self.on(ns.id):
-                if not self.binding(claim, job) or claim.spares(end):
+                if not self.binding(claim, job, priority) or claim.spares(end):
                     continue
                 if claim.projected.shortfall(alloc) or fit(claim.request, claim.projected - alloc) is None:
                     return False
@@ -142,14 +152,14 @@ class Claims:
                         backfill_for = claim.owner
         return backfill_for
 
-    def release(self, owner: str) -> None:
-        """Drop every claim of ``owner`` (it started, or lost its nomination)."""
-        for node_id, claims in list(self.by_node.items()):
-            kept = [c for c in claims if c.owner != owner]
+    def drop(self, owner: str) -> None:
+        """Drop every claim of ``owner`` (it started, or lost its nomination). O(its claims)."""
+        for node_id in self._nodes_of.pop(owner, ()):
+            kept = [c for c in self.by_node.get(node_id, ()) if c.owner != owner]
             if kept:
                 self.by_node[node_id] = kept
             else:
-                del self.by_node[node_id]
+                self.by_node.pop(node_id, None)
 
     # ------------------------------------------------------------------ reservations
 
@@ -167,7 +177,7 @@ class Claims:
             node_ids, latest_end = cached[1]
         else:
             node_ids, latest_end = soonest(s, job)
-            s.caches.reservation = (key, (node_ids, latest_end))
+            s.remember_reservation(key, (node_ids, latest_end))
         if not node_ids:
             return
         until = max(self.now, latest_end)

@@ -132,7 +132,7 @@ class Cycle:
             return Reason.NEW, "started"
         if job.id in s.nominated:
             s.drop_nomination(job.id)
-            self.claims.release(job.id)
+            self.claims.drop(job.id)
         if s.policy.preemption.enabled and s.class_may_preempt(job):
             preempted = self.preempting.attempt(job, self.claims, self.decisions)
             if preempted is not None:
@@ -155,7 +155,7 @@ class Cycle:
         return reason
 
     def _start(self, job: Job, placement: Placement) -> None:
-        self.claims.release(job.id)
+        self.claims.drop(job.id)
         backfill_for = self.claims.charge(job, placement)
         for ns, _ in placement:
             if ns.id not in self.free_before:
@@ -240,14 +240,7 @@ class Cycle:
         self.fits_before[shape] = (fits_before, len(self.touched))
         if fits_before >= job.nodes:
             return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
-        messages = s.caches.messages
-        message = messages.get(shape)
-        if message is None:
-            if len(messages) > 4096:  # bounded: request shapes are few in practice
-                messages.clear()
-            need = f" on {job.nodes} nodes" if job.nodes > 1 else ""
-            message = messages[shape] = f"no node has {job.request} free{need}"
-        return Reason.RESOURCES, message
+        return Reason.RESOURCES, s.resources_message(shape)
 
 
 def _unsatisfiable_message(job: Job) -> str:

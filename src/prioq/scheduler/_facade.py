@@ -50,7 +50,8 @@ class Scheduler:
     ) -> None:
         policy = Policy() if policy is None else v.instance(policy, Policy, "policy")
         node_list = None if nodes is None else _node_list(nodes)
-        self._state = state = State(policy, store if store is not None else MemoryStore())
+        store = MemoryStore() if store is None else v.instance(store, Store, "store")  # type: ignore[type-abstract]
+        self._state = state = State(policy, store)
         snap = state.store.load()
         if not snap.is_empty():
             stored = {r.node.id: r.node for r in snap.nodes}
@@ -141,7 +142,7 @@ class Scheduler:
         now = self._now(now)
         s = self._state
         old = s.job(v.lookup_id(job_id)).priority
-        self._check_priority(job_id, priority)
+        priority = self._check_priority(job_id, priority)
         with s.transaction(now):
             frozen = s.frozen.get(job_id)
             if frozen is not None:

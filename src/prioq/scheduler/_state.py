@@ -162,8 +162,9 @@ class State:
             if now is not None:
                 self.now = now
             yield
+            rows = changes(self, self._dirty_jobs, self._dirty_nodes)
             try:
-                self.store.commit(changes(self, self._dirty_jobs, self._dirty_nodes))
+                self.store.commit(rows)
             except StoreError:
                 raise
             except Exception as exc:
@@ -480,6 +481,22 @@ class State:
         if len(fails) > 4096:  # bounded: request shapes are few in practice
             fails.clear()
         fails[key] = (self.version, expiry)
+
+    def remember_reservation(self, key: tuple[object, ...], choice: tuple[tuple[str, ...], float]) -> None:
+        """The nodes reserved for a blocked job and when they free up (see :class:`Caches`)."""
+        self.caches.reservation = (key, choice)
+
+    def resources_message(self, shape: tuple[ResourceRequest, int]) -> str:
+        """The RESOURCES reason text of a request shape, built once (see :class:`Caches`)."""
+        messages = self.caches.messages
+        message = messages.get(shape)
+        if message is None:
+            if len(messages) > 4096:  # bounded: request shapes are few in practice
+                messages.clear()
+            request, nodes = shape
+            need = f" on {nodes} nodes" if nodes > 1 else ""
+            message = messages[shape] = f"no node has {request} free{need}"
+        return message
 
     def plan_failed(self, key: tuple[object, ...], now: float) -> bool:
         failed = self.caches.preempt_fail.get(key)
