@@ -366,6 +366,10 @@ class CandidateIndex:
         self.nodes: dict[str, NodeState] = {}
         self._keys: dict[str, tuple[_Key | None, ...]] = {}
         self._lists: list[SortedList[_Key]] = [SortedList() for _ in range(GPU_LEVELS + 1)]
+        # node id -> a number that changes whenever the node's free capacity or candidates
+        # change (never reused), so a node's plan can be remembered while it holds
+        self.stamp: dict[str, int] = {}
+        self._clock = 0
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self.cands
@@ -408,6 +412,8 @@ class CandidateIndex:
         """Recompute a node's keys (its free capacity or candidates changed)."""
         self._unfile(ns.id)
         self.nodes[ns.id] = ns
+        self._clock += 1
+        self.stamp[ns.id] = self._clock
         jobs = self.on_node.get(ns.id)
         by_prio: dict[float, list[float]] = {}  # priority -> [GPU milli, latest start]
         for c in (jobs or {}).values():
@@ -480,6 +486,8 @@ def plan_preemption(
     nodes: Iterable[NodeState] | None = None,
     allowed: Mapping[str, int] | None = None,
     cindex: CandidateIndex | None = None,
+    memo: dict[tuple[object, ...], _NodePlan | None] | None = None,
+    veto_key: Callable[[str], object] | None = None,
 ) -> Plan | None:
     """The victims whose eviction lets ``preemptor`` run, or ``None``.
 
@@ -490,6 +498,11 @@ def plan_preemption(
     as if none were terminating. ``cindex``: a :class:`CandidateIndex` of the same
     running jobs (a superset of ``candidates`` is fine), so that only the nodes
     whose bound could still win are looked at; then ``nodes`` only filters.
+    ``memo``: node plans of this decision's ``now`` to reuse (with ``cindex``), for
+    nodes unchanged since (:attr:`CandidateIndex.stamp`), keyed also on
+    ``veto_key(node id)``, which must capture everything ``allow`` decides on that
+    node; empty it when ``now`` or the candidates outside ``cindex`` change.
+    (Not used with disruption budgets: ``allowed`` changes as victims are marked.)
 
     Per node (see :func:`_node_plan`), then the node is chosen by, in order
     (``policy.node_order="kubernetes"``, Kubernetes' pickOneNodeForPreemption):
@@ -546,6 +559,9 @@ def plan_preemption(
         for ns in index.candidates(preemptor.request, "first"):
             if fit(preemptor.request, ns.free) is not None:
                 first.append((_NEG, _NEG, ns.id))
+    if memo is not None and (veto_key is None or allowed):
+        memo = None
+    tie = (preemptor.submitted_at, seq, preemptor.id) if policy.policy == "lower-or-newer-equal" else None
     plans: list[_NodePlan] = []
     seen: set[str] = set()
     for key in (*first, *stream) if first else stream:
@@ -560,10 +576,20 @@ def plan_preemption(
         ns = cindex.nodes[nid]
         if not capable(ns):
             continue
+        mkey: tuple[object, ...] | None = None
+        if memo is not None and veto_key is not None:
+            mkey = (nid, cindex.stamp[nid], preemptor.request, priority, tie, veto_key(nid))
+            if mkey in memo:
+                if (plan := memo[mkey]) is not None:
+                    plans.append(plan)
+                    plans.sort(key=lambda p: p.score)
+                continue
         eligible = _eligible(ns, cindex.on_node.get(nid, {}), candidates, ok)
         if not eligible and t != _NEG:
             continue
         plan = _node_plan(preemptor.request, ns, eligible, policy, now, allow, allowed)
+        if mkey is not None and memo is not None:
+            memo[mkey] = plan
         if plan is not None:
             plans.append(plan)
             plans.sort(key=lambda p: p.score)

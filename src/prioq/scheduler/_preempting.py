@@ -22,7 +22,7 @@ job counts as disrupted).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from prioq.model import Decision, Job, Preempt, Reason, Start
 from prioq.preemption import Candidate, max_disruptions, plan_preemption
@@ -31,6 +31,39 @@ from prioq.scheduler._backfill import Claims
 from prioq.scheduler._state import INF, ReasonText, State
 
 __all__ = ["Preempting"]
+
+
+class _Same:
+    """Compares by identity, and holds its object (so its id is never reused while a key
+    holding it lives): a claim's remaining capacity as a cheap key part."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
+    """What ``claims.allow_for(job)`` decides on on a node: the claims there that bind
+    ``job`` and do not spare it, with what they still need (a key for remembering node
+    plans; a claim's ``projected`` is replaced, never changed in place)."""
+    end = INF if job.duration is None else now + job.duration
+
+    def key(node_id: str) -> object:
+        on = claims.by_node.get(node_id)
+        if not on:
+            return ()
+        return tuple(
+            (_Same(c), _Same(c.projected)) for c in on if claims.binding(c, job) and not c.spares(end)
+        )
+
+    return key
 
 
 class _Candidates(Mapping[str, Candidate]):
@@ -66,6 +99,9 @@ class Preempting:
         self.started = started
         self._candidates = _Candidates(state.cindex.cands, started)
         self._expiry: float | None = None
+        # node plans of this cycle (see plan_preemption's memo): valid within it only,
+        # as eligibility depends on now and on the jobs started in the cycle
+        self._memo: dict[tuple[object, ...], object] = {}
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int], float] = {}
         # disruption budgets: group -> disruptions still allowed (None: not counted yet)
@@ -161,6 +197,8 @@ class Preempting:
             s.capable_nodes(job.request),
             self.allowed() if pol.has_budgets else {},
             cindex=s.cindex,
+            memo=self._memo,  # type: ignore[arg-type]
+            veto_key=_veto_key(claims, job, self.now),
         )
         if plan is None:
             if not self._started_could_be_victims(job, prio, decisions):
