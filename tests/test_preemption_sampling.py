@@ -26,7 +26,10 @@ def _always(_ns: NodeState, _alloc: object) -> bool:
     return True
 
 
-def cluster(seed: int, n_nodes: int, full: bool = False) -> tuple[NodeIndex, dict[str, Candidate], CandidateIndex]:
+Built = tuple[NodeIndex, dict[str, Candidate], CandidateIndex]
+
+
+def cluster(seed: int, n_nodes: int, full: bool = False) -> Built:
     rng = random.Random(seed)
     index = NodeIndex()
     cands: dict[str, Candidate] = {}
