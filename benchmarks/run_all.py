@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 SCRIPTS = [
-    "bench_queue.py", "bench_scheduler.py", "bench_backlog.py", "bench_preemption.py", "bench_storage.py",
+    "bench_queue.py", "bench_scheduler.py", "bench_backlog.py", "bench_preemption.py", "bench_contention.py",
+    "bench_storage.py",
 ]
 
 

@@ -49,7 +49,8 @@ def test_bench_preemption_toy_prints_its_table() -> None:
     assert "decisions/s" in out and "vs naive" in out
     for gpus in (1, 2, 4, 8):
         rows = [line for line in out.splitlines() if line.startswith(f"gpu={gpus} ")]
-        assert [r.split()[1] for r in rows] == ["Scheduler.schedule", "plan_preemption", "naive"], out
+        paths = ["Scheduler.schedule", "plan_preemption", "sampled", "naive"]
+        assert [r.split()[1] for r in rows] == paths, out
     assert out.count("sanity: all three chose the same victims") == 4, out
     assert "SANITY FAILED" not in out
 
@@ -65,3 +66,13 @@ def test_bench_backlog_toy_shows_parking_makes_later_cycles_cheaper() -> None:
     for row in rows:
         # the first cycle visits all 200 jobs, later ones only each parked shape's head
         assert float(row[-1].rstrip("x")) > 1, row
+
+
+def test_bench_contention_toy_prints_ratios_side_by_side() -> None:
+    out = run("bench_contention.py")
+    starts = ("steady", "after", "next")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(starts)}
+    assert set(rows) == {"steady", "after", "next"}, out
+    for r in rows.values():
+        assert r.rstrip().endswith("x"), r  # the ratio column
+    assert "decisions per cycle" in out

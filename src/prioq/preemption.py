@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Literal
 
 import attrs
+from sortedcontainers import SortedList
 
 from prioq import _validate as v
 from prioq.errors import InvalidPolicy
@@ -18,6 +19,7 @@ from prioq.resources import ResourceRequest, Resources, fit
 
 __all__ = [
     "Candidate",
+    "CandidateIndex",
     "Plan",
     "Preemption",
     "disruptions_allowed",
@@ -28,6 +30,7 @@ __all__ = [
 
 PreemptionPolicy = Literal["never", "lower-priority", "lower-or-newer-equal"]
 NodeOrder = Literal["kubernetes", "least-lost-work"]
+CandidateNodes = Literal["all", "sampled"]
 Budget = int | str
 """A disruption budget: at most this many (an int >= 0) or this share (``"25%"``) of a
 group's running jobs disrupted at once (Kubernetes' ``maxUnavailable``)."""
@@ -96,6 +99,11 @@ class Preemption:
     * ``budgets``: disruption budgets per ``Job.group`` (``{"group-a": 1,
       "group-b": "25%"}``); ``default_budget`` applies to every other group.
       Plans that violate no budget are preferred (Kubernetes' PodDisruptionBudget).
+    * ``candidates``: ``"all"`` (default: the exact planner, the best node of the whole
+      cluster) or ``"sampled"`` (Kubernetes' candidate sampling: only
+      ``max(10% of nodes, 100)`` nodes, a window of the node order starting at an
+      offset that rotates with the preemptor's arrival sequence number; faster, and
+      the plan is valid but may not be the cluster's best).
     """
 
     policy: PreemptionPolicy = "never"
@@ -107,6 +115,7 @@ class Preemption:
     node_order: NodeOrder = "kubernetes"
     budgets: tuple[tuple[str, Budget], ...] = attrs.field(default=(), converter=_budgets)
     default_budget: Budget | None = None
+    candidates: CandidateNodes = "all"
 
     def __attrs_post_init__(self) -> None:
         v.choice(self.policy, ("never", "lower-priority", "lower-or-newer-equal"), "preemption policy",
@@ -121,6 +130,7 @@ class Preemption:
                  error=InvalidPolicy)
         if self.default_budget is not None:
             _budget(self.default_budget, "preemption default_budget")
+        v.choice(self.candidates, ("all", "sampled"), "preemption candidates", error=InvalidPolicy)
 
     @property
     def enabled(self) -> bool:
@@ -229,7 +239,7 @@ def may_preempt(
 # (budget violations, highest victim priority, adjusted priority sum, victims,
 #  lost GPU-seconds (0 under the Kubernetes order), -earliest start of the
 #  highest-priority victims, node id): smaller is better, compared in order.
-Score = tuple[int, float, int | Fraction, int, float, float, str]
+Score = tuple[int, float, int | Fraction | float, int, float, float, str]
 
 
 @attrs.frozen(slots=True)
@@ -327,6 +337,143 @@ def _score(victims: list[Candidate], violations: int, policy: Preemption, now: f
     return (violations, top, adjusted, len(victims), lost, -earliest, node_id)
 
 
+# Nodes are filed by what one GPU count needs (1..GPU_LEVELS whole GPUs); a request
+# for more uses the last level (a weaker but still valid bound), one for less than a
+# whole GPU (or none) the lowest candidate priority on the node.
+GPU_LEVELS = 8
+_NEG = -math.inf
+_Key = tuple[float, float, str]
+
+
+class CandidateIndex:
+    """Running jobs preemption may consider, per node, with the nodes filed by a lower
+    bound on their preemption score: kept up to date by the scheduler as jobs start,
+    stop, or are told to stop, so a decision need not look at every node.
+
+    For each ``k`` in 0..:data:`GPU_LEVELS` the nodes are sorted by ``(t_k,
+    -latest start among the candidates of priority t_k, node id)``, where ``t_k`` is
+    the lowest priority ``t`` such that the node's free GPUs plus those of its
+    candidates of priority <= ``t`` reach ``k`` whole GPUs (``-inf`` when free GPUs
+    already do; for ``k = 0`` the lowest candidate priority). A preemptor needing at
+    least ``k`` GPUs must evict a victim of priority >= ``t_k`` there, which bounds the
+    node's score from below (:meth:`bound`). Updating a node costs
+    O(j log j + levels * log N) for its j candidates.
+    """
+
+    def __init__(self) -> None:
+        self.cands: dict[str, Candidate] = {}
+        self.on_node: dict[str, dict[str, Candidate]] = {}
+        self.nodes: dict[str, NodeState] = {}
+        self._keys: dict[str, tuple[_Key | None, ...]] = {}
+        self._lists: list[SortedList[_Key]] = [SortedList() for _ in range(GPU_LEVELS + 1)]
+        # node id -> a number that changes whenever the node's free capacity or candidates
+        # change (never reused), so a node's plan can be remembered while it holds
+        self.stamp: dict[str, int] = {}
+        self._clock = 0
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self.cands
+
+    def floor(self) -> float:
+        """The lowest priority of any candidate (``inf`` without any). O(log N)."""
+        level = self._lists[0]
+        return level[0][0] if level else math.inf
+
+    def add(self, c: Candidate, refile: bool = True) -> None:
+        """A running job becomes a candidate (``refile=False``: the caller refiles its nodes)."""
+        self.cands[c.job.id] = c
+        for nid in c.running.node_ids:
+            self.on_node.setdefault(nid, {})[c.job.id] = c
+            if refile and nid in self.nodes:
+                self.refile(self.nodes[nid])
+
+    def remove(self, job_id: str) -> Candidate | None:
+        """A candidate is gone (stopped, or told to stop); returns it."""
+        c = self.cands.pop(job_id, None)
+        if c is not None:
+            for nid in c.running.node_ids:
+                jobs = self.on_node.get(nid)
+                if jobs is not None:
+                    jobs.pop(job_id, None)
+                if nid in self.nodes:
+                    self.refile(self.nodes[nid])
+        return c
+
+    def drop_node(self, node_id: str) -> None:
+        self._unfile(node_id)
+        self.nodes.pop(node_id, None)
+
+    def _unfile(self, node_id: str) -> None:
+        for level, key in zip(self._lists, self._keys.pop(node_id, ()), strict=False):
+            if key is not None:
+                level.remove(key)
+
+    def refile(self, ns: NodeState) -> None:
+        """Recompute a node's keys (its free capacity or candidates changed)."""
+        self._unfile(ns.id)
+        self.nodes[ns.id] = ns
+        self._clock += 1
+        self.stamp[ns.id] = self._clock
+        jobs = self.on_node.get(ns.id)
+        by_prio: dict[float, list[float]] = {}  # priority -> [GPU milli, latest start]
+        for c in (jobs or {}).values():
+            entry = by_prio.setdefault(c.priority, [0, _NEG])
+            entry[0] += c.running.allocation_on(ns.id).gpu_milli
+            entry[1] = max(entry[1], c.running.started_at)
+        free = ns.free.gpu_milli
+        keys: list[_Key | None] = []
+        levels = sorted(by_prio.items())
+        keys.append((levels[0][0], -levels[0][1][1], ns.id) if levels else None)
+        for k in range(1, GPU_LEVELS + 1):
+            need = 1000 * k
+            if free >= need:
+                keys.append((_NEG, _NEG, ns.id))
+                continue
+            got = free
+            key = None
+            for prio, (milli, latest) in levels:
+                got += int(milli)
+                if got >= need:
+                    key = (prio, -latest, ns.id)
+                    break
+            keys.append(key)
+        for level, key in zip(self._lists, keys, strict=True):
+            if key is not None:
+                level.add(key)
+        self._keys[ns.id] = tuple(keys)
+
+    def level(self, request: ResourceRequest) -> int:
+        return min(request.gpu_milli // 1000, GPU_LEVELS)
+
+    def ordered(self, level: int) -> Iterable[_Key]:
+        return self._lists[level]
+
+    def key(self, node_id: str, level: int) -> _Key | None:
+        keys = self._keys.get(node_id)
+        return None if keys is None else keys[level]
+
+    @staticmethod
+    def bound(key: _Key) -> Score:
+        """A lower bound on the score of any plan on the node filed under ``key``: its
+        victims include one of priority >= t; if exactly t, each victim has priority <= t,
+        the adjusted sum is at least one adjusted t (when that is >= 0), and the earliest
+        start among the t-priority victims is at most the latest such candidate's."""
+        t, neg_latest, node_id = key
+        if t == _NEG:
+            return (0, _NEG, _NEG, 0, _NEG, _NEG, "")  # fits already: no bound
+        adjusted = _exact(t) + K8S_PRIORITY_OFFSET
+        if adjusted < 0:
+            return (0, t, _NEG, 0, _NEG, _NEG, "")
+        return (0, t, adjusted, 1, 0.0, neg_latest, node_id)
+
+
+def _eligible(
+    ns: NodeState, on_node: Mapping[str, Candidate], candidates: Mapping[str, Candidate],
+    ok: Callable[[Candidate], bool],
+) -> list[Candidate]:
+    return [c for j, c in sorted(on_node.items()) if j in candidates and ok(c)]
+
+
 def plan_preemption(
     preemptor: Job,
     priority: float,
@@ -338,6 +485,9 @@ def plan_preemption(
     allow: Callable[[NodeState, Resources], bool],
     nodes: Iterable[NodeState] | None = None,
     allowed: Mapping[str, int] | None = None,
+    cindex: CandidateIndex | None = None,
+    memo: dict[tuple[object, ...], _NodePlan | None] | None = None,
+    veto_key: Callable[[str], object] | None = None,
 ) -> Plan | None:
     """The victims whose eviction lets ``preemptor`` run, or ``None``.
 
@@ -345,7 +495,14 @@ def plan_preemption(
     scheduler passes those whose capacity could ever hold the preemptor.
     ``allowed``: per group with a disruption budget, the disruptions it still
     allows (:func:`disruptions_allowed`); by default computed from ``candidates``
-    as if none were terminating.
+    as if none were terminating. ``cindex``: a :class:`CandidateIndex` of the same
+    running jobs (a superset of ``candidates`` is fine), so that only the nodes
+    whose bound could still win are looked at; then ``nodes`` only filters.
+    ``memo``: node plans of this decision's ``now`` to reuse (with ``cindex``), for
+    nodes unchanged since (:attr:`CandidateIndex.stamp`), keyed also on
+    ``veto_key(node id)``, which must capture everything ``allow`` decides on that
+    node; empty it when ``now`` or the candidates outside ``cindex`` change.
+    (Not used with disruption budgets: ``allowed`` changes as victims are marked.)
 
     Per node (see :func:`_node_plan`), then the node is chosen by, in order
     (``policy.node_order="kubernetes"``, Kubernetes' pickOneNodeForPreemption):
@@ -354,46 +511,91 @@ def plan_preemption(
     the highest-priority victims; node id. ``"least-lost-work"`` inserts the least
     lost work (GPU-seconds since the victims started) before the start-time rule.
     A gang preemptor takes the best ``nodes`` nodes. A gang victim is evicted whole
-    (all its members). Deterministic. O(N * v) to bound every node, plus
-    O(v log v) per node whose bound could still beat the best plan (usually few).
+    (all its members). Deterministic. With ``policy.candidates="sampled"`` only a
+    window of ``max(10% of nodes, 100)`` nodes is considered (Kubernetes' sampling).
+
+    Nodes are visited in order of a lower bound on their score
+    (:meth:`CandidateIndex.bound`) and the search stops once no unvisited node can
+    beat the chosen ones: exact under both orders. Without ``cindex``, O(N * v) to
+    bound every node; with it, O(log N) per node visited (usually few) plus a plan
+    per node whose bound could still win.
     """
-    eligible_ids = {
-        j for j, c in candidates.items() if may_preempt(policy, preemptor, priority, seq, c, now)
-    }
-    if not eligible_ids:
-        return None
+    k = preemptor.nodes
+    strict = policy.policy == "lower-priority"
+
+    def ok(c: Candidate) -> bool:
+        return may_preempt(policy, preemptor, priority, seq, c, now)
+
+    def ranks_below(t: float) -> bool:
+        return t < priority or (t == priority and not strict)
+
+    capacities: dict[int, bool] = {}
+
+    def capable(ns: NodeState) -> bool:
+        got = capacities.get(id(ns.node.capacity))
+        if got is None:
+            got = capacities[id(ns.node.capacity)] = fit(preemptor.request, ns.node.capacity) is not None
+        return got
+
+    if cindex is None:
+        cindex = CandidateIndex()
+        for c in candidates.values():
+            cindex.add(c, refile=False)
+        for ns in index if nodes is None else nodes:
+            cindex.refile(ns)
+        only: set[str] | None = None
+    else:
+        only = None if nodes is None else {ns.id for ns in nodes}
     if allowed is None:
         allowed = disruptions_allowed(policy, ((c.job, False) for c in candidates.values()))
-    # Visit nodes by a lower bound on their score's first two rules (no violation;
-    # the highest victim priority is at least the lowest eligible one, -inf where it
-    # fits already) and stop once no unvisited node can beat the chosen ones: exact
-    # under both orders, and most nodes cost one look at their jobs instead of a plan.
-    bounded: list[tuple[float, int, NodeState, list[Candidate]]] = []
-    for i, ns in enumerate(index if nodes is None else nodes):
-        if fit(preemptor.request, ns.node.capacity) is None:
-            continue
-        eligible = [candidates[j] for j in sorted(ns.jobs) if j in eligible_ids]
-        if fit(preemptor.request, ns.free) is not None:
-            bound = -math.inf
-        elif eligible:
-            bound = min(c.priority for c in eligible)
-        else:
-            continue
-        bounded.append((bound, i, ns, eligible))
-    bounded.sort(key=lambda b: (b[0], b[1]))
+    level = cindex.level(preemptor.request)
+    stream: Iterable[_Key] = cindex.ordered(level)
+    if policy.candidates == "sampled":
+        stream = _sample(cindex, index, level, seq, only)
+    # The fallback level (less than one GPU) does not file nodes the preemptor fits
+    # already: those come first (bound -inf), from the node index.
+    first: list[_Key] = []
+    if level == 0:
+        for ns in index.candidates(preemptor.request, "first"):
+            if fit(preemptor.request, ns.free) is not None:
+                first.append((_NEG, _NEG, ns.id))
+    if memo is not None and (veto_key is None or allowed):
+        memo = None
+    tie = (preemptor.submitted_at, seq, preemptor.id) if policy.policy == "lower-or-newer-equal" else None
     plans: list[_NodePlan] = []
-    for bound, _, ns, eligible in bounded:
-        if len(plans) >= preemptor.nodes:
-            plans.sort(key=lambda p: p.score)
-            if plans[preemptor.nodes - 1].score[:2] < (0, bound):
-                break
+    seen: set[str] = set()
+    for key in (*first, *stream) if first else stream:
+        t, _, nid = key
+        if t != _NEG and not ranks_below(t):
+            break  # no node from here on has enough capacity below the preemptor
+        if len(plans) >= k and plans[k - 1].score < cindex.bound(key):
+            break
+        if nid in seen or (only is not None and nid not in only):
+            continue
+        seen.add(nid)
+        ns = cindex.nodes[nid]
+        if not capable(ns):
+            continue
+        mkey: tuple[object, ...] | None = None
+        if memo is not None and veto_key is not None:
+            mkey = (nid, cindex.stamp[nid], preemptor.request, priority, tie, veto_key(nid))
+            if mkey in memo:
+                if (plan := memo[mkey]) is not None:
+                    plans.append(plan)
+                    plans.sort(key=lambda p: p.score)
+                continue
+        eligible = _eligible(ns, cindex.on_node.get(nid, {}), candidates, ok)
+        if not eligible and t != _NEG:
+            continue
         plan = _node_plan(preemptor.request, ns, eligible, policy, now, allow, allowed)
+        if mkey is not None and memo is not None:
+            memo[mkey] = plan
         if plan is not None:
             plans.append(plan)
-    if len(plans) < preemptor.nodes:
+            plans.sort(key=lambda p: p.score)
+    if len(plans) < k:
         return None
-    plans.sort(key=lambda p: p.score)
-    chosen = plans[: preemptor.nodes]
+    chosen = plans[:k]
     victims: list[str] = []
     for p in chosen:
         for victim in p.victims:
@@ -408,3 +610,29 @@ def plan_preemption(
         node_ids=tuple(sorted(p.node_id for p in chosen)),
         violations=sum(p.score[0] for p in chosen),
     )
+
+
+def sample_size(n_nodes: int) -> int:
+    """Kubernetes' number of candidate nodes: max(10% of nodes, 100), at most all of them."""
+    return min(n_nodes, max(n_nodes // 10, 100))
+
+
+def _sample(
+    cindex: CandidateIndex, index: NodeIndex, level: int, seq: int, only: set[str] | None
+) -> list[_Key]:
+    """Kubernetes' candidate sampling: a window of :func:`sample_size` nodes of the node
+    order, starting at an offset derived from the preemptor's sequence number (so it
+    rotates from one preemptor to the next, and a reopened scheduler draws the same),
+    in bound order. O(m log m) for a window of m nodes."""
+    order = [ns for ns in index if only is None or ns.id in only]
+    n = len(order)
+    if n == 0:
+        return []
+    m = sample_size(n)
+    start = (seq * 2654435761) % n  # Knuth's multiplicative hash: consecutive seqs spread out
+    window = [order[(start + i) % n] for i in range(m)]
+    keys = [key for ns in window if (key := cindex.key(ns.id, level)) is not None]
+    if level == 0:
+        keys += [(_NEG, _NEG, ns.id) for ns in window if ns.free.gpu_milli > 0 or ns.free.cpu_milli > 0]
+    keys.sort()
+    return keys

@@ -22,6 +22,8 @@ job counts as disrupted).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+
 from prioq.model import Decision, Job, Preempt, Reason, Start
 from prioq.preemption import Candidate, max_disruptions, plan_preemption
 from prioq.resources import ResourceRequest
@@ -31,6 +33,63 @@ from prioq.scheduler._state import INF, ReasonText, State
 __all__ = ["Preempting"]
 
 
+class _Same:
+    """Compares by identity, and holds its object (so its id is never reused while a key
+    holding it lives): a claim's remaining capacity as a cheap key part."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+
+def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
+    """What ``claims.allow_for(job)`` decides on on a node: the claims there that bind
+    ``job`` and do not spare it, with what they still need (a key for remembering node
+    plans; a claim's ``projected`` is replaced, never changed in place)."""
+    end = INF if job.duration is None else now + job.duration
+
+    def key(node_id: str) -> object:
+        on = claims.by_node.get(node_id)
+        if not on:
+            return ()
+        return tuple(
+            (_Same(c), _Same(c.projected)) for c in on if claims.binding(c, job) and not c.spares(end)
+        )
+
+    return key
+
+
+class _Candidates(Mapping[str, Candidate]):
+    """The cycle's candidates: the state's :class:`~prioq.preemption.CandidateIndex`
+    (kept up to date as jobs start, stop and are told to stop) minus the jobs started
+    in this very cycle, which the cycle never evicts. O(1) per lookup."""
+
+    def __init__(self, cands: Mapping[str, Candidate], started: set[str]) -> None:
+        self._cands = cands
+        self._started = started
+
+    def __getitem__(self, job_id: str) -> Candidate:
+        if job_id in self._started:
+            raise KeyError(job_id)
+        return self._cands[job_id]
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._cands and job_id not in self._started
+
+    def __iter__(self) -> Iterator[str]:
+        return (j for j in self._cands if j not in self._started)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
 class Preempting:
     """One cycle's preemption step."""
 
@@ -38,8 +97,11 @@ class Preempting:
         self.state = state
         self.now = now
         self.started = started
-        self._candidates: dict[str, Candidate] | None = None
-        self._floor = INF
+        self._candidates = _Candidates(state.cindex.cands, started)
+        self._expiry: float | None = None
+        # node plans of this cycle (see plan_preemption's memo): valid within it only,
+        # as eligibility depends on now and on the jobs started in the cycle
+        self._memo: dict[tuple[object, ...], object] = {}
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int], float] = {}
         # disruption budgets: group -> disruptions still allowed (None: not counted yet)
@@ -50,24 +112,8 @@ class Preempting:
         self._started_floor = INF
         self._decisions_read = 0
 
-    def candidates(self) -> dict[str, Candidate]:
-        """Running jobs preemption may consider, built once per cycle. O(running)."""
-        if self._candidates is None:
-            s = self.state
-            compare = s.policy.preemption.compare
-            self._candidates = {}
-            for job_id, run in s.runs.items():
-                # A job started in this very cycle is never evicted by it: the cycle
-                # would contradict itself (possible when aging orders a job ahead
-                # whose frozen preemption priority is low).
-                if run.preempted_by is not None or job_id in self.started or not run.job.preemptible:
-                    continue
-                self._candidates[job_id] = Candidate(
-                    running=run.running,
-                    priority=float(run.job.priority) if compare == "base" else s.frozen[job_id],
-                    seq=run.seq,
-                )
-            self._floor = min((c.priority for c in self._candidates.values()), default=INF)
+    def candidates(self) -> Mapping[str, Candidate]:
+        """Running jobs preemption may consider (a view, O(1))."""
         return self._candidates
 
     def allowed(self) -> dict[str, int]:
@@ -131,7 +177,9 @@ class Preempting:
         if s.plan_failed(fail_key, self.now):
             return None
         candidates = self.candidates()
-        if not candidates or not self._ranks_above(prio, self._floor):
+        # the lowest candidate priority (jobs started in this cycle included: a lower
+        # bound, so at worst a plan is tried for nothing)
+        if not self._ranks_above(prio, s.cindex.floor()):
             return None  # nobody running ranks below it
         shape = (job.request, job.nodes)
         failed_at = self._failed_at.get(shape)
@@ -148,25 +196,39 @@ class Preempting:
             claims.allow_for(job),
             s.capable_nodes(job.request),
             self.allowed() if pol.has_budgets else {},
+            cindex=s.cindex,
+            memo=self._memo,  # type: ignore[arg-type]
+            veto_key=_veto_key(claims, job, self.now),
         )
         if plan is None:
             if not self._started_could_be_victims(job, prio, decisions):
                 # valid until the version moves (starts, releases, nominations, node changes:
                 # each bumps it) or a protection window ends
-                expiry = min(
-                    (r.running.started_at + pol.min_runtime for r in s.runs.values()
-                     if r.running.started_at + pol.min_runtime > self.now),
-                    default=INF,
-                )
-                s.remember_failed_plan(fail_key, expiry)
+                s.remember_failed_plan(fail_key, self._protection_ends())
             self._failed_at[shape] = max(prio, self._failed_at.get(shape, -INF))
             return None
         for victim in plan.victims:
             vrun = s.runs[victim]
-            s.mark_victim(victim, job.id)
+            s.mark_victim(victim, job.id)  # also drops it from the candidates
             self._disrupted(vrun.job)
-            candidates.pop(victim, None)
             node_ids = vrun.running.node_ids
             decisions.append(Preempt(job_id=victim, node_ids=node_ids, by=job.id, grace=pol.grace))
         s.nominate(job.id, plan.node_ids)
         return Reason.PREEMPTING, f"preempting {', '.join(plan.victims)} on {', '.join(plan.node_ids)}"
+
+    def _protection_ends(self) -> float:
+        """When the next ``min_runtime`` protection of a running job ends (``inf``: none
+        will). O(running) once per cycle; jobs started in the cycle end theirs at
+        ``now + min_runtime``."""
+        pol = self.state.policy.preemption
+        if pol.min_runtime == 0:
+            return INF  # nothing is protected
+        if self._expiry is None:
+            self._expiry = min(
+                (r.running.started_at + pol.min_runtime for r in self.state.runs.values()
+                 if r.running.started_at + pol.min_runtime > self.now),
+                default=INF,
+            )
+        if self.started:
+            return min(self._expiry, self.now + pol.min_runtime)
+        return self._expiry

@@ -26,6 +26,7 @@ from prioq.errors import StoreError, UnknownJob, UnknownNode
 from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
+from prioq.preemption import Candidate, CandidateIndex
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
@@ -115,6 +116,11 @@ class State:
         # and by every rollback, so caches keyed on it never outlive their state.
         self.version = 0
         self.caches = Caches()
+        # Read-side indexes for preemption, kept by the mutators below (journaled, so a
+        # rollback restores them): the running jobs preemption may consider, filed per
+        # node (prioq.preemption.CandidateIndex), and each preemptor's victims.
+        self.cindex = CandidateIndex()
+        self.victims: dict[str, set[str]] = {}
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
         self._dirty_nodes: set[str] = set()
@@ -143,7 +149,13 @@ class State:
                     ns = self.index.get(nid)
                     self.index.update(ns, ns.free - alloc)
                     ns.jobs.add(job.id)
+                if jrow.preempted_by is not None:
+                    self.victims.setdefault(jrow.preempted_by, set()).add(job.id)
+                else:
+                    self._candidate_add(self.runs[job.id], refile=False)
             self.policy.placement.observe(job.request)
+        for ns in self.index:
+            self.cindex.refile(ns)
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
@@ -298,8 +310,37 @@ class State:
         return len(self.capable_nodes(job.request)) < job.nodes
 
     def victims_of(self, preemptor: str) -> list[str]:
-        """Running jobs told to stop for ``preemptor``. O(running)."""
-        return [v for v, r in self.runs.items() if r.preempted_by == preemptor]
+        """Running jobs told to stop for ``preemptor``, sorted. O(v log v) for its v victims."""
+        return sorted(self.victims.get(preemptor, ()))
+
+    def candidate(self, run: Run) -> Candidate:
+        """A running job as preemption sees it (base priority, or frozen effective)."""
+        job = run.job
+        prio = float(job.priority) if self.policy.preemption.compare == "base" else self.frozen[job.id]
+        return Candidate(running=run.running, priority=prio, seq=run.seq)
+
+    def _candidate_add(self, run: Run, refile: bool = True) -> None:
+        if run.job.preemptible and run.preempted_by is None:
+            self.cindex.add(self.candidate(run), refile=refile)
+
+    def _candidate_drop(self, job_id: str) -> None:
+        """Journaled: ``job_id`` is no longer a preemption candidate."""
+        c = self.cindex.cands.get(job_id)
+        if c is not None:
+            self._do(lambda: self.cindex.remove(job_id), lambda: self.cindex.add(c))
+
+    def _victim_set(self, preemptor: str, victim: str, present: bool) -> None:
+        def put(on: bool) -> None:
+            if on:
+                self.victims.setdefault(preemptor, set()).add(victim)
+            else:
+                vs = self.victims.get(preemptor)
+                if vs is not None:
+                    vs.discard(victim)
+                    if not vs:
+                        del self.victims[preemptor]
+
+        self._do(partial(put, present), partial(put, not present))
 
     # ------------------------------------------------------------------ pending jobs
 
@@ -388,14 +429,23 @@ class State:
         run = self.runs[job_id]
         old = run.running
         new = attrs.evolve(old, job=attrs.evolve(old.job, priority=priority))
+        was = job_id in self.cindex
+        self._candidate_drop(job_id)
         self._do(lambda: setattr(run, "running", new), lambda: setattr(run, "running", old))
+        if was:
+            self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job_id))
         self.bump()
         self.mark_job(job_id)
         return run.job
 
     def _set_free(self, ns: NodeState, free: Resources) -> None:
         old = ns.free
-        self._do(lambda: self.index.update(ns, free), lambda: self.index.update(ns, old))
+
+        def put(value: Resources) -> None:
+            self.index.update(ns, value)
+            self.cindex.refile(ns)
+
+        self._do(partial(put, free), partial(put, old))
         self.bump()
 
     def start(
@@ -422,12 +472,17 @@ class State:
         for ns, alloc in placement:
             self._set_free(ns, ns.free - alloc)
             self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
+        run = self.runs[job.id]
+        self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
         self.mark_job(job.id)
         return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
 
     def stop(self, job_id: str) -> Run:
         """A running job leaves its nodes (finished, requeued or cancelled); returns its record."""
         run = self.runs[job_id]
+        self._candidate_drop(job_id)
+        if run.preempted_by is not None:
+            self._victim_set(run.preempted_by, job_id, False)
         for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
             ns = self.index.get(nid)
             self._set_free(ns, ns.free + alloc)
@@ -440,7 +495,11 @@ class State:
         self.bump()
         run = self.runs[victim]
         old = run.preempted_by
+        self._candidate_drop(victim)
+        if old is not None:
+            self._victim_set(old, victim, False)
         self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
+        self._victim_set(by, victim, True)
         self.mark_job(victim)
 
     def nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
@@ -463,12 +522,14 @@ class State:
             lambda: setattr(self, "next_order", old_order + 1), lambda: setattr(self, "next_order", old_order)
         )
         self._do(lambda: self.index.add(ns), lambda: self.index.remove(node.id))
+        self._do(lambda: self.cindex.refile(ns), lambda: self.cindex.drop_node(ns.id))
         self.caches.capable.clear()
         self.bump()
         self._dirty_nodes.add(node.id)
 
     def remove_node(self, ns: NodeState) -> None:
         self._do(lambda: self.index.remove(ns.id), lambda: self.index.add(ns))
+        self._do(lambda: self.cindex.drop_node(ns.id), lambda: self.cindex.refile(ns))
         self.caches.capable.clear()
         self.bump()
         self._dirty_nodes.add(ns.id)
