@@ -195,3 +195,25 @@ def test_a_simulation_with_instant_preemption_and_aging_terminates() -> None:
     result = simulate(workload, policy)
     assert len(result.records) == len(workload.jobs)
     assert result.cycles < 20 * len(workload.jobs)
+
+
+def test_a_failed_preemption_says_nothing_of_a_shorter_job_under_a_reservation() -> None:
+    """Regression (review): the in-cycle and cross-cycle preemption shortcuts were keyed on
+    (request, gang, priority) only. Under a reservation a job that ends before it starts is
+    spared (EASY backfill), so a failure for a job without a duration says nothing of an
+    equal job with one: it must still evict its victim."""
+    from prioq import PriorityClass
+
+    policy = Policy(
+        priority_classes=(PriorityClass(name="batch", value=50, preemption="never"),),
+        preemption=Preemption(policy="lower-priority"),
+    )
+    s = Scheduler([Node(id="n1", capacity="gpu=A100:8"), Node(id="n2", capacity="gpu=A100:8")], policy=policy)
+    s.submit(Job(id="H", priority=100, submitted_at=0, request="gpu=8", duration=1000), 0)
+    s.submit(Job(id="L", priority=1, submitted_at=0, request="gpu=8", duration=500), 0)
+    assert len(s.schedule(0)) == 2
+    s.submit(Job(id="R1", priority_class="batch", submitted_at=1, request="gpu=8"), 1)
+    s.submit(Job(id="X", priority=10, submitted_at=2, request="gpu=8"), 2)
+    s.submit(Job(id="Y", priority=10, submitted_at=3, request="gpu=8", duration=100), 3)
+    decisions = s.schedule(10)
+    assert kinds(decisions) == [("Preempt", "L")] and decisions[0].by == "Y"

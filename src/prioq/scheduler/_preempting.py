@@ -103,7 +103,7 @@ class Preempting:
         # as eligibility depends on now and on the jobs started in the cycle
         self._memo: dict[tuple[object, ...], object] = {}
         # (request, gang size) -> highest priority that found no victims this cycle
-        self._failed_at: dict[tuple[ResourceRequest, int], float] = {}
+        self._failed_at: dict[tuple[ResourceRequest, int, float | None], float] = {}
         # disruption budgets: group -> disruptions still allowed (None: not counted yet)
         self._allowed: dict[str, int] | None = None
         self._groups: dict[str, list[int]] = {}  # group -> [running, terminating]
@@ -170,8 +170,11 @@ class Preempting:
         s = self.state
         pol = s.policy.preemption
         prio = s.preemption_priority(job, self.now)
+        # Under a reservation a job that ends before it starts is spared (EASY backfill):
+        # jobs of one request but other durations are not interchangeable then.
+        spared_by = job.duration if claims.reserved_for is not None else None
         fail_key = (
-            job.request, job.nodes, prio, s.class_may_preempt(job), claims.reserved_for,
+            job.request, job.nodes, prio, s.class_may_preempt(job), claims.reserved_for, spared_by,
             job.submitted_at if pol.policy == "lower-or-newer-equal" else None,
         )
         if s.plan_failed(fail_key, self.now):
@@ -181,7 +184,7 @@ class Preempting:
         # bound, so at worst a plan is tried for nothing)
         if not self._ranks_above(prio, s.cindex.floor()):
             return None  # nobody running ranks below it
-        shape = (job.request, job.nodes)
+        shape = (job.request, job.nodes, spared_by)
         failed_at = self._failed_at.get(shape)
         if failed_at is not None and not self._ranks_above(prio, failed_at):
             return None  # an equal request of higher priority found no victims this cycle
