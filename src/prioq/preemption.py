@@ -357,7 +357,9 @@ class CandidateIndex:
     already do; for ``k = 0`` the lowest candidate priority). A preemptor needing at
     least ``k`` GPUs must evict a victim of priority >= ``t_k`` there, which bounds the
     node's score from below (:meth:`bound`). Updating a node costs
-    O(j log j + levels * log N) for its j candidates.
+    O(j log j + levels * log N) for its j candidates, paid lazily: a change only marks
+    the node, and the first read after it refiles every marked node (most starts and
+    releases are never followed by a preemption decision).
     """
 
     def __init__(self) -> None:
@@ -370,12 +372,14 @@ class CandidateIndex:
         # change (never reused), so a node's plan can be remembered while it holds
         self.stamp: dict[str, int] = {}
         self._clock = 0
+        self._stale: dict[str, NodeState] = {}  # nodes whose keys must be recomputed before a read
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self.cands
 
     def floor(self) -> float:
         """The lowest priority of any candidate (``inf`` without any). O(log N)."""
+        self._flush()
         level = self._lists[0]
         return level[0][0] if level else math.inf
 
@@ -400,6 +404,7 @@ class CandidateIndex:
         return c
 
     def drop_node(self, node_id: str) -> None:
+        self._stale.pop(node_id, None)
         self._unfile(node_id)
         self.nodes.pop(node_id, None)
 
@@ -409,11 +414,21 @@ class CandidateIndex:
                 level.remove(key)
 
     def refile(self, ns: NodeState) -> None:
-        """Recompute a node's keys (its free capacity or candidates changed)."""
-        self._unfile(ns.id)
+        """A node's free capacity or candidates changed: its keys are recomputed before
+        the next read. O(1)."""
         self.nodes[ns.id] = ns
         self._clock += 1
         self.stamp[ns.id] = self._clock
+        self._stale[ns.id] = ns
+
+    def _flush(self) -> None:
+        if self._stale:
+            for ns in self._stale.values():
+                self._file(ns)
+            self._stale.clear()
+
+    def _file(self, ns: NodeState) -> None:
+        self._unfile(ns.id)
         jobs = self.on_node.get(ns.id)
         by_prio: dict[float, list[float]] = {}  # priority -> [GPU milli, latest start]
         for c in (jobs or {}).values():
@@ -446,9 +461,11 @@ class CandidateIndex:
         return min(request.gpu_milli // 1000, GPU_LEVELS)
 
     def ordered(self, level: int) -> Iterable[_Key]:
+        self._flush()
         return self._lists[level]
 
     def key(self, node_id: str, level: int) -> _Key | None:
+        self._flush()
         keys = self._keys.get(node_id)
         return None if keys is None else keys[level]
 

@@ -83,7 +83,10 @@ class Scheduler:
         return [ns.node for ns in self._state.index]
 
     def free(self, node_id: str) -> Resources:
-        """What is free on a node now."""
+        """What is free on a node now. O(1)."""
+        index = self._state.index
+        if type(node_id) is str and node_id in index:  # the hot path (simulators sample it)
+            return index.get(node_id).free
         return self._state.node(v.lookup_id(node_id, "node id")).free
 
     def __contains__(self, job_id: object) -> bool:
@@ -258,10 +261,13 @@ class Scheduler:
 
     def _check_priority(self, job_id: str, priority: object) -> int:
         lo, hi = self.policy.priority_range
+        if type(priority) is int and lo <= priority <= hi:  # the common case, without a message
+            return priority
         return v.priority(priority, f"job {job_id}", minimum=lo, maximum=hi)
 
     def _validate_new(self, job: object, batch: set[str]) -> Job:
-        job = v.instance(job, Job, "job", error=InvalidJob)
+        if type(job) is not Job:
+            job = v.instance(job, Job, "job", error=InvalidJob)
         if job.id in self or job.id in batch:
             raise DuplicateJob(f"job {job.id!r} is already queued or running")
         if job.priority_class is not None:

@@ -384,9 +384,11 @@ class State:
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
 
     def start_cycle(self) -> int:
-        """Number the cycle that starts now (its reasons are stamped with it)."""
-        old = self.cycles
-        self._do(lambda: setattr(self, "cycles", old + 1), lambda: setattr(self, "cycles", old))
+        """Number the cycle that starts now (its reasons are stamped with it).
+
+        Like the version, never rolled back: stamps only need to grow, and a number
+        a failed cycle used is simply never seen again."""
+        self.cycles += 1
         return self.cycles
 
     def set_reasons(
@@ -398,6 +400,8 @@ class State:
             (self.reasons, reasons), (self.shape_reasons, shapes)
         )
         for target, updates in pairs:
+            if not updates:
+                continue
             old = {key: target.get(key, _MISSING) for key in updates}
 
             def undo(target: dict[Any, Any] = target, old: dict[Any, Any] = old) -> None:
