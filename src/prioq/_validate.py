@@ -199,6 +199,8 @@ def identifier(value: object, what: str, *, error: type[InvalidValue] = InvalidV
 def identifiers(value: object, what: str, *, error: type[InvalidValue] = InvalidValue) -> tuple[str, ...]:
     """A tuple of ids from an iterable of non-empty strings; a plain string is refused
     (``after="train"`` would otherwise mean the five ids ``t``, ``r``, ``a``, ...)."""
+    if type(value) is tuple and all(type(v) is str and v for v in value):
+        return value  # already what it must be (the scheduler's own decisions): no copy
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise wrong_type(error, f"{what}: expected a collection of ids (not a string), got {value!r}")
     return tuple(identifier(v, f"{what} item", error=error) for v in value)

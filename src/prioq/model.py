@@ -140,6 +140,8 @@ def _node_ids(value: Iterable[str]) -> tuple[str, ...]:
 
 
 def _resources_tuple(value: Iterable[Resources]) -> tuple[Resources, ...]:
+    if type(value) is tuple and all(type(r) is Resources for r in value):
+        return value  # the scheduler's own allocations: nothing to copy or check
     if isinstance(value, Resources) or not isinstance(value, Iterable):
         raise wrong_type(InvalidValue, f"allocation: expected a collection of Resources, got {value!r}")
     out = tuple(value)
@@ -258,8 +260,12 @@ class Running:
     allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
 
     def __attrs_post_init__(self) -> None:
-        instance(self.job, Job, "running job")
-        instant(self.started_at, f"running job {self.job.id}: started_at")
+        # built on every start: the common case (a Job, a finite float) costs two type tests
+        if type(self.job) is not Job:
+            instance(self.job, Job, "running job")
+        started = self.started_at
+        if type(started) is not float or started - started != 0.0:
+            instant(started, f"running job {self.job.id}: started_at")
 
     def allocation_on(self, node_id: str) -> Resources:
         """What the job holds on one of its nodes. O(gang size)."""
@@ -275,7 +281,8 @@ class Start:
     allocation: tuple[Resources, ...] = attrs.field(converter=_resources_tuple)
 
     def __attrs_post_init__(self) -> None:
-        identifier(self.job_id, "start: job_id")
+        if type(self.job_id) is not str or not self.job_id:
+            identifier(self.job_id, "start: job_id")
 
 
 @attrs.frozen(slots=True, kw_only=True)
