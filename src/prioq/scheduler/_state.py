@@ -15,8 +15,7 @@ Nothing outside this module assigns to a :class:`State` field or to a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Sequence
 from functools import partial
 from typing import Any
 
@@ -152,7 +151,8 @@ class State:
                 if jrow.preempted_by is not None:
                     self.victims.setdefault(jrow.preempted_by, set()).add(job.id)
                 else:
-                    self._candidate_add(self.runs[job.id], refile=False)
+                    if self.policy.preemption.enabled:
+                        self._candidate_add(self.runs[job.id], refile=False)
             self.policy.placement.observe(job.request)
         for ns in self.index:
             self.cindex.refile(ns)
@@ -162,38 +162,43 @@ class State:
 
     # ------------------------------------------------------------------ transactions
 
-    @contextmanager
-    def transaction(self, now: float | None) -> Iterator[None]:
-        """Run one public call's mutations at ``now``, then commit them; on any failure undo them all."""
+    def transaction(self, now: float | None) -> _Transaction:
+        """Run one public call's mutations at ``now``, then commit them; on any failure undo them all.
+
+        ``with state.transaction(now): ...`` (a small class rather than a generator-based
+        context manager: every public call opens one)."""
+        return _Transaction(self, now)
+
+    def _open(self, now: float | None) -> float | None:
         assert self._undo is None, "scheduler calls must not nest"
         self._undo = []
         self._dirty_jobs = set()
         self._dirty_nodes = set()
         before = self.now
+        if now is not None:
+            self.now = now
+        return before
+
+    def _commit(self) -> None:
+        rows = changes(self, self._dirty_jobs, self._dirty_nodes)
         try:
-            if now is not None:
-                self.now = now
-            yield
-            rows = changes(self, self._dirty_jobs, self._dirty_nodes)
-            try:
-                self.store.commit(rows)
-            except StoreError:
-                raise
-            except Exception as exc:
-                raise StoreError(f"commit failed: {type(exc).__name__}: {exc}") from exc
-        except BaseException:
-            for undo in reversed(self._undo):
-                undo()
-            self.now = before
-            if now is not None and now != before:
-                # The queue processed its aging events up to ``now``, which cannot be
-                # undone event by event: rebuild it (O(n log n), on failure only).
-                self.queue = self._rebuilt_queue()
-            self.caches.reset()
-            self.bump()
+            self.store.commit(rows)
+        except StoreError:
             raise
-        finally:
-            self._undo = None
+        except Exception as exc:
+            raise StoreError(f"commit failed: {type(exc).__name__}: {exc}") from exc
+
+    def _rollback(self, now: float | None, before: float | None) -> None:
+        assert self._undo is not None
+        for undo in reversed(self._undo):
+            undo()
+        self.now = before
+        if now is not None and now != before:
+            # The queue processed its aging events up to ``now``, which cannot be
+            # undone event by event: rebuild it (O(n log n), on failure only).
+            self.queue = self._rebuilt_queue()
+        self.caches.reset()
+        self.bump()
 
     def _rebuilt_queue(self) -> Pending:
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
@@ -476,8 +481,9 @@ class State:
         for ns, alloc in placement:
             self._set_free(ns, ns.free - alloc)
             self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
-        run = self.runs[job.id]
-        self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
+        if self.policy.preemption.enabled:  # the candidate index serves preemption only
+            run = self.runs[job.id]
+            self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
         self.mark_job(job.id)
         return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
 
@@ -566,3 +572,33 @@ class State:
     def plan_failed(self, key: tuple[object, ...], now: float) -> bool:
         failed = self.caches.preempt_fail.get(key)
         return failed is not None and failed[0] == self.version and now < failed[1]
+
+
+class _Transaction:
+    """One public call's transaction on a :class:`State` (see :meth:`State.transaction`)."""
+
+    __slots__ = ("before", "now", "state")
+
+    def __init__(self, state: State, now: float | None) -> None:
+        self.state = state
+        self.now = now
+        self.before: float | None = None
+
+    def __enter__(self) -> None:
+        self.before = self.state._open(self.now)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        state = self.state
+        try:
+            if exc_type is None:
+                try:
+                    state._commit()
+                except BaseException:
+                    state._rollback(self.now, self.before)
+                    raise
+            else:
+                state._rollback(self.now, self.before)
+        finally:
+            state._undo = None
+        # returning None: an exception raised in the body propagates
+
