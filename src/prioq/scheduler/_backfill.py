@@ -127,10 +127,16 @@ class Claims:
         # computed once per job, not per claim and candidate node (exact aging arithmetic
         # under compare="effective")
         priority = self.state.preemption_priority(job, self.now) if self.by_node else None
+        # Whether an owner's claims bind this job is the same on every node (one key, one
+        # priority per owner): decided once per owner, not per claim and candidate node.
+        binds: dict[str, bool] = {}
 
         def allow(ns: NodeState, alloc: Resources) -> bool:
             for claim in self.on(ns.id):
-                if not self.binding(claim, job, priority) or claim.spares(end):
+                bound = binds.get(claim.owner)
+                if bound is None:
+                    bound = binds[claim.owner] = self.binding(claim, job, priority)
+                if not bound or claim.spares(end):
                     continue
                 if claim.projected.shortfall(alloc) or fit(claim.request, claim.projected - alloc) is None:
                     return False

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from prioq.model import Decision, Job, Preempt, Reason, Start
 from prioq.preemption import Candidate, max_disruptions, plan_preemption
 from prioq.resources import ResourceRequest
-from prioq.scheduler._backfill import Claims
+from prioq.scheduler._backfill import Claim, Claims
 from prioq.scheduler._state import INF, ReasonText, State
 
 __all__ = ["Preempting"]
@@ -54,14 +54,20 @@ def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
     ``job`` and do not spare it, with what they still need (a key for remembering node
     plans; a claim's ``projected`` is replaced, never changed in place)."""
     end = INF if job.duration is None else now + job.duration
+    priority = claims.state.preemption_priority(job, now) if claims else None
+    binds: dict[str, bool] = {}  # per owner, as in Claims.allow_for
+
+    def bound(c: Claim) -> bool:
+        b = binds.get(c.owner)
+        if b is None:
+            b = binds[c.owner] = claims.binding(c, job, priority)
+        return b
 
     def key(node_id: str) -> object:
         on = claims.by_node.get(node_id)
         if not on:
             return ()
-        return tuple(
-            (_Same(c), _Same(c.projected)) for c in on if claims.binding(c, job) and not c.spares(end)
-        )
+        return tuple((_Same(c), _Same(c.projected)) for c in on if bound(c) and not c.spares(end))
 
     return key
 
