@@ -22,12 +22,13 @@ authors' simulator reserves nothing), the arrivals are submitted in order
 (``submit_many``), and one ``schedule`` cycle visits them in arrival order,
 placing each where the policy says; a pod that fits nowhere stays pending (a
 cycle's free capacity only shrinks, so it is exactly the authors' drop), and no
-pod ever leaves. FGD is seeded with the original pod list, as the authors'
-``SetTypicalPods`` learns the original workload, and keeps learning from every
-arrival (``FragmentationAware(window=None, seed=pods)``). ``--online``
-instead submits one pod, runs a cycle and cancels the pod if it did not start,
-pod after pod (an orchestrator's loop; slower: the workload moves with every
-arrival).
+pod ever leaves. FGD learns from a window of recent arrivals as large as the
+pod list, seeded with the pod list (``FragmentationAware(window=len(pods),
+seed=pods)``): it starts from the original workload, as the authors'
+``SetTypicalPods`` does, and slides over the arrivals submitted since.
+``--batch N`` instead submits N pods per cycle and cancels those that did not
+start (``--batch 1``: an orchestrator's loop, pod after pod; slower, as the
+workload moves with every arrival).
 
 Ties are broken by node order: the openb list order, or with
 ``--shuffle-nodes`` a per-seed shuffle of it (the authors' simulator prefixes
@@ -120,9 +121,12 @@ Pod = tuple[str, ResourceRequest]
 
 
 def _fgd(score: str, trace: Sequence[Pod], tie_seed: int | None = None) -> PlacementPolicy:
-    """FGD seeded with the trace's pod list, learning from every arrival too."""
+    """FGD learning from the last len(trace) arrivals, seeded with the trace's pod list."""
     return FragmentationAware(
-        "raw" if score == "raw" else "rounded", tie_seed=tie_seed, window=None, seed=[r for _, r in trace]
+        "raw" if score == "raw" else "rounded",
+        tie_seed=tie_seed,
+        window=len(trace),
+        seed=[r for _, r in trace],
     )
 
 
@@ -318,11 +322,11 @@ def speed(nodes: Sequence[Node], pods: Sequence[Pod], count: int) -> None:
     )
 
 
-def run_one(args: tuple[str, int, bool, bool, bool]) -> tuple[str, int, dict[int, float], int, float, int]:
-    policy_name, seed, toy, shuffle_nodes, online = args
+def run_one(args: tuple[str, int, bool, bool, int]) -> tuple[str, int, dict[int, float], int, float, int]:
+    policy_name, seed, toy, shuffle_nodes, batch = args
     nodes, pods = (_DATA[0], _DATA[1]) if _DATA is not None and _DATA[2] == toy else load(toy)
     capacity = sum(n.capacity.gpu_milli for n in nodes)
-    curve, failed, seconds = replay(nodes, pods, policy_name, seed, shuffle_nodes, online)
+    curve, failed, seconds = replay(nodes, pods, policy_name, seed, shuffle_nodes, batch)
     marks = {m: unallocated_at(curve, capacity, m) for m in MARKS}
     return policy_name, seed, marks, failed, seconds, len(curve)
 
@@ -346,8 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
-        "--online", action="store_true",
-        help="submit, schedule and (if it did not start) cancel one pod at a time",
+        "--batch", type=int, default=0, metavar="N",
+        help="pods submitted per cycle, those that did not start cancelled (default 0: all in one cycle)",
     )
     parser.add_argument(
         "--speed", type=int, default=0, metavar="N",
@@ -356,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts = parser.parse_args(argv)
     names = [p.strip() for p in opts.policies.split(",") if p.strip()]
     unknown = [p for p in names if p not in POLICIES]
-    if unknown or opts.seeds < 1 or opts.jobs < 1:
-        parser.error(f"unknown policies {unknown}" if unknown else "--seeds and --jobs must be >= 1")
+    if unknown or opts.seeds < 1 or opts.jobs < 1 or opts.batch < 0:
+        parser.error(f"unknown policies {unknown}" if unknown else "--seeds, --jobs >= 1, --batch >= 0")
     nodes, pods = load(opts.toy)
     _DATA = (nodes, pods, opts.toy)
     if opts.speed:
@@ -370,10 +374,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{len(pods)} pods ({sum(gpu_milli(r) for _, r in pods) / capacity:.1%} of GPU capacity); "
         f"tuned to {TUNE_RATIO:.0%}; seeds {seeds[0]}..{seeds[-1]}; "
         f"node order {'shuffled per seed' if opts.shuffle_nodes else 'as listed'}; through the "
-        f"Scheduler, {'one pod per cycle' if opts.online else 'one cycle'}",
+        f"Scheduler, {f'{opts.batch} pods per cycle' if opts.batch else 'one cycle'}",
         flush=True,
     )
-    tasks = [(p, s, opts.toy, opts.shuffle_nodes, opts.online) for s in seeds for p in names]
+    tasks = [(p, s, opts.toy, opts.shuffle_nodes, opts.batch) for s in seeds for p in names]
     results: dict[str, list[tuple[dict[int, float], int, float]]] = {p: [] for p in names}
     rates: dict[str, list[float]] = {p: [] for p in names}
     done = map(run_one, tasks) if opts.jobs == 1 else ProcessPoolExecutor(opts.jobs).map(run_one, tasks)
