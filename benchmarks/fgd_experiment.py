@@ -22,13 +22,13 @@ authors' simulator reserves nothing), the arrivals are submitted in order
 (``submit_many``), and one ``schedule`` cycle visits them in arrival order,
 placing each where the policy says; a pod that fits nowhere stays pending (a
 cycle's free capacity only shrinks, so it is exactly the authors' drop), and no
-pod ever leaves. FGD learns from a window of recent arrivals as large as the
-pod list, seeded with the pod list (``FragmentationAware(window=len(pods),
-seed=pods)``): it starts from the original workload, as the authors'
-``SetTypicalPods`` does, and slides over the arrivals submitted since.
-``--batch N`` instead submits N pods per cycle and cancels those that did not
-start (``--batch 1``: an orchestrator's loop, pod after pod; slower, as the
-workload moves with every arrival).
+pod ever leaves. FGD is seeded with the original pod list and learns nothing
+from the arrivals (``FragmentationAware(window=0, seed=pods)``), as the
+authors' ``SetTypicalPods`` fixes the typical workload from the original pod
+list; ``fgd-window`` also learns from a window of recent arrivals as large as
+the pod list (``window=len(pods)``). ``--batch N`` instead submits N pods per
+cycle and cancels those that did not start (``--batch 1``: an orchestrator's loop, pod after pod; slower with
+``fgd-window``, whose workload moves with every arrival).
 
 Ties are broken by node order: the openb list order, or with
 ``--shuffle-nodes`` a per-seed shuffle of it (the authors' simulator prefixes
@@ -120,12 +120,12 @@ class SeededRandom:
 Pod = tuple[str, ResourceRequest]
 
 
-def _fgd(score: str, trace: Sequence[Pod], tie_seed: int | None = None) -> PlacementPolicy:
-    """FGD learning from the last len(trace) arrivals, seeded with the trace's pod list."""
+def _fgd(score: str, trace: Sequence[Pod], tie_seed: int | None = None, window: int = 0) -> PlacementPolicy:
+    """FGD seeded with the trace's pod list; ``window`` recent arrivals learnt on top (0: none)."""
     return FragmentationAware(
         "raw" if score == "raw" else "rounded",
         tie_seed=tie_seed,
-        window=len(trace),
+        window=window,
         seed=[r for _, r in trace],
     )
 
@@ -139,6 +139,8 @@ POLICIES: dict[str, Callable[[int, Sequence[Pod]], PlacementPolicy]] = {
     "fgd-raw": lambda _seed, trace: _fgd("raw", trace),
     # not in the default set: ties broken at random (stock kube-scheduler), to measure the tie-break
     "fgd-random-ties": lambda seed, trace: _fgd("rounded", trace, tie_seed=seed),
+    # not in the default set: the seed plus a window of recent arrivals as large as the trace
+    "fgd-window": lambda _seed, trace: _fgd("rounded", trace, window=len(trace)),
 }
 DEFAULT_POLICIES = ("random", "first-fit", "best-fit", "spread", "fgd", "fgd-raw")
 LABELS = {
@@ -149,6 +151,7 @@ LABELS = {
     "fgd": "fragmentation-aware (rounded)",
     "fgd-raw": "fragmentation-aware (raw)",
     "fgd-random-ties": "fragmentation-aware (rounded, random ties)",
+    "fgd-window": "fragmentation-aware (rounded, seed + window of arrivals)",
 }
 
 

@@ -89,15 +89,27 @@ def test_cancel_does_not_take_an_arrival_out() -> None:
 # ----------------------------------------------------------------------------- the window and the seed
 
 
-def test_the_window_slides_and_the_seed_fills_it_first() -> None:
-    fgd = FragmentationAware(window=3, seed=[req("gpu=1"), TaskType(2000)])
-    assert fgd.window == 3
-    assert types(fgd) == {(1000, 1): 0.5, (0, 0): 0.5}
-    for spec in ["gpu=0.5", "gpu=0.5"]:
+def observed(fgd: FragmentationAware, *specs: str) -> FragmentationAware:
+    for spec in specs:
         fgd.observe(req(spec))
-    assert types(fgd) == {(500, 1): round(2 / 3, 6), (0, 0): round(1 / 3, 6)}  # gpu=1 slid out
-    fgd.observe(req("gpu=0.5"))
-    assert types(fgd) == {(500, 1): 1.0}
+    return fgd
+
+
+def test_the_window_slides_and_the_seed_stays() -> None:
+    fgd = FragmentationAware(window=2, seed=[req("gpu=1"), TaskType(2000)])
+    assert fgd.window == 2
+    assert types(fgd) == {(1000, 1): 0.5, (0, 0): 0.5}
+    observed(fgd, "gpu=0.5", "gpu=0.5")
+    assert types(fgd) == {(500, 1): 0.5, (1000, 1): 0.25, (0, 0): 0.25}
+    observed(fgd, "gpu=0.25")  # the first gpu=0.5 slides out; the seed never does
+    assert types(fgd) == {(500, 1): 0.25, (250, 1): 0.25, (1000, 1): 0.25, (0, 0): 0.25}
+
+
+def test_window_zero_is_the_seed_alone() -> None:
+    fgd = FragmentationAware(window=0, seed=[req("gpu=1")] * 3)
+    text = fgd.state()
+    observed(fgd, "gpu=0.5", "cpu=1")
+    assert types(fgd) == {(1000, 1): 1.0} and fgd.state() is text  # nothing learnt, nothing to write
 
 
 def test_window_none_counts_every_arrival() -> None:
@@ -110,14 +122,15 @@ def test_window_none_counts_every_arrival() -> None:
 
 
 def test_forget_is_for_direct_use_only() -> None:
-    fgd = FragmentationAware(window=4, seed=[req("gpu=1"), req("gpu=0.5"), req("gpu=1")])
+    fgd = observed(FragmentationAware(window=4, seed=[req("gpu=0.25")]), "gpu=1", "gpu=0.5", "gpu=1")
     fgd.forget(req("gpu=1"))
-    assert types(fgd) == {(1000, 1): 0.5, (500, 1): 0.5}
+    assert types(fgd) == {(1000, 1): round(1 / 3, 6), (500, 1): round(1 / 3, 6), (250, 1): round(1 / 3, 6)}
     fgd.forget(req("gpu=2"))  # never seen: ignored
-    assert types(fgd) == {(1000, 1): 0.5, (500, 1): 0.5}
+    fgd.forget(req("gpu=0.25"))  # only in the seed, which forget does not touch
+    assert types(fgd) == {(1000, 1): round(1 / 3, 6), (500, 1): round(1 / 3, 6), (250, 1): round(1 / 3, 6)}
 
 
-@pytest.mark.parametrize("window", [0, -1, -(10**400)])
+@pytest.mark.parametrize("window", [-1, -(10**400)])
 def test_bad_window_is_invalid_policy(window: int) -> None:
     with pytest.raises(InvalidPolicy):
         FragmentationAware(window=window)
@@ -150,7 +163,7 @@ def test_state_round_trips_and_is_cached() -> None:
 
 
 def test_restore_into_another_window_keeps_the_most_recent_arrivals() -> None:
-    fgd = FragmentationAware(window=10, seed=[req("gpu=1")] * 5 + [req("gpu=0.5")] * 2)
+    fgd = observed(FragmentationAware(window=10), *["gpu=1"] * 5, *["gpu=0.5"] * 2)
     small = FragmentationAware(window=2)
     small.restore(fgd.state())
     assert types(small) == {(500, 1): 1.0}
@@ -190,6 +203,13 @@ def test_restore_refuses_what_is_not_a_window(text: str) -> None:
     assert fgd.state() == before
     with pytest.raises(InvalidPolicyType):
         fgd.restore(5)  # type: ignore[arg-type]
+
+
+def test_the_seed_is_part_of_the_state() -> None:
+    fgd = observed(FragmentationAware(window=1, seed=[req("gpu=1")] * 3), "gpu=0.5", "gpu=0.25")
+    other = FragmentationAware(window=1)  # no seed of its own: the stored one is restored
+    other.restore(fgd.state())
+    assert other.state() == fgd.state() and types(other) == {(1000, 1): 0.75, (250, 1): 0.25}
 
 
 def test_tie_break_generator_state_is_part_of_the_state() -> None:

@@ -1,14 +1,16 @@
 """FGD's learnt workload: a window of recent arrivals, and its persisted text.
 
 :class:`ArrivalWindow` counts the task types of the last ``size`` arrivals
-(``size=None``: every arrival ever). An arrival enters on submit and leaves only
-by sliding out of the window: the distribution is of what *arrives*, as the FGD
-paper's is of the trace, so a cancel or a release does not change it.
+(``size=None``: every arrival ever; ``0``: none), plus a fixed *seed* (a trace's
+tasks, the paper's typical pods) that never slides out. An arrival enters on
+submit and leaves only by sliding out of the window: the distribution is of
+what *arrives*, as the FGD paper's is of the trace, so a cancel or a release
+does not change it.
 
 The window is scheduler state (a restart must place exactly as before), so it
 has a compact text form, :meth:`ArrivalWindow.text`, that the scheduler
 persists with every call that changed it: the task types seen (in id order)
-and the ring of recent arrivals, each a fixed-width code of its type id in a
+and the seed's count per type, and the ring of recent arrivals, each a fixed-width code of its type id in a
 64-letter alphabet (one character per arrival while there are at most 64
 types, which is the common case). Counts are derived from the ring on load.
 With ``size=None`` the text holds a count per type instead of a ring.
@@ -103,15 +105,16 @@ class ArrivalWindow:
     ``decode`` turn one into JSON-ready values and back, for :meth:`text`/:meth:`restore`.
     """
 
-    __slots__ = ("_ids", "_ring", "_size", "_tally", "_text", "_types", "_types_json", "_width")
+    __slots__ = ("_ids", "_prior", "_ring", "_size", "_tally", "_text", "_types", "_types_json", "_width")
 
     def __init__(self, size: int | None) -> None:
         if size is not None:
-            _validate.integer(size, "fragmentation-aware: window", error=InvalidPolicy, minimum=1)
+            _validate.integer(size, "fragmentation-aware: window", error=InvalidPolicy, minimum=0)
         self._size = size
         self._types: list[Any] = []  # type id -> type
         self._ids: dict[Any, int] = {}
         self._tally: list[int] = []  # type id -> arrivals of that type in the window
+        self._prior: list[int] = []  # type id -> seed tasks of that type (they never slide out)
         self._width = 1
         self._ring = ""  # fixed-width codes of the window's arrivals, oldest first (size only)
         self._text: str | None = None
@@ -122,19 +125,29 @@ class ArrivalWindow:
         return self._size
 
     def __len__(self) -> int:
-        """Arrivals in the window."""
+        """Arrivals in the window (the seed not included)."""
         return sum(self._tally)
 
     def counts(self) -> Iterator[tuple[Any, int]]:
-        """``(type, count)`` of the types in the window, in first-seen order. O(T)."""
-        for task, count in zip(self._types, self._tally, strict=True):
-            if count:
-                yield task, count
+        """``(type, count)`` of the seed and the window together, in first-seen order. O(T)."""
+        for task, count, prior in zip(self._types, self._tally, self._prior, strict=True):
+            if count + prior:
+                yield task, count + prior
+
+    def seed(self, task: Any) -> None:
+        """One task of the seed: counted for good, whatever arrives later. O(1)."""
+        tid = self._ids.get(task)
+        if tid is None:
+            tid = self._register(task)
+        self._prior[tid] += 1
+        self._text = None
 
     # ------------------------------------------------------------------ changes
 
     def add(self, task: Any) -> None:
         """One arrival; the oldest slides out when the window is full. O(1) + one ring copy."""
+        if self._size == 0:
+            return
         tid = self._ids.get(task)
         if tid is None:
             tid = self._register(task)
@@ -165,12 +178,13 @@ class ArrivalWindow:
         return True
 
     def _register(self, task: Any) -> int:
-        if self._size is not None and len(self._types) >= 2 * sum(1 for c in self._tally if c) + 64:
+        if self._size is not None and len(self._types) >= 2 * self._live() + 64:
             self._compact()  # types that slid out entirely: bounded by the window, not history
         tid = len(self._types)
         self._types.append(task)
         self._ids[task] = tid
         self._tally.append(0)
+        self._prior.append(0)
         self._types_json = None
         if _width(len(self._types)) != self._width:
             self._recode(list(range(len(self._types))), _width(len(self._types)))
@@ -178,13 +192,17 @@ class ArrivalWindow:
 
     def _compact(self) -> None:
         """Drop types with no arrival in the window, keeping the others' relative order."""
-        keep = [tid for tid, count in enumerate(self._tally) if count]
+        keep = [tid for tid, count in enumerate(self._tally) if count or self._prior[tid]]
         new_id = {old: new for new, old in enumerate(keep)}
         self._types = [self._types[t] for t in keep]
         self._ids = {task: i for i, task in enumerate(self._types)}
         self._tally = [self._tally[t] for t in keep]
+        self._prior = [self._prior[t] for t in keep]
         self._recode([new_id.get(t, 0) for t in range(max(keep, default=-1) + 1)], _width(len(keep) + 1))
         self._types_json = None
+
+    def _live(self) -> int:
+        return sum(1 for count, prior in zip(self._tally, self._prior, strict=True) if count or prior)
 
     def _recode(self, mapping: list[int], width: int) -> None:
         """Rewrite the ring with ids ``mapping[old]`` at ``width`` characters each. O(size)."""
@@ -205,6 +223,8 @@ class ArrivalWindow:
             tail = f'"counts":{json.dumps(self._tally, separators=(",", ":"))}'
         else:
             tail = f'"width":{self._width},"ring":"{self._ring}"'
+        if any(self._prior):
+            tail += f',"seed":{json.dumps(self._prior, separators=(",", ":"))}'
         more = "" if not extra else "," + json.dumps(extra, separators=(",", ":"))[1:-1]
         text = f'{{"fgd":{FORMAT},"window":{json.dumps(self._size)},"types":{self._types_json},{tail}{more}}}'
         if extra is None:
@@ -234,6 +254,8 @@ class ArrivalWindow:
         if len(fresh._ids) != len(types):
             raise InvalidPolicy("fragmentation-aware state: a task type is listed twice")
         fresh._width = _width(len(types))
+        prior = data.get("seed")
+        fresh._prior = [0] * len(types) if prior is None else self._counts(prior, len(types))
         counts = data.get("counts")
         if counts is not None and self._size is None:
             fresh._tally = self._counts(counts, len(types))
@@ -277,4 +299,6 @@ class ArrivalWindow:
         ids = [_id(ring[i : i + width]) for i in range(0, len(ring), width)]
         if any(t >= n_types for t in ids):
             raise InvalidPolicy("fragmentation-aware state: the ring names an unknown task type")
-        return ids if size is None else ids[-size:]
+        if size is None or size >= len(ids):
+            return ids
+        return ids[len(ids) - size :]

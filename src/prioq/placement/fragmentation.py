@@ -10,7 +10,7 @@ fragmentation* grows least. This module reproduces the authors' simulator
   model filter)``; memory is not part of it (the authors' ``PodResource`` has
   none). The *typical workload* M is built from a window of recent arrivals
   (:mod:`prioq.placement._window`: the last ``window`` submitted requests,
-  optionally seeded from a trace) like their ``GetTypicalPods`` (CPU-only
+  plus an optional fixed seed, e.g. a trace) like their ``GetTypicalPods`` (CPU-only
   tasks included, popularity threshold 95%, step 1 -- the settings of their
   experiment scripts): types sorted by count (ties: larger cpu, share, count
   first), the shortest prefix covering >= 95% of tasks is kept, and
@@ -336,12 +336,14 @@ class FragmentationAware:
 
     The workload is learnt from a **window of recent arrivals**: the last
     ``window`` requests :meth:`observe` saw (the scheduler calls it on every
-    submit; ``window=None``: every arrival ever). An arrival leaves the window
-    only by sliding out -- a cancel or a release does not remove it: the
-    distribution is of what arrives, as the paper's is of the trace. ``seed``,
-    an iterable of requests or :class:`TaskType` values (a trace's jobs), fills
-    the window first, as arrivals before any submit. With nothing observed, the
-    request being placed stands for the whole workload.
+    submit; ``window=None``: every arrival ever; ``0``: none). An arrival leaves
+    the window only by sliding out -- a cancel or a release does not remove it:
+    the distribution is of what arrives, as the paper's is of the trace.
+    ``seed``, an iterable of requests or :class:`TaskType` values (a trace's
+    jobs, the paper's typical pods), is counted with the window for good: it
+    never slides out (``window=0, seed=trace`` is the paper's fixed workload).
+    With nothing seeded or observed, the request being placed stands for the
+    whole workload.
 
     The window is state: :meth:`state` gives it as JSON text and :meth:`restore`
     takes it back, so a scheduler reopened from its store places exactly as
@@ -387,7 +389,7 @@ class FragmentationAware:
             _validate.integer(tie_seed, "fragmentation-aware: tie_seed", error=InvalidPolicy)
         self._window = ArrivalWindow(window)
         for task in _seed_tasks(seed):
-            self._window.add(task)
+            self._window.seed(task)
         self._ties = None if tie_seed is None else random.Random(tie_seed)
         self._score: Score = score
         self._popularity = popularity
