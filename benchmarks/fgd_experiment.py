@@ -27,8 +27,9 @@ from the arrivals (``FragmentationAware(window=0, seed=pods)``), as the
 authors' ``SetTypicalPods`` fixes the typical workload from the original pod
 list; ``fgd-window`` also learns from a window of recent arrivals as large as
 the pod list (``window=len(pods)``). ``--batch N`` instead submits N pods per
-cycle and cancels those that did not start (``--batch 1``: an orchestrator's loop, pod after pod; slower with
-``fgd-window``, whose workload moves with every arrival).
+cycle and cancels those that did not start (``--batch 1``: an orchestrator's
+loop, pod after pod; slower with ``fgd-window``, whose workload moves with
+every arrival).
 
 Ties are broken by node order: the openb list order, or with
 ``--shuffle-nodes`` a per-seed shuffle of it (the authors' simulator prefixes
