@@ -358,3 +358,37 @@ def test_postgres_version_2_schema_is_migrated(postgres_url: str) -> None:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_postgres_commit_with_a_new_window_keeps_its_round_trips(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window's UPDATE rides in the commit's pipeline: still two syncs, then COMMIT (3 round trips)."""
+    import secrets
+
+    import psycopg
+
+    from prioq.storage import PostgresStore
+
+    schema = f"t_{secrets.token_hex(6)}"
+    syncs: list[int] = []
+    real_sync = psycopg.Pipeline.sync
+
+    def counting_sync(self: Any) -> None:
+        syncs.append(1)
+        real_sync(self)
+
+    try:
+        store = PostgresStore(postgres_url, schema=schema, replica="a")
+        s = Scheduler(T4_NODES, policy=fgd_policy(), store=store)
+        monkeypatch.setattr(psycopg.Pipeline, "sync", counting_sync)
+        s.submit(Job(id="a", submitted_at=0, request="cpu=1 gpu=0.25"), 0)  # writes the window
+        with_window = len(syncs)
+        syncs.clear()
+        s.schedule(1)  # writes no window
+        assert with_window == len(syncs) == 2
+        assert store.load().placement == s.policy.placement.state()  # type: ignore[attr-defined]
+        store.close()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
