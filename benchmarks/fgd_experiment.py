@@ -16,10 +16,20 @@ simulator does it (hkust-adsl/kubernetes-scheduler-simulator, tune ratio 1.3,
    demand 100%, is ``100 - mean(allocated %)`` over the events whose arrived
    demand rounds to 100% (their ``merge_alloc_discrete`` script).
 
-FGD learns its typical workload from the original pod list (their
-``SetTypicalPods`` on the original workload). Placement goes through
-``prioq.placement.NodeIndex`` and the policy objects, the scheduler's own code
-path: ``policy.place(...)`` then ``index.update(ns, ns.free - alloc)``.
+Everything goes through the public :class:`prioq.Scheduler` path: the cluster
+is the scheduler's nodes (``Policy(placement=..., reservation=False)``: the
+authors' simulator reserves nothing), the arrivals are submitted in order
+(``submit_many``), and one ``schedule`` cycle visits them in arrival order,
+placing each where the policy says; a pod that fits nowhere stays pending (a
+cycle's free capacity only shrinks, so it is exactly the authors' drop), and no
+pod ever leaves. FGD is seeded with the original pod list and learns nothing
+from the arrivals (``FragmentationAware(window=0, seed=pods)``), as the
+authors' ``SetTypicalPods`` fixes the typical workload from the original pod
+list; ``fgd-window`` also learns from a window of recent arrivals as large as
+the pod list (``window=len(pods)``). ``--batch N`` instead submits N pods per
+cycle and cancels those that did not start (``--batch 1``: an orchestrator's
+loop, pod after pod; slower with ``fgd-window``, whose workload moves with
+every arrival).
 
 Ties are broken by node order: the openb list order, or with
 ``--shuffle-nodes`` a per-seed shuffle of it (the authors' simulator prefixes
@@ -42,10 +52,12 @@ from concurrent.futures import ProcessPoolExecutor
 
 import attrs
 
-from prioq.model import Node
+from prioq.model import Job, Node, Start
 from prioq.placement import BestFit, FirstFit, NodeIndex, NodeState, PlacementPolicy, Spread
 from prioq.placement.fragmentation import FragmentationAware, fgd_score, node_fragmentation
+from prioq.policy import Policy
 from prioq.resources import MILLI, Device, ResourceRequest, Resources, fit
+from prioq.scheduler import Scheduler
 
 TUNE_RATIO = 1.3
 FIRST_SEED = 42  # the authors' seeds are 42..51
@@ -106,15 +118,30 @@ class SeededRandom:
         return None
 
 
-POLICIES: dict[str, Callable[[int], PlacementPolicy]] = {
-    "random": SeededRandom,
-    "first-fit": lambda _seed: FirstFit(),
-    "best-fit": lambda _seed: BestFit(),
-    "spread": lambda _seed: Spread(),
-    "fgd": lambda _seed: FragmentationAware("rounded"),
-    "fgd-raw": lambda _seed: FragmentationAware("raw"),
+Pod = tuple[str, ResourceRequest]
+
+
+def _fgd(score: str, trace: Sequence[Pod], tie_seed: int | None = None, window: int = 0) -> PlacementPolicy:
+    """FGD seeded with the trace's pod list; ``window`` recent arrivals learnt on top (0: none)."""
+    return FragmentationAware(
+        "raw" if score == "raw" else "rounded",
+        tie_seed=tie_seed,
+        window=window,
+        seed=[r for _, r in trace],
+    )
+
+
+POLICIES: dict[str, Callable[[int, Sequence[Pod]], PlacementPolicy]] = {
+    "random": lambda seed, _trace: SeededRandom(seed),
+    "first-fit": lambda _seed, _trace: FirstFit(),
+    "best-fit": lambda _seed, _trace: BestFit(),
+    "spread": lambda _seed, _trace: Spread(),
+    "fgd": lambda _seed, trace: _fgd("rounded", trace),
+    "fgd-raw": lambda _seed, trace: _fgd("raw", trace),
     # not in the default set: ties broken at random (stock kube-scheduler), to measure the tie-break
-    "fgd-random-ties": lambda seed: FragmentationAware("rounded", tie_seed=seed),
+    "fgd-random-ties": lambda seed, trace: _fgd("rounded", trace, tie_seed=seed),
+    # not in the default set: the seed plus a window of recent arrivals as large as the trace
+    "fgd-window": lambda _seed, trace: _fgd("rounded", trace, window=len(trace)),
 }
 DEFAULT_POLICIES = ("random", "first-fit", "best-fit", "spread", "fgd", "fgd-raw")
 LABELS = {
@@ -125,9 +152,8 @@ LABELS = {
     "fgd": "fragmentation-aware (rounded)",
     "fgd-raw": "fragmentation-aware (raw)",
     "fgd-random-ties": "fragmentation-aware (rounded, random ties)",
+    "fgd-window": "fragmentation-aware (rounded, seed + window of arrivals)",
 }
-
-Pod = tuple[str, ResourceRequest]
 
 
 def load(toy: bool) -> tuple[tuple[Node, ...], list[Pod]]:
@@ -171,35 +197,53 @@ def arrivals(pods: Sequence[Pod], capacity: int, seed: int) -> list[Pod]:
 
 
 def replay(
-    nodes: Sequence[Node], pods: Sequence[Pod], policy_name: str, seed: int, shuffle_nodes: bool = False
+    nodes: Sequence[Node],
+    pods: Sequence[Pod],
+    policy_name: str,
+    seed: int,
+    shuffle_nodes: bool = False,
+    batch: int = 0,
 ) -> tuple[list[tuple[int, int]], int, float]:
-    """Place every arrival; (arrived, allocated) milli-GPUs after each, failures, seconds."""
+    """Place every arrival through a Scheduler; (arrived, allocated) milli-GPUs after each,
+    failures, seconds (submitting and scheduling). ``batch`` pods are submitted per cycle
+    (0: all in one cycle); those that did not start are cancelled (dropped)."""
     capacity = sum(n.capacity.gpu_milli for n in nodes)
     node_order = list(nodes)
     if shuffle_nodes:
         random.Random(seed + 1_000_003).shuffle(node_order)
-    index = NodeIndex()
-    for i, node in enumerate(node_order):
-        index.add(NodeState(node=node, order=i, free=node.capacity))
-    policy = POLICIES[policy_name](seed)
-    for _, request in pods:  # the typical workload: the original pod list
-        policy.observe(request)
+    policy = Policy(placement=POLICIES[policy_name](seed, pods), reservation=False)
+    scheduler = Scheduler(node_order, policy=policy)
     order = arrivals(pods, capacity, seed)
+    jobs = [Job(id=f"pod-{i:06d}", submitted_at=0.0, request=r) for i, (_, r) in enumerate(order)]
+    allocated_by: dict[str, int] = {}
+    t0 = time.perf_counter()
+    step = batch or len(jobs)
+    for at in range(0, len(jobs), step):
+        chunk = jobs[at : at + step]
+        scheduler.submit_many(chunk, 0.0)
+        _record(scheduler.schedule(0.0), allocated_by)
+        if at + step < len(jobs):
+            for job in chunk:
+                if job.id not in allocated_by:
+                    scheduler.cancel(job.id, 0.0)  # dropped, as the authors' simulator drops it
+    seconds = time.perf_counter() - t0
     arrived = allocated = failed = 0
     curve: list[tuple[int, int]] = []
-    t0 = time.perf_counter()
-    for _, request in order:
-        arrived += gpu_milli(request)
-        placed = policy.place(request, index)
-        if placed is None:
+    for job in jobs:
+        arrived += gpu_milli(job.request)
+        got = allocated_by.get(job.id)
+        if got is None:
             failed += 1
         else:
-            ns, alloc = placed
-            assert alloc.fits_within(ns.free), (ns.id, alloc)
-            index.update(ns, ns.free - alloc)
-            allocated += alloc.gpu_milli
+            allocated += got
         curve.append((arrived, allocated))
-    return curve, failed, time.perf_counter() - t0
+    return curve, failed, seconds
+
+
+def _record(decisions: Sequence[object], allocated_by: dict[str, int]) -> None:
+    for d in decisions:
+        assert isinstance(d, Start), d  # nothing is ever preempted here
+        allocated_by[d.job_id] = sum(a.gpu_milli for a in d.allocation)
 
 
 def unallocated_at(curve: Sequence[tuple[int, int]], capacity: int, mark: int) -> float:
@@ -260,9 +304,7 @@ def speed(nodes: Sequence[Node], pods: Sequence[Pod], count: int) -> None:
         index = NodeIndex()
         for i, node in enumerate(nodes):
             index.add(NodeState(node=node, order=i, free=node.capacity))
-        policy = FragmentationAware()
-        for _, request in pods:
-            policy.observe(request)
+        policy = FragmentationAware(window=None, seed=[r for _, r in pods])
         chosen: list[str | None] = []
         t0 = time.perf_counter()
         for _, request in order:
@@ -284,12 +326,13 @@ def speed(nodes: Sequence[Node], pods: Sequence[Pod], count: int) -> None:
     )
 
 
-def run_one(args: tuple[str, int, bool, bool]) -> tuple[str, int, dict[int, float], int, float]:
-    policy_name, seed, toy, shuffle_nodes = args
+def run_one(args: tuple[str, int, bool, bool, int]) -> tuple[str, int, dict[int, float], int, float, int]:
+    policy_name, seed, toy, shuffle_nodes, batch = args
     nodes, pods = (_DATA[0], _DATA[1]) if _DATA is not None and _DATA[2] == toy else load(toy)
     capacity = sum(n.capacity.gpu_milli for n in nodes)
-    curve, failed, seconds = replay(nodes, pods, policy_name, seed, shuffle_nodes)
-    return policy_name, seed, {m: unallocated_at(curve, capacity, m) for m in MARKS}, failed, seconds
+    curve, failed, seconds = replay(nodes, pods, policy_name, seed, shuffle_nodes, batch)
+    marks = {m: unallocated_at(curve, capacity, m) for m in MARKS}
+    return policy_name, seed, marks, failed, seconds, len(curve)
 
 
 _DATA: tuple[tuple[Node, ...], list[Pod], bool] | None = None
@@ -311,14 +354,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument(
+        "--batch", type=int, default=0, metavar="N",
+        help="pods submitted per cycle, those that did not start cancelled (default 0: all in one cycle)",
+    )
+    parser.add_argument(
         "--speed", type=int, default=0, metavar="N",
         help="only time N placements of FGD, memoised vs naive, side by side",
     )
     opts = parser.parse_args(argv)
     names = [p.strip() for p in opts.policies.split(",") if p.strip()]
     unknown = [p for p in names if p not in POLICIES]
-    if unknown or opts.seeds < 1 or opts.jobs < 1:
-        parser.error(f"unknown policies {unknown}" if unknown else "--seeds and --jobs must be >= 1")
+    if unknown or opts.seeds < 1 or opts.jobs < 1 or opts.batch < 0:
+        parser.error(f"unknown policies {unknown}" if unknown else "--seeds, --jobs >= 1, --batch >= 0")
     nodes, pods = load(opts.toy)
     _DATA = (nodes, pods, opts.toy)
     if opts.speed:
@@ -330,35 +377,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"openb{' (toy slice)' if opts.toy else ''}: {len(nodes)} nodes, {capacity // MILLI} GPUs, "
         f"{len(pods)} pods ({sum(gpu_milli(r) for _, r in pods) / capacity:.1%} of GPU capacity); "
         f"tuned to {TUNE_RATIO:.0%}; seeds {seeds[0]}..{seeds[-1]}; "
-        f"node order {'shuffled per seed' if opts.shuffle_nodes else 'as listed'}",
+        f"node order {'shuffled per seed' if opts.shuffle_nodes else 'as listed'}; through the "
+        f"Scheduler, {f'{opts.batch} pods per cycle' if opts.batch else 'one cycle'}",
         flush=True,
     )
-    tasks = [(p, s, opts.toy, opts.shuffle_nodes) for s in seeds for p in names]
+    tasks = [(p, s, opts.toy, opts.shuffle_nodes, opts.batch) for s in seeds for p in names]
     results: dict[str, list[tuple[dict[int, float], int, float]]] = {p: [] for p in names}
+    rates: dict[str, list[float]] = {p: [] for p in names}
     done = map(run_one, tasks) if opts.jobs == 1 else ProcessPoolExecutor(opts.jobs).map(run_one, tasks)
-    for policy_name, seed, marks, failed, seconds in done:
+    for policy_name, seed, marks, failed, seconds, pods_placed in done:
         results[policy_name].append((marks, failed, seconds))
+        rates[policy_name].append(pods_placed / seconds)
         print(
             f"  seed {seed} {policy_name:<10} unalloc@100% {marks[100]:6.2f}  failed pods {failed:5d}  "
-            f"{seconds:7.1f} s",
+            f"{seconds:7.1f} s  {pods_placed / seconds:6.0f} placements/s",
             file=sys.stderr,
             flush=True,
         )
     print()
     print(f"Unallocated GPU % when arrived GPU demand = 100% of capacity ({len(seeds)} seeds)")
     print()
-    print("| policy | mean | median | min..max | paper | s/run (median) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| policy | mean | median | min..max | paper | s/run (median) | placements/s (median) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for p in names:
         values = [m[100] for m, _, _ in results[p]]
         paper = PUBLISHED.get(p)
         print(
             f"| {LABELS[p]} | {statistics.fmean(values):.2f} | {statistics.median(values):.2f} | "
             f"{min(values):.2f}..{max(values):.2f} | {'' if paper is None else f'{paper:.2f}'} | "
-            f"{statistics.median(s for _, _, s in results[p]):.1f} |"
+            f"{statistics.median(s for _, _, s in results[p]):.1f} | {statistics.median(rates[p]):.0f} |"
         )
     for label, value in PUBLISHED_ONLY.items():
-        print(f"| {label} (paper only) | | | | {value:.2f} | |")
+        print(f"| {label} (paper only) | | | | {value:.2f} | | |")
     print()
     print("Mean unallocated GPU % by arrived GPU demand (% of capacity)")
     print()

@@ -401,6 +401,7 @@ def test_experiment_script_runs_at_toy_size() -> None:
         capture_output=True, text=True, timeout=300, check=True,
     ).stdout
     assert "Unallocated GPU % when arrived GPU demand = 100% of capacity" in out
+    assert "through the Scheduler" in out  # the public path, not the index directly (issue 11)
     rows = [line for line in out.splitlines() if line.startswith("| ") and "paper only" not in line]
     policies = {"random (seeded)", "first-fit", "best-fit (prioq)", "spread",
                 "fragmentation-aware (rounded)", "fragmentation-aware (raw)"}

@@ -22,6 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 import prioq
 from prioq import Job, LinearAging, NoAging, Node, Policy, Preempt, Preemption, Scheduler, StepAging
+from prioq.placement import FragmentationAware
+from prioq.resources import ResourceRequest
 from prioq.storage import MemoryStore
 
 REQUESTS = ["gpu=1", "gpu=2", "gpu=0.5", "gpu=4", "cpu=4 memory=8GB", "gpu=8"]
@@ -58,6 +60,21 @@ POLICIES: dict[str, PolicyFactory] = {
         queueing="strict",
         aging=LinearAging(rate=0.25, max_boost=40),
         preemption=Preemption(policy="lower-priority", compare="effective"),
+    ),
+    # FGD learns from arrivals: its window is state the store must carry (issue 11)
+    "fgd-window-preempt": lambda: Policy(
+        placement=FragmentationAware(window=4),
+        aging=LinearAging(rate=0.5, max_boost=20),
+        preemption=Preemption(policy="lower-priority"),
+    ),
+    "fgd-raw-seeded-every-arrival": lambda: Policy(
+        placement=FragmentationAware(
+            "raw", window=None, seed=[ResourceRequest.parse(r) for r in ("gpu=1", "gpu=1", "gpu=0.5")]
+        ),
+        reservation=False,
+    ),
+    "fgd-random-ties-strict": lambda: Policy(
+        queueing="strict", placement=FragmentationAware(tie_seed=7, window=6)
     ),
 }
 

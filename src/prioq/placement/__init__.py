@@ -3,7 +3,9 @@
 * :mod:`prioq.placement._index` -- :class:`NodeIndex`, nodes filed by free capacity;
 * :mod:`prioq.placement._policies` -- the :class:`PlacementPolicy` protocol and the
   built-in first-fit, best-fit and spread policies;
-* :mod:`prioq.placement.fragmentation` -- Fragmentation Gradient Descent (FGD).
+* :mod:`prioq.placement.fragmentation` -- Fragmentation Gradient Descent (FGD);
+* :mod:`prioq.placement._window` -- FGD's learnt workload: a window of recent
+  arrivals and its persisted text.
 
 See ``docs/scheduler.md#placement``.
 """

@@ -47,7 +47,16 @@ class PlacementPolicy(Protocol):
     ``place`` returns the chosen node and the allocation there, or ``None``.
     ``allow(node, allocation)`` is the scheduler's veto (reservations,
     nominations, nodes a gang already uses); a policy must respect it.
-    ``observe`` sees every submitted request (FGD learns the workload from it).
+    ``observe`` sees every submitted request (FGD learns the workload from it);
+    the scheduler does not call ``forget`` (a cancel or a release is not an
+    arrival), it stays for policies used directly.
+
+    A policy that learns may also offer ``state() -> str | None`` and
+    ``restore(text)`` (FGD does; they are optional, outside this protocol): the
+    scheduler then shows it arrivals inside the call, commits ``state()`` with
+    every call that changed it, restores the text when a scheduler reopens from
+    its store, and restores the text from before a call that failed. Keep
+    ``state()`` cheap when nothing changed (return the same text).
     """
 
     @property

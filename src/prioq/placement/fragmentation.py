@@ -8,11 +8,13 @@ fragmentation* grows least. This module reproduces the authors' simulator
 
 * **Task types.** A task type is ``(cpu, per-device GPU share, GPU count, GPU
   model filter)``; memory is not part of it (the authors' ``PodResource`` has
-  none). The *typical workload* M is built from the observed requests like
-  their ``GetTypicalPods`` (CPU-only tasks included, popularity threshold 95%,
-  step 1 -- the settings of their experiment scripts): types sorted by count
-  (ties: larger cpu, share, count first), the shortest prefix covering >= 95% of
-  tasks is kept, and popularity ``p_m`` = count / (count of the kept prefix).
+  none). The *typical workload* M is built from a window of recent arrivals
+  (:mod:`prioq.placement._window`: the last ``window`` submitted requests,
+  plus an optional fixed seed, e.g. a trace) like their ``GetTypicalPods`` (CPU-only
+  tasks included, popularity threshold 95%, step 1 -- the settings of their
+  experiment scripts): types sorted by count (ties: larger cpu, share, count
+  first), the shortest prefix covering >= 95% of tasks is kept, and
+  popularity ``p_m`` = count / (count of the kept prefix).
 * **Fragmentation of a node for one task type**, ``F_n(m)`` in milli-GPUs: all
   the node's free GPU if m uses no GPU, or cannot use the node's GPU model, or
   cannot fit its CPU or its GPU count; otherwise the free shares of the devices
@@ -51,10 +53,12 @@ import attrs
 from prioq import _validate
 from prioq.errors import InvalidPolicy
 from prioq.placement._index import NodeIndex, NodeState
+from prioq.placement._window import ArrivalWindow, decode_task, encode_task
 from prioq.resources import GPU, MILLI, Device, GPURequest, Range, ResourceRequest, Resources, fit
 
 __all__ = [
     "DEFAULT_POPULARITY",
+    "DEFAULT_WINDOW",
     "FragmentationAware",
     "TaskType",
     "fgd_score",
@@ -65,6 +69,9 @@ __all__ = [
 
 DEFAULT_POPULARITY = 95
 """Percent of observed tasks the typical workload covers (the authors' experiment setting)."""
+
+DEFAULT_WINDOW = 10_000
+"""Arrivals the typical workload is learnt from, by default (the most recent ones)."""
 
 Score = Literal["rounded", "raw"]
 Allow = Callable[[NodeState, Resources], bool]
@@ -327,9 +334,21 @@ class FragmentationAware:
     them uniformly at random from that seed, like stock kube-scheduler's host
     selection (for experiments: the tie-break decides many placements).
 
-    The workload is learnt from :meth:`observe` (every submitted request) and
-    :meth:`forget` (a request left the queue or window); with nothing observed,
-    the request being placed stands for the whole workload. Each placement
+    The workload is learnt from a **window of recent arrivals**: the last
+    ``window`` requests :meth:`observe` saw (the scheduler calls it on every
+    submit; ``window=None``: every arrival ever; ``0``: none). An arrival leaves
+    the window only by sliding out -- a cancel or a release does not remove it:
+    the distribution is of what arrives, as the paper's is of the trace.
+    ``seed``, an iterable of requests or :class:`TaskType` values (a trace's
+    jobs, the paper's typical pods), is counted with the window for good: it
+    never slides out (``window=0, seed=trace`` is the paper's fixed workload).
+    With nothing seeded or observed, the request being placed stands for the
+    whole workload.
+
+    The window is state: :meth:`state` gives it as JSON text and :meth:`restore`
+    takes it back, so a scheduler reopened from its store places exactly as
+    before (the scheduler persists the text with every call that changed it;
+    with ``tie_seed`` the random generator's state is part of it). Each placement
     costs O(n) for n candidate nodes (memoised per node state signature).
     """
 
@@ -349,6 +368,7 @@ class FragmentationAware:
         "_step",
         "_tasks",
         "_ties",
+        "_window",
         "_workload",
         "_workload_stale",
     )
@@ -360,18 +380,23 @@ class FragmentationAware:
         popularity: int = DEFAULT_POPULARITY,
         step: int = 1,
         tie_seed: int | None = None,
+        window: int | None = DEFAULT_WINDOW,
+        seed: Iterable[ResourceRequest | TaskType] = (),
     ) -> None:
         _validate.choice(score, ("rounded", "raw"), "fragmentation-aware: score", error=InvalidPolicy)
         _check_popularity(popularity, step)
         if tie_seed is not None:
             _validate.integer(tie_seed, "fragmentation-aware: tie_seed", error=InvalidPolicy)
+        self._window = ArrivalWindow(window)
+        for task in _seed_tasks(seed):
+            self._window.seed(task)
         self._ties = None if tie_seed is None else random.Random(tie_seed)
         self._score: Score = score
         self._popularity = popularity
         self._step = step
-        self._counts: dict[TaskType, int] = {}
+        self._counts: dict[TaskType, int] = {}  # the window's counts when M was last built
         self._workload: tuple[tuple[TaskType, float], ...] = ()
-        self._workload_stale = False
+        self._workload_stale = True
         self._tasks: list[_Task] = []
         self._cpu_marks: list[int] = []
         self._models: list[GPU] = []
@@ -398,27 +423,51 @@ class FragmentationAware:
         ties = "" if self._ties is None else ", tie_seed=..."
         return (
             f"FragmentationAware(score={self._score!r}, popularity={self._popularity}, "
-            f"step={self._step}{ties})"
+            f"step={self._step}, window={self._window.size}{ties})"
         )
 
     # ------------------------------------------------------------------ workload
 
+    @property
+    def window(self) -> int | None:
+        """How many recent arrivals the workload is learnt from (``None``: all)."""
+        return self._window.size
+
     def observe(self, request: ResourceRequest) -> None:
-        """Count a submitted request in the workload. O(1); M is rebuilt lazily."""
-        task = TaskType.of(request)
-        self._counts[task] = self._counts.get(task, 0) + 1
+        """A request arrived: it enters the window (the oldest may slide out). O(1); M is rebuilt lazily."""
+        self._window.add(TaskType.of(request))
         self._workload_stale = True
 
     def forget(self, request: ResourceRequest) -> None:
-        """Stop counting a request (it left the queue). O(1); unknown requests are ignored."""
-        task = TaskType.of(request)
-        count = self._counts.get(task, 0)
-        if count <= 0:
-            return
-        if count == 1:
-            del self._counts[task]
-        else:
-            self._counts[task] = count - 1
+        """Take the oldest arrival of the request's type out of the window. O(window).
+
+        The scheduler never calls it (arrivals leave only by sliding out); for direct use.
+        """
+        if self._window.remove(TaskType.of(request)):
+            self._workload_stale = True
+
+    def state(self) -> str:
+        """The learnt window as JSON text, for the scheduler to persist. O(1) when unchanged since
+        the last call (the text is cached), else O(window) characters copied."""
+        if self._ties is None:
+            return self._window.text(encode_task)
+        version, internal, gauss = self._ties.getstate()
+        return self._window.text(encode_task, {"ties": [version, list(internal), gauss]})
+
+    def restore(self, text: str) -> None:
+        """Replace the learnt window (and the tie-break generator's state) with :meth:`state`'s text.
+
+        A text made with another ``window`` keeps its most recent arrivals. ``InvalidPolicy``
+        (``InvalidPolicyType`` for a non-string) when the text is not such a state. O(window).
+        """
+        data = self._window.restore(text, lambda v: TaskType(*decode_task(v)))
+        ties = data.get("ties")
+        if self._ties is not None and ties is not None:
+            try:
+                version, internal, gauss = ties
+                self._ties.setstate((version, tuple(internal), gauss))
+            except (TypeError, ValueError) as exc:
+                raise InvalidPolicy(f"fragmentation-aware state: bad tie-break state: {exc}") from exc
         self._workload_stale = True
 
     def workload(self) -> tuple[tuple[TaskType, float], ...]:
@@ -436,6 +485,7 @@ class FragmentationAware:
         if not self._workload_stale:
             return
         self._workload_stale = False
+        self._counts = dict(self._window.counts())
         workload = typical_workload(self._counts, self._popularity, self._step)
         if workload != self._workload:
             self._use(workload)
@@ -691,6 +741,26 @@ class FragmentationAware:
             if (self._model(d.gpu) << _SHIFT) | d.milli in choice.best:
                 return attrs.evolve(need, gpus=(Device(d.index, d.gpu, task.gpu_milli),))
         return None
+
+
+def _seed_tasks(seed: object) -> list[TaskType]:
+    """The task types of a ``seed``: an iterable of requests or task types (not a string)."""
+    if isinstance(seed, str | bytes) or not isinstance(seed, Iterable):
+        raise _validate.wrong_type(
+            InvalidPolicy, f"fragmentation-aware: seed must be an iterable of requests, got {seed!r}"
+        )
+    out = []
+    for item in seed:
+        if isinstance(item, TaskType):
+            out.append(item)
+        elif isinstance(item, ResourceRequest):
+            out.append(TaskType.of(item))
+        else:
+            raise _validate.wrong_type(
+                InvalidPolicy,
+                f"fragmentation-aware: seed items must be ResourceRequest or TaskType, got {item!r}",
+            )
+    return out
 
 
 def _fits_outside_gpu(request: ResourceRequest, need: Resources, free: Resources) -> bool:

@@ -104,7 +104,7 @@ class Scheduler:
         stored = self._validate_new(job, set())
         with self._state.transaction(now):
             self._state.push(stored, None)
-        self.policy.placement.observe(stored.request)
+            self._state.arrive([stored.request])  # the placement policy learns from arrivals
         return stored
 
     def submit_many(self, jobs: Iterable[Job], now: float) -> list[Job]:
@@ -120,8 +120,7 @@ class Scheduler:
         with self._state.transaction(now):
             for job in stored:
                 self._state.push(job, None)
-        for job in stored:
-            self.policy.placement.observe(job.request)
+            self._state.arrive([job.request for job in stored])  # the placement policy learns
         return stored
 
     def cancel(self, job_id: str, now: float) -> Job:
@@ -137,7 +136,7 @@ class Scheduler:
             else:
                 s.drop_nomination(job_id)
                 s.remove_pending(job_id)
-        self.policy.placement.forget(job.request)
+        # The placement policy is not told: FGD learns from arrivals, and a cancel is not one.
         return job
 
     def set_priority(self, job_id: str, priority: int, now: float) -> Job:

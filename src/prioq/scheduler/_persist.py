@@ -1,9 +1,9 @@
 """The mapping between the scheduler's state and the store's rows (docs/storage.md).
 
 A call's changes go to the store as one :class:`~prioq.storage.Changes` value:
-the rows of the jobs and nodes it touched (``None`` for one that is gone) and
-the counters. :meth:`State.load <prioq.scheduler._state.State.load>` is the
-other direction.
+the rows of the jobs and nodes it touched (``None`` for one that is gone), the
+counters, and the placement policy's learnt state when the call changed it.
+:meth:`State.load <prioq.scheduler._state.State.load>` is the other direction.
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def row(state: State, job_id: str) -> JobRow | None:
     return None
 
 
-def changes(state: State, job_ids: set[str], node_ids: set[str]) -> Changes:
-    """What one call changed, for :meth:`Store.commit <prioq.storage.Store.commit>`."""
+def changes(state: State, job_ids: set[str], node_ids: set[str], placement: str | None = None) -> Changes:
+    """What one call changed, for :meth:`Store.commit <prioq.storage.Store.commit>`;
+    ``placement``: the placement policy's new state text (``None``: unchanged)."""
     nodes: dict[str, NodeRow | None] = {}
     for node_id in node_ids:
         if node_id in state.index:
@@ -59,4 +60,5 @@ def changes(state: State, job_ids: set[str], node_ids: set[str]) -> Changes:
         now=state.now,
         next_seq=state.queue.next_seq,
         next_order=state.next_order,
+        placement=placement,
     )

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from prioq.errors import StoreError, UnknownJob, UnknownNode
+from prioq.errors import PrioqError, StoreError, UnknownJob, UnknownNode
 from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
@@ -123,6 +123,7 @@ class State:
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
         self._dirty_nodes: set[str] = set()
+        self._init_placement_state()
 
     def load(self, snap: Snapshot) -> None:
         """Fill an empty state from a store's snapshot: the one write outside a transaction
@@ -153,9 +154,9 @@ class State:
                 else:
                     if self.policy.preemption.enabled:
                         self._candidate_add(self.runs[job.id], refile=False)
-            self.policy.placement.observe(job.request)
         for ns in self.index:
             self.cindex.refile(ns)
+        self._load_placement_state(snap)
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
@@ -175,21 +176,25 @@ class State:
         self._dirty_jobs = set()
         self._dirty_nodes = set()
         before = self.now
+        self._begin_placement_state()
         if now is not None:
             self.now = now
         return before
 
     def _commit(self) -> None:
-        rows = changes(self, self._dirty_jobs, self._dirty_nodes)
+        placement = self._changed_placement_state()
+        rows = changes(self, self._dirty_jobs, self._dirty_nodes, placement)
         try:
             self.store.commit(rows)
         except StoreError:
             raise
         except Exception as exc:
             raise StoreError(f"commit failed: {type(exc).__name__}: {exc}") from exc
+        self._committed_placement_state(placement)
 
     def _rollback(self, now: float | None, before: float | None) -> None:
         assert self._undo is not None
+        self._rollback_placement_state()
         for undo in reversed(self._undo):
             undo()
         self.now = before
@@ -573,6 +578,79 @@ class State:
         failed = self.caches.preempt_fail.get(key)
         return failed is not None and failed[0] == self.version and now < failed[1]
 
+    # ------------------------------------------------------------------ placement policy state
+    # FGD learns its workload from arrivals; that window is state, persisted with the call that
+    # changed it so that a reopened scheduler places exactly as the live one. A policy with state
+    # has the optional methods ``state() -> str | None`` and ``restore(text)``; one without them
+    # is shown arrivals after the commit, as before (it has nothing to persist or undo).
+
+    def _init_placement_state(self) -> None:
+        placement = self.policy.placement
+        self._placement_stateful = callable(getattr(placement, "state", None)) and callable(
+            getattr(placement, "restore", None)
+        )
+        self.placement_saved: str | None = None
+        """The placement state text the store holds (``None``: none yet)."""
+        self._placement_before: str | None = None
+        self._arrivals_after: list[ResourceRequest] = []
+
+    def _placement_state(self) -> str | None:
+        if not self._placement_stateful:
+            return None
+        text: str | None = self.policy.placement.state()  # type: ignore[attr-defined]
+        return text
+
+    def _load_placement_state(self, snap: Snapshot) -> None:
+        """Restore the stored placement state; a store without one (written before schema 3, or
+        by a policy without state) has the held jobs shown as arrivals, in arrival order."""
+        if snap.placement is not None and self._placement_stateful:
+            try:
+                self.policy.placement.restore(snap.placement)  # type: ignore[attr-defined]
+            except PrioqError as exc:
+                raise StoreError(f"cannot restore the stored placement state: {exc}") from exc
+            self.placement_saved = snap.placement
+            return
+        for jrow in snap.jobs:
+            self.policy.placement.observe(jrow.job.request)
+
+    def arrive(self, requests: Sequence[ResourceRequest]) -> None:
+        """Jobs were submitted: the placement policy learns from their requests. A stateful
+        policy learns inside the call (its state is committed with it, undone on failure);
+        any other after the commit."""
+        if self._placement_stateful:
+            for request in requests:
+                self.policy.placement.observe(request)
+        else:
+            self._arrivals_after.extend(requests)
+
+    def _begin_placement_state(self) -> None:
+        self._placement_before = self._placement_state()  # cached text: O(1) when unchanged
+        self._arrivals_after = []
+
+    def _changed_placement_state(self) -> str | None:
+        """The state text to commit, or ``None`` when the store already holds it."""
+        text = self._placement_state()
+        if text is None or text is self.placement_saved or text == self.placement_saved:
+            return None
+        return text
+
+    def _committed_placement_state(self, text: str | None) -> None:
+        if text is not None:
+            self.placement_saved = text
+
+    def _rollback_placement_state(self) -> None:
+        self._arrivals_after = []
+        before = self._placement_before
+        if before is not None:
+            now = self._placement_state()
+            if now is not before and now != before:
+                self.policy.placement.restore(before)  # type: ignore[attr-defined]
+
+    def _after_placement_commit(self) -> None:
+        arrivals, self._arrivals_after = self._arrivals_after, []
+        for request in arrivals:
+            self.policy.placement.observe(request)
+
 
 class _Transaction:
     """One public call's transaction on a :class:`State` (see :meth:`State.transaction`)."""
@@ -600,5 +678,6 @@ class _Transaction:
                 state._rollback(self.now, self.before)
         finally:
             state._undo = None
+        if exc_type is None:
+            state._after_placement_commit()
         # returning None: an exception raised in the body propagates
-

@@ -24,6 +24,7 @@ class MemoryStore:
         self._now: float | None = None
         self._next_seq = 0
         self._next_order = 0
+        self._placement: str | None = None
 
     def load(self) -> Snapshot:
         """The state as last committed. O(n log n)."""
@@ -33,6 +34,7 @@ class MemoryStore:
             now=self._now,
             next_seq=self._next_seq,
             next_order=self._next_order,
+            placement=self._placement,
         )
 
     def commit(self, changes: Changes) -> None:
@@ -51,6 +53,8 @@ class MemoryStore:
         self._now = changes.now
         self._next_seq = changes.next_seq
         self._next_order = changes.next_order
+        if changes.placement is not None:
+            self._placement = changes.placement
 
     def close(self) -> None:
         return None

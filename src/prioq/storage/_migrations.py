@@ -22,12 +22,13 @@ from prioq.storage._sql import (
     V2_COLUMNS,
     V2_INDEXES,
     V2_SPLIT_ROW,
+    V3_TABLES,
     Dialect,
 )
 
 __all__ = ["SCHEMA_VERSION", "STEPS", "check_not_newer", "migrate"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this library writes; stores at a lower version are migrated on open."""
 
 Step = Callable[[Any, Dialect, str], None]
@@ -60,7 +61,13 @@ def _v1_to_v2(db: Any, dialect: Dialect, prefix: str) -> None:
     _run(db, dialect, prefix, V2_INDEXES)
 
 
-STEPS: dict[int, Step] = {0: _v0_to_v1, 1: _v1_to_v2}
+def _v2_to_v3(db: Any, dialect: Dialect, prefix: str) -> None:
+    """Version 3: the ``placement`` row for the placement policy's state, empty (a scheduler
+    reopened from a version 2 store learns from its held jobs once, then persists its state)."""
+    _run(db, dialect, prefix, V3_TABLES)
+
+
+STEPS: dict[int, Step] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
 """``STEPS[v]`` turns a version ``v`` schema into version ``v + 1`` (inside a transaction).
 An empty database is version 0."""
 

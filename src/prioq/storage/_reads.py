@@ -35,10 +35,14 @@ def node_row(r: tuple[Any, ...]) -> NodeRow:
 
 
 def snapshot(
-    meta: tuple[Any, ...], nodes: list[tuple[Any, ...]], jobs: list[tuple[Any, ...]], texts: JobTexts
+    meta: tuple[Any, ...],
+    nodes: list[tuple[Any, ...]],
+    jobs: list[tuple[Any, ...]],
+    texts: JobTexts,
+    placement: tuple[Any, ...] | None = None,
 ) -> Snapshot:
-    """A :class:`Snapshot` from the ``meta`` row and the node and job rows, as both SQL stores
-    read them; ``texts`` is reset to what the database holds. O(n) rows decoded."""
+    """A :class:`Snapshot` from the ``meta`` row, the node and job rows and the ``placement`` row,
+    as both SQL stores read them; ``texts`` is reset to what the database holds. O(n) rows decoded."""
     texts.clear()
     return Snapshot(
         nodes=tuple(node_row(r) for r in nodes),
@@ -46,4 +50,11 @@ def snapshot(
         now=meta[0],
         next_seq=meta[1],
         next_order=meta[2],
+        placement=None if placement is None else _placement_text(placement[0]),
     )
+
+
+def _placement_text(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise StoreError(f"corrupt stored placement state: expected text, got {type(value).__name__}")
+    return value

@@ -62,6 +62,8 @@ class Snapshot:
     now: float | None = None
     next_seq: int = 0
     next_order: int = 0
+    placement: str | None = None
+    """The placement policy's learnt state (FGD's arrival window) as text; ``None``: none stored."""
 
     def is_empty(self) -> bool:
         return not self.nodes and not self.jobs and self.now is None
@@ -76,6 +78,8 @@ class Changes:
     now: float | None = None
     next_seq: int = 0
     next_order: int = 0
+    placement: str | None = None
+    """The placement policy's new state text, when the call changed it; ``None``: unchanged."""
 
 
 def check_changes(changes: object) -> Changes:
@@ -99,6 +103,8 @@ def check_changes(changes: object) -> Changes:
         integer(checked.next_seq, "store commit: changes.next_seq", minimum=0, maximum=_MAX_COUNTER)
     if type(checked.next_order) is not int or not 0 <= checked.next_order <= _MAX_COUNTER:
         integer(checked.next_order, "store commit: changes.next_order", minimum=0, maximum=_MAX_COUNTER)
+    if checked.placement is not None and type(checked.placement) is not str:
+        instance(checked.placement, str, "store commit: changes.placement")
     for job_id, row in jobs.items():
         if row is None:
             if type(job_id) is not str:

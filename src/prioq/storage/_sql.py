@@ -1,8 +1,9 @@
 """All SQL the SQL stores run, written once for both dialects (docs/storage.md#schema).
 
-The schema (version 2)::
+The schema (version 3)::
 
     meta(id = 1, schema_version, now, next_seq, next_order)
+    placement(id = 1, state)                            -- the placement policy's state (text)
     nodes(id PRIMARY KEY, ord UNIQUE, data)              -- data: the Node as JSON
     jobs(id PRIMARY KEY, seq UNIQUE, state, priority, submitted_at, started_at,
          data,                                          -- the Job as JSON
@@ -43,6 +44,7 @@ __all__ = [
     "V2_COLUMNS",
     "V2_INDEXES",
     "V2_SPLIT_ROW",
+    "V3_TABLES",
     "Dialect",
     "Statements",
 ]
@@ -136,6 +138,15 @@ V2_INDEXES = (
 )
 """Version 2, after the rows are split: partial indexes for the read-only queries."""
 
+V3_TABLES = (
+    """CREATE TABLE {s}placement (
+        id {int32} PRIMARY KEY CHECK (id = 1),
+        state {text})""",
+    "INSERT INTO {s}placement (id) VALUES (1)",
+)
+"""Version 3: the placement policy's learnt state (FGD's arrival window), one text in its own
+row, written only by a call that changed it: the frequent meta update stays a small row."""
+
 STAMP_VERSION = "UPDATE {s}meta SET schema_version = {mark} WHERE id = 1"
 """Records each migration step's new version."""
 
@@ -212,6 +223,7 @@ class Statements:
     """The jobs table's qualified name."""
     schema_version: str
     load_meta: str
+    load_placement: str
     load_nodes: str
     load_jobs: str
     running_jobs: str
@@ -223,6 +235,8 @@ class Statements:
     update_runs: str
     """Rows whose job text is unchanged: the run state and the sort columns only."""
     update_meta: str
+    update_placement: str
+    """Only in a commit whose ``Changes.placement`` is set."""
 
     @classmethod
     def of(cls, dialect: Dialect, prefix: str = "") -> Statements:
@@ -235,6 +249,7 @@ class Statements:
             jobs=jobs,
             schema_version=f"SELECT schema_version FROM {meta} WHERE id = 1",
             load_meta=f"SELECT now, next_seq, next_order FROM {meta} WHERE id = 1",
+            load_placement=f"SELECT state FROM {prefix}placement WHERE id = 1",
             load_nodes=f"SELECT id, ord, data FROM {nodes} ORDER BY ord",
             load_jobs=f"SELECT {ROW_COLUMNS} FROM {jobs} ORDER BY seq",
             running_jobs=f"SELECT {ROW_COLUMNS} FROM {jobs} WHERE state <> 'pending' ORDER BY started_at, id",
@@ -246,4 +261,5 @@ class Statements:
             update_runs=_update_runs(dialect, jobs),
             update_meta=f"UPDATE {meta} SET now = {mark}, next_seq = {mark}, next_order = {mark} "
             "WHERE id = 1",
+            update_placement=f"UPDATE {prefix}placement SET state = {mark} WHERE id = 1",
         )

@@ -54,6 +54,8 @@ class Writes:
     """``(id, ord, data)``."""
     meta: tuple[float | None, int, int] = (None, 0, 0)
     """``(now, next_seq, next_order)``."""
+    placement: str | None = None
+    """The placement state text to write; ``None``: unchanged (no statement)."""
     _written: list[tuple[Job, str]] = attrs.Factory(list)
     _texts: JobTexts | None = None
 
@@ -62,7 +64,9 @@ class Writes:
         """Check and encode one commit's rows. O(k) for k rows; a job unchanged since ``texts``
         saw it written costs no encoding. Raises before anything is written."""
         changes = check_changes(changes)
-        out = cls(meta=(changes.now, changes.next_seq, changes.next_order), texts=texts)
+        out = cls(
+            meta=(changes.now, changes.next_seq, changes.next_order), placement=changes.placement, texts=texts
+        )
         for job_id, row in changes.jobs.items():
             if row is None:
                 out.job_deletes.append((job_id,))

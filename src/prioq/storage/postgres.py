@@ -395,8 +395,9 @@ class PostgresStore:
             meta = conn.execute(self._sql.load_meta).fetchone()
             nodes = conn.execute(self._sql.load_nodes).fetchall()
             jobs = conn.execute(self._sql.load_jobs).fetchall()
+            placement = conn.execute(self._sql.load_placement).fetchone()
         self._loaded_epoch = epoch
-        return snapshot(meta, nodes, jobs, self._texts)
+        return snapshot(meta, nodes, jobs, self._texts, placement)
 
     def _lease_for_load(self) -> None:
         """Take the lease if we do not hold it; :class:`NotLeader` when another replica does."""
@@ -463,6 +464,8 @@ class PostgresStore:
         if writes.run_updates:
             updated = conn.execute(sql.update_runs, (dumps(writes.run_updates),))
         conn.execute(sql.update_meta, writes.meta)
+        if writes.placement is not None:  # pipelined: no round trip of its own
+            conn.execute(sql.update_placement, (writes.placement,))
         return updated
 
     def _check_updated(self, updated: Any, writes: Writes) -> None:

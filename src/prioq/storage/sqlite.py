@@ -294,7 +294,8 @@ class SQLiteStore:
             meta = conn.execute(_SQL.load_meta).fetchone()
             nodes = conn.execute(_SQL.load_nodes).fetchall()
             jobs = conn.execute(_SQL.load_jobs).fetchall()
-        return snapshot(meta, nodes, jobs, self._texts)
+            placement = conn.execute(_SQL.load_placement).fetchone()
+        return snapshot(meta, nodes, jobs, self._texts, placement)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction. O(k log n) for k changed rows."""
@@ -328,6 +329,8 @@ class SQLiteStore:
                 raise StoreError(f"sqlite store {self._path}: {len(writes.run_updates) - cur.rowcount} "
                                  "job rows to update are missing; reload the scheduler")
         conn.execute(_SQL.update_meta, writes.meta)
+        if writes.placement is not None:
+            conn.execute(_SQL.update_placement, (writes.placement,))
 
     def close(self) -> None:
         """Close the connection and give up the writer lock. Idempotent."""
