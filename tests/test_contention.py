@@ -217,3 +217,30 @@ def test_a_failed_preemption_says_nothing_of_a_shorter_job_under_a_reservation()
     s.submit(Job(id="Y", priority=10, submitted_at=3, request="gpu=8", duration=100), 3)
     decisions = s.schedule(10)
     assert kinds(decisions) == [("Preempt", "L")] and decisions[0].by == "Y"
+
+
+@pytest.mark.parametrize("short", [10, 500])
+def test_parked_mates_with_durations_get_the_backfill_slot_only_if_the_shortest_fits(short: int) -> None:
+    """A parked head with a duration vetoed by a reservation: the shape's shortest member
+    is tried; if the reservation spares it, the walk goes on and it starts; if not, no
+    member can, and the whole shape stays parked with the head's reason."""
+    s = Scheduler([Node(id="n", capacity="gpu=A100:3")])
+    s.submit(Job(id="r", submitted_at=0, request="gpu=2", duration=100), 0)
+    s.submit(Job(id="f", submitted_at=0, request="gpu=1", duration=5), 0)
+    s.schedule(0)
+    s.submit(Job(id="long", submitted_at=1, priority=10, request="gpu=1", duration=1000), 1)
+    s.submit(Job(id="mid", submitted_at=1.5, priority=10, request="gpu=1", duration=800), 1.5)
+    s.submit(Job(id="short", submitted_at=2, priority=10, request="gpu=1", duration=short), 2)
+    s.submit(Job(id="big", submitted_at=3, priority=50, request="gpu=3"), 3)
+    assert s.schedule(3) == []  # no room at all: everyone parks
+    parked = set(s._state.queue.where)
+    assert {"long", "mid", "short"} <= parked
+    s.release("f", 5)
+    decisions = s.schedule(5)
+    if short == 10:  # 5 + 10 <= 100, when big's reservation starts: spared
+        assert kinds(decisions) == [("Start", "short")]
+    else:
+        assert decisions == []
+        assert {"mid", "short"} <= set(s._state.queue.where)  # still parked: no walk
+        reasons = {p.job.id: p.reason for p in s.pending(5)}
+        assert reasons["mid"] is reasons["short"] is Reason.RESERVED

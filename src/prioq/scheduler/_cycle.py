@@ -78,7 +78,7 @@ class Cycle:
                 continue
             shape = shapes[stream]
             if pend.where.get(job.id) == shape:
-                if not self._says_nothing_of_mates(job, reason):
+                if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
                     continue
@@ -92,18 +92,29 @@ class Cycle:
         s.drop_stale_shape_reasons()
         return self.decisions
 
-    def _says_nothing_of_mates(self, job: Job, reason: ReasonText) -> bool:
+    def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
 
         A dependency is the job's own. And a job with a duration that found room
         ignoring claims but was vetoed by one may have mates with shorter durations
-        that a reservation spares (EASY backfill); jobs without a duration form shapes
-        of their own, whose members a claim vetoes alike. Parking holds only while a
-        shape finds no room at all, or fails for reasons every member shares.
+        that a reservation spares (EASY backfill): the mate with the shortest duration
+        is tried (without starting it); if even it is vetoed, so is every mate (every
+        claim standing now belongs to a job ahead of the head, so it binds them all
+        alike), else the walk goes on in order. Jobs without a duration form shapes of
+        their own, whose members a claim vetoes alike. Parking holds only while a shape
+        finds no room at all, or fails for reasons every member shares.
         """
         if reason[0] is Reason.DEPENDENCY:
             return True
-        return job.duration is not None and (job.request, job.nodes) not in self.no_room
+        if job.duration is None or (job.request, job.nodes) in self.no_room:
+            return False
+        pend = self.state.queue
+        shortest = pend.shortest(shape)
+        if shortest is None or shortest.id == job.id:
+            return False
+        queue = pend.parked[shape]
+        self.key_of[shortest.id] = pend.key(shortest, queue.seq_of(shortest.id), self.now)
+        return self.place(shortest) is not None
 
     # ------------------------------------------------------------------ per job
 

@@ -47,6 +47,9 @@ class Pending:
         self.aging = aging
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
+        # per shape, (duration, seq, id) of members with a duration, a heap cleaned lazily:
+        # the member a reservation would spare first (see shortest())
+        self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
         self._next_seq = 0
 
@@ -113,6 +116,7 @@ class Pending:
         job = queue.remove(job_id)
         if not queue:
             del self.parked[shape]
+            self._by_duration.pop(shape, None)
         return job
 
     def update(self, job_id: str, priority: int) -> Job:
@@ -130,6 +134,8 @@ class Pending:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
         queue.push(job, seq=seq)
         self.where[job_id] = shape
+        if job.duration is not None:
+            heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
 
     def unpark(self, job_id: str) -> None:
         """Unpark a parked job: move it back to the active queue, keeping its seq. O(log n)."""
@@ -139,7 +145,21 @@ class Pending:
         job = queue.remove(job_id)
         if not queue:
             del self.parked[shape]
+            self._by_duration.pop(shape, None)
         self.active.push(job, seq=seq)
+
+    def shortest(self, shape: Shape) -> Job | None:
+        """The member of ``shape`` with the shortest duration (then the lowest seq), or
+        ``None`` if none has one. O(log n) amortized (entries of members gone are dropped)."""
+        heap = self._by_duration.get(shape)
+        queue = self.parked.get(shape)
+        while heap:
+            _, seq, job_id = heap[0]
+            if queue is not None and self.where.get(job_id) == shape and queue.seq_of(job_id) == seq:
+                return queue.get(job_id)
+            heapq.heappop(heap)
+        self._by_duration.pop(shape, None)
+        return None
 
     # -- order
 
