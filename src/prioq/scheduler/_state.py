@@ -452,14 +452,23 @@ class State:
         self.mark_job(job_id)
         return run.job
 
-    def _set_free(self, ns: NodeState, free: Resources) -> None:
-        old = ns.free
+    def _place_on(self, job_id: str, frees: list[tuple[NodeState, Resources]], present: bool) -> None:
+        """Set these nodes' free capacity and whether ``job_id`` runs there (one journal
+        entry for a whole gang: starts and stops are the hottest mutations)."""
+        olds = [(ns, ns.free) for ns, _ in frees]
+        refile = self.cindex.refile if self.policy.preemption.enabled else None
 
-        def put(value: Resources) -> None:
-            self.index.update(ns, value)
-            self.cindex.refile(ns)
+        def put(values: list[tuple[NodeState, Resources]], on: bool) -> None:
+            for ns, free in values:
+                self.index.update(ns, free)
+                if on:
+                    ns.jobs.add(job_id)
+                else:
+                    ns.jobs.discard(job_id)
+                if refile is not None:
+                    refile(ns)
 
-        self._do(partial(put, free), partial(put, old))
+        self._do(partial(put, frees, present), partial(put, olds, not present))
         self.bump()
 
     def start(
@@ -483,9 +492,7 @@ class State:
             allocation=tuple(a for _, a in placement),
         )
         self._set_item(self.runs, job.id, Run(running, seq, backfill_for=backfill_for))
-        for ns, alloc in placement:
-            self._set_free(ns, ns.free - alloc)
-            self._do(partial(ns.jobs.add, job.id), partial(ns.jobs.discard, job.id))
+        self._place_on(job.id, [(ns, ns.free - alloc) for ns, alloc in placement], True)
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
             run = self.runs[job.id]
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
@@ -498,10 +505,11 @@ class State:
         self._candidate_drop(job_id)
         if run.preempted_by is not None:
             self._victim_set(run.preempted_by, job_id, False)
+        frees = []
         for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
             ns = self.index.get(nid)
-            self._set_free(ns, ns.free + alloc)
-            self._do(partial(ns.jobs.discard, job_id), partial(ns.jobs.add, job_id))
+            frees.append((ns, ns.free + alloc))
+        self._place_on(job_id, frees, False)
         self._del_item(self.runs, job_id)
         self.mark_job(job_id)
         return run
