@@ -216,8 +216,15 @@ CONSTRUCTORS: dict[str, tuple[Callable[[Any], object], list[tuple[Any, str]]]] =
     "Preemption.min_runtime": (lambda v: Preemption(min_runtime=v), [*NUMBER_BAD, (-1, "value")]),
     "Preemption.grace": (lambda v: Preemption(grace=v), [*NUMBER_BAD, (math.inf, "value")]),
     "Preemption.max_victims": (
-        lambda v: Preemption(max_victims=v), [(0, "value"), (1.5, "type"), (True, "type")]
+        lambda v: Preemption(max_victims=v), [(0, "value"), (1.5, "type"), (True, "type"), (HUGE, "value")]
     ),
+    "Preemption.budgets": (
+        lambda v: Preemption(policy="lower-priority", budgets=v),
+        [({"g": HUGE}, "value"), ({"g": -1}, "value"), ({"g": "150%"}, "value"), ({"g": 1.5}, "type"),
+         ("g", "type"), ({5: 1}, "type")],
+    ),
+    "Preemption.node_order": (lambda v: Preemption(node_order=v), [("random", "value"), (5, "type")]),
+    "Preemption.candidates": (lambda v: Preemption(candidates=v), [("some", "value"), (5, "type")]),
     "Preemption.requeue": (lambda v: Preemption(requeue=v), [(1, "type"), ("no", "type")]),
     "Preemption.compare": (lambda v: Preemption(compare=v), [("aged", "value"), (5, "type")]),
     "Resources.parse": (

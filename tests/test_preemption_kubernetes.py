@@ -282,7 +282,8 @@ def test_disruptions_allowed_counts_terminating_jobs_as_disrupted() -> None:
         ({"budgets": [("g",)]}, InvalidPolicyType),
         ({"budgets": 5}, InvalidPolicyType),
         ({"default_budget": "50"}, InvalidPolicy),
-        ({"default_budget": None, "budgets": {"g": 10**400}}, None),
+        ({"default_budget": None, "budgets": {"g": 10**400}}, InvalidPolicy),  # beyond what a store holds
+        ({"default_budget": None, "budgets": {"g": 2**40}}, None),
     ],
 )
 def test_budget_and_order_parameters_are_validated(

@@ -51,7 +51,7 @@ def _budget(value: object, what: str) -> Budget:
         raise v.wrong_type(
             InvalidPolicy, f"{what}: expected an int >= 0 or a percentage like '25%', got {value!r}"
         )
-    return v.integer(value, what, error=InvalidPolicy, minimum=0)
+    return v.integer(value, what, error=InvalidPolicy, minimum=0, maximum=v.MAX_COUNTER)
 
 
 def _budgets(value: object) -> tuple[tuple[str, Budget], ...]:
@@ -123,7 +123,8 @@ class Preemption:
         v.number(self.min_runtime, "preemption min_runtime", error=InvalidPolicy, minimum=0)
         v.number(self.grace, "preemption grace", error=InvalidPolicy, minimum=0)
         if self.max_victims is not None:
-            v.integer(self.max_victims, "preemption max_victims", error=InvalidPolicy, minimum=1)
+            v.integer(self.max_victims, "preemption max_victims", error=InvalidPolicy, minimum=1,
+                      maximum=v.MAX_COUNTER)
         v.boolean(self.requeue, "preemption requeue", error=InvalidPolicy)
         v.choice(self.compare, ("base", "effective"), "preemption compare", error=InvalidPolicy)
         v.choice(self.node_order, ("kubernetes", "least-lost-work"), "preemption node_order",
