@@ -20,6 +20,7 @@ from prioq.resources import ResourceRequest, Resources, fit
 __all__ = [
     "Candidate",
     "CandidateIndex",
+    "Disruptions",
     "Plan",
     "Preemption",
     "disruptions_allowed",
@@ -159,29 +160,46 @@ def max_disruptions(budget: Budget, running: int) -> int:
     return budget
 
 
-def disruptions_allowed(policy: Preemption, running: Iterable[tuple[Job, bool]]) -> dict[str, int]:
-    """Per group with a budget, how many more of its jobs may be disrupted now
+class Disruptions:
+    """Per group with a budget: its running jobs and how many of them are disrupted
+    (terminating); ``allowed[group]`` is how many more may be disrupted now
     (Kubernetes' ``PodDisruptionBudget.status.disruptionsAllowed``).
 
-    ``running``: every running job of the scheduler with whether it is already
-    terminating (told to stop): a terminating job counts as disrupted. A gang
-    counts once. Groups without a budget are absent (unlimited). O(running).
+    ``running``: every running job with whether it is already terminating (told to
+    stop). Groups without a budget are absent (unlimited). Built in O(running);
+    :meth:`disrupt` keeps it true as a cycle marks victims, O(1).
     """
-    counts: dict[str, list[int]] = {}
-    if not policy.has_budgets:
-        return {}
-    for job, terminating in running:
-        if job.group is None:
-            continue
-        c = counts.setdefault(job.group, [0, 0])
-        c[0] += 1
-        c[1] += terminating
-    out: dict[str, int] = {}
-    for group, (n, stopping) in counts.items():
-        budget = policy.budget(group)
-        if budget is not None:
-            out[group] = max(0, max_disruptions(budget, n) - stopping)
-    return out
+
+    def __init__(self, policy: Preemption, running: Iterable[tuple[Job, bool]]) -> None:
+        self._policy = policy
+        self._counts: dict[str, list[int]] = {}  # group -> [running, terminating]
+        if policy.has_budgets:
+            for job, terminating in running:
+                group = job.group
+                if group is not None and policy.budget(group) is not None:
+                    counts = self._counts.setdefault(group, [0, 0])
+                    counts[0] += 1
+                    counts[1] += terminating
+        self.allowed: dict[str, int] = {group: self._left(group) for group in self._counts}
+
+    def _left(self, group: str) -> int:
+        budget = self._policy.budget(group)
+        assert budget is not None
+        running, stopping = self._counts[group]
+        return max(0, max_disruptions(budget, running) - stopping)
+
+    def disrupt(self, job: Job) -> None:
+        """``job`` was told to stop: it now counts as disrupted for its group. O(1)."""
+        group = job.group
+        if group is not None and group in self._counts:
+            self._counts[group][1] += 1
+            self.allowed[group] = self._left(group)
+
+
+def disruptions_allowed(policy: Preemption, running: Iterable[tuple[Job, bool]]) -> dict[str, int]:
+    """Per group with a budget, how many more of its jobs may be disrupted now (see
+    :class:`Disruptions`). O(running)."""
+    return Disruptions(policy, running).allowed
 
 
 @attrs.frozen(slots=True, kw_only=True)

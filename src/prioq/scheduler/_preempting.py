@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from prioq.model import Decision, Job, Preempt, Reason, Start
-from prioq.preemption import Candidate, max_disruptions, plan_preemption
+from prioq.preemption import Candidate, Disruptions, plan_preemption
 from prioq.resources import ResourceRequest
 from prioq.scheduler._backfill import Claim, Claims
 from prioq.scheduler._state import INF, ReasonText, State
@@ -110,9 +110,8 @@ class Preempting:
         self._memo: dict[tuple[object, ...], object] = {}
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int, float | None], float] = {}
-        # disruption budgets: group -> disruptions still allowed (None: not counted yet)
-        self._allowed: dict[str, int] | None = None
-        self._groups: dict[str, list[int]] = {}  # group -> [running, terminating]
+        # disruption budgets, counted once per cycle on first use
+        self._disruptions: Disruptions | None = None
         # jobs started earlier in this cycle that a later plan might have evicted:
         # the lowest preemption priority among them, and how many decisions were read
         self._started_floor = INF
@@ -124,30 +123,17 @@ class Preempting:
 
     def allowed(self) -> dict[str, int]:
         """Per budgeted group, the disruptions it still allows; counted once per cycle. O(running)."""
-        if self._allowed is None:
-            pol = self.state.policy.preemption
-            self._groups = {}
-            for r in self.state.runs.values():
-                group = r.job.group
-                if group is not None and pol.budget(group) is not None:
-                    counts = self._groups.setdefault(group, [0, 0])
-                    counts[0] += 1
-                    counts[1] += r.preempted_by is not None
-            self._allowed = {g: self._left(g) for g in self._groups}
-        return self._allowed
-
-    def _left(self, group: str) -> int:
-        budget = self.state.policy.preemption.budget(group)
-        assert budget is not None
-        running, stopping = self._groups[group]
-        return max(0, max_disruptions(budget, running) - stopping)
+        if self._disruptions is None:
+            runs = self.state.runs.values()
+            self._disruptions = Disruptions(
+                self.state.policy.preemption, ((r.job, r.preempted_by is not None) for r in runs)
+            )
+        return self._disruptions.allowed
 
     def _disrupted(self, victim: Job) -> None:
         """``victim`` now terminates: it counts as disrupted for its group's budget. O(1)."""
-        group = victim.group
-        if self._allowed is not None and group in self._groups:
-            self._groups[group][1] += 1
-            self._allowed[group] = self._left(group)
+        if self._disruptions is not None:
+            self._disruptions.disrupt(victim)
 
     def _started_could_be_victims(self, job: Job, priority: float, decisions: list[Decision]) -> bool:
         """Whether a job started earlier in this cycle (excluded from its candidates) might
@@ -159,8 +145,7 @@ class Preempting:
             if isinstance(d, Start) and d.job_id in s.runs:
                 run = s.runs[d.job_id]
                 if run.job.preemptible:
-                    prio = float(run.job.priority) if pol.compare == "base" else s.frozen[d.job_id]
-                    self._started_floor = min(self._started_floor, prio)
+                    self._started_floor = min(self._started_floor, s.candidate(run).priority)
         self._decisions_read = len(decisions)
         # Conservative under lower-or-newer-equal (an equal one may be older): skipping
         # a cache entry only costs a replan. min_runtime > 0 protects them now, and the
