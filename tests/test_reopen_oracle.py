@@ -20,7 +20,6 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-import prioq
 from prioq import Job, LinearAging, NoAging, Node, Policy, Preempt, Preemption, Scheduler, StepAging
 from prioq.placement import FragmentationAware
 from prioq.resources import ResourceRequest
@@ -209,4 +208,3 @@ for _name in POLICIES:
     _cls = _machine(_name)
     globals()[f"test_reopened_decides_as_live_{_name.replace('-', '_')}"] = SETTINGS(_cls).TestCase
 
-assert prioq  # the public API is what this test drives
