@@ -607,17 +607,25 @@ def _fmt_number(value: float) -> str:
     return _fmt_fraction(Fraction(repr(value)))
 
 
+def _whole_units(b: int) -> str | None:
+    """``b`` bytes in the largest unit that divides it (``"64GB"``), or ``None``."""
+    if b == 0:
+        return "0GB"
+    for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
+        if b % size == 0:
+            return f"{b // size}{unit}"
+    return None
+
+
 def format_bytes(amount: float) -> str:
     """``68719476736`` -> ``"64GB"``; the shortest MB/GB/TB text that parses back to the same bytes.
 
     Integer arithmetic only (it is on the explanation path of every misfit): O(digits).
     """
     b = int(amount)
-    if b == 0:
-        return "0GB"
-    for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
-        if b % size == 0:
-            return f"{b // size}{unit}"
+    exact = _whole_units(b)
+    if exact is not None:
+        return exact
     best = ""
     for unit, size in (("GB", GiB), ("MB", MiB), ("TB", TiB)):
         text = _shortest_decimal(b, size) + unit
@@ -630,11 +638,9 @@ def brief_bytes(amount: float) -> str:
     """``"64GB"`` when exact, else four significant digits (``"1.3GB"``, ``"117.7MB"``): for messages,
     where it runs on every misfit, so it is O(1) and need not parse back exactly."""
     b = int(amount)
-    if b == 0:
-        return "0GB"
-    for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
-        if b % size == 0:
-            return f"{b // size}{unit}"
+    exact = _whole_units(b)
+    if exact is not None:
+        return exact
     for unit, size in (("TB", TiB), ("GB", GiB), ("MB", MiB)):
         if b >= size:
             return f"{b / size:.4g}{unit}"
