@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from prioq.errors import (
+    DependencyCycle,
     DuplicateJob,
     DuplicateNode,
     InvalidCursor,
@@ -21,6 +22,7 @@ from prioq.errors import (
     NotLeader,
     PrioqError,
     StoreError,
+    UnknownGroup,
     UnknownJob,
     UnknownNode,
 )
@@ -70,6 +72,7 @@ __all__ = [
     "SCHEDULING",
     "AgingPolicy",
     "Decision",
+    "DependencyCycle",
     "Device",
     "DuplicateJob",
     "DuplicateNode",
@@ -115,6 +118,7 @@ __all__ = [
     "StepAging",
     "Store",
     "StoreError",
+    "UnknownGroup",
     "UnknownJob",
     "UnknownNode",
     "__version__",

@@ -71,6 +71,7 @@ class Cycle:
         while heap:
             key, stream, job = heapq.heappop(heap)
             self.key_of[job.id] = key
+            job = pend.user(job)  # the queues hold a lifted job as a copy (priority inheritance)
             reason = self.consider(job)
             if job.id in pend:
                 reasons[job.id] = (cycle, reason)
@@ -104,7 +105,7 @@ class Cycle:
         their own, whose members a claim vetoes alike. Parking holds only while a shape
         finds no room at all, or fails for reasons every member shares.
         """
-        if reason[0] is Reason.DEPENDENCY:
+        if reason[0] is Reason.DEPENDENCY or reason[0] is Reason.DEPENDENCY_FAILED:
             return True
         if job.duration is None or (job.request, job.nodes) in self.no_room:
             return False
@@ -114,13 +115,20 @@ class Cycle:
             return False
         queue = pend.parked[shape]
         self.key_of[shortest.id] = pend.key(shortest, queue.seq_of(shortest.id), self.now)
-        return self.place(shortest) is not None
+        return self.place(pend.user(shortest)) is not None
 
     # ------------------------------------------------------------------ per job
 
     def consider(self, job: Job) -> ReasonText:
         """Start ``job``, or say why it waits (nominating or reserving on the way)."""
         s = self.state
+        failed = s.deps.failed_dependency(job)
+        if failed is not None:
+            dep, outcome = failed
+            return Reason.DEPENDENCY_FAILED, (
+                f"afterok dependency {dep} ended {outcome}: it will never start (cancel it, or "
+                f"resubmit {dep})"
+            )
         waiting_on = [d for d in job.after if d in s.runs or d in s.queue]
         if waiting_on:
             return Reason.DEPENDENCY, f"waiting for {', '.join(waiting_on)} to finish"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from prioq.model import Job, PendingJob, Reason
 from prioq.resources import check
+from prioq.scheduler._pending import Lift
 from prioq.scheduler._state import State
 
 __all__ = ["explain", "pending"]
@@ -21,6 +22,7 @@ _NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reas
 def pending(state: State, now: float) -> list[PendingJob]:
     """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
     out = []
+    inherited_from = state.deps.inherited_from
     for job in state.queue.ordered(now):
         reason, message = state.reason(job.id)
         out.append(PendingJob(
@@ -28,6 +30,7 @@ def pending(state: State, now: float) -> list[PendingJob]:
             effective_priority=state.queue.effective_priority(job.id, now),
             reason=reason,
             message=message,
+            inherited_from=inherited_from(job.id),
         ))
     return out
 
@@ -47,14 +50,31 @@ def explain(state: State, job_id: str, now: float) -> str:
     eff = state.queue.effective_priority(job_id, now)
     reason, message = state.reason(job_id)
     position = 1 + sum(1 for _ in _ahead_of(state, job_id, now))
+    lift = state.queue.lift_of(job_id)
+    base = job.priority if lift is None else lift.priority
     head = (
         f"waiting: {reason.value} — {message}; position {position} of {len(state.queue)}, "
-        f"effective priority {eff:g} (base {job.priority}"
+        f"effective priority {eff:g} (base {base}"
     )
-    head += f" + aging {eff - job.priority:g})" if eff != job.priority else ")"
+    head += f" + aging {eff - base:g})" if eff != base else ")"
+    if lift is not None:
+        head += "; " + _inheritance(job, lift)
     if reason in _NODE_BREAKDOWN:
         head += "; " + _node_breakdown(state, job)
     return head
+
+
+def _inheritance(job: Job, lift: Lift) -> str:
+    """How a lifted job's queued priority and aging start come from its waiting dependants."""
+    parts = []
+    if lift.priority_from != job.id:
+        parts.append(f"priority {lift.priority} from {lift.priority_from}")
+    if lift.submitted_from != job.id:
+        parts.append(f"aging since {lift.submitted_at:g} from {lift.submitted_from}")
+    return (
+        f"inherits {' and '.join(parts)} (waiting for it); own priority {job.priority}, "
+        f"submitted at {job.submitted_at:g}, which preemption uses"
+    )
 
 
 def _ahead_of(state: State, job_id: str, now: float) -> Iterator[Job]:
