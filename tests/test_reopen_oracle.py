@@ -12,6 +12,7 @@ shows up here as a divergence (issue 11).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -20,7 +21,19 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from prioq import Job, LinearAging, NoAging, Node, Policy, Preempt, Preemption, Scheduler, StepAging
+from prioq import (
+    DependencyCycle,
+    Job,
+    LinearAging,
+    NoAging,
+    Node,
+    Policy,
+    Preempt,
+    Preemption,
+    Reason,
+    Scheduler,
+    StepAging,
+)
 from prioq.placement import FragmentationAware
 from prioq.resources import ResourceRequest
 from prioq.storage import MemoryStore
@@ -80,13 +93,19 @@ POLICIES: dict[str, PolicyFactory] = {
 
 def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
     return (
-        [(p.job, p.effective_priority) for p in s.pending(now)],
+        [(p.job, p.effective_priority, p.inherited_from) for p in s.pending(now)],
+        s.outcomes(),
         s.running(),
         s.terminating(),
         s.nominations(),
         {n.id: s.free(n.id) for n in s.nodes},
         s.nodes,
     )
+
+
+def dependency_reasons(s: Scheduler, now: float) -> dict[str, tuple[Reason, str]]:
+    deps = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
+    return {p.job.id: (p.reason, p.message) for p in s.pending(now) if p.reason in deps}
 
 
 class ReopenMachine(RuleBasedStateMachine):
@@ -115,20 +134,25 @@ class ReopenMachine(RuleBasedStateMachine):
         priority=st.integers(0, 6).map(lambda p: p * 15),
         gang=st.sampled_from([1, 1, 1, 2]),
         duration=st.sampled_from([None, None, 5, 40]),
-        after=st.sampled_from([0, 0, 0, 2, 5]),
+        after=st.sampled_from([0, 0, 0, 2, 5, -1, -3]),
         preemptible=st.sampled_from([True, True, False]),
         count=st.integers(1, 3),
+        mode=st.sampled_from(["afterany", "afterok"]),
+        group=st.sampled_from([None, None, "g0", "g1"]),
     )
     def submit(self, req: str, priority: int, gang: int, duration: int | None, after: int,
-               preemptible: bool, count: int) -> None:
+               preemptible: bool, count: int, mode: str, group: str | None) -> None:
         jobs = []
         for _ in range(count):
-            # a dependency on a job submitted later: the job gains an unmet dependency then
-            dep = (f"j{self.n_jobs + after}",) if after else ()
+            # a dependency on a job submitted later (the job gains an unmet dependency then), or
+            # on one submitted earlier (it may have failed: afterok, DEPENDENCY_FAILED)
+            dep = (f"j{self.n_jobs + after}",) if after and self.n_jobs + after >= 0 else ()
             jobs.append(Job(id=f"j{self.n_jobs}", submitted_at=self.now, priority=priority, request=req,
-                            nodes=gang, duration=duration, after=dep, preemptible=preemptible))
+                            nodes=gang, duration=duration, after=dep, preemptible=preemptible,
+                            dependency=mode, group=group))  # type: ignore[arg-type]
             self.n_jobs += 1
-        self.s.submit_many(jobs, self.now)
+        with contextlib.suppress(DependencyCycle):  # refused whole, nothing changed (test_dependencies)
+            self.s.submit_many(jobs, self.now)
 
     @rule(dt=st.sampled_from([0, 1, 2, 5, 20]))
     def advance(self, dt: float) -> None:
@@ -140,11 +164,11 @@ class ReopenMachine(RuleBasedStateMachine):
             if prompt and isinstance(d, Preempt):
                 self.s.release(d.job_id, self.now)
 
-    @rule(data=st.data())
-    def release(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), outcome=st.sampled_from([None, None, "failed", "cancelled"]))
+    def release(self, data: st.DataObject, outcome: str | None) -> None:
         running = [r.job.id for r in self.s.running()]
         if running:
-            self.s.release(data.draw(st.sampled_from(running)), self.now)
+            self.s.release(data.draw(st.sampled_from(running)), self.now, outcome=outcome)
 
     @rule(data=st.data())
     def requeue(self, data: st.DataObject) -> None:
@@ -163,6 +187,11 @@ class ReopenMachine(RuleBasedStateMachine):
         held = self.held()
         if held:
             self.s.set_priority(data.draw(st.sampled_from(held)), priority, self.now)
+
+    @rule(group=st.sampled_from(["g0", "g1"]), priority=st.integers(0, 6).map(lambda p: p * 15))
+    def set_group_priority(self, group: str, priority: int) -> None:
+        if any(self.s.get(j).group == group for j in self.held()):
+            self.s.set_group_priority(group, priority, self.now)
 
     @rule(cap=st.sampled_from(CAPACITIES))
     def add_node(self, cap: str) -> None:
@@ -186,6 +215,8 @@ class ReopenMachine(RuleBasedStateMachine):
             live, reopened = self.s.schedule(t), twin.schedule(t)
             assert live == reopened, (t, live, reopened)
             assert observe(twin, t) == observe(self.s, t)
+            # jobs waiting on dependencies are visited by every cycle: same reasons, outcomes included
+            assert dependency_reasons(twin, t) == dependency_reasons(self.s, t)
             for d in live:
                 if prompt and isinstance(d, Preempt):
                     self.s.release(d.job_id, t)
