@@ -37,6 +37,8 @@ from prioq import (
     StepAging,
 )
 from prioq.queue.aging import exact_effective_priority
+from prioq.scheduler import inherited_priorities
+from prioq.sim.cli import main
 from prioq.storage import MemoryStore, open_store
 from test_rollback import FailingStore
 
@@ -476,6 +478,13 @@ class InheritanceMachine(RuleBasedStateMachine):
         for job_id, (prio, submitted) in self.reference_lifts().items():
             assert effective[job_id] == eff(aging, prio, submitted, now), job_id
         assert self.s.outcomes() == dict(sorted(self.outcome.items()))
+        # the pure function readers of a store use (prioq show) agrees with the scheduler
+        lifts = inherited_priorities([p.job for p in pending], [r.job.id for r in self.s.running()],
+                                     self.s.outcomes())
+        for p in pending:
+            prio, submitted, sources = lifts.get(p.job.id, (p.job.priority, p.job.submitted_at, ()))
+            assert p.effective_priority == eff(aging, prio, submitted, now)
+            assert p.inherited_from == sources
         # the queue's order is the order of these effective priorities
         keys = [(-Fraction(p.effective_priority), ) for p in pending]
         assert keys == sorted(keys)
@@ -659,3 +668,24 @@ def test_reopen_from_a_memory_store_copy() -> None:
         (p.job, p.effective_priority, p.inherited_from) for p in live.pending(3)
     ]
     assert twin.outcomes() == live.outcomes()
+
+
+def test_prioq_show_prints_inherited_priorities(tmp_path: Path) -> None:
+    import io
+
+    url = f"sqlite:///{tmp_path}/show.db"
+    s = Scheduler([Node(id="n0", capacity="gpu=A100:2")], store=open_store(url),
+                  policy=Policy(aging=LinearAging(rate=0.5, max_boost=10)))
+    scenario(s)
+    want = [(p.job.id, p.effective_priority, p.inherited_from) for p in s.pending(2.5)]
+    s._state.store.close()  # type: ignore[attr-defined]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["show", "--store", url, "--aging", "linear:0.5:10"], out=out, err=err) == 0, err.getvalue()
+    lines = out.getvalue().splitlines()
+    assert "inherits from" in lines[3]
+    got = []
+    for line in lines[4:4 + len(want)]:
+        cells = line.split()
+        got.append((cells[1], float(cells[4]), () if cells[-1] == "-" else tuple(cells[-1].split(","))))
+    assert got == want
+    assert got[1] == ("low", 60.75, ("high",))  # base 2 (set_group_priority), high's 60 from t=1

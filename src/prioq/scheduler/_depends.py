@@ -30,7 +30,7 @@ undoes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from prioq.errors import DependencyCycle
@@ -40,12 +40,111 @@ from prioq.scheduler._pending import Lift
 if TYPE_CHECKING:
     from prioq.scheduler._state import State
 
-__all__ = ["OUTCOMES", "Dependencies"]
+__all__ = ["OUTCOMES", "Dependencies", "inherited_priorities"]
 
 OUTCOMES = ("succeeded", "failed", "cancelled", "preempted")
 """What ``release`` may report; every one but ``"succeeded"`` fails an ``afterok`` dependant."""
 OUTCOME_KEY = "outcome/"
 _GRAY, _BLACK = 1, 2
+Value = tuple[int, str, float, str]
+"""What a donor lends: (priority, from whom, aging start, from whom)."""
+
+
+def _failed(
+    job: Job, held: Container[str], outcome_of: Callable[[str], str | None]
+) -> tuple[str, str] | None:
+    """The rule of ``afterok``: the first dependency not held whose outcome is on record."""
+    if job.dependency != "afterok":
+        return None
+    for dep in job.after:
+        if dep in held:
+            continue  # held again (resubmitted): its new run decides
+        outcome = outcome_of(dep)
+        if outcome is not None:
+            return dep, outcome
+    return None
+
+
+def _value(job: Job, lift: Lift | None) -> Value:
+    if lift is None:
+        return job.priority, job.id, job.submitted_at, job.id
+    return lift.priority, lift.priority_from, lift.submitted_at, lift.submitted_from
+
+
+def _join(job: Job, donors: Iterable[Value]) -> Lift | None:
+    """The highest priority and the earliest aging start of ``job`` and what its donors lend.
+
+    Ties keep the job's own value, then the one whose source id is smallest, so the answer
+    depends on the jobs only, never on the order of the changes. O(donors)."""
+    job_id = job.id
+    p, p_from = job.priority, job_id
+    t, t_from = job.submitted_at, job_id
+    for wp, wp_from, wt, wt_from in donors:
+        if wp > p or (wp == p and p_from != job_id and wp_from < p_from):
+            p, p_from = wp, wp_from
+        if wt < t or (wt == t and t_from != job_id and wt_from < t_from):
+            t, t_from = wt, wt_from
+    if p_from == job_id and t_from == job_id:
+        return None
+    return Lift(p, p_from, t, t_from)
+
+
+def _all_lifts(
+    pending: Mapping[str, Job], held: Container[str], outcome_of: Callable[[str], str | None]
+) -> dict[str, Lift]:
+    """Every pending job's lift from scratch: donors before the jobs they lift (a post-order
+    walk of the waiters graph, which is acyclic). O(n + edges)."""
+    waiters: dict[str, list[str]] = {}
+    for job in pending.values():
+        for dep in set(job.after):
+            if dep in pending:
+                waiters.setdefault(dep, []).append(job.id)
+    lifts: dict[str, Lift] = {}
+    done: set[str] = set()
+
+    def finish(job_id: str) -> None:
+        donors = [
+            _value(pending[w], lifts.get(w))
+            for w in waiters.get(job_id, ())
+            if _failed(pending[w], held, outcome_of) is None
+        ]
+        lift = _join(pending[job_id], donors)
+        if lift is not None:
+            lifts[job_id] = lift
+
+    for root in sorted(pending):
+        if root in done:
+            continue
+        done.add(root)
+        path = [root]
+        stack = [iter(sorted(waiters.get(root, ())))]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                finish(path.pop())
+            elif nxt not in done:
+                done.add(nxt)
+                path.append(nxt)
+                stack.append(iter(sorted(waiters.get(nxt, ()))))
+    return lifts
+
+
+def inherited_priorities(
+    pending: Iterable[Job], held: Iterable[str] = (), outcomes: Mapping[str, str] | None = None
+) -> dict[str, tuple[int, float, tuple[str, ...]]]:
+    """Priority inheritance over a list of pending jobs, as a scheduler holding them computes it
+    (for readers of a store, such as ``prioq show``): per lifted job, the priority and aging
+    start it is queued with and the waiting dependants they come from. ``held``: the other
+    held (running) job ids; ``outcomes``: the non-success outcomes on record. O(n + edges)."""
+    jobs = {job.id: job for job in pending}
+    held_ids = set(held) | set(jobs)
+    records = dict(outcomes or {})
+    return {
+        job_id: (lift.priority, lift.submitted_at,
+                 tuple(sorted({lift.priority_from, lift.submitted_from} - {job_id})))
+        for job_id, lift in _all_lifts(jobs, held_ids, records.get).items()
+    }
 
 
 class Dependencies:
@@ -72,15 +171,12 @@ class Dependencies:
         a non-success outcome on record) and its outcome; else ``None``. O(len(after))."""
         if job.dependency != "afterok":
             return None
+        return _failed(job, self, self.outcome)
+
+    def __contains__(self, job_id: object) -> bool:
+        """Whether a job is held (pending or running): the ``held`` of the rules above."""
         s = self.state
-        extras = s.extras
-        for dep in job.after:
-            if dep in s.queue or dep in s.runs:
-                continue  # held again (resubmitted): its new run decides
-            outcome = extras.get(OUTCOME_KEY + dep)
-            if outcome is not None:
-                return dep, outcome
-        return None
+        return job_id in s.queue or job_id in s.runs
 
     def inherited_from(self, job_id: str) -> tuple[str, ...]:
         """The waiting dependants a pending job's queued priority and aging start come from."""
@@ -94,31 +190,15 @@ class Dependencies:
         return [d for d in job.after if d in q]
 
     def _lift(self, job_id: str) -> Lift | None:
-        """The lift a pending job should have now, from its own values and its donors' queued ones.
-
-        Ties keep the job's own value, then the donor value whose source id is smallest, so
-        the answer depends on the jobs only, never on the order of the changes. O(waiters)."""
+        """The lift a pending job should have now, from its own values and what its donors
+        lend (their queued values; a waiter that will never start lends nothing). O(waiters)."""
         q = self.state.queue
-        job = q.get(job_id)
-        p, p_from = job.priority, job_id
-        t, t_from = job.submitted_at, job_id
+        donors = []
         for w in self.waiters.get(job_id, ()):
             wjob = q.get(w)
-            if self.failed_dependency(wjob) is not None:
-                continue  # it will never start: nothing to hurry for
-            lift = q.lift_of(w)
-            if lift is None:
-                wp, wp_from, wt, wt_from = wjob.priority, w, wjob.submitted_at, w
-            else:
-                wp, wp_from = lift.priority, lift.priority_from
-                wt, wt_from = lift.submitted_at, lift.submitted_from
-            if wp > p or (wp == p and p_from != job_id and wp_from < p_from):
-                p, p_from = wp, wp_from
-            if wt < t or (wt == t and t_from != job_id and wt_from < t_from):
-                t, t_from = wt, wt_from
-        if p_from == job_id and t_from == job_id:
-            return None
-        return Lift(p, p_from, t, t_from)
+            if self.failed_dependency(wjob) is None:
+                donors.append(_value(wjob, q.lift_of(w)))
+        return _join(q.get(job_id), donors)
 
     # ------------------------------------------------------------------ changes (journaled)
 
@@ -265,27 +345,8 @@ class Dependencies:
         for job in [*pending, *(run.job for run in s.runs.values())]:
             if job.group is not None:
                 self.groups.setdefault(job.group, set()).add(job.id)
-        # Donors before the jobs they lift: a post-order walk of the waiters graph.
-        done: set[str] = set()
-        for root in sorted(job.id for job in pending):
-            if root in done:
-                continue
-            done.add(root)
-            path = [root]
-            stack = [iter(sorted(self.waiters.get(root, ())))]
-            while stack:
-                nxt = next(stack[-1], None)
-                if nxt is None:
-                    stack.pop()
-                    job_id = path.pop()
-                    lift = self._lift(job_id)
-                    if lift is not None:
-                        q.set_lift(job_id, lift)
-                    continue
-                if nxt not in done:
-                    done.add(nxt)
-                    path.append(nxt)
-                    stack.append(iter(sorted(self.waiters.get(nxt, ()))))
+        for job_id, lift in _all_lifts({job.id: job for job in pending}, self, self.outcome).items():
+            q.set_lift(job_id, lift)
 
     # ------------------------------------------------------------------ invariants
 
