@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import prioq
@@ -582,6 +582,32 @@ def test_every_new_call_rolls_back_and_decides_as_a_twin(name: str) -> None:
         if step is NEW_CALLS["release failed"] and "r1" not in [r.job.id for r in s.running()]:
             continue
         assert step(s, t) == step(twin, t)
+        assert observe(s) == observe(twin)
+    s._check()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ops=st.lists(st.tuples(st.sampled_from(sorted(NEW_CALLS)), st.booleans()), min_size=1, max_size=10))
+def test_random_failures_never_change_decisions(ops: list[tuple[str, bool]]) -> None:
+    """Differential: new calls, some failing at the store, decide as a twin that saw only the others."""
+    store, twin_store = FailingStore(), FailingStore()
+    s, twin = busy(store), busy(twin_store)
+    t = 4.0
+    for name, fail in ops:
+        t += 1
+        store.fail = fail
+        try:
+            got: object = NEW_CALLS[name](s, t)
+        except prioq.PrioqError as exc:
+            got = type(exc)
+        store.fail = False
+        if fail and got is prioq.StoreError:
+            continue
+        try:
+            want: object = NEW_CALLS[name](twin, t)
+        except prioq.PrioqError as exc:
+            want = type(exc)
+        assert got == want, name
         assert observe(s) == observe(twin)
     s._check()
 
