@@ -13,6 +13,7 @@ from prioq.model import PriorityClass
 from prioq.placement import PlacementPolicy, placement_policy
 from prioq.preemption import Preemption
 from prioq.queue.aging import AgingPolicy, NoAging
+from prioq.quota import Quotas, quotas
 
 __all__ = ["Policy"]
 
@@ -60,6 +61,9 @@ class Policy:
     * ``priority_range`` / ``default_priority``: allowed base priorities
       (within ±2**53).
     * ``priority_classes``: named priorities jobs may use instead of a number.
+    * ``quotas``: per-owner limits on concurrent resources, Kueue's model
+      (``{"team-a": "gpu=16 cpu=256"}``, or :class:`~prioq.Quota` values with cohorts,
+      or a :class:`~prioq.Quotas`); see docs/quotas.md.
 
     Every field is validated: :class:`~prioq.errors.InvalidPolicy` (its
     ``InvalidPolicyType`` variant, also a ``TypeError``, for a wrong type).
@@ -75,6 +79,7 @@ class Policy:
     priority_range: tuple[int, int] = attrs.field(default=(0, 100), converter=_priority_range)
     default_priority: int = 0
     priority_classes: tuple[PriorityClass, ...] = attrs.field(default=(), converter=_classes)
+    quotas: Quotas = attrs.field(factory=Quotas, converter=quotas)
 
     def __attrs_post_init__(self) -> None:
         instance(self.aging, AgingPolicy, "policy aging", error=InvalidPolicy)  # type: ignore[type-abstract]

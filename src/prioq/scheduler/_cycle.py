@@ -19,7 +19,9 @@ from collections.abc import Callable, Hashable
 
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
+from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import OrderKey
 from prioq.scheduler._preempting import Preempting
@@ -50,16 +52,20 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
+        # owner -> its first job this cycle found over quota (strict queueing blocks only
+        # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
+        self.over_quota: dict[str, str] = {}
 
     def run(self) -> list[Decision]:
         s = self.state
         pend = s.queue
         now = self.now
         cycle = s.start_cycle()
+        _quota.wake(s)
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
-        shapes = list(pend.parked)
+        shapes = [shape for shape in pend.parked if type(shape) is not QuotaShape]
         for i, shape in enumerate(shapes):
             head = pend.parked[shape].peek(now)
             heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
@@ -137,6 +143,10 @@ class Cycle:
         if s.unsatisfiable(job):
             self._maybe_park(job)
             return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        if s.ledger is not None and job.owner is not None and s.ledger.quota(job.owner) is not None:
+            over = self._quota(job, job.owner)
+            if over is not None:
+                return over
         placement = self.place(job)
         if placement is not None:
             self._start(job, placement)
@@ -164,6 +174,43 @@ class Cycle:
         ):
             self.claims.reserve(job)
         return reason
+
+    def _quota(self, job: Job, owner: str) -> ReasonText | None:
+        """``None`` if ``job`` fits its owner's quota now; else try quota preemption, or park
+        it with its owner's quota-blocked jobs, and say what is over. Never blocks other
+        owners (not even in strict queueing)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        strict = s.policy.queueing == "strict"
+        if strict and owner in self.over_quota:
+            return Reason.BLOCKED, (
+                f"strict queueing: {self.over_quota[owner]} of owner {owner} ahead of it is over quota"
+            )
+        usage = usage_of(job.request, job.nodes)
+        if ledger.fits(owner, usage):
+            return None
+        self.over_quota.setdefault(owner, job.id)
+        if job.id in s.nominated:
+            s.drop_nomination(job.id)
+            self.claims.drop(job.id)
+        if not ledger.ever_fits(owner, usage):
+            preempt = False
+            text = f"over quota of {owner} even with nothing running: {ledger.describe(owner, usage)}"
+        else:
+            preempt = s.policy.preemption.enabled and s.class_may_preempt(job)
+            text = f"over quota of {owner}: {ledger.describe(owner, usage)}"
+        if preempt:
+            preempted = self.preempting.attempt(job, self.claims, self.decisions, over_quota=True)
+            if preempted is not None:
+                if s.queue.is_parked(job.id):
+                    s.unpark(job.id)
+                self.claims.claim_nomination(job.id)
+                return preempted
+        elif not strict:
+            # only a stop can make room (woken then, see prioq.quota.QuotaShape)
+            _quota.park(s, job.id, owner)
+        return Reason.QUOTA, text
 
     def _start(self, job: Job, placement: Placement) -> None:
         self.claims.drop(job.id)
@@ -196,6 +243,8 @@ class Cycle:
         shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
+            if s.ledger is not None:  # whom it may evict depends on its owner
+                shape += (job.owner,)
         s.park(job.id, shape)
 
     # ------------------------------------------------------------------ placement
