@@ -153,11 +153,11 @@ def _heap(
 
 
 def _fair(
-    ledger: Ledger, p: Contender, cands: list[Contender], threshold: float | None, strategies: Sequence[str],
-    need: set[str],
+    ledger: Ledger, p: Contender, cands: list[Contender], strategies: Sequence[str], need: set[str]
 ) -> list[Contender] | None:
     """Kueue's fairPreemptions: take from the owner with the highest dominant resource
-    share while the strategy allows, re-ranking owners after each eviction."""
+    share while the strategy allows, re-ranking owners after each eviction. As in Kueue,
+    ``borrow_within_cohort`` plays no part here: shares alone decide."""
     woken = set(ledger.woken)
     heap, by_owner = _heap(ledger, cands, False)
     shares = {o: -s for s, o in heap}
@@ -182,9 +182,8 @@ def _fair(
                 heapq.heappush(heap, (-shares[owner], owner))
             continue
         for i, v in enumerate(lst):
-            below = threshold is not None and v.priority < threshold
             new_v = ledger.share(owner, v.usage, -1)
-            if below or first(new_p, shares[owner], new_v):
+            if first(new_p, shares[owner], new_v):
                 _remove(ledger, v)
                 removed.append(v)
                 if ledger.fits(p.owner, p.usage, True):
@@ -236,7 +235,7 @@ def targets(ledger: Ledger, p: Contender, pool: Sequence[Contender], fallback: s
         if q.max_priority_threshold is not None and q.max_priority_threshold < threshold:
             threshold = q.max_priority_threshold + 1
     if ledger.quotas.fair_sharing:
-        return _fair(ledger, p, cands, threshold, ledger.quotas.strategies, need)
+        return _fair(ledger, p, cands, ledger.quotas.strategies, need)
     under = all(ledger.usage[p.owner][n] < q.nominal[n] for n in need)
     if borrow:
         if not under:
