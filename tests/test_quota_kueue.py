@@ -6,6 +6,7 @@ on flat cohorts, one ResourceFlavor. A ClusterQueue is an owner, a workload a jo
 of one pod. The cases that cannot be expressed are listed in docs/quotas.md.
 """
 
+# ruff: noqa: E501  -- the case tables keep one workload per tuple, as Kueue writes them
 from __future__ import annotations
 
 from typing import Any
@@ -243,10 +244,10 @@ FAIR: list[tuple[str, list[W], tuple[str, int, float, int | None, float], set[st
     ("can't preempt when it would switch the imbalance", units("a", 3) + units("b", 5),
      ("a", 0, 2, None, 0), set(), None),
     ("can preempt lower priority workloads from same CQ",
-     [unit("a1_low", "a", -1), unit("a2_low", "a", -1), unit("a3", "a"), unit("a4", "a")] + units("b", 5),
+     [unit("a1_low", "a", -1), unit("a2_low", "a", -1), unit("a3", "a"), unit("a4", "a"), *units("b", 5)],
      ("a", 0, 2, None, 0), {"a1_low", "a2_low"}, None),
     ("can preempt a combination of same CQ and highest user",
-     [unit("a_low", "a", -1), unit("a2", "a"), unit("a3", "a")] + units("b", 6),
+     [unit("a_low", "a", -1), unit("a2", "a"), unit("a3", "a"), *units("b", 6)],
      ("a", 0, 2, None, 0), {"a_low", "b1"}, None),
     ("preempt huge workload if there is no other option, as long as the target CQ gets a lower share",
      [unit("b1", "b", cpu=9)], ("a", 0, 2, None, 0), {"b1"}, None),

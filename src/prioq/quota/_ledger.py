@@ -66,9 +66,10 @@ class Ledger:
 
     # ------------------------------------------------------------------ changes
 
-    def charge(self, owner: str, job_id: str, usage: Mapping[str, int], sign: int) -> None:
+    def charge(self, owner: str, job_id: str, usage: Mapping[str, int], sign: int, track: bool = True) -> None:
         """A job of ``owner`` starts (``sign=1``) or stops (``-1``). O(resources). Not journaled
-        here: the caller records the inverse call."""
+        here: the caller records the inverse call. ``track=False``: only the amounts change
+        (a nominated job's quota held during a cycle), not the running set or the owners to wake."""
         q = self.quotas.get(owner)
         assert q is not None
         mine = self.usage[owner]
@@ -85,6 +86,8 @@ class Ledger:
                 delta = max(0, after - g) - max(0, before - g)
                 pool_used[name] += delta
                 freed = freed or delta < 0
+        if not track:
+            return
         if sign > 0:
             self.running[owner].add(job_id)
         else:

@@ -55,6 +55,7 @@ class Cycle:
         # owner -> its first job this cycle found over quota (strict queueing blocks only
         # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
         self.over_quota: dict[str, str] = {}
+        self.held: set[str] = set()  # nominated jobs whose quota is held (see _hold_nominated_quota)
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -72,6 +73,7 @@ class Cycle:
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
         self.claims.claim_nominations()
+        self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
         while heap:
@@ -94,9 +96,25 @@ class Cycle:
                 queue = pend.parked[shape]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        for job_id in sorted(self.held):
+            s.hold_quota(s.queue.get(job_id), -1)
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _hold_nominated_quota(self) -> None:
+        """A nominated job's quota counts as in use until it is considered: the quota its
+        victims free is its own, as the nodes they free are (Kueue admits a job that does
+        not borrow before one that does). O(nominations)."""
+        s = self.state
+        ledger = s.ledger
+        if ledger is None:
+            return
+        for job_id in sorted(s.nominated):
+            job = s.queue.get(job_id)
+            if ledger.quota(job.owner) is not None:
+                s.hold_quota(job, 1)
+                self.held.add(job_id)
 
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
@@ -187,6 +205,9 @@ class Cycle:
             return Reason.BLOCKED, (
                 f"strict queueing: {self.over_quota[owner]} of owner {owner} ahead of it is over quota"
             )
+        if job.id in self.held:
+            self.held.discard(job.id)
+            s.hold_quota(job, -1)
         usage = usage_of(job.request, job.nodes)
         if ledger.fits(owner, usage):
             return None

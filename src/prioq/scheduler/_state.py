@@ -594,6 +594,15 @@ class State:
             self._del_item(ledger.borrowing_jobs, job.id)
             self._put_quota_extra(f"quota/borrowing/{job.id}", None)
 
+    def hold_quota(self, job: Job, sign: int) -> None:
+        """Journaled: count a nominated job's quota as in use (1) or not any more (-1), so that
+        nobody takes the quota it evicted for while its victims stop (see Cycle.run)."""
+        ledger = self.ledger
+        assert ledger is not None and job.owner is not None
+        owner, usage = job.owner, usage_of(job.request, job.nodes)
+        self._do(lambda: ledger.charge(owner, job.id, usage, sign, False),
+                 lambda: ledger.charge(owner, job.id, usage, -sign, False))
+
     def clear_woken(self) -> None:
         """Journaled: the owners to wake were woken."""
         ledger = self.ledger
