@@ -3,7 +3,6 @@ rollback, restart from SQLite and PostgreSQL, and a stateful invariant against a
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +13,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import prioq
-from prioq import InvalidPolicy, Job, Node, Policy, Preempt, Preemption, Quota, Quotas, Reason, Scheduler, Start
+from prioq import (
+    InvalidPolicy,
+    Job,
+    Node,
+    Policy,
+    Preempt,
+    Preemption,
+    Quota,
+    Quotas,
+    Reason,
+    Scheduler,
+    Start,
+)
 from prioq.quota import QuotaShape, usage_of
 from prioq.scheduler._cycle import Cycle
 from prioq.storage import Changes, MemoryStore, open_store
@@ -95,12 +106,16 @@ def test_over_quota_waits_and_never_blocks_other_owners(queueing: str) -> None:
 
 
 def test_a_job_bigger_than_its_quota_can_ever_give_says_so() -> None:
-    s = Scheduler(NODES, policy=Policy(quotas={"a": Quota(nominal="gpu=2", cohort="c"), "b": Quota(nominal="gpu=1", cohort="c")}))
+    pol = Policy(quotas={"a": Quota(nominal="gpu=2", cohort="c"), "b": Quota(nominal="gpu=1", cohort="c")})
+    s = Scheduler(NODES, policy=pol)
     s.submit(Job(id="big", submitted_at=0, request="gpu=4", owner="a"), 0)
     s.schedule(0)
     (p,) = s.pending(0)
     assert p.reason is Reason.QUOTA
-    assert p.message == "over quota of a even with nothing running: gpu: 4 requested + 0 in use > nominal 2 + borrowable 1 from cohort c"
+    assert p.message == (
+        "over quota of a even with nothing running: gpu: 4 requested + 0 in use > nominal 2 "
+        "+ borrowable 1 from cohort c"
+    )
 
 
 def test_borrowing_is_marked_and_explained() -> None:
@@ -112,7 +127,9 @@ def test_borrowing_is_marked_and_explained() -> None:
     assert s.explain("a0", 1) == "running on n0 since 1"
     assert s.explain("a2", 1) == "running on n1 since 1; borrowing quota from cohort c"
     (p,) = s.pending(1)
-    assert p.message == "over quota of a: gpu: 2 requested + 6 in use > nominal 4 + borrowable 2 from cohort c"
+    assert p.message == (
+        "over quota of a: gpu: 2 requested + 6 in use > nominal 4 + borrowable 2 from cohort c"
+    )
     assert "borrowed gpu=2 from cohort c" in s.explain("a3", 1)
 
 
@@ -154,6 +171,10 @@ def test_quota_blocked_jobs_are_parked_per_owner_and_woken_by_a_stop(monkeypatch
 # ------------------------------------------------------------------ reclaiming
 
 
+def b_jobs() -> list[Job]:
+    return [Job(id=f"b{i}", submitted_at=0, priority=5, request="gpu=4", owner="b") for i in range(4)]
+
+
 def reclaim_policy(reclaim: str = "any") -> Policy:
     return Policy(
         preemption=Preemption(policy="lower-priority"),
@@ -164,7 +185,7 @@ def reclaim_policy(reclaim: str = "any") -> Policy:
 
 def test_lender_reclaims_borrowed_capacity_by_preemption() -> None:
     s = Scheduler(NODES, policy=reclaim_policy())
-    s.submit_many([Job(id=f"b{i}", submitted_at=0, priority=5, request="gpu=4", owner="b") for i in range(4)], 0)
+    s.submit_many(b_jobs(), 0)
     assert started(s.schedule(1)) == ["b0", "b1", "b2", "b3"]  # b borrows a's idle 8 GPUs
     assert "borrowing" in s.explain("b3", 1)
     s.submit(Job(id="a0", submitted_at=2, priority=1, request="gpu=4", owner="a"), 2)
@@ -179,7 +200,7 @@ def test_lender_reclaims_borrowed_capacity_by_preemption() -> None:
 
 def test_reclaim_never_leaves_the_lender_waiting() -> None:
     s = Scheduler(NODES, policy=reclaim_policy("never"))
-    s.submit_many([Job(id=f"b{i}", submitted_at=0, priority=5, request="gpu=4", owner="b") for i in range(4)], 0)
+    s.submit_many(b_jobs(), 0)
     s.schedule(1)
     s.submit(Job(id="a0", submitted_at=2, priority=9, request="gpu=4", owner="a"), 2)
     assert s.schedule(2) == []
@@ -206,7 +227,7 @@ def test_node_preemption_spares_other_owners_within_quota() -> None:
     s.schedule(0)
     s.submit(Job(id="a0", submitted_at=1, priority=9, request="gpu=4", owner="a"), 1)
     s.submit(Job(id="x", submitted_at=1, priority=50, request="gpu=4"), 1)
-    assert s.schedule(1) == []  # b is within its nominal quota: neither a nor an owner without quota evicts it
+    assert s.schedule(1) == []  # b is within its nominal quota: neither a nor an unquota'd owner evicts it
     s.release("b0", 2)
     assert started(s.schedule(2)) == ["x"]
     assert preempted(s.schedule(3)) == []  # x has no quota: a job with one evicts it by priority alone...
@@ -231,7 +252,7 @@ class FailingStore(MemoryStore):
 def test_a_failed_call_leaves_quota_state_unchanged() -> None:
     store = FailingStore()
     s = Scheduler(NODES, policy=reclaim_policy(), store=store)
-    s.submit_many([Job(id=f"b{i}", submitted_at=0, priority=5, request="gpu=4", owner="b") for i in range(4)], 0)
+    s.submit_many(b_jobs(), 0)
     s.schedule(1)
     s.submit(Job(id="a0", submitted_at=2, priority=1, request="gpu=4", owner="a"), 2)
     ledger = s._state.ledger
@@ -256,25 +277,36 @@ def test_a_failed_call_leaves_quota_state_unchanged() -> None:
 # ------------------------------------------------------------------ restart
 
 
-def quota_run(url: str) -> tuple[list[Any], str]:
-    s = Scheduler(NODES, policy=reclaim_policy(), store=open_store(url))
-    s.submit_many([Job(id=f"b{i}", submitted_at=0, priority=5, request="gpu=4", owner="b") for i in range(4)], 0)
-    s.schedule(1)
-    s.submit(Job(id="a0", submitted_at=2, priority=1, request="gpu=4", owner="a"), 2)
-    s.submit(Job(id="a1", submitted_at=2, priority=1, request="gpu=8", owner="a"), 2)
-    return s.schedule(2), s.explain("b2", 2)
-
-
 def reopened_decides_as_live(url: str) -> None:
-    live_decisions, explained = quota_run(url)
-    twin = Scheduler(policy=reclaim_policy(), store=open_store(url))
-    assert twin.explain("b2", 2) == explained
+    """A scheduler reopened from the store decides as one that never stopped (in memory)."""
+    store = open_store(url)
+    live = Scheduler(NODES, policy=reclaim_policy(), store=store)
+    reference = Scheduler(NODES, policy=reclaim_policy())
+    for s in (live, reference):
+        s.submit_many(b_jobs(), 0)
+        s.schedule(1)
+        s.submit(Job(id="a0", submitted_at=2, priority=1, request="gpu=4", owner="a"), 2)
+        s.submit(Job(id="a1", submitted_at=2, priority=1, request="gpu=4", nodes=2, owner="a"), 2)
+        s.schedule(2)
+    store.close()
+    store = open_store(url)
+    twin = Scheduler(policy=reclaim_policy(), store=store)
+    assert [twin.explain(j, 2) for j in ("b0", "b1", "b2", "b3")] == [
+        reference.explain(j, 2) for j in ("b0", "b1", "b2", "b3")
+    ]
     assert "borrowing quota from cohort c" in twin.explain("b3", 2)
     ledger = twin._state.ledger
     assert ledger is not None and ledger.usage == {"a": {"gpu": 0}, "b": {"gpu": 16000}}
-    twin.release("b3", 3)
-    twin.release("b2", 3)
-    assert started(twin.schedule(3)) == ["a0", "a1"] or started(twin.schedule(4))
+    assert ledger.borrowing_jobs == {"b2": "c", "b3": "c"}
+    for t in (3, 4, 5):
+        for s in (twin, reference):
+            for job_id in sorted(s.terminating()):
+                s.release(job_id, t)
+        assert twin.schedule(t) == reference.schedule(t), t
+        assert [(p.job.id, p.reason, p.message) for p in twin.pending(t)] == [
+            (p.job.id, p.reason, p.message) for p in reference.pending(t)
+        ]
+    store.close()
 
 
 def test_restart_from_sqlite_keeps_quota_state(tmp_path: Any) -> None:

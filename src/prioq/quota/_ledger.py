@@ -66,7 +66,9 @@ class Ledger:
 
     # ------------------------------------------------------------------ changes
 
-    def charge(self, owner: str, job_id: str, usage: Mapping[str, int], sign: int, track: bool = True) -> None:
+    def charge(
+        self, owner: str, job_id: str, usage: Mapping[str, int], sign: int, track: bool = True
+    ) -> None:
         """A job of ``owner`` starts (``sign=1``) or stops (``-1``). O(resources). Not journaled
         here: the caller records the inverse call. ``track=False``: only the amounts change
         (a nominated job's quota held during a cycle), not the running set or the owners to wake."""

@@ -606,10 +606,10 @@ class State:
         self._do(lambda: ledger.charge(owner, job.id, usage, sign), undo)
         if sign > 0 and quota.cohort is not None and ledger.borrowing(owner):
             self._set_item(ledger.borrowing_jobs, job.id, quota.cohort)
-            self._put_quota_extra(f"quota/borrowing/{job.id}", quota.cohort)
+            self.put_extra(f"quota/borrowing/{job.id}", quota.cohort)
         elif sign < 0 and job.id in ledger.borrowing_jobs:
             self._del_item(ledger.borrowing_jobs, job.id)
-            self._put_quota_extra(f"quota/borrowing/{job.id}", None)
+            self.put_extra(f"quota/borrowing/{job.id}", None)
 
     def hold_quota(self, job: Job, sign: int) -> None:
         """Journaled: count a nominated job's quota as in use (1) or not any more (-1), so that
@@ -627,11 +627,6 @@ class State:
         old = ledger.woken
         self._do(lambda: setattr(ledger, "woken", set()), lambda: setattr(ledger, "woken", old))
 
-    def _put_quota_extra(self, key: str, text: str | None) -> None:
-        put = getattr(self, "put_extra", None)  # the store's key-value area, where it exists
-        if put is not None:
-            put(key, text)
-
     def _load_quota(self, snap: Snapshot) -> None:
         """Usage from the running jobs (terminating ones hold quota until released); the
         borrowing marks from the store."""
@@ -642,8 +637,7 @@ class State:
             owner = run.job.owner
             if owner is not None and ledger.quota(owner) is not None:
                 ledger.charge(owner, run.job.id, usage_of(run.job.request, run.job.nodes), 1)
-        extras: dict[str, str] = getattr(snap, "extras", {})
-        for key, cohort in extras.items():
+        for key, cohort in snap.extras.items():
             if key.startswith("quota/borrowing/") and key[16:] in self.runs:
                 ledger.borrowing_jobs[key[16:]] = cohort
         ledger.woken.clear()
