@@ -327,6 +327,7 @@ def test_restart_from_postgres_keeps_quota_state(postgres_url: str) -> None:
 # ------------------------------------------------------------------ stateful invariant
 
 OWNERS = ["a", "b", "c", "d", None]
+REQUESTS = ["gpu=1", "gpu=2", "gpu=3", "cpu=4", "gpu=1 cpu=8"]
 QUOTAS = {
     "a": Quota(nominal="gpu=4 cpu=16", cohort="c1", borrowing_limit="gpu=2", reclaim_within_cohort="any"),
     "b": Quota(nominal="gpu=2", cohort="c1", lending_limit="gpu=1", reclaim_within_cohort="lower-priority",
@@ -356,7 +357,7 @@ class QuotaMachine(RuleBasedStateMachine):
     def start(self) -> None:
         pass
 
-    @rule(owner=st.sampled_from(OWNERS), req=st.sampled_from(["gpu=1", "gpu=2", "gpu=3", "cpu=4", "gpu=1 cpu=8"]),
+    @rule(owner=st.sampled_from(OWNERS), req=st.sampled_from(REQUESTS),
           prio=st.integers(0, 4).map(lambda p: p * 15), count=st.integers(1, 3))
     def submit(self, owner: str | None, req: str, prio: int, count: int) -> None:
         jobs = []
@@ -409,7 +410,8 @@ class QuotaMachine(RuleBasedStateMachine):
                 for owner, q in QUOTAS.items():
                     if q.cohort != cohort or name not in q.nominal:
                         continue
-                    used, nominal, keep = usage.get(owner, {}).get(name, 0), q.nominal[name], q.guaranteed(name)
+                    used = usage.get(owner, {}).get(name, 0)
+                    nominal, keep = q.nominal[name], q.guaranteed(name)
                     if used > nominal:
                         borrowed += used - nominal
                     else:  # what it lends and does not use itself
@@ -417,6 +419,8 @@ class QuotaMachine(RuleBasedStateMachine):
                 assert borrowed <= idle, (cohort, name, borrowed, idle)
 
 
-SETTINGS = settings(max_examples=30, stateful_step_count=30, deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=30, stateful_step_count=30, deadline=None, suppress_health_check=list(HealthCheck)
+)
 test_quota_invariants = SETTINGS(type("PlainQuota", (QuotaMachine,), {})).TestCase
 test_quota_invariants_fair_sharing = SETTINGS(type("FairQuota", (QuotaMachine,), {"fair": True})).TestCase
