@@ -103,6 +103,11 @@ POLICIES: dict[str, PolicyFactory] = {
         preemption=Preemption(policy="lower-priority", min_runtime=3),
         quotas=QUOTAS,
     ),
+    "quota-reclaim-effective": lambda: Policy(
+        aging=StepAging(interval=5, step=10, max_boost=30),
+        preemption=Preemption(policy="lower-or-newer-equal", compare="effective"),
+        quotas=QUOTAS,
+    ),
     "quota-fair-sharing-strict": lambda: Policy(
         queueing="strict",
         preemption=Preemption(policy="lower-or-newer-equal"),

@@ -76,8 +76,18 @@ class Cycle:
         self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
-        while heap:
+        # Kueue admits jobs within their nominal quota before jobs that must borrow: those
+        # wait for a second pass, in order (each job is still considered once per cycle).
+        borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
+        while heap or borrowers:
+            if not heap:
+                assert borrowers is not None
+                heap, borrowers = borrowers, None
+                heapq.heapify(heap)
             key, stream, job = heapq.heappop(heap)
+            if borrowers is not None and self._would_borrow(job):
+                borrowers.append((key, stream, job))
+                continue
             self.key_of[job.id] = key
             reason = self.consider(job)
             if job.id in pend:
@@ -101,6 +111,17 @@ class Cycle:
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _would_borrow(self, job: Job) -> bool:
+        """Whether starting ``job`` now would take its owner above its nominal quota. O(resources)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        quota = ledger.quota(job.owner)
+        if quota is None or quota.cohort is None or job.id in s.nominated:
+            return False
+        assert job.owner is not None
+        return not ledger.fits(job.owner, usage_of(job.request, job.nodes), allow_borrowing=False)
 
     def _hold_nominated_quota(self) -> None:
         """A nominated job's quota counts as in use until it is considered: the quota its

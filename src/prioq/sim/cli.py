@@ -546,7 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="prioq: priority scheduling for GPU/CPU clusters. Simulate strategies on cluster "
         "traces, or inspect a scheduler's stored queue.",
         epilog="Strategy names: fifo or priority, plus modifiers joined by '+': aging, step-aging, "
-        "preemption, strict, no-reservation, no-estimates, first-fit, best-fit, spread, fgd. "
+        "preemption, strict, no-reservation, no-estimates, quota, first-fit, best-fit, spread, fgd. "
         "See docs/simulation.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
