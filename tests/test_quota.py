@@ -144,12 +144,13 @@ def test_lending_limit_keeps_part_of_the_nominal_quota() -> None:
 # ------------------------------------------------------------------ parking
 
 
-def test_quota_blocked_jobs_are_parked_per_owner_and_woken_by_a_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_quota_blocked_jobs_are_parked_and_only_the_head_is_visited(monkeypatch: pytest.MonkeyPatch) -> None:
     s = Scheduler(NODES, policy=Policy(quotas={"a": "gpu=1"}))
     s.submit(Job(id="a0", submitted_at=0, request="gpu=1", owner="a"), 0)
     s.submit_many([Job(id=f"w{i}", submitted_at=0, request="gpu=1", owner="a") for i in range(500)], 0)
     assert started(s.schedule(1)) == ["a0"]
-    assert set(s._state.queue.where.values()) == {QuotaShape("a")}
+    one_gpu = Job(id="x", submitted_at=0, request="gpu=1").request
+    assert set(s._state.queue.where.values()) == {QuotaShape("a", one_gpu, 1)}
     visits: list[str] = []
     consider = Cycle.consider
 
@@ -160,12 +161,13 @@ def test_quota_blocked_jobs_are_parked_per_owner_and_woken_by_a_stop(monkeypatch
     monkeypatch.setattr(Cycle, "consider", counting)
     s.submit(Job(id="b0", submitted_at=2, request="gpu=1", owner="b"), 2)
     assert started(s.schedule(2)) == ["b0"]
-    assert visits == ["b0"]  # the 500 parked jobs cost nothing
+    assert visits == ["w0", "b0"]  # the head of a's parked jobs stands for all 500
     s.release("a0", 3)
     visits.clear()
     assert started(s.schedule(3)) == ["w0"]
-    assert len(visits) == 500  # woken once by the stop, parked again
+    assert visits == ["w0", "w1"]
     assert [p.reason for p in s.pending(3)] == [Reason.QUOTA] * 499
+    assert s.pending(3)[-1].message == "over quota of a: gpu: 1 requested + 1 in use > nominal 1"
 
 
 # ------------------------------------------------------------------ reclaiming
@@ -260,7 +262,7 @@ def test_a_failed_call_leaves_quota_state_unchanged() -> None:
 
     def snap() -> Any:
         return ({o: dict(u) for o, u in ledger.usage.items()}, {c: dict(u) for c, u in ledger.used.items()},
-                dict(ledger.borrowing_jobs), set(ledger.woken), dict(s._state.queue.where),
+                dict(ledger.borrowing_jobs), dict(s._state.queue.where),
                 [(p.job.id, p.reason, p.message) for p in s.pending(2)], s.terminating())
 
     before = snap()

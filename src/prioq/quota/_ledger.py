@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from prioq.quota._config import Amounts, Quota, Quotas, show
+from prioq.resources import ResourceRequest
 
 __all__ = ["Ledger", "QuotaShape"]
 
@@ -32,11 +33,16 @@ MAX_SHARE = 2**63 - 1
 
 @attrs.frozen(slots=True)
 class QuotaShape:
-    """Where the pending jobs of ``owner`` blocked by its quota are parked: a cycle never
-    visits them; a stop that lowers the owner's usage or grows its cohort's idle pool
-    moves them back (docs/quotas.md#parking)."""
+    """Where pending jobs blocked by their owner's quota are parked: one queue per owner and
+    request shape (plus, under preemption, the priority and whether it may preempt). A
+    cycle visits only the head of each (as for any parked shape): if the head does not fit
+    its owner's quota, no job behind it does -- same owner, same usage, no more options
+    (docs/quotas.md#rules)."""
 
     owner: str
+    request: ResourceRequest
+    nodes: int
+    preemption: tuple[object, ...] = ()
 
 
 class Ledger:
@@ -61,8 +67,6 @@ class Ledger:
         """Owner -> its running jobs (terminating ones included: they hold quota until released)."""
         self.borrowing_jobs: dict[str, str] = {}
         """Running jobs admitted while their owner borrowed -> their cohort (persisted marks)."""
-        self.woken: set[str] = set()
-        """Owners whose parked jobs the next cycle must look at again (waking more is always safe)."""
 
     # ------------------------------------------------------------------ changes
 
@@ -71,12 +75,11 @@ class Ledger:
     ) -> None:
         """A job of ``owner`` starts (``sign=1``) or stops (``-1``). O(resources). Not journaled
         here: the caller records the inverse call. ``track=False``: only the amounts change
-        (a nominated job's quota held during a cycle), not the running set or the owners to wake."""
+        (a nominated job's quota held during a cycle), not the running set."""
         q = self.quotas.get(owner)
         assert q is not None
         mine = self.usage[owner]
         pool_used = self.used.get(q.cohort) if q.cohort is not None else None
-        freed = False
         for name in mine:
             amount = usage.get(name, 0)
             if not amount:
@@ -85,18 +88,13 @@ class Ledger:
             after = mine[name] = before + sign * amount
             if pool_used is not None:
                 g = q.guaranteed(name)
-                delta = max(0, after - g) - max(0, before - g)
-                pool_used[name] += delta
-                freed = freed or delta < 0
+                pool_used[name] += max(0, after - g) - max(0, before - g)
         if not track:
             return
         if sign > 0:
             self.running[owner].add(job_id)
         else:
             self.running[owner].discard(job_id)
-            self.woken.add(owner)
-            if freed and q.cohort is not None:
-                self.woken.update(self.members[q.cohort])
 
     # ------------------------------------------------------------------ reads
 
@@ -163,6 +161,17 @@ class Ledger:
             return False
         mine = self.usage[owner]
         return any(mine.get(n, 0) > q.nominal[n] for n in (mine if names is None else names) if n in mine)
+
+    def may_preempt(self, owner: str, fallback: str) -> bool:
+        """Whether the owner's quota lets its jobs evict anyone at all to fit it (``fallback``:
+        ``within_owner`` when the quota leaves it ``None``)."""
+        q = self.quotas.get(owner)
+        assert q is not None
+        within = q.within_owner if q.within_owner is not None else fallback
+        if within != "never":
+            return True
+        # other owners' jobs are candidates only through reclaiming (Kueue's findCandidates)
+        return q.cohort is not None and q.reclaim_within_cohort != "never"
 
     def weight_milli(self, owner: str) -> int:
         w = self.weights.get(owner, 1.0)

@@ -83,10 +83,9 @@ def _add(ledger: Ledger, v: Contender) -> None:
     ledger.charge(v.owner, v.id, v.usage, 1)
 
 
-def _restore(ledger: Ledger, removed: list[Contender], woken: set[str]) -> None:
+def _restore(ledger: Ledger, removed: list[Contender]) -> None:
     for v in reversed(removed):
         _add(ledger, v)
-    ledger.woken = woken
 
 
 def _fill_back(
@@ -109,7 +108,6 @@ def _minimal(
 ) -> list[Contender] | None:
     """Kueue's minimalPreemptions: remove candidates in order until the job fits, then
     fill back."""
-    woken = set(ledger.woken)
     removed: list[Contender] = []
     fits = False
     for v in candidates:
@@ -124,10 +122,10 @@ def _minimal(
             fits = True
             break
     if not fits:
-        _restore(ledger, removed, woken)
+        _restore(ledger, removed)
         return None
     kept = _fill_back(ledger, p, list(removed), allow_borrowing)
-    _restore(ledger, kept, woken)
+    _restore(ledger, kept)
     return kept
 
 
@@ -158,7 +156,6 @@ def _fair(
     """Kueue's fairPreemptions: take from the owner with the highest dominant resource
     share while the strategy allows, re-ranking owners after each eviction. As in Kueue,
     ``borrow_within_cohort`` plays no part here: shares alone decide."""
-    woken = set(ledger.woken)
     heap, by_owner = _heap(ledger, cands, False)
     shares = {o: -s for s, o in heap}
     new_p = ledger.share(p.owner, p.usage)
@@ -208,10 +205,10 @@ def _fair(
                 if ledger.fits(p.owner, p.usage, True):
                     fits = True
     if not fits:
-        _restore(ledger, removed, woken)
+        _restore(ledger, removed)
         return None
     kept = _fill_back(ledger, p, list(removed), True)
-    _restore(ledger, kept, woken)
+    _restore(ledger, kept)
     return kept
 
 

@@ -62,11 +62,10 @@ class Cycle:
         pend = s.queue
         now = self.now
         cycle = s.start_cycle()
-        _quota.wake(s)
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
-        shapes = [shape for shape in pend.parked if type(shape) is not QuotaShape]
+        shapes = list(pend.parked)
         for i, shape in enumerate(shapes):
             head = pend.parked[shape].peek(now)
             heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
@@ -151,6 +150,9 @@ class Cycle:
         """
         if reason[0] is Reason.DEPENDENCY:
             return True
+        if type(shape) is QuotaShape:
+            # mates share the owner and usage: over quota alike; any other reason is its own
+            return reason[0] is not Reason.QUOTA
         if job.duration is None or (job.request, job.nodes) in self.no_room:
             return False
         pend = self.state.queue
@@ -240,7 +242,8 @@ class Cycle:
             preempt = False
             text = f"over quota of {owner} even with nothing running: {ledger.describe(owner, usage)}"
         else:
-            preempt = s.policy.preemption.enabled and s.class_may_preempt(job)
+            preempt = (s.policy.preemption.enabled and s.class_may_preempt(job)
+                       and ledger.may_preempt(owner, s.policy.preemption.policy))
             text = f"over quota of {owner}: {ledger.describe(owner, usage)}"
         if preempt:
             preempted = self.preempting.attempt(job, self.claims, self.decisions, over_quota=True)
@@ -249,9 +252,13 @@ class Cycle:
                     s.unpark(job.id)
                 self.claims.claim_nomination(job.id)
                 return preempted
-        elif not strict:
-            # only a stop can make room (woken then, see prioq.quota.QuotaShape)
-            _quota.park(s, job.id, owner)
+        # Parked with the same owner's jobs of its shape (and, under preemption, priority):
+        # cycles visit only the head. Not in strict queueing (as any parking), nor when
+        # preemption compares effective priorities (they change with time).
+        if not strict and not (preempt and s.policy.preemption.compare == "effective"):
+            extra: tuple[object, ...] = (job.priority, s.class_may_preempt(job)) if preempt else ()
+            if s.queue.where.get(job.id) != QuotaShape(owner, job.request, job.nodes, extra):
+                _quota.park(s, job, owner, extra)
         return Reason.QUOTA, text
 
     def _start(self, job: Job, placement: Placement) -> None:

@@ -117,6 +117,7 @@ class Preempting:
         # the lowest preemption priority among them, and how many decisions were read
         self._started_floor = INF
         self._decisions_read = 0
+        self._quota_failed: set[tuple[object, ...]] = set()  # see _attempt_quota
 
     def candidates(self) -> Mapping[str, Candidate]:
         """Running jobs preemption may consider (a view, O(1))."""
@@ -222,7 +223,10 @@ class Preempting:
         pol = s.policy.preemption
         fail_key = ("quota", job.request, job.nodes, prio, job.owner, over_quota, job.submitted_at,
                     claims.reserved_for, job.duration if claims.reserved_for is not None else None)
-        if s.plan_failed(fail_key, self.now):
+        # Within a cycle usage only grows and candidates only shrink, and later jobs are newer:
+        # an equal job of the same owner that found no plan means this one finds none either.
+        cycle_key = fail_key[:6] + fail_key[7:]
+        if cycle_key in self._quota_failed or s.plan_failed(fail_key, self.now):
             return None
         seq = s.queue.seq_of(job.id)
         allow = claims.allow_for(job)
@@ -234,6 +238,7 @@ class Preempting:
                 allow, s.capable_nodes(job.request), self.allowed() if pol.has_budgets else {},
             )
         if plan is None:
+            self._quota_failed.add(cycle_key)
             if not self.started:  # a job started in this cycle may be a victim in the next
                 s.remember_failed_plan(fail_key, self._protection_ends())
             return None

@@ -149,24 +149,9 @@ def _fits_after(
     return None
 
 
-def park(state: State, job_id: str, owner: str) -> None:
+def park(state: State, job: Job, owner: str, preemption: tuple[object, ...]) -> None:
     """Park a pending job blocked by its owner's quota (see :class:`prioq.quota.QuotaShape`);
     only through the state's journaled mutators."""
-    if state.queue.is_parked(job_id):
-        state.unpark(job_id)
-    state.park(job_id, QuotaShape(owner))
-
-
-def wake(state: State) -> None:
-    """Move back to the active queue the quota-parked jobs of every owner whose usage
-    dropped, or whose cohort's pool grew, since the last cycle. O(k log n) for k jobs."""
-    ledger = state.ledger
-    if ledger is None or not ledger.woken:
-        return
-    owners = sorted(ledger.woken)
-    state.clear_woken()
-    for owner in owners:
-        queue = state.queue.parked.get(QuotaShape(owner))
-        if queue is not None:
-            for job_id in list(queue):
-                state.unpark(job_id)
+    if state.queue.is_parked(job.id):
+        state.unpark(job.id)
+    state.park(job.id, QuotaShape(owner, job.request, job.nodes, preemption))

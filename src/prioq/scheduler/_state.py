@@ -597,13 +597,8 @@ class State:
         if quota is None or owner is None:
             return
         usage = usage_of(job.request, job.nodes)
-        woken = set(ledger.woken)
-
-        def undo() -> None:
-            ledger.charge(owner, job.id, usage, -sign)
-            ledger.woken = woken
-
-        self._do(lambda: ledger.charge(owner, job.id, usage, sign), undo)
+        self._do(lambda: ledger.charge(owner, job.id, usage, sign),
+                 lambda: ledger.charge(owner, job.id, usage, -sign))
         if sign > 0 and quota.cohort is not None and ledger.borrowing(owner):
             self._set_item(ledger.borrowing_jobs, job.id, quota.cohort)
             self.put_extra(f"quota/borrowing/{job.id}", quota.cohort)
@@ -620,13 +615,6 @@ class State:
         self._do(lambda: ledger.charge(owner, job.id, usage, sign, False),
                  lambda: ledger.charge(owner, job.id, usage, -sign, False))
 
-    def clear_woken(self) -> None:
-        """Journaled: the owners to wake were woken."""
-        ledger = self.ledger
-        assert ledger is not None
-        old = ledger.woken
-        self._do(lambda: setattr(ledger, "woken", set()), lambda: setattr(ledger, "woken", old))
-
     def _load_quota(self, snap: Snapshot) -> None:
         """Usage from the running jobs (terminating ones hold quota until released); the
         borrowing marks from the store."""
@@ -640,7 +628,6 @@ class State:
         for key, cohort in snap.extras.items():
             if key.startswith("quota/borrowing/") and key[16:] in self.runs:
                 ledger.borrowing_jobs[key[16:]] = cohort
-        ledger.woken.clear()
 
     # ------------------------------------------------------------------ caches
 
