@@ -70,6 +70,10 @@ def preempted(decisions: list[Any]) -> list[str]:
         (lambda: Quotas(strategies="LessThanInitialShare"), "expected a list"),
         (lambda: Quotas(strategies=["LessThanInitialShare", "LessThanOrEqualToFinalShare"]), "second"),
         (lambda: Quotas(strategies=[]), "one strategy"),
+        (lambda: Policy(weights={"a": -1}), "must be >= 0"),
+        (lambda: Policy(weights={"a": "heavy"}), "expected a number"),
+        (lambda: Policy(weights=[("a", 1)]), "expected a mapping"),
+        (lambda: Policy(weights={"": 1}), "non-empty"),
     ],
 )
 def test_bad_quota_input_is_invalid_policy(make: Callable[[], object], message: str) -> None:
@@ -81,7 +85,8 @@ def test_quota_values_are_public_and_hashable() -> None:
     q = Quota(nominal="gpu=16 cpu=256 memory=1TB", cohort="research", borrowing_limit="gpu=4")
     assert prioq.Quota is Quota and prioq.Quotas is Quotas
     assert str(q.nominal) == "gpu=16 cpu=256 memory=1TB"
-    assert hash(Policy(quotas={"a": q})) == hash(Policy(quotas={"a": q}))
+    assert hash(Policy(quotas={"a": q}, weights={"a": 2})) == hash(Policy(quotas={"a": q}, weights={"a": 2}))
+    assert Policy(weights={"a": 2}) == Policy(weights={"a": 2.0}) != Policy()
     assert Policy(quotas={"team-a": "gpu=16 cpu=256"}).quotas.get("team-a") == Quota(nominal="gpu=16 cpu=256")
 
 
@@ -460,3 +465,23 @@ def test_quota_strategy_modifier_derives_equal_shares_and_reclaims() -> None:
     pol = Policy(preemption=Preemption(policy="lower-priority", grace=30))
     reclaim = Strategy(name="reclaim", policy=pol, trace_quotas=True)
     assert wait_of_b(reclaim) == 30  # reclaims its share at once: the victim's grace
+
+
+def test_fair_sharing_reads_policy_weights() -> None:
+    """Kueue's "CQ with higher weight can preempt more", through the scheduler."""
+    owners = {name: Quota(nominal="gpu=3", cohort="all", within_owner="lower-priority",
+                          reclaim_within_cohort="any") for name in ("a", "b", "c")}
+    nodes = [Node(id="big", capacity="cpu=64 gpu=A100:8"), Node(id="one", capacity="cpu=8 gpu=A100:1")]
+
+    def victims(weights: dict[str, float]) -> list[str]:
+        pol = Policy(preemption=Preemption(policy="lower-priority"), weights=weights,
+                     quotas=Quotas(owners=owners, fair_sharing=True))
+        s = Scheduler(nodes, policy=pol)
+        s.submit_many([Job(id=f"a{i}", submitted_at=0, request="gpu=1", owner="a") for i in range(1, 4)]
+                      + [Job(id=f"b{i}", submitted_at=0, request="gpu=1", owner="b") for i in range(1, 7)], 0)
+        assert len(s.schedule(0)) == 9
+        s.submit(Job(id="a_incoming", submitted_at=1, request="gpu=2", owner="a"), 1)
+        return sorted(preempted(s.schedule(1)))
+
+    assert victims({"a": 2}) == ["b1", "b2"]
+    assert victims({}) == []  # at weight 1, taking two of b's would make a the one above its share

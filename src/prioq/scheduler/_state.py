@@ -124,7 +124,7 @@ class State:
         # Quota usage per owner and cohort (prioq.quota.Ledger), changed on start and stop
         # (journaled); None without quotas.
         self.ledger: Ledger | None = (
-            Ledger(policy.quotas, getattr(policy, "weights", None)) if policy.quotas else None
+            Ledger(policy.quotas, policy.weights) if policy.quotas else None
         )
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
