@@ -485,3 +485,21 @@ def test_fair_sharing_reads_policy_weights() -> None:
 
     assert victims({"a": 2}) == ["b1", "b2"]
     assert victims({}) == []  # at weight 1, taking two of b's would make a the one above its share
+
+
+def test_prioq_show_marks_borrowing_jobs(tmp_path: Any) -> None:
+    import io
+
+    from prioq.sim.cli import main
+
+    url = f"sqlite:///{tmp_path}/show.db"
+    store = open_store(url)
+    pol = Policy(quotas={"a": Quota(nominal="gpu=2", cohort="c"), "b": Quota(nominal="gpu=6", cohort="c")})
+    s = Scheduler([Node(id="n0", capacity="gpu=A100:8")], policy=pol, store=store)
+    s.submit_many([Job(id=f"a{i}", submitted_at=0, request="gpu=2", owner="a") for i in range(2)], 0)
+    s.schedule(1)
+    store.close()
+    out = io.StringIO()
+    assert main(["show", "--store", url], out=out, err=io.StringIO()) == 0
+    states = {line.split()[0]: line for line in out.getvalue().splitlines() if line.startswith("  a")}
+    assert "borrowing" not in states["a0"] and "running (borrowing from c)" in states["a1"]
