@@ -9,7 +9,7 @@ from typing import Any
 
 import hypothesis.strategies as st
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import prioq
@@ -503,3 +503,64 @@ def test_prioq_show_marks_borrowing_jobs(tmp_path: Any) -> None:
     assert main(["show", "--store", url], out=out, err=io.StringIO()) == 0
     states = {line.split()[0]: line for line in out.getvalue().splitlines() if line.startswith("  a")}
     assert "borrowing" not in states["a0"] and "running (borrowing from c)" in states["a1"]
+
+
+# ------------------------------------------------------------------ rollback, differential
+
+
+def observe(s: Scheduler, now: float) -> Any:
+    pending = s.pending(now)
+    held = [p.job.id for p in pending] + [r.job.id for r in s.running()]
+    return ([(p.job, p.reason, p.message) for p in pending], s.running(), s.terminating(), s.nominations(),
+            {j: s.explain(j, now) for j in held})
+
+
+QUOTA_OPS = st.lists(
+    st.tuples(st.sampled_from(["submit", "schedule", "release", "requeue", "cancel"]), st.booleans(),
+              st.sampled_from(OWNERS), st.sampled_from(REQUESTS), st.integers(0, 4)),
+    min_size=1, max_size=25,
+)
+
+
+def _call(x: Scheduler, op: tuple[str, float, int, Job], running: list[str], held: list[str]) -> object:
+    name, t, k, job = op
+    if name == "submit":
+        return x.submit(job, t)
+    if name == "schedule":
+        return x.schedule(t)
+    if name in ("release", "requeue") and running:
+        victim = running[k % len(running)]
+        return x.release(victim, t) if name == "release" else x.requeue(victim, t)
+    if name == "cancel" and held:
+        return x.cancel(held[k % len(held)], t)
+    return None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ops=QUOTA_OPS, fair=st.booleans())
+def test_random_failures_never_change_quota_decisions(ops: list[tuple[str, bool, str | None, str, int]],
+                                                       fair: bool) -> None:
+    """Differential: calls failing at the store leave quota state as it was, and the scheduler
+    decides as a twin that only saw the calls that succeeded."""
+    policy = Policy(quotas=Quotas(owners=QUOTAS, fair_sharing=fair),
+                    preemption=Preemption(policy="lower-priority"))
+    store = FailingStore()
+    s, twin = Scheduler(NODES[:3], policy=policy, store=store), Scheduler(NODES[:3], policy=policy)
+    t, n = 0.0, 0
+    for name, fail, owner, req, k in ops:
+        t += 1
+        running = [r.job.id for r in s.running()]
+        held = running + [p.job.id for p in s.pending(t)]
+        op = (name, t, k, Job(id=f"j{n}", submitted_at=t, priority=k * 15, request=req, owner=owner))
+        store.fail = fail
+        try:
+            got = _call(s, op, running, held)
+        except prioq.StoreError:
+            store.fail = False
+            assert observe(s, t) == observe(twin, t)
+            continue
+        store.fail = False
+        assert _call(twin, op, running, held) == got, name
+        n += 1
+        assert observe(s, t) == observe(twin, t)
+    s._check()
