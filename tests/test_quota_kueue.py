@@ -350,3 +350,42 @@ DRS = [
 @pytest.mark.parametrize(("setup", "with_", "want"), [c[1:] for c in DRS], ids=[c[0] for c in DRS])
 def test_dominant_resource_share(setup: dict[str, Any], with_: dict[str, int] | None, want: int) -> None:
     assert drs_ledger(**setup).share("cq", with_) == want
+
+
+# ------------------------------------------------------------------ TestSchedule (pkg/scheduler), one flavor
+
+SCHED_QUEUES = {
+    "sales": Quota(nominal="cpu=50"),
+    "lend-a": Quota(nominal="cpu=3", cohort="lend", lending_limit="cpu=2"),
+    "lend-b": Quota(nominal="cpu=2", cohort="lend", lending_limit="cpu=2"),
+}
+
+
+def scheduled(running: list[tuple[str, str, float, int]], new: tuple[str, str, float, int]) -> tuple[bool, str]:
+    """Admit ``running`` (id, owner, cpu per pod, pods), then one cycle for ``new``: started?, reason."""
+    from prioq import Job, Node, Policy, Scheduler
+
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=64") for i in range(64)], policy=Policy(quotas=SCHED_QUEUES))
+    for job_id, owner, cpu, pods in running:
+        s.submit(Job(id=job_id, submitted_at=0, request=f"cpu={cpu}", nodes=pods, owner=owner), 0)
+    assert len(s.schedule(0)) == len(running)
+    job_id, owner, cpu, pods = new
+    s.submit(Job(id=job_id, submitted_at=1, request=f"cpu={cpu}", nodes=pods, owner=owner), 1)
+    started = [d.job_id for d in s.schedule(1)] == [job_id]
+    return started, "" if started else s.pending(1)[0].message
+
+
+@pytest.mark.parametrize(
+    ("running", "new", "admitted"),
+    [
+        pytest.param([], ("foo", "sales", 1, 10), True, id="workload fits in single clusterQueue"),
+        pytest.param([("assigned", "sales", 1, 40)], ("new", "sales", 1, 11), False, id="single clusterQueue full"),
+        pytest.param([("a", "lend-b", 2, 1)], ("b", "lend-b", 3, 1), False,
+                     id="workload exceeds lending limit when borrow in cohort"),
+    ],
+)
+def test_schedule(running: list[tuple[str, str, float, int]], new: tuple[str, str, float, int], admitted: bool) -> None:
+    started, message = scheduled(running, new)
+    assert started is admitted, message
+    if not admitted:
+        assert message.startswith(f"over quota of {new[1]}: cpu: ")
