@@ -18,7 +18,7 @@ from prioq._validate import choice, identifier, priority, wrong_type
 from prioq.errors import InvalidPolicy, InvalidSpec
 from prioq.resources import MILLI, ResourceRequest, format_bytes
 
-__all__ = ["Amounts", "Quota", "Quotas", "usage_of"]
+__all__ = ["Amounts", "Quota", "Quotas", "quotas", "show", "usage_of"]
 
 WithinOwner = Literal["never", "lower-priority", "lower-or-newer-equal"]
 Reclaim = Literal["never", "lower-priority", "any"]
