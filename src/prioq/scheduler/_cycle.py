@@ -112,7 +112,9 @@ class Cycle:
         return self.decisions
 
     def _would_borrow(self, job: Job) -> bool:
-        """Whether starting ``job`` now would take its owner above its nominal quota. O(resources)."""
+        """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit
+        at all is not deferred: it waits (or preempts) whenever it is considered, and a cycle
+        with a deep quota-blocked backlog stays one pass. O(resources)."""
         s = self.state
         ledger = s.ledger
         assert ledger is not None
@@ -120,7 +122,8 @@ class Cycle:
         if quota is None or quota.cohort is None or job.id in s.nominated:
             return False
         assert job.owner is not None
-        return not ledger.fits(job.owner, usage_of(job.request, job.nodes), allow_borrowing=False)
+        usage = usage_of(job.request, job.nodes)
+        return not ledger.fits(job.owner, usage, allow_borrowing=False) and ledger.fits(job.owner, usage)
 
     def _hold_nominated_quota(self) -> None:
         """A nominated job's quota counts as in use until it is considered: the quota its
