@@ -30,6 +30,8 @@ from prioq import (
     Policy,
     Preempt,
     Preemption,
+    Quota,
+    Quotas,
     Reason,
     Scheduler,
     StepAging,
@@ -44,6 +46,14 @@ CAPACITIES = [
     "cpu=8 memory=32GB gpu=A100:80GB:2",
     "cpu=32 memory=128GB",
 ]
+
+QUOTAS = {
+    "a": Quota(nominal="gpu=4 cpu=16", cohort="c1", borrowing_limit="gpu=2", reclaim_within_cohort="any"),
+    "b": Quota(nominal="gpu=2", cohort="c1", lending_limit="gpu=1", reclaim_within_cohort="lower-priority",
+               borrow_within_cohort="lower-priority", max_priority_threshold=45),
+    "c": Quota(nominal="gpu=2", cohort="c1", within_owner="never"),
+    "d": Quota(nominal="gpu=3"),
+}
 
 PolicyFactory = Callable[[], Policy]
 # Each scheduler gets its own policy object: placement policies may learn (FGD).
@@ -88,6 +98,24 @@ POLICIES: dict[str, PolicyFactory] = {
     "fgd-random-ties-strict": lambda: Policy(
         queueing="strict", placement=FragmentationAware(tie_seed=7, window=6)
     ),
+    # quotas (docs/quotas.md): parking per owner, borrowing marks in the store's extras,
+    # reclaiming, fair sharing, the quota a nominated reclaimer holds
+    "quota-cohort-no-preemption": lambda: Policy(quotas=QUOTAS),
+    "quota-reclaim-preempt-linear": lambda: Policy(
+        aging=LinearAging(rate=0.5, max_boost=20),
+        preemption=Preemption(policy="lower-priority", min_runtime=3),
+        quotas=QUOTAS,
+    ),
+    "quota-reclaim-effective": lambda: Policy(
+        aging=StepAging(interval=5, step=10, max_boost=30),
+        preemption=Preemption(policy="lower-or-newer-equal", compare="effective"),
+        quotas=QUOTAS,
+    ),
+    "quota-fair-sharing-strict": lambda: Policy(
+        queueing="strict",
+        preemption=Preemption(policy="lower-or-newer-equal"),
+        quotas=Quotas(owners=QUOTAS, fair_sharing=True),
+    ),
 }
 
 
@@ -100,6 +128,7 @@ def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
         s.nominations(),
         {n.id: s.free(n.id) for n in s.nodes},
         s.nodes,
+        {r.job.id: s.explain(r.job.id, now) for r in s.running()},  # borrowing marks
     )
 
 
@@ -139,9 +168,10 @@ class ReopenMachine(RuleBasedStateMachine):
         count=st.integers(1, 3),
         mode=st.sampled_from(["afterany", "afterok"]),
         group=st.sampled_from([None, None, "g0", "g1"]),
+        owner=st.sampled_from(["a", "b", "c", "d", None]),
     )
     def submit(self, req: str, priority: int, gang: int, duration: int | None, after: int,
-               preemptible: bool, count: int, mode: str, group: str | None) -> None:
+               preemptible: bool, count: int, mode: str, group: str | None, owner: str | None) -> None:
         jobs = []
         for _ in range(count):
             # a dependency on a job submitted later (the job gains an unmet dependency then), or
@@ -149,7 +179,7 @@ class ReopenMachine(RuleBasedStateMachine):
             dep = (f"j{self.n_jobs + after}",) if after and self.n_jobs + after >= 0 else ()
             jobs.append(Job(id=f"j{self.n_jobs}", submitted_at=self.now, priority=priority, request=req,
                             nodes=gang, duration=duration, after=dep, preemptible=preemptible,
-                            dependency=mode, group=group))  # type: ignore[arg-type]
+                            dependency=mode, group=group, owner=owner))  # type: ignore[arg-type]
             self.n_jobs += 1
         with contextlib.suppress(DependencyCycle):  # refused whole, nothing changed (test_dependencies)
             self.s.submit_many(jobs, self.now)

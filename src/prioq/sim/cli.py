@@ -448,11 +448,13 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         pending = _all_pending(store)
         running = list(store.running_jobs())  # type: ignore[attr-defined]
         now, clock = args.now, "--now"
-        outcomes: dict[str, str] = {}
+        outcomes: dict[str, str] = {}  # non-success outcomes: who lends priority (docs/dependencies.md)
+        borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
         if scheme in ("sqlite", "memory", ""):
-            # A read-only SQLite load takes no lock; PostgreSQL's load would take the leader lease,
-            # so there the outcomes of finished jobs (which decide who lends priority) are unknown.
+            # A read-only SQLite load takes no lock; PostgreSQL's load would take the leader lease.
             snap = store.load()
+            prefix = "quota/borrowing/"
+            borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}
             outcomes = {k[len("outcome/"):]: v for k, v in snap.extras.items() if k.startswith("outcome/")}
             if now is None:
                 now, clock = snap.now, "the scheduler's last call"
@@ -501,6 +503,8 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         rows = []
         for row in running:
             state = row.state if row.preempted_by is None else f"{row.state} for {row.preempted_by}"
+            if row.job.id in borrowing:
+                state += f" (borrowing from {borrowing[row.job.id]})"
             started = row.started_at if row.started_at is not None else now
             rows.append([
                 row.job.id, str(row.job.priority), state, ",".join(row.node_ids), _number(started),
@@ -560,7 +564,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="prioq: priority scheduling for GPU/CPU clusters. Simulate strategies on cluster "
         "traces, or inspect a scheduler's stored queue.",
         epilog="Strategy names: fifo or priority, plus modifiers joined by '+': aging, step-aging, "
-        "preemption, strict, no-reservation, no-estimates, first-fit, best-fit, spread, fgd. "
+        "preemption, strict, no-reservation, no-estimates, quota, first-fit, best-fit, spread, fgd. "
         "See docs/simulation.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
