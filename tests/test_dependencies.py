@@ -715,3 +715,24 @@ def test_prioq_show_prints_inherited_priorities(tmp_path: Path) -> None:
         got.append((cells[1], float(cells[4]), () if cells[-1] == "-" else tuple(cells[-1].split(","))))
     assert got == want
     assert got[1] == ("low", 60.75, ("high",))  # base 2 (set_group_priority), high's 60 from t=1
+
+
+def test_waiting_dependants_sleep_until_a_dependency_leaves_or_returns() -> None:
+    s = Scheduler(ONE_GPU)
+    s.submit(Job(id="dep", submitted_at=0, request="gpu=1"), 0)
+    s.schedule(0)
+    s.submit_many([Job(id=f"w{i}", submitted_at=0, after=["dep"]) for i in range(3)]
+                  + [Job(id="ok", submitted_at=0, after=["dep", "later"], dependency="afterok")], 0)
+    s.schedule(1)
+    asleep = {j for j, shape in s._state.queue.where.items() if shape == "asleep: waiting on dependencies"}
+    assert asleep == {"w0", "w1", "w2", "ok"}
+    assert set(reasons(s, 1).values()) == {Reason.DEPENDENCY}
+    s.submit(Job(id="later", submitted_at=2, request="gpu=1"), 2)  # wakes ok: it waits for it too
+    s.schedule(2)
+    assert {p.job.id: p.message for p in s.pending(2)}["ok"] == "waiting for dep, later to finish"
+    s.release("dep", 3)  # wakes its waiters: they start, and later does
+    assert sorted(d.job_id for d in s.schedule(3)) == ["later", "w0", "w1", "w2"]
+    s.release("later", 4, outcome="failed")
+    s.schedule(4)
+    assert reasons(s, 4) == {"ok": Reason.DEPENDENCY_FAILED}
+    s._check()

@@ -23,7 +23,7 @@ from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
-from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._pending import ASLEEP, OrderKey
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._state import ReasonText, Stamped, State
 
@@ -31,6 +31,7 @@ __all__ = ["Cycle"]
 
 Placement = list[tuple[NodeState, Resources]]
 _Shape = tuple[ResourceRequest, int]
+_ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
 
 
 class Cycle:
@@ -65,7 +66,7 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
-        shapes = list(pend.parked)
+        shapes = [shape for shape in pend.parked if shape != ASLEEP]  # sleepers are not visited
         for i, shape in enumerate(shapes):
             head = pend.parked[shape].peek(now)
             heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
@@ -92,6 +93,12 @@ class Cycle:
             reason = self.consider(job)
             if job.id in pend:
                 reasons[job.id] = (cycle, reason)
+                if reason[0] in _ASLEEP_REASONS and job.id not in s.nominated:
+                    # nothing changes for it until a dependency leaves or returns: it sleeps
+                    # (docs/dependencies.md), and its reason stays true while it does
+                    if pend.is_parked(job.id):
+                        s.unpark(job.id)
+                    s.park(job.id, ASLEEP)
             if stream < 0:
                 continue
             shape = shapes[stream]

@@ -261,6 +261,7 @@ class Dependencies:
         self.refresh([job.id, *self._pending_after(job)])
         if self.outcome(job.id) is not None:
             self._donors_changed(job.id)
+        self.wake(job.id)  # its waiters now wait for it (or no longer failed)
 
     def reprioritized(self, job_id: str) -> None:
         """A pending job's own priority changed: its lift, and what it lifts, follow."""
@@ -278,6 +279,17 @@ class Dependencies:
         the refresh."""
         self.state.put_extra(OUTCOME_KEY + job_id, None if outcome == "succeeded" else outcome)
         self._donors_changed(job_id)
+        self.wake(job_id)
+
+    def wake(self, dep: str) -> None:
+        """``dep`` left the scheduler or came back: its waiters asleep, or parked under a
+        shape whose head speaks for them, are visited again (their reason changes). O(waiters
+        of dep)."""
+        s = self.state
+        where = s.queue.where
+        for w in sorted(self.waiters.get(dep, ())):
+            if w in where:
+                s.unpark(w)
 
     def _donors_changed(self, dep: str) -> None:
         """Whether ``dep``'s ``afterok`` waiters can start may have changed: refresh what they lift."""

@@ -41,6 +41,9 @@ __all__: list[str] = []
 
 Shape = Hashable
 OrderKey = tuple[Fraction, float, int, str]
+ASLEEP: Shape = "asleep: waiting on dependencies"
+"""The shape of jobs waiting on dependencies: no cycle visits them until one of their
+dependencies leaves the scheduler or returns to it (:mod:`prioq.scheduler._depends` wakes them)."""
 
 
 @attrs.frozen(slots=True)
