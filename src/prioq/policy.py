@@ -9,6 +9,7 @@ import attrs
 
 from prioq._validate import boolean, choice, instance, priority, wrong_type
 from prioq.errors import InvalidJob, InvalidPolicy
+from prioq.fairshare import FairShare, Weights
 from prioq.model import PriorityClass
 from prioq.placement import PlacementPolicy, placement_policy
 from prioq.preemption import Preemption
@@ -21,6 +22,10 @@ Queueing = Literal["best-effort", "strict"]
 
 def _placement(value: str | PlacementPolicy) -> PlacementPolicy:
     return placement_policy(value)
+
+
+def _weights(value: object) -> Weights:
+    return value if isinstance(value, Weights) else Weights(value)  # type: ignore[arg-type]  # checked
 
 
 def _classes(value: object) -> tuple[PriorityClass, ...]:
@@ -60,6 +65,9 @@ class Policy:
     * ``priority_range`` / ``default_priority``: allowed base priorities
       (within ±2**53).
     * ``priority_classes``: named priorities jobs may use instead of a number.
+    * ``fair_share``: :class:`~prioq.FairShare` arbitration among owners (``None``: FIFO
+      among equal priorities); ``weights``: owner path -> weight >= 0 (default 1), see
+      docs/fairness.md.
 
     Every field is validated: :class:`~prioq.errors.InvalidPolicy` (its
     ``InvalidPolicyType`` variant, also a ``TypeError``, for a wrong type).
@@ -75,6 +83,8 @@ class Policy:
     priority_range: tuple[int, int] = attrs.field(default=(0, 100), converter=_priority_range)
     default_priority: int = 0
     priority_classes: tuple[PriorityClass, ...] = attrs.field(default=(), converter=_classes)
+    fair_share: FairShare | None = None
+    weights: Weights = attrs.field(factory=Weights, converter=_weights)
 
     def __attrs_post_init__(self) -> None:
         instance(self.aging, AgingPolicy, "policy aging", error=InvalidPolicy)  # type: ignore[type-abstract]
@@ -84,6 +94,8 @@ class Policy:
         choice(self.queueing, ("best-effort", "strict"), "policy queueing", error=InvalidPolicy)
         instance(self.preemption, Preemption, "policy preemption", error=InvalidPolicy)
         boolean(self.reservation, "policy reservation", error=InvalidPolicy)
+        if self.fair_share is not None:
+            instance(self.fair_share, FairShare, "policy fair_share", error=InvalidPolicy)
         lo, hi = self.priority_range
         what = "policy default_priority"
         priority(self.default_priority, what, error=InvalidPolicy, minimum=lo, maximum=hi)
