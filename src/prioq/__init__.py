@@ -36,6 +36,7 @@ from prioq.model import (
     Running,
     Start,
 )
+from prioq.fairshare import FairShare, Weights
 from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
 from prioq.placement import NodeIndex, NodeState, PlacementPolicy
 from prioq.placement.fragmentation import FragmentationAware
@@ -73,6 +74,7 @@ __all__ = [
     "Device",
     "DuplicateJob",
     "DuplicateNode",
+    "FairShare",
     "FragmentationAware",
     "GPURequest",
     "InsufficientResources",
@@ -117,6 +119,7 @@ __all__ = [
     "StoreError",
     "UnknownJob",
     "UnknownNode",
+    "Weights",
     "__version__",
     "check",
     "fit",

@@ -71,12 +71,14 @@ class Weights(Mapping[str, float]):
         if isinstance(items, Mapping):
             pairs = list(items.items())
         elif isinstance(items, str | bytes) or not isinstance(items, Iterable):
-            raise wrong_type(InvalidPolicy, f"policy weights: expected a mapping owner -> weight, got {items!r}")
+            message = f"policy weights: expected a mapping owner -> weight, got {items!r}"
+            raise wrong_type(InvalidPolicy, message)
         else:
             pairs = []
             for pair in items:
                 if not isinstance(pair, tuple | list) or len(pair) != 2:
-                    raise wrong_type(InvalidPolicy, f"policy weights: expected (owner, weight) pairs, got {pair!r}")
+                    message = f"policy weights: expected (owner, weight) pairs, got {pair!r}"
+                    raise wrong_type(InvalidPolicy, message)
                 pairs.append((pair[0], pair[1]))
         data: dict[str, float] = {}
         for owner, weight in pairs:

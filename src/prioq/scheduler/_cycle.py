@@ -70,6 +70,11 @@ class Cycle:
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
         while heap:
             key, stream, job = heapq.heappop(heap)
+            if self.started and pend.stale(key, job, now):
+                # fair share: its owner started something since it was keyed; keys only grow
+                # within a cycle, so the heap order holds once it is back with the fresh key
+                heapq.heappush(heap, (pend.key(job, key[3], now), stream, job))
+                continue
             self.key_of[job.id] = key
             reason = self.consider(job)
             if job.id in pend:
@@ -196,6 +201,8 @@ class Cycle:
         shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
+        if s.fair is not None:  # a parked queue is in the global order only for one owner
+            shape += (job.owner,)
         s.park(job.id, shape)
 
     # ------------------------------------------------------------------ placement

@@ -11,6 +11,11 @@ cannot start, nothing behind it in that shape can. A cycle then costs
 O((active + shapes + starts) log n). Deciding *whether* to park is the
 scheduler's business; this module only keeps the queues.
 
+With fair share on (:mod:`prioq.fairshare`), the order key carries the owner's rank
+(and, in ``mode="term"``, its term inside the effective priority); jobs of one parked
+shape then share an owner (the cycle parks by shape and owner), so each parked queue
+is still in the global order.
+
 Parking is invisible from outside: ``ordered``, ``get``, ``len``... see every
 pending job. The global order merges the queues by the exact effective
 priority (the aging policy's own exact boost, via
@@ -26,13 +31,14 @@ from fractions import Fraction
 
 from prioq._validate import MAX_COUNTER, instance, integer, lookup_id
 from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
+from prioq.fairshare import Ledger, Rank
 from prioq.model import Job
 from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
 
 __all__: list[str] = []
 
 Shape = Hashable
-OrderKey = tuple[Fraction, float, int, str]
+OrderKey = tuple[Fraction, Rank, float, int, str]
 
 
 class Pending:
@@ -43,8 +49,9 @@ class Pending:
     parked jobs of that shape; ``where[job_id]`` the shape of each parked job.
     """
 
-    def __init__(self, aging: AgingPolicy) -> None:
+    def __init__(self, aging: AgingPolicy, fair: Ledger | None = None) -> None:
         self.aging = aging
+        self.fair = fair
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
         # per shape, (duration, seq, id) of members with a duration, a heap cleaned lazily:
@@ -164,12 +171,33 @@ class Pending:
     # -- order
 
     def key(self, job: Job, seq: int, now: float) -> OrderKey:
-        """The scheduling order key, exactly: (-effective priority, submitted_at, seq, id)."""
+        """The scheduling order key, exactly: (-effective priority, owner rank, submitted_at,
+        seq, id); the rank is ``()`` without fair share, and ``mode="term"`` adds the owner's
+        term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share)."""
         eff = exact_effective_priority(self.aging, job.priority, job.submitted_at, now)
-        return (-eff, job.submitted_at, seq, job.id)
+        fair = self.fair
+        if fair is None:
+            return (-eff, (), job.submitted_at, seq, job.id)
+        rank = fair.rank(job.owner, now)
+        if fair.fair.mode == "term":
+            eff += Fraction(fair.term(job.owner, now))
+        return (-eff, rank, job.submitted_at, seq, job.id)
+
+    def stale(self, key: OrderKey, job: Job, now: float) -> bool:
+        """Whether ``key`` no longer holds for ``job``: its owner's rank moved since (starts in
+        this cycle; ranks only grow within one). O(depth)."""
+        return self.fair is not None and self.fair.rank(job.owner, now) != key[1]
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Every pending job in scheduling order (merged exactly). O(n log n) for all."""
+        if self.fair is not None:
+            # the queues' own order leaves owners out: the active queue is sorted whole
+            # (parked queues each hold one owner, but one sort is as cheap as a merge here)
+            queues = [self.active, *self.parked.values()]
+            keyed = [(self.key(job, q.seq_of(job.id), now), job) for q in queues for job in q.ordered(now)]
+            keyed.sort(key=lambda kj: kj[0])
+            yield from (job for _, job in keyed)
+            return
         streams = [self._keyed(self.active, now), *(self._keyed(q, now) for q in self.parked.values())]
         for _, job in heapq.merge(*streams, key=lambda kj: kj[0]):
             yield job

@@ -100,7 +100,8 @@ class State:
         self.store = store
         self.index = NodeIndex()
         # usage accounting for fair share (prioq.fairshare); its accounts are journaled
-        self.fair = None if policy.fair_share is None else Ledger(policy.fair_share, policy.weights, self._totals)
+        fs = policy.fair_share
+        self.fair = None if fs is None else Ledger(fs, policy.weights, self._totals)
         self.queue = Pending(policy.aging, self.fair)
         self.runs: dict[str, Run] = {}
         self.nominated: dict[str, tuple[str, ...]] = {}
@@ -163,11 +164,11 @@ class State:
                         self._candidate_add(self.runs[job.id], refile=False)
         for ns in self.index:
             self.cindex.refile(ns)
+        self._load_placement_state(snap)
+        self.extras.update(snap.extras)
         if self.fair is not None:
             runs = ((r.job.owner, r.running.allocation) for r in self.runs.values())
             self.fair.load(self.extras, runs, snap.now)
-        self._load_placement_state(snap)
-        self.extras.update(snap.extras)
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
