@@ -20,7 +20,18 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from prioq import Job, LinearAging, NoAging, Node, Policy, Preempt, Preemption, Scheduler, StepAging
+from prioq import (
+    FairShare,
+    Job,
+    LinearAging,
+    NoAging,
+    Node,
+    Policy,
+    Preempt,
+    Preemption,
+    Scheduler,
+    StepAging,
+)
 from prioq.placement import FragmentationAware
 from prioq.resources import ResourceRequest
 from prioq.storage import MemoryStore
@@ -75,12 +86,25 @@ POLICIES: dict[str, PolicyFactory] = {
     "fgd-random-ties-strict": lambda: Policy(
         queueing="strict", placement=FragmentationAware(tie_seed=7, window=6)
     ),
+    # fair share: decayed usage is state the store must carry exactly (issue 17)
+    "fair-order-usage": lambda: Policy(
+        fair_share=FairShare(half_life=7), weights={"a": 2, "a/x": 3, "c": 0},
+        aging=LinearAging(rate=0.5, max_boost=20),
+    ),
+    "fair-term-usage-preempt": lambda: Policy(
+        fair_share=FairShare(mode="term", half_life=5, term_weight=20), weights={"b": 0.5},
+        preemption=Preemption(policy="lower-priority", min_runtime=3),
+    ),
+    "fair-order-allocation-strict": lambda: Policy(
+        queueing="strict", fair_share=FairShare(basis="allocation"), weights={"b": 4},
+    ),
 }
+OWNERS = [None, "a", "b", "a/x", "a/y", "c"]
 
 
 def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
     return (
-        [(p.job, p.effective_priority) for p in s.pending(now)],
+        [(p.job, p.effective_priority, p.share) for p in s.pending(now)],
         s.running(),
         s.terminating(),
         s.nominations(),
@@ -118,15 +142,17 @@ class ReopenMachine(RuleBasedStateMachine):
         after=st.sampled_from([0, 0, 0, 2, 5]),
         preemptible=st.sampled_from([True, True, False]),
         count=st.integers(1, 3),
+        owner=st.sampled_from(OWNERS),
     )
     def submit(self, req: str, priority: int, gang: int, duration: int | None, after: int,
-               preemptible: bool, count: int) -> None:
+               preemptible: bool, count: int, owner: str | None) -> None:
         jobs = []
         for _ in range(count):
             # a dependency on a job submitted later: the job gains an unmet dependency then
             dep = (f"j{self.n_jobs + after}",) if after else ()
             jobs.append(Job(id=f"j{self.n_jobs}", submitted_at=self.now, priority=priority, request=req,
-                            nodes=gang, duration=duration, after=dep, preemptible=preemptible))
+                            nodes=gang, duration=duration, after=dep, preemptible=preemptible,
+                            owner=owner))
             self.n_jobs += 1
         self.s.submit_many(jobs, self.now)
 

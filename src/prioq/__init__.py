@@ -24,6 +24,7 @@ from prioq.errors import (
     UnknownJob,
     UnknownNode,
 )
+from prioq.fairshare import FairShare, Weights
 from prioq.model import (
     Decision,
     Job,
@@ -36,7 +37,6 @@ from prioq.model import (
     Running,
     Start,
 )
-from prioq.fairshare import FairShare, Weights
 from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
 from prioq.placement import NodeIndex, NodeState, PlacementPolicy
 from prioq.placement.fragmentation import FragmentationAware

@@ -34,7 +34,10 @@ USAGE_PREFIX = "usage/"
 Rate = tuple[int, int, int]
 Rank = tuple[tuple[int, float], ...]
 """An owner's place among owners, top level first: per level ``(0, share / weight)``, or
-``(1, share)`` for a level of weight 0 (only idle capacity: after every positive weight)."""
+``(1, share)`` for a level of weight 0 (only idle capacity: after every positive weight);
+always :data:`RANK_DEPTH` levels, an owner with fewer repeating its last one."""
+RANK_DEPTH = 4
+"""Owner levels the order compares (deeper levels are accounted but do not order)."""
 _LN2 = math.log(2)
 _ZERO: Rate = (0, 0, 0)
 
@@ -174,16 +177,22 @@ class Ledger:
         rank = self._ranks.get(owner)
         if rank is None:
             parts = []
-            for path in levels(owner):
+            for path in levels(owner)[:RANK_DEPTH]:
                 w = self.weights.of(path)
                 s = self.share(path, now)
                 parts.append((0, s / w) if w > 0 else (1, s))
+            # an owner with fewer levels is its own only child at the levels it lacks, so
+            # "other" ties with "org/team" when "other" and "org" tie and "org/team" has
+            # org's share: the order is then FIFO, not "shallower owners first"
+            parts += [parts[-1]] * (RANK_DEPTH - len(parts))
             rank = self._ranks[owner] = tuple(parts)
         return rank
 
     def term(self, owner: str | None, now: float) -> float:
         """``mode="term"``'s addition to the effective priority: ``term_weight * 2**(-s)`` where
         ``s`` is the owner's own weighted share (its last level); 0 for weight 0. In
-        ``[0, term_weight]``. O(depth), from the cached rank."""
-        zero_weight, s = self.rank(owner, now)[-1]
-        return 0.0 if zero_weight else self.fair.term_weight * math.exp2(-s)
+        ``[0, term_weight]``. O(depth)."""
+        path = levels(owner)[-1]
+        if self.weights.of(path) == 0:
+            return 0.0
+        return self.fair.term_weight * math.exp2(-self.weighted(path, now))

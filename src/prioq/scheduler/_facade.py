@@ -22,7 +22,7 @@ from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, StoreError
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
-from prioq.resources import Resources
+from prioq.resources import MILLI, Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._state import State
@@ -240,6 +240,21 @@ class Scheduler:
     def nominations(self) -> dict[str, tuple[str, ...]]:
         """Preemptors waiting for their victims, with the nodes they will get."""
         return dict(self._state.nominated)
+
+    def usage(self, now: float) -> dict[str, dict[str, float]]:
+        """Fair share's decayed usage at ``now`` per owner path (``""``: jobs without an owner):
+        GPU-seconds, CPU-seconds and memory byte-seconds (docs/fairness.md). Empty without
+        ``Policy.fair_share``. O(owners)."""
+        now = self._now(now)
+        fair = self._state.fair
+        if fair is None:
+            return {}
+        half_life = fair.fair.half_life
+        out = {}
+        for path, acc in sorted(fair.accounts.items()):
+            gpu, cpu, mem = acc.at_time(now, half_life)
+            out[path] = {"gpu": gpu / MILLI, "cpu": cpu / MILLI, "memory": mem}
+        return out
 
     def get(self, job_id: str) -> Job:
         """A held job by id (pending or running). O(1)."""
