@@ -20,6 +20,7 @@ import attrs
 
 from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, StoreError
+from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
 from prioq.resources import MILLI, Resources
@@ -316,6 +317,15 @@ class Scheduler:
         for owner, nodes in s.nominated.items():
             assert owner in s.queue and not s.queue.is_parked(owner)
             assert all(n in s.index for n in nodes)
+        if s.fair is not None:  # every account's rate is what its owners' running jobs hold
+            rates: dict[str, tuple[int, ...]] = {}
+            for run in s.runs.values():
+                for path in levels(run.job.owner):
+                    old = rates.get(path, (0, 0, 0))
+                    rates[path] = tuple(map(sum, zip(old, rate_of(run.running.allocation), strict=True)))
+            assert {p: a.rate for p, a in s.fair.accounts.items() if any(a.rate)} == {
+                p: r for p, r in rates.items() if any(r)
+            }
 
 
 def _node_list(nodes: object) -> Sequence[Node]:
