@@ -38,7 +38,13 @@ from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
 __all__: list[str] = []
 
 Shape = Hashable
-OrderKey = tuple[Fraction, Rank, float, int, str]
+OrderKey = tuple[Fraction | int, Rank, float, int, str]
+
+
+def _fast(value: Fraction) -> Fraction | int:
+    """An integral value as an int: the same order, several times cheaper to compare (a cycle
+    compares keys in its heap; without aging every effective priority is an int)."""
+    return value.numerator if value.denominator == 1 else value
 
 
 class Pending:
@@ -177,11 +183,11 @@ class Pending:
         eff = exact_effective_priority(self.aging, job.priority, job.submitted_at, now)
         fair = self.fair
         if fair is None:
-            return (-eff, (), job.submitted_at, seq, job.id)
+            return (_fast(-eff), (), job.submitted_at, seq, job.id)
         rank = fair.rank(job.owner, now)
         if fair.fair.mode == "term":
             eff += Fraction(fair.term(job.owner, now))
-        return (-eff, rank, job.submitted_at, seq, job.id)
+        return (_fast(-eff), rank, job.submitted_at, seq, job.id)
 
     def stale(self, key: OrderKey, job: Job, now: float) -> bool:
         """Whether ``key`` no longer holds for ``job``: its owner's rank moved since (starts in
