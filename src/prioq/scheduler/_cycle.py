@@ -68,6 +68,9 @@ class Cycle:
         self.claims.claim_nominations()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
+        # fair share parks per (shape, owner); base shape -> the reason its first head found
+        # no room at all for, which holds for every owner's jobs of that shape (see below)
+        settled: dict[Hashable, ReasonText] = {}
         while heap:
             key, stream, job = heapq.heappop(heap)
             if self.started and pend.stale(key, job, now):
@@ -76,6 +79,15 @@ class Cycle:
                 heapq.heappush(heap, (pend.key(job, key[3], now), stream, job))
                 continue
             self.key_of[job.id] = key
+            if stream >= 0 and settled and (job.request, job.nodes) in self.no_room:
+                done = settled.get(_base(shapes[stream]))
+                if done is not None:
+                    # jobs of one shape are interchangeable whoever owns them: as for mates
+                    # behind a parked head, the other owners' heads wait for the same reason
+                    # (a cycle visits one head per shape, not one per shape and owner)
+                    reasons[job.id] = (cycle, done)
+                    shape_reasons[shapes[stream]] = (cycle, job.id, done)
+                    continue
             reason = self.consider(job)
             if job.id in pend:
                 reasons[job.id] = (cycle, reason)
@@ -86,6 +98,8 @@ class Cycle:
                 if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
+                    if s.fair is not None and (job.request, job.nodes) in self.no_room:
+                        settled.setdefault(_base(shape), reason)
                     continue
                 s.unpark(job.id)  # it waits for reasons of its own, in the active queue
             if shape in pend.parked:
@@ -259,6 +273,11 @@ class Cycle:
         if fits_before >= job.nodes:
             return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
         return Reason.RESOURCES, s.resources_message(shape)
+
+
+def _base(shape: Hashable) -> Hashable:
+    """A parked shape without the owner fair share adds to it (see ``Cycle._maybe_park``)."""
+    return shape[:-1] if isinstance(shape, tuple) else shape
 
 
 def _unsatisfiable_message(job: Job) -> str:

@@ -34,11 +34,23 @@ from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
 from prioq.fairshare import Ledger, Rank
 from prioq.model import Job
 from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
+from prioq.queue.aging import NoAging
 
 __all__: list[str] = []
 
 Shape = Hashable
-OrderKey = tuple[Fraction | int, Rank, float, int, str]
+OrderKey = tuple[Fraction | int | tuple[float, float], Rank, float, int, str]
+"""(-effective priority, owner rank, submitted_at, seq, id): the first is an int or a
+Fraction, or (fair share term, no aging) the exact sum as a :func:`_two_sum` pair; one
+scheduler's keys all have the same kind."""
+
+
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """``a + b`` exactly as ``(sum rounded to nearest, its exact error)`` (Knuth's TwoSum).
+    Rounding is monotone, so these pairs compare as the exact sums do."""
+    total = a + b
+    back = total - a
+    return total, (a - (total - back)) + (b - back)
 
 
 def _fast(value: Fraction) -> Fraction | int:
@@ -58,6 +70,7 @@ class Pending:
     def __init__(self, aging: AgingPolicy, fair: Ledger | None = None) -> None:
         self.aging = aging
         self.fair = fair
+        self._no_aging = type(aging) is NoAging
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
         # per shape, (duration, seq, id) of members with a duration, a heap cleaned lazily:
@@ -180,14 +193,23 @@ class Pending:
         """The scheduling order key, exactly: (-effective priority, owner rank, submitted_at,
         seq, id); the rank is ``()`` without fair share, and ``mode="term"`` adds the owner's
         term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share)."""
-        eff = exact_effective_priority(self.aging, job.priority, job.submitted_at, now)
         fair = self.fair
+        eff: Fraction | int
+        if self._no_aging:
+            eff = job.priority  # without aging: the int priority (the hot path of a cycle)
+        else:
+            eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
         if fair is None:
-            return (_fast(-eff), (), job.submitted_at, seq, job.id)
+            return (-eff, (), job.submitted_at, seq, job.id)
         rank = fair.rank(job.owner, now)
         if fair.fair.mode == "term":
-            eff += Fraction(fair.term(job.owner, now))
-        return (_fast(-eff), rank, job.submitted_at, seq, job.id)
+            term = fair.term(job.owner, now)
+            if self._no_aging:
+                # the exact sum as a float pair: no Fraction on the hot path
+                total, err = _two_sum(float(job.priority), term)
+                return ((-total, -err), rank, job.submitted_at, seq, job.id)
+            return (_fast(-(eff + Fraction(term))), rank, job.submitted_at, seq, job.id)
+        return (-eff, rank, job.submitted_at, seq, job.id)
 
     def stale(self, key: OrderKey, job: Job, now: float) -> bool:
         """Whether ``key`` no longer holds for ``job``: its owner's rank moved since (starts in
