@@ -37,7 +37,7 @@ def build(policy: Policy, nodes: int, pending: int, owners: int, seed: int) -> S
     cluster = [Node(id=f"n{i}", capacity="cpu=64 memory=256GB gpu=A100:8") for i in range(nodes)]
     s = Scheduler(cluster, policy=policy)
     # history: every owner ran one job for a while (its usage decays from then)
-    hist = [Job(id=f"h{i}", submitted_at=0, owner=f"o{i % owners}", request="gpu=1 cpu=1") for i in range(owners)]
+    hist = [Job(id=f"h{i}", submitted_at=0, owner=f"o{i}", request="gpu=1 cpu=1") for i in range(owners)]
     t = 0.0
     for k in range(0, owners, nodes * 8):
         s.submit_many(hist[k:k + nodes * 8], t)
