@@ -107,8 +107,12 @@ class Ledger:
         self._rank_now: float | None = None
 
     def forget(self) -> None:
-        """Drop the cached capacity and ranks (nodes changed, an account changed, a rollback). O(1)."""
+        """Drop the cached capacity and ranks (nodes changed, a rollback). O(1)."""
         self._capacity = None
+        self._ranks = {}
+
+    def changed(self) -> None:
+        """Drop the cached ranks (an account changed). O(1)."""
         self._ranks = {}
 
     def charges(self, owner: str | None, delta: Rate, sign: int, now: float) -> list[tuple[str, Account]]:
