@@ -59,12 +59,24 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
-        shapes = list(pend.parked)
-        for i, shape in enumerate(shapes):
-            head = pend.parked[shape].peek(now)
-            heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+        groups: list[Hashable] = []
+        if s.fair is None:
+            shapes = list(pend.parked)
+            for i, shape in enumerate(shapes):
+                head = pend.parked[shape].peek(now)
+                heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+            self.key_of.update((job.id, key) for key, _, job in heap)
+        else:
+            # fair share parks per shape and owner: one entry per group of a shape's owners,
+            # at a key no member's is below; expanded into its owners' heads when reached,
+            # unless one look shows none of them can start and the visit could decide nothing
+            shapes = []
+            self.key_of.update((job.id, key) for key, _, job in heap)
+            groups = list(pend.groups)
+            for g, group in enumerate(groups):
+                floor, rep = pend.floor_key(group, now)
+                heap.append((floor, -2 - g, rep))
         heapq.heapify(heap)
-        self.key_of.update((job.id, key) for key, _, job in heap)
         self.claims.claim_nominations()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
@@ -73,6 +85,18 @@ class Cycle:
         settled: dict[Hashable, ReasonText] = {}
         while heap:
             key, stream, job = heapq.heappop(heap)
+            if stream <= -2:
+                group = groups[-2 - stream]
+                settled_as = self._settle(job)
+                if settled_as is not None:
+                    shape_reasons[group] = (cycle, "", settled_as)
+                    continue
+                for shape in list(pend.members.get(group, ())):
+                    queue = pend.parked[shape]
+                    head = queue.peek(now)
+                    heapq.heappush(heap, (pend.key(head, queue.seq_of(head.id), now), len(shapes), head))
+                    shapes.append(shape)
+                continue
             if self.started and pend.stale(key, job, now):
                 # fair share: its owner started something since it was keyed; keys only grow
                 # within a cycle, so the heap order holds once it is back with the fresh key
@@ -110,6 +134,27 @@ class Cycle:
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _settle(self, job: Job) -> ReasonText | None:
+        """With fair share, the reason every member of a parked group (``job``: its member of
+        highest effective priority) waits for, if one look shows it: when none of them can
+        start in this cycle (no room even ignoring claims, or never any) and visiting them in
+        order could decide nothing (no reservation left to make, no preemption). ``None``: the
+        group's members are visited in order. O(placement) once per request shape."""
+        s = self.state
+        pol = s.policy
+        if pol.preemption.enabled:
+            return None
+        if pol.reservation and pol.queueing == "best-effort" and self.claims.reserved_for is None:
+            return None  # its first member in order may be the one that reserves
+        if s.unsatisfiable(job):
+            return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        shape = (job.request, job.nodes)
+        if shape not in self.no_room:
+            if self._gang(job, None) is not None:
+                return None
+            self.no_room.add(shape)  # frees only shrink within a cycle
+        return self.why(job)
 
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.

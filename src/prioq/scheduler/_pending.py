@@ -26,6 +26,7 @@ order, ties included.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
@@ -43,6 +44,10 @@ OrderKey = tuple[Fraction | int | tuple[float, float], Rank, float, int, str]
 """(-effective priority, owner rank, submitted_at, seq, id): the first is an int or a
 Fraction, or (fair share term, no aging) the exact sum as a :func:`_two_sum` pair; one
 scheduler's keys all have the same kind."""
+
+
+_FLOOR_RANK: Rank = ((-1, 0.0),)
+"""Below every owner's rank (their levels start with 0 or 1)."""
 
 
 def _two_sum(a: float, b: float) -> tuple[float, float]:
@@ -78,6 +83,11 @@ class Pending:
         self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
         self._next_seq = 0
+        # With fair share a parked shape is (base shape..., owner). Per base shape (its group
+        # key), every parked member whatever its owner, and the parked shapes of the group: a
+        # cycle learns from one look whether any of them can start (see Cycle.run).
+        self.groups: dict[Shape, PriorityQueue] = {}
+        self.members: dict[Shape, set[Shape]] = {}
 
     # -- membership
 
@@ -143,7 +153,35 @@ class Pending:
         if not queue:
             del self.parked[shape]
             self._by_duration.pop(shape, None)
+        self._leave_group(job_id, shape, not queue)
         return job
+
+    def group_key(self, shape: Shape) -> Shape | None:
+        """The group of a parked shape (its base shape, without the owner), ``None`` without
+        fair share. O(1)."""
+        if self.fair is None or not isinstance(shape, tuple):
+            return None
+        return ("fair-share group", shape[:-1])
+
+    def _join_group(self, job: Job, seq: int, shape: Shape) -> None:
+        group = self.group_key(shape)
+        if group is not None:
+            queue = self.groups.get(group)
+            if queue is None:
+                queue = self.groups[group] = PriorityQueue(aging=self.aging)
+            queue.push(job, seq=seq)
+            self.members.setdefault(group, set()).add(shape)
+
+    def _leave_group(self, job_id: str, shape: Shape, emptied: bool) -> None:
+        group = self.group_key(shape)
+        if group is not None:
+            queue = self.groups[group]
+            queue.remove(job_id)
+            if emptied:
+                self.members[group].discard(shape)
+            if not queue:
+                del self.groups[group]
+                del self.members[group]
 
     def update(self, job_id: str, priority: int) -> Job:
         """Change a priority; a parked job is unparked first (its shape may change). O(log n)."""
@@ -160,6 +198,7 @@ class Pending:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
         queue.push(job, seq=seq)
         self.where[job_id] = shape
+        self._join_group(job, seq, shape)
         if job.duration is not None:
             heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
 
@@ -172,6 +211,7 @@ class Pending:
         if not queue:
             del self.parked[shape]
             self._by_duration.pop(shape, None)
+        self._leave_group(job_id, shape, not queue)
         self.active.push(job, seq=seq)
 
     def shortest(self, shape: Shape) -> Job | None:
@@ -211,6 +251,27 @@ class Pending:
             return (_fast(-(eff + Fraction(term))), rank, job.submitted_at, seq, job.id)
         return (-eff, rank, job.submitted_at, seq, job.id)
 
+    def floor_key(self, group: Shape, now: float) -> tuple[OrderKey, Job]:
+        """A key at or below every member's of a parked group, and the group's member of
+        highest effective priority: the group's place in a cycle is no earlier. O(log n)."""
+        queue = self.groups[group]
+        job = queue.peek(now)
+        fair = self.fair
+        assert fair is not None
+        eff: Fraction | int
+        if self._no_aging:
+            eff = job.priority
+        else:
+            eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
+        first: Fraction | int | tuple[float, float] = -eff
+        if fair.fair.mode == "term":  # no member's term exceeds term_weight
+            if self._no_aging:
+                total, err = _two_sum(float(job.priority), fair.fair.term_weight)
+                first = (-total, -err)
+            else:
+                first = _fast(-(eff + Fraction(fair.fair.term_weight)))
+        return (first, _FLOOR_RANK, -math.inf, -1, ""), job
+
     def stale(self, key: OrderKey, job: Job, now: float) -> bool:
         """Whether ``key`` no longer holds for ``job``: its owner's rank moved since (starts in
         this cycle; ranks only grow within one). O(depth)."""
@@ -243,5 +304,11 @@ class Pending:
                 assert self.where[job_id] == shape
                 assert job_id not in self.active
         assert len(self.where) == sum(len(q) for q in self.parked.values())
+        if self.fair is not None:
+            for group, queue in self.groups.items():
+                queue._check()
+                assert self.members[group] and set(self.members) == set(self.groups)
+                assert len(queue) == sum(len(self.parked[sh]) for sh in self.members[group])
+            assert {self.group_key(sh) for sh in self.parked} == set(self.groups)
         seqs = [self.seq_of(j) for j in [*self.active, *self.where]]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"

@@ -303,6 +303,10 @@ class State:
         own = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
         if shape is not None:
+            group = self.queue.group_key(shape)
+            whole = None if group is None else self.shape_reasons.get(group)
+            if whole is not None and (own is None or own[0] < whole[0]):
+                own = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
             rec = self.shape_reasons.get(shape)
             if rec is not None and (own is None or own[0] < rec[0]):
                 _, head, reason = rec
@@ -454,7 +458,8 @@ class State:
 
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
-        for shape in [sh for sh in self.shape_reasons if sh not in self.queue.parked]:
+        q = self.queue
+        for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups]:
             self._del_item(self.shape_reasons, shape)
 
     # ------------------------------------------------------------------ running jobs
