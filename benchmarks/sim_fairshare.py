@@ -80,8 +80,9 @@ def main() -> int:
             p95 = owner_p95(res, m.end)
             util = m.gpu_utilization if gpu else m.cpu_utilization
             jain = "-" if m.fairness is None else f"{m.fairness:.3f}"
+            used = "-" if util is None else f"{util:.1%}"
             print(f"| {name} | {jain} | {hours(statistics.median(p95))} | {hours(p95[-1])} "
-                  f"| {hours(m.overall.wait_mean)} | {'-' if util is None else f'{util:.1%}'} | {took:.0f} s |")
+                  f"| {hours(m.overall.wait_mean)} | {used} | {took:.0f} s |")
         sys.stdout.flush()
     return 0
 

@@ -95,6 +95,9 @@ POLICIES: dict[str, PolicyFactory] = {
         fair_share=FairShare(mode="term", half_life=5, term_weight=20), weights={"b": 0.5},
         preemption=Preemption(policy="lower-priority", min_runtime=3),
     ),
+    "fair-order-noaging-weight0": lambda: Policy(
+        fair_share=FairShare(half_life=3), weights={"a": 0, "b": 2, "a/y": 0.5},
+    ),
     "fair-order-allocation-strict": lambda: Policy(
         queueing="strict", fair_share=FairShare(basis="allocation"), weights={"b": 4},
     ),
