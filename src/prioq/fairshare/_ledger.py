@@ -104,16 +104,20 @@ class Ledger:
         self._totals = totals
         self._capacity: Rate | None = None
         self._ranks: dict[str | None, Rank] = {}
+        self._terms: dict[str | None, float] = {}
         self._rank_now: float | None = None
+        self._mean_life = fair.mean_life
 
     def forget(self) -> None:
         """Drop the cached capacity and ranks (nodes changed, a rollback). O(1)."""
         self._capacity = None
         self._ranks = {}
+        self._terms = {}
 
     def changed(self) -> None:
         """Drop the cached ranks (an account changed). O(1)."""
         self._ranks = {}
+        self._terms = {}
 
     def charges(self, owner: str | None, delta: Rate, sign: int, now: float) -> list[tuple[str, Account]]:
         """The new account of each level of ``owner`` after its rate changes by ``sign * delta``
@@ -164,7 +168,7 @@ class Ledger:
             scale = 1.0
         else:
             amounts = acc.at_time(now, self.fair.half_life)
-            scale = self.fair.mean_life
+            scale = self._mean_life
         return max((a / (c * scale) for a, c in zip(amounts, cap, strict=True) if c > 0), default=0.0)
 
     def weighted(self, path: str, now: float) -> float:
@@ -177,6 +181,7 @@ class Ledger:
         """The owner's :data:`Rank` at ``now``. O(depth), cached until an account changes."""
         if now != self._rank_now:
             self._ranks = {}
+            self._terms = {}
             self._rank_now = now
         rank = self._ranks.get(owner)
         if rank is None:
@@ -196,7 +201,11 @@ class Ledger:
         """``mode="term"``'s addition to the effective priority: ``term_weight * 2**(-s)`` where
         ``s`` is the owner's own weighted share (its last level); 0 for weight 0. In
         ``[0, term_weight]``. O(depth)."""
-        path = levels(owner)[-1]
-        if self.weights.of(path) == 0:
-            return 0.0
-        return self.fair.term_weight * math.exp2(-self.weighted(path, now))
+        self.rank(owner, now)  # the caches are for this now and these accounts
+        term = self._terms.get(owner)
+        if term is None:
+            path = levels(owner)[-1]
+            w = self.weights.of(path)
+            term = 0.0 if w == 0 else self.fair.term_weight * math.exp2(-self.share(path, now) / w)
+            self._terms[owner] = term
+        return term

@@ -83,6 +83,7 @@ class Cycle:
         # fair share parks per (shape, owner); base shape -> the reason its first head found
         # no room at all for, which holds for every owner's jobs of that shape (see below)
         settled: dict[Hashable, ReasonText] = {}
+        scanned: dict[Hashable, int] = {}  # group -> starts when its first member was found
         while heap:
             key, stream, job = heapq.heappop(heap)
             if stream <= -2:
@@ -90,6 +91,18 @@ class Cycle:
                 settled_as = self._settle(job)
                 if settled_as is not None:
                     shape_reasons[group] = (cycle, "", settled_as)
+                    continue
+                if (
+                    self._reservation_open()
+                    and not s.policy.preemption.enabled
+                    and self._no_room(job)
+                    and scanned.get(group) != len(self.started)
+                ):
+                    # Nothing of it can start; only whether its first member reserves is open.
+                    # Come back at that member's own place (again if starts change ranks).
+                    scanned[group] = len(self.started)
+                    first_key, first = self._first_of(group)
+                    heapq.heappush(heap, (first_key, stream, first))
                     continue
                 for shape in list(pend.members.get(group, ())):
                     queue = pend.parked[shape]
@@ -142,19 +155,39 @@ class Cycle:
         order could decide nothing (no reservation left to make, no preemption). ``None``: the
         group's members are visited in order. O(placement) once per request shape."""
         s = self.state
-        pol = s.policy
-        if pol.preemption.enabled:
-            return None
-        if pol.reservation and pol.queueing == "best-effort" and self.claims.reserved_for is None:
-            return None  # its first member in order may be the one that reserves
-        if s.unsatisfiable(job):
+        if s.unsatisfiable(job):  # never reserves nor preempts
             return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        if s.policy.preemption.enabled or self._reservation_open() or not self._no_room(job):
+            return None
+        return self.why(job)
+
+    def _reservation_open(self) -> bool:
+        """Whether the cycle's reservation is still to be made (by the first job that waits)."""
+        pol = self.state.policy
+        return pol.reservation and pol.queueing == "best-effort" and self.claims.reserved_for is None
+
+    def _no_room(self, job: Job) -> bool:
+        """No room for ``job``'s request shape even ignoring claims (kept: frees only shrink)."""
         shape = (job.request, job.nodes)
         if shape not in self.no_room:
             if self._gang(job, None) is not None:
-                return None
-            self.no_room.add(shape)  # frees only shrink within a cycle
-        return self.why(job)
+                return False
+            self.no_room.add(shape)
+        return True
+
+    def _first_of(self, group: Hashable) -> tuple[OrderKey, Job]:
+        """A parked group's first member in the scheduling order and its key: one key per
+        owner, no visits. O(owners of the group)."""
+        pend = self.state.queue
+        best: tuple[OrderKey, Job] | None = None
+        for shape in pend.members[group]:
+            queue = pend.parked[shape]
+            head = queue.peek(self.now)
+            key = pend.key(head, queue.seq_of(head.id), self.now)
+            if best is None or key < best[0]:
+                best = (key, head)
+        assert best is not None
+        return best
 
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
