@@ -1,8 +1,10 @@
 """FIFO vs priority vs fair share on real traces: fairness among owners, per-owner waits, utilization.
 
-* ``nasa-ipsc`` (NASA Ames iPSC/860, 1993; SWF): its users are the owners; submission gaps
-  scaled by ``--nasa-arrival`` (default 0.5: twice the offered load, so that the 128 nodes
-  are contended and arbitration matters);
+* ``nasa-ipsc`` (NASA Ames iPSC/860, 1993; SWF): its users are the owners; the first
+  ``--nasa-jobs`` jobs (default 6,000, about a month), submission gaps scaled by
+  ``--nasa-arrival`` (default 0.5: twice the offered load, so that the 128 nodes are
+  contended and arbitration matters). The trace has no priorities (every job gets the
+  default one), so ``priority`` is ``fifo`` there and is not run;
 * ``alibaba-openb`` with the demo's shaping (first 5% of the nodes, submission gaps x0.03,
   six hours of drain; see docs/simulation.md): its QoS classes are the owners
   (``Workload.owned_by("qos")``).
@@ -27,10 +29,11 @@ from prioq.sim import SimResult, Workload, load_bundled, simulate, strategy
 from prioq.sim.metrics import percentile
 
 STRATEGIES = ("fifo", "priority", "fifo+fair-share", "priority+fair-share", "priority+fair-share-term")
+NASA_STRATEGIES = ("fifo", "fifo+fair-share", "fifo+fair-share-term")
 
 
-def workloads(args: argparse.Namespace) -> list[tuple[Workload, float | None, str]]:
-    nasa = load_bundled("nasa-ipsc")
+def workloads(args: argparse.Namespace) -> list[tuple[Workload, float | None, str, tuple[str, ...]]]:
+    nasa = load_bundled("nasa-ipsc").head(args.nasa_jobs)
     openb = load_bundled("alibaba-openb").owned_by("qos")
     if args.toy:
         nasa, openb = nasa.head(300), openb.head(400)
@@ -39,8 +42,10 @@ def workloads(args: argparse.Namespace) -> list[tuple[Workload, float | None, st
     openb = openb.with_nodes(openb.nodes[: max(1, round(0.05 * len(openb.nodes)))])
     drain = max(j.submitted_at for j in openb.jobs) + 21600
     return [
-        (nasa, None, f"nasa-ipsc, users as owners, submission gaps x{args.nasa_arrival:g}"),
-        (openb, drain, "alibaba-openb, QoS classes as owners, first 5% of nodes, gaps x0.03, 6 h drain"),
+        (nasa, None, f"nasa-ipsc, users as owners, first {len(nasa.jobs)} jobs, submission gaps "
+         f"x{args.nasa_arrival:g}", tuple(args.nasa_strategies.split(","))),
+        (openb, drain, "alibaba-openb, QoS classes as owners, first 5% of nodes, gaps x0.03, 6 h drain",
+         tuple(args.strategies.split(","))),
     ]
 
 
@@ -62,10 +67,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--toy", action="store_true")
     ap.add_argument("--nasa-arrival", type=float, default=0.5)
-    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--nasa-jobs", type=int, default=6000)
+    ap.add_argument("--trace", choices=("both", "nasa-ipsc", "alibaba-openb"), default="both")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES), help="for openb")
+    ap.add_argument("--nasa-strategies", default=",".join(NASA_STRATEGIES))
     args = ap.parse_args()
-    names = args.strategies.split(",")
-    for work, until, title in workloads(args):
+    for work, until, title, names in workloads(args):
+        if args.trace not in ("both", title.split(",")[0]):
+            continue
         gpu = work.gpu_capacity_milli > 0
         print(f"\n**{title}** ({len(work.jobs)} jobs, {len(work.nodes)} nodes, "
               f"{len({j.owner for j in work.jobs})} owners)\n")

@@ -88,7 +88,8 @@ def test_bench_fairshare_toy_prints_its_table_and_keeps_the_order() -> None:
 
 def test_sim_fairshare_toy_prints_both_tables() -> None:
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "sim_fairshare.py"), "--toy", "--strategies", "fifo,fifo+fair-share"],
+        [sys.executable, str(BENCH / "sim_fairshare.py"), "--toy", "--strategies", "fifo,fifo+fair-share",
+         "--nasa-strategies", "fifo,fifo+fair-share"],
         capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
