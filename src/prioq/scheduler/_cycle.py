@@ -104,8 +104,7 @@ class Cycle:
                     first_key, first = self._first_of(group)
                     heapq.heappush(heap, (first_key, stream, first))
                     continue
-                for shape in list(pend.members.get(group, ())):
-                    queue = pend.parked[shape]
+                for shape, queue in list(pend.members.get(group, {}).items()):
                     head = queue.peek(now)
                     heapq.heappush(heap, (pend.key(head, queue.seq_of(head.id), now), len(shapes), head))
                     shapes.append(shape)
@@ -179,11 +178,18 @@ class Cycle:
         """A parked group's first member in the scheduling order and its key: one key per
         owner, no visits. O(owners of the group)."""
         pend = self.state.queue
+        now = self.now
         best: tuple[OrderKey, Job] | None = None
-        for shape in pend.members[group]:
-            queue = pend.parked[shape]
-            head = queue.peek(self.now)
-            key = pend.key(head, queue.seq_of(head.id), self.now)
+        # order mode without aging: only owners whose head has the group's top priority
+        # can be first (the rank only breaks ties of priority)
+        fair = self.state.fair
+        plain = pend.no_aging and fair is not None and fair.fair.mode == "order"
+        top = pend.groups[group].peek(now).priority
+        for queue in pend.members[group].values():
+            head = queue.peek(now)
+            if plain and head.priority < top:
+                continue
+            key = pend.key(head, queue.seq_of(head.id), now)
             if best is None or key < best[0]:
                 best = (key, head)
         assert best is not None

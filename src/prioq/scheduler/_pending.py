@@ -75,7 +75,7 @@ class Pending:
     def __init__(self, aging: AgingPolicy, fair: Ledger | None = None) -> None:
         self.aging = aging
         self.fair = fair
-        self._no_aging = type(aging) is NoAging
+        self.no_aging = type(aging) is NoAging
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
         # per shape, (duration, seq, id) of members with a duration, a heap cleaned lazily:
@@ -87,7 +87,7 @@ class Pending:
         # key), every parked member whatever its owner, and the parked shapes of the group: a
         # cycle learns from one look whether any of them can start (see Cycle.run).
         self.groups: dict[Shape, PriorityQueue] = {}
-        self.members: dict[Shape, set[Shape]] = {}
+        self.members: dict[Shape, dict[Shape, PriorityQueue]] = {}  # group -> its parked queues
 
     # -- membership
 
@@ -170,7 +170,7 @@ class Pending:
             if queue is None:
                 queue = self.groups[group] = PriorityQueue(aging=self.aging)
             queue.push(job, seq=seq)
-            self.members.setdefault(group, set()).add(shape)
+            self.members.setdefault(group, {})[shape] = self.parked[shape]
 
     def _leave_group(self, job_id: str, shape: Shape, emptied: bool) -> None:
         group = self.group_key(shape)
@@ -178,7 +178,7 @@ class Pending:
             queue = self.groups[group]
             queue.remove(job_id)
             if emptied:
-                self.members[group].discard(shape)
+                self.members[group].pop(shape, None)
             if not queue:
                 del self.groups[group]
                 del self.members[group]
@@ -235,7 +235,7 @@ class Pending:
         term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share)."""
         fair = self.fair
         eff: Fraction | int
-        if self._no_aging:
+        if self.no_aging:
             eff = job.priority  # without aging: the int priority (the hot path of a cycle)
         else:
             eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
@@ -244,7 +244,7 @@ class Pending:
         rank = fair.rank(job.owner, now)
         if fair.fair.mode == "term":
             term = fair.term(job.owner, now)
-            if self._no_aging:
+            if self.no_aging:
                 # the exact sum as a float pair: no Fraction on the hot path
                 total, err = _two_sum(float(job.priority), term)
                 return ((-total, -err), rank, job.submitted_at, seq, job.id)
@@ -259,13 +259,13 @@ class Pending:
         fair = self.fair
         assert fair is not None
         eff: Fraction | int
-        if self._no_aging:
+        if self.no_aging:
             eff = job.priority
         else:
             eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
         first: Fraction | int | tuple[float, float] = -eff
         if fair.fair.mode == "term":  # no member's term exceeds term_weight
-            if self._no_aging:
+            if self.no_aging:
                 total, err = _two_sum(float(job.priority), fair.fair.term_weight)
                 first = (-total, -err)
             else:
