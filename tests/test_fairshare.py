@@ -471,3 +471,26 @@ def test_pending_order_and_starts_follow_the_reference_order(
             running = sorted(r.job.id for r in s.running())
             if running:
                 getattr(s, op)(running[pick % len(running)], now)
+
+
+def test_parked_jobs_of_every_owner_keep_a_reason_on_a_full_cluster() -> None:
+    """A shape's owners are parked as one group; a group that cannot start settles with one
+    look, and every member reports the group's reason (not NEW)."""
+    from prioq import Reason
+
+    s = Scheduler(NODES[:1], policy=Policy(fair_share=FairShare()))
+    s.submit_many(gpus(2, "fill", 0), 0)
+    s.schedule(0)
+    for owner in ("a", "b", "c"):
+        big = Job(id=f"{owner}-big", submitted_at=1, owner=owner, request="gpu=2", priority=1)
+        s.submit_many([*gpus(3, owner, 1), big], 1)
+    for t in (2, 3, 4):
+        s.schedule(t)
+        reasons = {p.job.id: p.reason for p in s.pending(t)}
+        assert set(reasons.values()) <= {Reason.RESOURCES, Reason.PRIORITY}, reasons
+        assert len(s._state.queue.groups) == 2 and len(s._state.queue.parked) == 6
+    s.release("fill0", 5)
+    s.release("fill1", 5)
+    # the big jobs have the higher priority; "a" submitted first among equal (zero) shares
+    assert [d.job_id for d in s.schedule(5)] == ["a-big"]
+    s._check()
