@@ -17,6 +17,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Hashable
 
+from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
 from prioq.resources import ResourceRequest, Resources, fit
@@ -50,6 +51,7 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
+        self._ranked: tuple[int, list[tuple[Rank, str | None]]] | None = None  # _owners_by_rank
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -180,20 +182,45 @@ class Cycle:
         pend = self.state.queue
         now = self.now
         best: tuple[OrderKey, Job] | None = None
-        # order mode without aging: only owners whose head has the group's top priority
-        # can be first (the rank only breaks ties of priority)
         fair = self.state.fair
-        plain = pend.no_aging and fair is not None and fair.fair.mode == "order"
-        top = pend.groups[group].peek(now).priority
-        for queue in pend.members[group].values():
-            head = queue.peek(now)
-            if plain and head.priority < top:
-                continue
-            key = pend.key(head, queue.seq_of(head.id), now)
-            if best is None or key < best[0]:
-                best = (key, head)
+        assert fair is not None
+        queues = pend.members[group]
+        if pend.no_aging and fair.fair.mode == "order":
+            # Only a head of the group's top priority can be first, and among those the
+            # owner's rank decides: walk owners by rank, stop past the best one found
+            # (typically after a few owners, not all of them).
+            top = pend.groups[group].peek(now).priority
+            base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
+            for rank, owner in self._owners_by_rank():
+                if best is not None and rank > best[0][1]:
+                    break
+                queue = queues.get((*base, owner))
+                if queue is None:
+                    continue
+                head = queue.peek(now)
+                if head.priority == top:
+                    key = pend.key(head, queue.seq_of(head.id), now)
+                    if best is None or key < best[0]:
+                        best = (key, head)
+        else:
+            for queue in queues.values():
+                head = queue.peek(now)
+                key = pend.key(head, queue.seq_of(head.id), now)
+                if best is None or key < best[0]:
+                    best = (key, head)
         assert best is not None
         return best
+
+    def _owners_by_rank(self) -> list[tuple[Rank, str | None]]:
+        """The owners with parked jobs, lowest rank first; rebuilt after starts (ranks move
+        only then within a cycle). O(owners log owners)."""
+        fair = self.state.fair
+        assert fair is not None
+        if self._ranked is None or self._ranked[0] != len(self.started):
+            owners = [(fair.rank(o, self.now), o) for o in self.state.queue.parked_owners]
+            owners.sort(key=lambda ro: ro[0])
+            self._ranked = (len(self.started), owners)
+        return self._ranked[1]
 
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.

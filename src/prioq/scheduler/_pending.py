@@ -88,6 +88,7 @@ class Pending:
         # cycle learns from one look whether any of them can start (see Cycle.run).
         self.groups: dict[Shape, PriorityQueue] = {}
         self.members: dict[Shape, dict[Shape, PriorityQueue]] = {}  # group -> its parked queues
+        self.parked_owners: dict[str | None, int] = {}  # owner -> its parked queues
 
     # -- membership
 
@@ -170,7 +171,10 @@ class Pending:
             if queue is None:
                 queue = self.groups[group] = PriorityQueue(aging=self.aging)
             queue.push(job, seq=seq)
-            self.members.setdefault(group, {})[shape] = self.parked[shape]
+            members = self.members.setdefault(group, {})
+            if shape not in members:
+                members[shape] = self.parked[shape]
+                self.parked_owners[job.owner] = self.parked_owners.get(job.owner, 0) + 1
 
     def _leave_group(self, job_id: str, shape: Shape, emptied: bool) -> None:
         group = self.group_key(shape)
@@ -178,7 +182,13 @@ class Pending:
             queue = self.groups[group]
             queue.remove(job_id)
             if emptied:
-                self.members[group].pop(shape, None)
+                del self.members[group][shape]
+                owner = shape[-1]  # type: ignore[index]  # a group's shapes end with the owner
+                left = self.parked_owners[owner] - 1
+                if left:
+                    self.parked_owners[owner] = left
+                else:
+                    del self.parked_owners[owner]
             if not queue:
                 del self.groups[group]
                 del self.members[group]
@@ -310,5 +320,9 @@ class Pending:
                 assert self.members[group] and set(self.members) == set(self.groups)
                 assert len(queue) == sum(len(self.parked[sh]) for sh in self.members[group])
             assert {self.group_key(sh) for sh in self.parked} == set(self.groups)
+            owners: dict[object, int] = {}
+            for sh in self.parked:
+                owners[sh[-1]] = owners.get(sh[-1], 0) + 1  # type: ignore[index]
+            assert owners == self.parked_owners
         seqs = [self.seq_of(j) for j in [*self.active, *self.where]]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"
