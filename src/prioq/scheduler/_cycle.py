@@ -106,8 +106,27 @@ class Cycle:
                     first_key, first = self._first_of(group)
                     heapq.heappush(heap, (first_key, stream, first))
                     continue
+                if scanned.get(group) == len(self.started) and job.id not in reasons:
+                    # back at its first member's place with the reservation still open: that
+                    # member is visited (and reserves); the rest of the group re-enters at its
+                    # floor, to settle with one look or be visited in order
+                    self.key_of[job.id] = key
+                    reason = self.consider(job)
+                    reasons[job.id] = (cycle, reason)
+                    if pend.where.get(job.id) is not None:
+                        if reason[0] is Reason.DEPENDENCY:
+                            s.unpark(job.id)  # its own reason: it waits in the active queue
+                        else:
+                            shape_reasons[pend.where[job.id]] = (cycle, job.id, reason)
+                    scanned[group] = -1
+                    if group in pend.groups:
+                        floor, rep = pend.floor_key(group, now)
+                        heapq.heappush(heap, (floor, stream, rep))
+                    continue
                 for shape, queue in list(pend.members.get(group, {}).items()):
                     head = queue.peek(now)
+                    if head.id in reasons:
+                        continue  # visited above as the group's first member
                     heapq.heappush(heap, (pend.key(head, queue.seq_of(head.id), now), len(shapes), head))
                     shapes.append(shape)
                 continue
