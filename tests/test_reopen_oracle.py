@@ -98,6 +98,9 @@ POLICIES: dict[str, PolicyFactory] = {
     "fair-order-noaging-weight0": lambda: Policy(
         fair_share=FairShare(half_life=3), weights={"a": 0, "b": 2, "a/y": 0.5},
     ),
+    "fair-term-noaging": lambda: Policy(
+        fair_share=FairShare(mode="term", half_life=4, term_weight=30), weights={"c": 0, "a/x": 0.5},
+    ),
     "fair-order-allocation-strict": lambda: Policy(
         queueing="strict", fair_share=FairShare(basis="allocation"), weights={"b": 4},
     ),

@@ -22,7 +22,7 @@ from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._backfill import Claims
-from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._pending import OrderKey, _two_sum
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._state import ReasonText, Stamped, State
 
@@ -52,6 +52,7 @@ class Cycle:
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
         self._ranked: tuple[int, list[tuple[Rank, str | None]]] | None = None  # _owners_by_rank
+        self._termed: tuple[int, list[tuple[float, str | None]]] | None = None  # _owners_by_term
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -221,6 +222,23 @@ class Cycle:
                     key = pend.key(head, queue.seq_of(head.id), now)
                     if best is None or key < best[0]:
                         best = (key, head)
+        elif pend.no_aging:
+            # term mode: walk owners by term, highest first; an owner's best is its head, at
+            # most the group's top priority plus its term: stop once that cannot beat the best
+            top = pend.groups[group].peek(now).priority
+            base = group[1]  # type: ignore[index]
+            for term, owner in self._owners_by_term():
+                if best is not None:
+                    total, err = _two_sum(float(top), term)
+                    if best[0][0] < (-total, -err):  # type: ignore[operator]  # pairs in this mode
+                        break
+                queue = queues.get((*base, owner))
+                if queue is None:
+                    continue
+                head = queue.peek(now)
+                key = pend.key(head, queue.seq_of(head.id), now)
+                if best is None or key < best[0]:
+                    best = (key, head)
         else:
             for queue in queues.values():
                 head = queue.peek(now)
@@ -229,6 +247,16 @@ class Cycle:
                     best = (key, head)
         assert best is not None
         return best
+
+    def _owners_by_term(self) -> list[tuple[float, str | None]]:
+        """The owners with parked jobs, highest fair-share term first (see _owners_by_rank)."""
+        fair = self.state.fair
+        assert fair is not None
+        if self._termed is None or self._termed[0] != len(self.started):
+            owners = [(fair.term(o, self.now), o) for o in self.state.queue.parked_owners]
+            owners.sort(key=lambda to: -to[0])
+            self._termed = (len(self.started), owners)
+        return self._termed[1]
 
     def _owners_by_rank(self) -> list[tuple[Rank, str | None]]:
         """The owners with parked jobs, lowest rank first; rebuilt after starts (ranks move
