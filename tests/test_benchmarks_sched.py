@@ -94,3 +94,8 @@ def test_sim_fairshare_toy_prints_both_tables() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("| fifo+fair-share |") == 2 and "QoS classes as owners" in proc.stdout
+
+
+def test_bench_quota_toy_prints_its_table() -> None:
+    out = run("bench_quota.py")
+    assert [line.split()[0] for line in out.splitlines()[2:]] == ["no", "quotas"], out

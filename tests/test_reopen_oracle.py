@@ -29,6 +29,8 @@ from prioq import (
     Policy,
     Preempt,
     Preemption,
+    Quota,
+    Quotas,
     Scheduler,
     StepAging,
 )
@@ -42,6 +44,14 @@ CAPACITIES = [
     "cpu=8 memory=32GB gpu=A100:80GB:2",
     "cpu=32 memory=128GB",
 ]
+
+QUOTAS = {
+    "a": Quota(nominal="gpu=4 cpu=16", cohort="c1", borrowing_limit="gpu=2", reclaim_within_cohort="any"),
+    "b": Quota(nominal="gpu=2", cohort="c1", lending_limit="gpu=1", reclaim_within_cohort="lower-priority",
+               borrow_within_cohort="lower-priority", max_priority_threshold=45),
+    "c": Quota(nominal="gpu=2", cohort="c1", within_owner="never"),
+    "d": Quota(nominal="gpu=3"),
+}
 
 PolicyFactory = Callable[[], Policy]
 # Each scheduler gets its own policy object: placement policies may learn (FGD).
@@ -104,8 +114,34 @@ POLICIES: dict[str, PolicyFactory] = {
     "fair-order-allocation-strict": lambda: Policy(
         queueing="strict", fair_share=FairShare(basis="allocation"), weights={"b": 4},
     ),
+    # quotas (docs/quotas.md): parking per owner, borrowing marks in the store's extras,
+    # reclaiming, fair sharing, the quota a nominated reclaimer holds
+    "quota-cohort-no-preemption": lambda: Policy(quotas=QUOTAS),
+    "quota-reclaim-preempt-linear": lambda: Policy(
+        aging=LinearAging(rate=0.5, max_boost=20),
+        preemption=Preemption(policy="lower-priority", min_runtime=3),
+        quotas=QUOTAS,
+    ),
+    "quota-reclaim-effective": lambda: Policy(
+        aging=StepAging(interval=5, step=10, max_boost=30),
+        preemption=Preemption(policy="lower-or-newer-equal", compare="effective"),
+        quotas=QUOTAS,
+    ),
+    "quota-fair-sharing-strict": lambda: Policy(
+        queueing="strict",
+        preemption=Preemption(policy="lower-or-newer-equal"),
+        quotas=Quotas(owners=QUOTAS, fair_sharing=True),
+    ),
+    # fair share and quotas together: the two ledgers side by side; groups of owners are
+    # visited job by job (owners' quotas differ)
+    "fair-quota-cohort": lambda: Policy(fair_share=FairShare(basis="allocation"), quotas=QUOTAS),
+    "fair-quota-preempt": lambda: Policy(
+        fair_share=FairShare(half_life=6), weights={"b": 3},
+        preemption=Preemption(policy="lower-priority"),
+        quotas=QUOTAS,
+    ),
 }
-OWNERS = [None, "a", "b", "a/x", "a/y", "c"]
+OWNERS = [None, "a", "b", "a/x", "a/y", "c", "d"]
 
 
 def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
@@ -116,6 +152,7 @@ def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
         s.nominations(),
         {n.id: s.free(n.id) for n in s.nodes},
         s.nodes,
+        {r.job.id: s.explain(r.job.id, now) for r in s.running()},  # borrowing marks
     )
 
 
@@ -157,8 +194,7 @@ class ReopenMachine(RuleBasedStateMachine):
             # a dependency on a job submitted later: the job gains an unmet dependency then
             dep = (f"j{self.n_jobs + after}",) if after else ()
             jobs.append(Job(id=f"j{self.n_jobs}", submitted_at=self.now, priority=priority, request=req,
-                            nodes=gang, duration=duration, after=dep, preemptible=preemptible,
-                            owner=owner))
+                            nodes=gang, duration=duration, after=dep, preemptible=preemptible, owner=owner))
             self.n_jobs += 1
         self.s.submit_many(jobs, self.now)
 

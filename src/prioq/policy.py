@@ -14,6 +14,7 @@ from prioq.model import PriorityClass
 from prioq.placement import PlacementPolicy, placement_policy
 from prioq.preemption import Preemption
 from prioq.queue.aging import AgingPolicy, NoAging
+from prioq.quota import Quotas, quotas
 
 __all__ = ["Policy"]
 
@@ -66,8 +67,13 @@ class Policy:
       (within ±2**53).
     * ``priority_classes``: named priorities jobs may use instead of a number.
     * ``fair_share``: :class:`~prioq.FairShare` arbitration among owners (``None``: FIFO
-      among equal priorities); ``weights``: owner path -> weight >= 0 (default 1), see
-      docs/fairness.md.
+      among equal priorities); see docs/fairness.md.
+    * ``quotas``: per-owner limits on concurrent resources, Kueue's model
+      (``{"team-a": "gpu=16 cpu=256"}``, or :class:`~prioq.Quota` values with cohorts,
+      or a :class:`~prioq.Quotas`); see docs/quotas.md.
+    * ``weights``: owner -> weight >= 0 (default 1), a :class:`~prioq.Weights`; fair share
+      and quota fair sharing divide an owner's dominant resource share by it (0: only idle
+      capacity, Kueue's meaning).
 
     Every field is validated: :class:`~prioq.errors.InvalidPolicy` (its
     ``InvalidPolicyType`` variant, also a ``TypeError``, for a wrong type).
@@ -84,6 +90,7 @@ class Policy:
     default_priority: int = 0
     priority_classes: tuple[PriorityClass, ...] = attrs.field(default=(), converter=_classes)
     fair_share: FairShare | None = None
+    quotas: Quotas = attrs.field(factory=Quotas, converter=quotas)
     weights: Weights = attrs.field(factory=Weights, converter=_weights)
 
     def __attrs_post_init__(self) -> None:

@@ -7,12 +7,13 @@ wrong type); see docs/fairness.md for what each field means.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Literal
 
 import attrs
 
-from prioq._validate import choice, number, wrong_type
+from prioq._validate import choice, identifier, number, wrong_type
 from prioq.errors import InvalidPolicy
 
 __all__ = ["DEFAULT_HALF_LIFE", "FairShare", "Weights", "levels"]
@@ -57,34 +58,24 @@ class FairShare:
 class Weights(Mapping[str, float]):
     """Owner -> weight (a number >= 0), immutable and hashable; an owner not listed weighs 1.
 
-    Keys are owner paths as in ``Job.owner`` (``"org"``, ``"org/team"``); ``""`` names the
-    default owner of jobs without one. Weight 0 means "only idle capacity": such an owner
-    sorts after every owner with a positive weight at equal priority.
+    Keys are owner paths as in ``Job.owner`` (``"org"``, ``"org/team"``); the default owner
+    of jobs without one weighs 1. Weight 0 means "only idle capacity": such an owner sorts
+    after every owner with a positive weight at equal priority.
     """
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: Mapping[str, float] | Iterable[tuple[str, float]] = ()) -> None:
+    def __init__(self, items: Mapping[str, float] = MappingProxyType({})) -> None:
         if isinstance(items, Weights):
             self._items: dict[str, float] = dict(items._items)
             return
-        if isinstance(items, Mapping):
-            pairs = list(items.items())
-        elif isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        if not isinstance(items, Mapping):
             message = f"policy weights: expected a mapping owner -> weight, got {items!r}"
             raise wrong_type(InvalidPolicy, message)
-        else:
-            pairs = []
-            for pair in items:
-                if not isinstance(pair, tuple | list) or len(pair) != 2:
-                    message = f"policy weights: expected (owner, weight) pairs, got {pair!r}"
-                    raise wrong_type(InvalidPolicy, message)
-                pairs.append((pair[0], pair[1]))
         data: dict[str, float] = {}
-        for owner, weight in pairs:
-            if not isinstance(owner, str):
-                raise wrong_type(InvalidPolicy, f"policy weights: owners are strings, got {owner!r}")
-            data[owner] = number(weight, f"policy weights[{owner!r}]", error=InvalidPolicy, minimum=0)
+        for owner, weight in items.items():
+            name = identifier(owner, "policy weights owner", error=InvalidPolicy)
+            data[name] = number(weight, f"policy weight of {name!r}", error=InvalidPolicy, minimum=0)
         self._items = dict(sorted(data.items()))
 
     def __getitem__(self, owner: str) -> float:

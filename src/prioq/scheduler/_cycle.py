@@ -20,7 +20,9 @@ from collections.abc import Callable, Hashable
 from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
+from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import OrderKey, _two_sum
 from prioq.scheduler._preempting import Preempting
@@ -53,6 +55,10 @@ class Cycle:
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
         self._ranked: tuple[int, list[tuple[Rank, str | None]]] | None = None  # _owners_by_rank
         self._termed: tuple[int, list[tuple[float, str | None]]] | None = None  # _owners_by_term
+        # owner -> its first job this cycle found over quota (strict queueing blocks only
+        # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
+        self.over_quota: dict[str, str] = {}
+        self.held: set[str] = set()  # nominated jobs whose quota is held (see _hold_nominated_quota)
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -73,7 +79,10 @@ class Cycle:
             # fair share parks per shape and owner: one entry per group of a shape's owners,
             # at a key no member's is below; expanded into its owners' heads when reached,
             # unless one look shows none of them can start and the visit could decide nothing
-            shapes = []
+            shapes = [shape for shape in pend.parked if pend.group_key(shape) is None]
+            for i, shape in enumerate(shapes):  # one owner's own (quota parking): as without
+                head = pend.parked[shape].peek(now)
+                heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
             self.key_of.update((job.id, key) for key, _, job in heap)
             groups = list(pend.groups)
             for g, group in enumerate(groups):
@@ -81,22 +90,33 @@ class Cycle:
                 heap.append((floor, -2 - g, rep))
         heapq.heapify(heap)
         self.claims.claim_nominations()
+        self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
         # fair share parks per (shape, owner); base shape -> the reason its first head found
         # no room at all for, which holds for every owner's jobs of that shape (see below)
         settled: dict[Hashable, ReasonText] = {}
         scanned: dict[Hashable, int] = {}  # group -> starts when its first member was found
-        while heap:
+        # Kueue admits jobs within their nominal quota before jobs that must borrow: those
+        # wait for a second pass, in order (each job is still considered once per cycle).
+        borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
+        while heap or borrowers:
+            if not heap:
+                assert borrowers is not None
+                heap, borrowers = borrowers, None
+                heapq.heapify(heap)
             key, stream, job = heapq.heappop(heap)
             if stream <= -2:
                 group = groups[-2 - stream]
-                settled_as = self._settle(job)
-                if settled_as is not None:
-                    shape_reasons[group] = (cycle, "", settled_as)
-                    continue
+                # with quotas, owners' jobs of one shape differ (quota, borrowing): visit them
+                if s.ledger is None:
+                    settled_as = self._settle(job)
+                    if settled_as is not None:
+                        shape_reasons[group] = (cycle, "", settled_as)
+                        continue
                 if (
-                    self._reservation_open()
+                    s.ledger is None
+                    and self._reservation_open()
                     and not s.policy.preemption.enabled
                     and self._no_room(job)
                     and scanned.get(group) != len(self.started)
@@ -107,7 +127,7 @@ class Cycle:
                     first_key, first = self._first_of(group)
                     heapq.heappush(heap, (first_key, stream, first))
                     continue
-                if scanned.get(group) == len(self.started) and job.id not in reasons:
+                if s.ledger is None and scanned.get(group) == len(self.started) and job.id not in reasons:
                     # back at its first member's place with the reservation still open: that
                     # member is visited (and reserves); the rest of the group re-enters at its
                     # floor, to settle with one look or be visited in order
@@ -136,6 +156,9 @@ class Cycle:
                 # within a cycle, so the heap order holds once it is back with the fresh key
                 heapq.heappush(heap, (pend.key(job, key[3], now), stream, job))
                 continue
+            if borrowers is not None and self._would_borrow(job):
+                borrowers.append((key, stream, job))
+                continue
             self.key_of[job.id] = key
             if stream >= 0 and settled and (job.request, job.nodes) in self.no_room:
                 done = settled.get(_base(shapes[stream]))
@@ -156,7 +179,7 @@ class Cycle:
                 if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
-                    if s.fair is not None and (job.request, job.nodes) in self.no_room:
+                    if s.fair is not None and s.ledger is None and (job.request, job.nodes) in self.no_room:
                         settled.setdefault(_base(shape), reason)
                     continue
                 s.unpark(job.id)  # it waits for reasons of its own, in the active queue
@@ -165,6 +188,8 @@ class Cycle:
                 queue = pend.parked[shape]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        for job_id in sorted(self.held):
+            s.hold_quota(s.queue.get(job_id), -1)
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
@@ -269,6 +294,34 @@ class Cycle:
             self._ranked = (len(self.started), owners)
         return self._ranked[1]
 
+    def _would_borrow(self, job: Job) -> bool:
+        """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit
+        at all is not deferred: it waits (or preempts) whenever it is considered, and a cycle
+        with a deep quota-blocked backlog stays one pass. O(resources)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        quota = ledger.quota(job.owner)
+        if quota is None or quota.cohort is None or job.id in s.nominated:
+            return False
+        assert job.owner is not None
+        usage = usage_of(job.request, job.nodes)
+        return not ledger.fits(job.owner, usage, allow_borrowing=False) and ledger.fits(job.owner, usage)
+
+    def _hold_nominated_quota(self) -> None:
+        """A nominated job's quota counts as in use until it is considered: the quota its
+        victims free is its own, as the nodes they free are (Kueue admits a job that does
+        not borrow before one that does). O(nominations)."""
+        s = self.state
+        ledger = s.ledger
+        if ledger is None:
+            return
+        for job_id in sorted(s.nominated):
+            job = s.queue.get(job_id)
+            if ledger.quota(job.owner) is not None:
+                s.hold_quota(job, 1)
+                self.held.add(job_id)
+
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
 
@@ -283,6 +336,9 @@ class Cycle:
         """
         if reason[0] is Reason.DEPENDENCY:
             return True
+        if type(shape) is QuotaShape:
+            # mates share the owner and usage: over quota alike; any other reason is its own
+            return reason[0] is not Reason.QUOTA
         if job.duration is None or (job.request, job.nodes) in self.no_room:
             return False
         pend = self.state.queue
@@ -314,6 +370,10 @@ class Cycle:
         if s.unsatisfiable(job):
             self._maybe_park(job)
             return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        if s.ledger is not None and job.owner is not None and s.ledger.quota(job.owner) is not None:
+            over = self._quota(job, job.owner)
+            if over is not None:
+                return over
         placement = self.place(job)
         if placement is not None:
             self._start(job, placement)
@@ -341,6 +401,51 @@ class Cycle:
         ):
             self.claims.reserve(job)
         return reason
+
+    def _quota(self, job: Job, owner: str) -> ReasonText | None:
+        """``None`` if ``job`` fits its owner's quota now; else try quota preemption, or park
+        it with its owner's quota-blocked jobs, and say what is over. Never blocks other
+        owners (not even in strict queueing)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        strict = s.policy.queueing == "strict"
+        if strict and owner in self.over_quota:
+            return Reason.BLOCKED, (
+                f"strict queueing: {self.over_quota[owner]} of owner {owner} ahead of it is over quota"
+            )
+        if job.id in self.held:
+            self.held.discard(job.id)
+            s.hold_quota(job, -1)
+        usage = usage_of(job.request, job.nodes)
+        if ledger.fits(owner, usage):
+            return None
+        self.over_quota.setdefault(owner, job.id)
+        if job.id in s.nominated:
+            s.drop_nomination(job.id)
+            self.claims.drop(job.id)
+        if not ledger.ever_fits(owner, usage):
+            preempt = False
+            text = f"over quota of {owner} even with nothing running: {ledger.describe(owner, usage)}"
+        else:
+            preempt = (s.policy.preemption.enabled and s.class_may_preempt(job)
+                       and ledger.may_preempt(owner, s.policy.preemption.policy))
+            text = f"over quota of {owner}: {ledger.describe(owner, usage)}"
+        if preempt:
+            preempted = self.preempting.attempt(job, self.claims, self.decisions, over_quota=True)
+            if preempted is not None:
+                if s.queue.is_parked(job.id):
+                    s.unpark(job.id)
+                self.claims.claim_nomination(job.id)
+                return preempted
+        # Parked with the same owner's jobs of its shape (and, under preemption, priority):
+        # cycles visit only the head. Not in strict queueing (as any parking), nor when
+        # preemption compares effective priorities (they change with time).
+        if not strict and not (preempt and s.policy.preemption.compare == "effective"):
+            extra: tuple[object, ...] = (job.priority, s.class_may_preempt(job)) if preempt else ()
+            if s.queue.where.get(job.id) != QuotaShape(owner, job.request, job.nodes, extra):
+                _quota.park(s, job, owner, extra)
+        return Reason.QUOTA, text
 
     def _start(self, job: Job, placement: Placement) -> None:
         self.claims.drop(job.id)
@@ -373,6 +478,8 @@ class Cycle:
         shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
+            if s.ledger is not None:  # whom it may evict depends on its owner
+                shape += (job.owner,)
         if s.fair is not None:  # a parked queue is in the global order only for one owner
             shape += (job.owner,)
         s.park(job.id, shape)

@@ -23,6 +23,7 @@ from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, S
 from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
+from prioq.quota import usage_of
 from prioq.resources import MILLI, Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
@@ -326,6 +327,14 @@ class Scheduler:
             assert {p: a.rate for p, a in s.fair.accounts.items() if any(a.rate)} == {
                 p: r for p, r in rates.items() if any(r)
             }
+        if s.ledger is not None:  # quota usage kept incrementally equals a recount
+            recount: dict[str, dict[str, int]] = {}
+            for run in s.runs.values():
+                if s.ledger.quota(run.job.owner) is not None:
+                    mine = recount.setdefault(str(run.job.owner), {})
+                    for name, amount in usage_of(run.job.request, run.job.nodes).items():
+                        mine[name] = mine.get(name, 0) + amount
+            s.ledger._check(recount)
 
 
 def _node_list(nodes: object) -> Sequence[Node]:

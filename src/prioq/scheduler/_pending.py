@@ -159,7 +159,7 @@ class Pending:
 
     def group_key(self, shape: Shape) -> Shape | None:
         """The group of a parked shape (its base shape, without the owner), ``None`` without
-        fair share. O(1)."""
+        fair share or for a shape of one owner's own (quota parking). O(1)."""
         if self.fair is None or not isinstance(shape, tuple):
             return None
         return ("fair-share group", shape[:-1])
@@ -319,9 +319,10 @@ class Pending:
                 queue._check()
                 assert self.members[group] and set(self.members) == set(self.groups)
                 assert len(queue) == sum(len(self.parked[sh]) for sh in self.members[group])
-            assert {self.group_key(sh) for sh in self.parked} == set(self.groups)
+            grouped = [sh for sh in self.parked if self.group_key(sh) is not None]
+            assert {self.group_key(sh) for sh in grouped} == set(self.groups)
             owners: dict[object, int] = {}
-            for sh in self.parked:
+            for sh in grouped:
                 owners[sh[-1]] = owners.get(sh[-1], 0) + 1  # type: ignore[index]
             assert owners == self.parked_owners
         seqs = [self.seq_of(j) for j in [*self.active, *self.where]]
