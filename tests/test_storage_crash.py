@@ -42,6 +42,7 @@ print("READY", flush=True)
 i = 0
 while True:
     now += 1
+    print("NOW", now, flush=True)
     op = rng.random()
     running = [r.job.id for r in s.running()]
     if op < 0.4 and len(s) < 60:
@@ -110,7 +111,7 @@ def parse(out: str) -> tuple[list[tuple[str, list[str]]], tuple[str, list[str]] 
     inflight: tuple[str, list[str]] | None = None
     for line in complete:
         kind, _, rest = line.partition(" ")
-        if kind == "READY":
+        if kind in ("READY", "NOW"):
             continue
         op, _, ids = rest.partition(" ")
         if kind == "INTENT":
@@ -121,6 +122,25 @@ def parse(out: str) -> tuple[list[tuple[str, list[str]]], tuple[str, list[str]] 
             acked.append((op, ids.split()))
             inflight = None
     return acked, inflight
+
+
+def clock_bounds(out: str) -> tuple[float | None, float | None]:
+    """What the reopened clock may be: at least the ``now`` of the last acknowledged call that
+    changed something (an idle cycle writes nothing, so its clock may be lost), at most the
+    ``now`` of the last call started. ``None``: no bound from this run."""
+    low = high = None
+    now = None
+    for line in out.split("\n")[:-1]:
+        kind, _, rest = line.partition(" ")
+        if kind == "NOW":
+            now = float(rest)
+        elif kind == "INTENT":
+            high = now
+        elif kind == "ACK":
+            op, _, ids = rest.partition(" ")
+            if op != "schedule" or ids.split():
+                low = now
+    return low, high
 
 
 def reconcile(model: Model, inflight: tuple[str, list[str]] | None, s: Scheduler) -> None:
@@ -155,7 +175,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) ->
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     model = Model()
-    mid_run = acked_total = 0
+    mid_run = acked_total = idle_clocks_lost = 0
     deadline = time.monotonic() + 120
     for run in range(KILLS):
         child = subprocess.Popen(
@@ -180,6 +200,12 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) ->
                 continue
             s._check()  # nothing over-committed, indexes consistent
             reconcile(model, inflight, s)
+            low, high = clock_bounds(out)
+            assert s.resumed and s.now is not None
+            assert low is None or s.now >= low, f"a change acknowledged at {low} but the clock is {s.now}"
+            assert high is None or s.now <= high or not acked, (s.now, high)
+            if high is not None and s.now < high:
+                idle_clocks_lost += 1
             assert len(s.nodes) == 3
         finally:
             store.close()
@@ -187,6 +213,7 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) ->
     assert acked_total > 200, f"only {acked_total} acknowledged calls: the kills came too early"
     assert mid_run >= KILLS // 3, f"only {mid_run} kills interrupted a call"
     assert model.started_once and model.gone
+    assert idle_clocks_lost, "never killed after an idle cycle: the no-write path went untested"
 
 
 def test_parse_ignores_a_line_cut_by_the_kill() -> None:

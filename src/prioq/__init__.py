@@ -19,6 +19,7 @@ from prioq.errors import (
     InvalidType,
     InvalidValue,
     NotLeader,
+    PolicyMismatch,
     PrioqError,
     StoreError,
     UnknownJob,
@@ -56,7 +57,7 @@ from prioq.resources import (
     fit,
     why_not,
 )
-from prioq.scheduler import Scheduler
+from prioq.scheduler import NodeChanges, Scheduler, Terminating
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -91,6 +92,7 @@ __all__ = [
     "Misfit",
     "NoAging",
     "Node",
+    "NodeChanges",
     "NodeIndex",
     "NodeState",
     "NotLeader",
@@ -99,6 +101,7 @@ __all__ = [
     "PendingJob",
     "PlacementPolicy",
     "Policy",
+    "PolicyMismatch",
     "Preempt",
     "Preemption",
     "PrioqError",
@@ -115,6 +118,7 @@ __all__ = [
     "StepAging",
     "Store",
     "StoreError",
+    "Terminating",
     "UnknownJob",
     "UnknownNode",
     "__version__",
