@@ -1,8 +1,9 @@
 """``AsyncScheduler``: the same :class:`~prioq.Scheduler` for an asyncio program (docs/orchestrator.md).
 
 Every call runs whole in the scheduler's own worker thread -- one thread per
-scheduler, so a store sees one thread, and calls run in the order they were
-made -- behind an :class:`asyncio.Lock`: the event loop never waits for a
+scheduler, so a store sees one thread (the one that opened it, with
+:meth:`AsyncScheduler.open`), and calls run in the
+order they were made -- behind an :class:`asyncio.Lock`: the event loop never waits for a
 commit's fsync, a PostgreSQL round trip or a long cycle, and calls from many
 tasks are serialized exactly as the synchronous scheduler requires.
 
@@ -29,6 +30,7 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Literal, TypeVar
 
+from prioq import _validate as v
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
 from prioq.resources import Resources
@@ -49,13 +51,9 @@ class AsyncScheduler:
     """
 
     def __init__(self, scheduler: Scheduler) -> None:
-        if not isinstance(scheduler, Scheduler):
-            from prioq import _validate as v
-
-            v.instance(scheduler, Scheduler, "AsyncScheduler scheduler")
-        self._scheduler = scheduler
+        self._scheduler = v.instance(scheduler, Scheduler, "AsyncScheduler scheduler")
         self._lock = asyncio.Lock()
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="prioq")
+        self._executor = _worker()
         self._closed = False
 
     @classmethod
@@ -69,18 +67,16 @@ class AsyncScheduler:
     ) -> AsyncScheduler:
         """Open (or resume) a scheduler without blocking the loop: the store is loaded in
         the worker thread, which then serves every call of the new facade."""
-        executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="prioq")
+        executor = _worker()
         make = functools.partial(Scheduler, nodes, policy=policy, store=store, policy_change=policy_change)
         try:
             scheduler = await _shielded(asyncio.get_running_loop().run_in_executor(executor, make))
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        self = cls.__new__(cls)
-        self._scheduler = scheduler
-        self._lock = asyncio.Lock()
-        self._executor = executor
-        self._closed = False
+        self = cls(scheduler)
+        self._executor.shutdown(wait=False)
+        self._executor = executor  # the thread that opened the store goes on serving it
         return self
 
     # ------------------------------------------------------------------ plumbing
@@ -193,6 +189,11 @@ class AsyncScheduler:
 
     async def nodes(self) -> list[Node]:
         return await self.call(lambda s: s.nodes)
+
+
+def _worker() -> concurrent.futures.ThreadPoolExecutor:
+    """One thread: calls run in order, and a store always sees the same thread."""
+    return concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="prioq")
 
 
 async def _shielded(inner: asyncio.Future[T]) -> T:

@@ -30,7 +30,7 @@ __all__ = ["POLICY_KEY", "NodeChanges", "Terminating", "check_policy", "check_re
 
 POLICY_KEY = "policy"
 _PREEMPT = "preempt/"
-_ADDRESS = re.compile(r"<([\w.]+) object at 0x[0-9a-fA-F]+>")
+_ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+>")
 
 
 class Terminating(NamedTuple):
@@ -65,7 +65,7 @@ def policy_text(policy: Policy) -> str:
     values print every parameter), with the memory address of an object without a repr
     of its own reduced to its type. Readable on purpose: a mismatch names the fields that
     differ. O(size of the policy)."""
-    fields = {f.name: _ADDRESS.sub(r"<\1>", repr(getattr(policy, f.name))) for f in attrs.fields(Policy)}
+    fields = {f.name: _ADDRESS.sub(">", repr(getattr(policy, f.name))) for f in attrs.fields(Policy)}
     return json.dumps(fields, sort_keys=True)
 
 
