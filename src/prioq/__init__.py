@@ -44,6 +44,7 @@ from prioq.policy import Policy
 from prioq.preemption import Preemption
 from prioq.queue import PriorityQueue
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
+from prioq.quota import Quota, Quotas
 from prioq.resources import (
     GPU,
     Device,
@@ -108,6 +109,8 @@ __all__ = [
     "PriorityClass",
     "PriorityQueue",
     "QueryStore",
+    "Quota",
+    "Quotas",
     "Range",
     "Reason",
     "ResourceRequest",

@@ -12,6 +12,7 @@ from fractions import Fraction
 
 from prioq.model import Job, PendingJob, Reason
 from prioq.queue import exact_effective_priority
+from prioq.quota import Amounts
 from prioq.resources import check
 from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._state import State
@@ -84,7 +85,11 @@ def explain(state: State, job_id: str, now: float) -> str:
             told = read_preempt(state.extras, job_id)
             since = "" if told is None else f" at {told[0]:g}, grace until {told[1]:g}"
             return f"terminating: preempted by {run.preempted_by} on {where}{since}"
-        return f"running on {where} since {run.running.started_at:g}"
+        text = f"running on {where} since {run.running.started_at:g}"
+        cohort = state.ledger.borrowing_jobs.get(job_id) if state.ledger is not None else None
+        if cohort is not None:
+            text += f"; borrowing quota from cohort {cohort}"
+        return text
     job = state.job(job_id)
     eff = effective_priority(state, job_id, now)
     reason, message = state.reason(job_id)
@@ -96,6 +101,8 @@ def explain(state: State, job_id: str, now: float) -> str:
     head += f" + aging {eff - job.priority:g})" if eff != job.priority else ")"
     if reason in _NODE_BREAKDOWN:
         head += "; " + _node_breakdown(state, job)
+    if reason is Reason.QUOTA:
+        head += "; " + _quota_now(state, job)
     return head
 
 
@@ -112,6 +119,20 @@ def _position(state: State, job: Job, now: float) -> int:
     mine = queue.key(job, queue.seq_of(job.id), now)
     ids = [*queue.active, *queue.where]
     return 1 + sum(1 for j in ids if queue.key(queue.get(j), queue.seq_of(j), now) < mine)
+
+
+def _quota_now(state: State, job: Job) -> str:
+    """The owner's quota as it stands now (the reason is from the last cycle)."""
+    ledger = state.ledger
+    quota = ledger.quota(job.owner) if ledger is not None else None
+    if ledger is None or quota is None or job.owner is None:
+        return "its owner has no quota now"
+    usage = Amounts.of(ledger.usage[job.owner])
+    text = f"quota of {job.owner} now: in use {usage}, nominal {quota.nominal}"
+    borrowed = ledger.borrowed(job.owner)
+    if borrowed:
+        text += f", borrowed {borrowed} from cohort {quota.cohort}"
+    return text
 
 
 def _node_breakdown(state: State, job: Job) -> str:
