@@ -310,3 +310,16 @@ def test_no_loop_stall_during_a_10000_job_commit(tmp_path: Path) -> None:
         gc.enable()
     limit = float(os.environ.get("PRIOQ_AIO_STALL_LIMIT", "0.25"))
     assert worst_submit < limit and worst_tick < limit, (worst_submit, worst_tick)
+
+
+def test_bench_aio_toy_prints_its_table() -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_aio.py"
+    proc = subprocess.run([sys.executable, str(script), "--toy"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert {(r[0], r[1], r[3]) for r in rows if r[1] == "AsyncScheduler"} == {
+        ("sqlite", "AsyncScheduler", "submit_many"), ("sqlite", "AsyncScheduler", "schedule")
+    }
