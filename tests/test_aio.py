@@ -323,3 +323,32 @@ def test_bench_aio_toy_prints_its_table() -> None:
     assert {(r[0], r[1], r[3]) for r in rows if r[1] == "AsyncScheduler"} == {
         ("sqlite", "AsyncScheduler", "submit_many"), ("sqlite", "AsyncScheduler", "schedule")
     }
+
+
+def test_an_idle_tick_of_a_deposed_replica_writes_nothing_and_a_decision_is_fenced(
+    postgres_url: str,
+) -> None:
+    """No write when idle, on PostgreSQL: a deposed leader's idle tick has nothing to fence;
+    the first call that decides something is refused with NotLeader, as before."""
+    import psycopg
+
+    from prioq import NotLeader
+
+    schema = f"t_{secrets.token_hex(6)}"
+    sep = "&" if "?" in postgres_url else "?"
+    url = f"{postgres_url}{sep}schema={schema}&lease_seconds=0.5"
+    try:
+        a, b = open_store(url + "&replica=a"), open_store(url + "&replica=b")
+        s = Scheduler([Node(id="n", capacity="cpu=4")], store=a)
+        s.submit(Job(id="big", submitted_at=0, request="cpu=8"), 0)
+        time.sleep(0.6)
+        assert b.try_acquire()  # type: ignore[attr-defined]
+        assert s.schedule(1) == []  # idle: nothing written, nothing to refuse
+        with pytest.raises(NotLeader):
+            s.submit(Job(id="x", submitted_at=1, request="cpu=1"), 2)
+        assert s.now == 1.0 and "x" not in s
+        a.close()
+        b.close()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
