@@ -20,12 +20,14 @@ from prioq.errors import (
     InvalidType,
     InvalidValue,
     NotLeader,
+    PolicyMismatch,
     PrioqError,
     StoreError,
     UnknownGroup,
     UnknownJob,
     UnknownNode,
 )
+from prioq.fairshare import FairShare, Weights
 from prioq.model import (
     Decision,
     Job,
@@ -59,7 +61,7 @@ from prioq.resources import (
     fit,
     why_not,
 )
-from prioq.scheduler import Scheduler
+from prioq.scheduler import NodeChanges, Scheduler, Terminating
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -77,6 +79,7 @@ __all__ = [
     "Device",
     "DuplicateJob",
     "DuplicateNode",
+    "FairShare",
     "FragmentationAware",
     "GPURequest",
     "InsufficientResources",
@@ -95,6 +98,7 @@ __all__ = [
     "Misfit",
     "NoAging",
     "Node",
+    "NodeChanges",
     "NodeIndex",
     "NodeState",
     "NotLeader",
@@ -103,6 +107,7 @@ __all__ = [
     "PendingJob",
     "PlacementPolicy",
     "Policy",
+    "PolicyMismatch",
     "Preempt",
     "Preemption",
     "PrioqError",
@@ -121,9 +126,11 @@ __all__ = [
     "StepAging",
     "Store",
     "StoreError",
+    "Terminating",
     "UnknownGroup",
     "UnknownJob",
     "UnknownNode",
+    "Weights",
     "__version__",
     "check",
     "fit",

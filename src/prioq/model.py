@@ -350,9 +350,12 @@ class PendingJob:
 
     job: Job
     effective_priority: float
+    """Base priority plus aging (plus, with ``FairShare(mode="term")``, the owner's term)."""
     reason: Reason
     message: str
     inherited_from: tuple[str, ...] = ()
     """The waiting dependants whose priority or aging start it is queued with (priority
     inheritance, docs/dependencies.md); ``effective_priority`` is then theirs, ``job`` keeps
     its own."""
+    share: float | None = None
+    """With fair share on: the owner's weighted dominant share now (docs/fairness.md)."""

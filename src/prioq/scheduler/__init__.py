@@ -4,5 +4,6 @@ from __future__ import annotations
 
 from prioq.scheduler._depends import inherited_priorities
 from prioq.scheduler._facade import Scheduler
+from prioq.scheduler._resume import NodeChanges, Terminating
 
-__all__ = ["Scheduler", "inherited_priorities"]
+__all__ = ["NodeChanges", "Scheduler", "Terminating", "inherited_priorities"]

@@ -215,10 +215,24 @@ class Dependencies:
             lift = self._lift(job_id)
             if lift == q.lift_of(job_id):
                 continue
-            s.set_lift(job_id, lift)
+            self._set_lift(job_id, lift)
             job = q.get(job_id)
             if self.failed_dependency(job) is None:
                 work.extend(self._pending_after(job))
+
+    def _set_lift(self, job_id: str, lift: Lift | None) -> None:
+        """Journaled: queue a pending job under ``lift`` (``None``: as itself). Derived state,
+        so no row changes. O(log n)."""
+        q = self.state.queue
+        old = q.lift_of(job_id)
+        shape = q.where.get(job_id)
+
+        def undo() -> None:
+            q.set_lift(job_id, old)
+            if shape is not None:  # back where it was
+                q.park(job_id, shape)
+
+        self.state._do(lambda: q.set_lift(job_id, lift), undo)
 
     def _link(self, dep: str, job_id: str, present: bool) -> None:
         def put(on: bool) -> None:

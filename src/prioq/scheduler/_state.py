@@ -22,6 +22,8 @@ from typing import Any
 import attrs
 
 from prioq.errors import PrioqError, StoreError, UnknownJob, UnknownNode
+from prioq.fairshare import USAGE_PREFIX, rate_of
+from prioq.fairshare import Ledger as UsageLedger
 from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
@@ -29,8 +31,9 @@ from prioq.preemption import Candidate, CandidateIndex
 from prioq.quota import Ledger, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._depends import Dependencies
-from prioq.scheduler._pending import Lift, Pending
+from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
+from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.storage import Snapshot, Store
 
 __all__ = ["Caches", "Run", "State"]
@@ -100,7 +103,10 @@ class State:
         self.policy = policy
         self.store = store
         self.index = NodeIndex()
-        self.queue = Pending(policy.aging)
+        # usage accounting for fair share (prioq.fairshare); its accounts are journaled
+        fs = policy.fair_share
+        self.fair = None if fs is None else UsageLedger(fs, policy.weights, self._totals)
+        self.queue = Pending(policy.aging, self.fair)
         self.runs: dict[str, Run] = {}
         self.nominated: dict[str, tuple[str, ...]] = {}
         self.reasons: dict[str, Stamped] = {}
@@ -136,6 +142,10 @@ class State:
         # written only through put_extra, committed key by key.
         self.extras: dict[str, str] = {}
         self._dirty_extras: set[str] = set()
+        # Keys to write with the next commit that writes anything (the policy fingerprint):
+        # a call that changed nothing but the clock writes nothing (docs/orchestrator.md).
+        self.with_next_change: dict[str, str] = {}
+        self._saved_counters = (0, 0)
         self._init_placement_state()
 
     def load(self, snap: Snapshot) -> None:
@@ -172,10 +182,14 @@ class State:
         self._load_quota(snap)
         self._load_placement_state(snap)
         self.extras.update(snap.extras)
+        if self.fair is not None:
+            runs = ((r.job.owner, r.running.allocation) for r in self.runs.values())
+            self.fair.load(self.extras, runs, snap.now)
         self.queue.restore_counter(snap.next_seq)
         self.deps.rebuild()  # after the extras: outcomes decide who lifts whom
         self.now = snap.now
         self.next_order = snap.next_order
+        self._saved_counters = (self.queue.next_seq, self.next_order)
 
     # ------------------------------------------------------------------ transactions
 
@@ -200,6 +214,15 @@ class State:
 
     def _commit(self) -> None:
         placement = self._changed_placement_state()
+        counters = (self.queue.next_seq, self.next_order)
+        if not (self._dirty_jobs or self._dirty_nodes or self._dirty_extras or placement is not None
+                or counters != self._saved_counters):
+            # Only the clock moved (an idle tick): no write, no fsync. The clock goes to the
+            # store with the next real change; a scheduler reopened before it resumes at an
+            # older clock, which decides the same (nothing it holds depends on the clock).
+            return
+        for key, text in self.with_next_change.items():
+            self.put_extra(key, text)  # journaled: undone if the commit fails
         rows = changes(self, self._dirty_jobs, self._dirty_nodes, placement, self._dirty_extras)
         try:
             self.store.commit(rows)
@@ -208,6 +231,8 @@ class State:
         except Exception as exc:
             raise StoreError(f"commit failed: {type(exc).__name__}: {exc}") from exc
         self._committed_placement_state(placement)
+        self._saved_counters = counters
+        self.with_next_change = {}
 
     def _rollback(self, now: float | None, before: float | None) -> None:
         assert self._undo is not None
@@ -220,12 +245,14 @@ class State:
             # undone event by event: rebuild it (O(n log n), on failure only).
             self.queue = self._rebuilt_queue()
         self.caches.reset()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
 
     def _rebuilt_queue(self) -> Pending:
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
         old = self.queue
-        fresh = Pending(self.policy.aging)
+        fresh = Pending(self.policy.aging, self.fair)
         for job_id in [*old.active, *old.where]:
             fresh.push(old.get(job_id), seq=old.seq_of(job_id), lift=old.lift_of(job_id))
         for job_id, shape in old.where.items():
@@ -305,6 +332,10 @@ class State:
         own = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
         if shape is not None:
+            group = self.queue.group_key(shape)
+            whole = None if group is None else self.shape_reasons.get(group)
+            if whole is not None and (own is None or own[0] < whole[0]):
+                own = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
             rec = self.shape_reasons.get(shape)
             if rec is not None and (own is None or own[0] < rec[0]):
                 _, head, reason = rec
@@ -406,19 +437,6 @@ class State:
         self.deps.removed(job)
         return job
 
-    def set_lift(self, job_id: str, lift: Lift | None) -> None:
-        """Queue a pending job under an inherited priority and aging start (``None``: its own);
-        see :mod:`prioq.scheduler._depends`. Derived state: no row changes."""
-        old = self.queue.lift_of(job_id)
-        shape = self.queue.where.get(job_id)
-
-        def undo() -> None:
-            self.queue.set_lift(job_id, old)
-            if shape is not None:
-                self.queue.park(job_id, shape)
-
-        self._do(lambda: self.queue.set_lift(job_id, lift), undo)
-
     def set_pending_priority(self, job_id: str, priority: int) -> Job:
         old = self.queue.get(job_id).priority
         shape = self.queue.where.get(job_id)
@@ -476,7 +494,8 @@ class State:
 
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
-        for shape in [sh for sh in self.shape_reasons if sh not in self.queue.parked]:
+        q = self.queue
+        for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups]:
             self._del_item(self.shape_reasons, shape)
 
     # ------------------------------------------------------------------ running jobs
@@ -542,6 +561,7 @@ class State:
         self._set_item(self.runs, job.id, Run(running, seq, backfill_for=backfill_for))
         self.deps.member(job, True)
         self._place_on(job.id, [(ns, ns.free - alloc) for ns, alloc in placement], True)
+        self._charge(job.owner, running.allocation, 1)
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
             run = self.runs[job.id]
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
@@ -561,12 +581,31 @@ class State:
             ns = self.index.get(nid)
             frees.append((ns, ns.free + alloc))
         self._place_on(job_id, frees, False)
+        self._charge(run.job.owner, run.running.allocation, -1)
         if self.ledger is not None:
             self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
         self.deps.member(run.job, False)
         self.mark_job(job_id)
+        if run.preempted_by is not None:
+            self.put_extra(preempt_key(job_id), None)  # its preemption record goes with it
         return run
+
+    def _charge(self, owner: str | None, allocation: Sequence[Resources], sign: int) -> None:
+        """Fair share's usage accounting: the owner's rate changes now (docs/fairness.md).
+        Journaled, and each changed account is persisted as ``usage/<owner path>``. O(depth)."""
+        fair = self.fair
+        if fair is None:
+            return
+        assert self.now is not None
+        for path, acc in fair.charges(owner, rate_of(allocation), sign, self.now):
+            self._set_item(fair.accounts, path, acc)
+            self.put_extra(USAGE_PREFIX + path, acc.text())
+        fair.changed()
+
+    def _totals(self) -> tuple[int, int, int]:
+        """The cluster's capacity per accounted resource (fair share's denominators). O(nodes)."""
+        return rate_of(ns.node.capacity for ns in self.index)
 
     def mark_victim(self, victim: str, by: str) -> None:
         self.bump()
@@ -578,6 +617,10 @@ class State:
         self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
         self._victim_set(by, victim, True)
         self.mark_job(victim)
+        if old is None and self.now is not None:
+            # when it was told to stop, and its grace deadline: persisted, so a restart
+            # does not start the grace over (terminating())
+            self.put_extra(preempt_key(victim), preempt_text(self.now, self.policy.preemption.grace))
 
     def nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
         self.bump()
@@ -601,6 +644,8 @@ class State:
         self._do(lambda: self.index.add(ns), lambda: self.index.remove(node.id))
         self._do(lambda: self.cindex.refile(ns), lambda: self.cindex.drop_node(ns.id))
         self.caches.capable.clear()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
         self._dirty_nodes.add(node.id)
 
@@ -608,6 +653,8 @@ class State:
         self._do(lambda: self.index.remove(ns.id), lambda: self.index.add(ns))
         self._do(lambda: self.cindex.drop_node(ns.id), lambda: self.cindex.refile(ns))
         self.caches.capable.clear()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
         self._dirty_nodes.add(ns.id)
 
