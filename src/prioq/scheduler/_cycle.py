@@ -65,7 +65,6 @@ class Cycle:
             heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
-        self.claims.claim_nominations()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
         while heap:
@@ -128,6 +127,8 @@ class Cycle:
             victims = s.victims_of(job.id)
             if victims:
                 self._block(job)
+                if s.policy.queueing != "strict" and not job.after:
+                    s.hold(job.id)  # nothing can change this answer until an event wakes it
                 return Reason.PREEMPTING, (
                     f"nominated to {', '.join(s.nominated[job.id])}; waiting for "
                     f"{', '.join(sorted(victims))} to terminate"

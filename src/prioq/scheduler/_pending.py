@@ -11,7 +11,13 @@ cannot start, nothing behind it in that shape can. A cycle then costs
 O((active + shapes + starts) log n). Deciding *whether* to park is the
 scheduler's business; this module only keeps the queues.
 
-Parking is invisible from outside: ``ordered``, ``get``, ``len``... see every
+**Holding** is the other way out of the active queue: a nominated preemptor
+whose victims are still terminating cannot start, whatever else happens, until
+one of them goes or its nomination does; it sits in the ``held`` queue, which
+no cycle visits, until the scheduler **wakes** it (see
+:meth:`prioq.scheduler._state.State.hold` for the events that do).
+
+Parking and holding are invisible from outside: ``ordered``, ``get``, ``len``... see every
 pending job. The global order merges the queues by the exact effective
 priority (the aging policy's own exact boost, via
 :func:`prioq.queue.exact_effective_priority`), so it equals the single-queue
@@ -40,7 +46,8 @@ class Pending:
 
     Offers the :class:`~prioq.PriorityQueue` subset the scheduler uses, over all
     of them. ``active`` holds the jobs each cycle tries; ``parked[shape]`` the
-    parked jobs of that shape; ``where[job_id]`` the shape of each parked job.
+    parked jobs of that shape; ``where[job_id]`` the shape of each parked job;
+    ``held`` the jobs no cycle visits until they are woken.
     """
 
     def __init__(self, aging: AgingPolicy) -> None:
@@ -51,6 +58,7 @@ class Pending:
         # the member a reservation would spare first (see shortest())
         self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
+        self.held = PriorityQueue(aging=aging)
         self._next_seq = 0
 
     # -- membership
@@ -62,13 +70,17 @@ class Pending:
             return self.parked[shape]
         if job_id in self.active:
             return self.active
+        if job_id in self.held:
+            return self.held
         raise UnknownJob(f"no pending job {job_id!r}")
 
     def __contains__(self, job_id: object) -> bool:
-        return isinstance(job_id, str) and (job_id in self.where or job_id in self.active)
+        return isinstance(job_id, str) and (
+            job_id in self.where or job_id in self.active or job_id in self.held
+        )
 
     def __len__(self) -> int:
-        return len(self.active) + len(self.where)
+        return len(self.active) + len(self.where) + len(self.held)
 
     def get(self, job_id: str) -> Job:
         """The pending job with this id, parked or not. O(1)."""
@@ -85,6 +97,10 @@ class Pending:
         """Whether the job sits in a parked shape's queue (not the active one). O(1)."""
         return isinstance(job_id, str) and job_id in self.where
 
+    def is_held(self, job_id: str) -> bool:
+        """Whether the job is held out of cycles (see :meth:`hold`). O(1)."""
+        return job_id in self.held
+
     @property
     def next_seq(self) -> int:
         """Above every sequence number given out or restored. O(1)."""
@@ -99,7 +115,7 @@ class Pending:
     def push(self, job: Job, *, seq: int | None = None) -> int:
         """A new or returning job goes to the active queue. O(log n)."""
         instance(job, Job, "push", error=InvalidJob)
-        if job.id in self.where:
+        if job.id in self.where or job.id in self.held:
             raise DuplicateJob(f"job {job.id!r} is already queued")
         if seq is None:
             seq = self._next_seq
@@ -111,6 +127,8 @@ class Pending:
         """Remove a pending job, parked or not. O(1) amortized. :class:`UnknownJob`."""
         shape = self.where.pop(lookup_id(job_id), None)
         if shape is None:
+            if job_id in self.held:
+                return self.held.remove(job_id)
             return self.active.remove(job_id)
         queue = self.parked[shape]
         job = queue.remove(job_id)
@@ -120,9 +138,11 @@ class Pending:
         return job
 
     def update(self, job_id: str, priority: int) -> Job:
-        """Change a priority; a parked job is unparked first (its shape may change). O(log n)."""
+        """Change a priority; a parked or held job goes back to the active queue first
+        (its shape, its claim's rank may change). O(log n)."""
         if self.is_parked(job_id):
             self.unpark(job_id)
+        self.wake(job_id)
         return self.active.update(job_id, priority)
 
     def park(self, job_id: str, shape: Shape) -> None:
@@ -148,6 +168,19 @@ class Pending:
             self._by_duration.pop(shape, None)
         self.active.push(job, seq=seq)
 
+    def hold(self, job_id: str) -> None:
+        """Hold an active job out of cycles, keeping its seq. O(log n)."""
+        seq = self.active.seq_of(job_id)
+        self.held.push(self.active.remove(job_id), seq=seq)
+
+    def wake(self, job_id: str) -> bool:
+        """Back to the active queue if held, keeping its seq; whether it was held. O(log n)."""
+        if job_id not in self.held:
+            return False
+        seq = self.held.seq_of(job_id)
+        self.active.push(self.held.remove(job_id), seq=seq)
+        return True
+
     def shortest(self, shape: Shape) -> Job | None:
         """The member of ``shape`` with the shortest duration (then the lowest seq), or
         ``None`` if none has one. O(log n) amortized (entries of members gone are dropped)."""
@@ -170,7 +203,8 @@ class Pending:
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Every pending job in scheduling order (merged exactly). O(n log n) for all."""
-        streams = [self._keyed(self.active, now), *(self._keyed(q, now) for q in self.parked.values())]
+        queues = [self.active, self.held, *self.parked.values()]
+        streams = [self._keyed(q, now) for q in queues if q]
         for _, job in heapq.merge(*streams, key=lambda kj: kj[0]):
             yield job
 
@@ -180,6 +214,8 @@ class Pending:
 
     def _check(self) -> None:
         self.active._check()
+        self.held._check()
+        assert not any(job_id in self.active or job_id in self.where for job_id in self.held)
         for shape, queue in self.parked.items():
             queue._check()
             assert queue, shape
@@ -187,5 +223,5 @@ class Pending:
                 assert self.where[job_id] == shape
                 assert job_id not in self.active
         assert len(self.where) == sum(len(q) for q in self.parked.values())
-        seqs = [self.seq_of(j) for j in [*self.active, *self.where]]
+        seqs = [self.seq_of(j) for j in [*self.active, *self.where, *self.held]]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"

@@ -64,7 +64,7 @@ def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
         return b
 
     def key(node_id: str) -> object:
-        on = claims.by_node.get(node_id)
+        on = claims.on(node_id)
         if not on:
             return ()
         return tuple((_Same(c), _Same(c.projected)) for c in on if bound(c) and not c.spares(end))

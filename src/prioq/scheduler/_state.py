@@ -83,12 +83,16 @@ class Caches:
     """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
     reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
     """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
+    soonest: dict[tuple[ResourceRequest, str], list[Any]] = attrs.Factory(dict)
+    """(request, node) -> [the node's candidate-index stamp, its earliest job end, when the
+    request fits there]: valid while the stamp is (see prioq.scheduler._backfill.soonest)."""
 
     def reset(self) -> None:
         self.capable.clear()
         self.preempt_fail.clear()
         self.messages.clear()
         self.reservation = None
+        self.soonest.clear()
 
 
 class State:
@@ -120,6 +124,9 @@ class State:
         # node (prioq.preemption.CandidateIndex), and each preemptor's victims.
         self.cindex = CandidateIndex()
         self.victims: dict[str, set[str]] = {}
+        # node -> preemptors nominated there (insertion-ordered), kept with ``nominated``:
+        # a cycle builds a nomination's claim only on the nodes it looks at
+        self.nominated_on: dict[str, dict[str, None]] = {}
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
         self._dirty_nodes: set[str] = set()
@@ -139,6 +146,7 @@ class State:
                 self.queue.push(job, seq=jrow.seq)
                 if jrow.nominated:
                     self.nominated[job.id] = jrow.nominated
+                    self._nominated_on_set(job.id, jrow.nominated, True)
             else:
                 assert jrow.started_at is not None and jrow.start_priority is not None
                 running = Running(
@@ -209,10 +217,12 @@ class State:
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
         old = self.queue
         fresh = Pending(self.policy.aging)
-        for job_id in [*old.active, *old.where]:
+        for job_id in [*old.active, *old.where, *old.held]:
             fresh.push(old.get(job_id), seq=old.seq_of(job_id))
         for job_id, shape in old.where.items():
             fresh.park(job_id, shape)
+        for job_id in old.held:
+            fresh.hold(job_id)
         fresh.restore_counter(old.next_seq)
         return fresh
 
@@ -362,11 +372,14 @@ class State:
         seq = self.queue.seq_of(job_id)
         job = self.queue.get(job_id)
         shape = self.queue.where.get(job_id)
+        held = self.queue.is_held(job_id)
 
         def undo() -> None:
             self.queue.push(job, seq=seq)
             if shape is not None:  # back where it was: parked jobs are not visited alike
                 self.queue.park(job_id, shape)
+            elif held:
+                self.queue.hold(job_id)
 
         self._do(lambda: self.queue.remove(job_id), undo)
         self.mark_job(job_id)
@@ -375,11 +388,14 @@ class State:
     def set_pending_priority(self, job_id: str, priority: int) -> Job:
         old = self.queue.get(job_id).priority
         shape = self.queue.where.get(job_id)
+        held = self.queue.is_held(job_id)
 
         def undo() -> None:
             self.queue.update(job_id, old)
             if shape is not None:
                 self.queue.park(job_id, shape)
+            elif held:
+                self.queue.hold(job_id)
 
         self._do(lambda: self.queue.update(job_id, priority), undo)
         self.mark_job(job_id)
@@ -392,6 +408,26 @@ class State:
     def unpark(self, job_id: str) -> None:
         shape = self.queue.where[job_id]
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
+
+    def hold(self, job_id: str) -> None:
+        """Hold a nominated preemptor whose victims still terminate out of cycles.
+
+        A cycle that visits it can only say it waits (docs/preemption.md): it
+        cannot start, and its claim is built from the state whenever a cycle
+        looks at one of its nodes. What could change that answer wakes it
+        (back to the active queue, visited by the next cycle): one of its victims
+        stops (released, requeued, cancelled, its node removed), its nomination
+        is dropped, its priority changes, it leaves the queue. Only jobs without
+        dependencies are held (a dependency can reappear: a job submitted later
+        under its id), and never under strict queueing (the blocked head is
+        found by visiting the order).
+        """
+        self._do(lambda: self.queue.hold(job_id), lambda: self.queue.wake(job_id))
+
+    def wake(self, job_id: str) -> None:
+        """A held job goes back to the active queue (no-op if it is not held). O(log n)."""
+        if self.queue.is_held(job_id):
+            self._do(lambda: self.queue.wake(job_id), lambda: self.queue.hold(job_id))
 
     def start_cycle(self) -> int:
         """Number the cycle that starts now (its reasons are stamped with it).
@@ -505,6 +541,7 @@ class State:
         self._candidate_drop(job_id)
         if run.preempted_by is not None:
             self._victim_set(run.preempted_by, job_id, False)
+            self.wake(run.preempted_by)  # its preemptor may start now
         frees = []
         for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
             ns = self.index.get(nid)
@@ -521,20 +558,42 @@ class State:
         self._candidate_drop(victim)
         if old is not None:
             self._victim_set(old, victim, False)
+            self.wake(old)
         self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
         self._victim_set(by, victim, True)
         self.mark_job(victim)
 
     def nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
         self.bump()
+        old = self.nominated.get(job_id)
+        if old is not None:
+            self._do(partial(self._nominated_on_set, job_id, old, False),
+                     partial(self._nominated_on_set, job_id, old, True))
         self._set_item(self.nominated, job_id, node_ids)
+        self._do(partial(self._nominated_on_set, job_id, node_ids, True),
+                 partial(self._nominated_on_set, job_id, node_ids, False))
         self.mark_job(job_id)
 
     def drop_nomination(self, job_id: str) -> None:
         if job_id in self.nominated:
             self.bump()
+            self.wake(job_id)
+            node_ids = self.nominated[job_id]
             self._del_item(self.nominated, job_id)
+            self._do(partial(self._nominated_on_set, job_id, node_ids, False),
+                     partial(self._nominated_on_set, job_id, node_ids, True))
             self.mark_job(job_id)
+
+    def _nominated_on_set(self, job_id: str, node_ids: tuple[str, ...], present: bool) -> None:
+        for nid in node_ids:
+            if present:
+                self.nominated_on.setdefault(nid, {})[job_id] = None
+            else:
+                owners = self.nominated_on.get(nid)
+                if owners is not None:
+                    owners.pop(job_id, None)
+                    if not owners:
+                        del self.nominated_on[nid]
 
     # ------------------------------------------------------------------ nodes
 
