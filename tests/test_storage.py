@@ -309,6 +309,39 @@ class StoreContract:
         for row in by_id.values():
             assert same(store.get_job(row.job.id), row)
 
+    @settings(max_examples=15, suppress_health_check=SUPPRESS)
+    @given(st.lists(st.tuples(st.sampled_from(["usage/a", "usage/b", "outcome/x", "k"]),
+                              # PostgreSQL text holds no NUL (docs/storage.md)
+                              st.none() | st.text(st.characters(exclude_characters="\x00"), max_size=20)),
+                    max_size=8))
+    def test_extras_upsert_and_delete_by_key(self, ops: list[tuple[str, str | None]]) -> None:
+        url = self.fresh_url()
+        store = self.open(url)
+        store.load()
+        model: dict[str, str] = {}
+        for i in range(0, len(ops), 3):  # a few commits of a few keys each
+            batch = dict(ops[i:i + 3])
+            store.commit(Changes(extras=batch, now=float(i)))
+            for key, text in batch.items():
+                if text is None:
+                    model.pop(key, None)
+                else:
+                    model[key] = text
+        store = self.reopen(store, url)
+        assert dict(store.load().extras) == model
+
+    @pytest.mark.parametrize("extras", [{5: "x"}, {"k": 5}, {"k": b"x"}, ["k"]])
+    def test_extras_of_the_wrong_type_are_refused_before_writing(self, extras: Any) -> None:
+        url = self.fresh_url()
+        store = self.open(url)
+        store.load()
+        store.commit(Changes(extras={"keep": "1"}, now=1.0))
+        with pytest.raises(InvalidValue):
+            store.commit(Changes(extras=extras, now=2.0))
+        store = self.reopen(store, url)
+        snap = store.load()
+        assert dict(snap.extras) == {"keep": "1"} and snap.now == 1.0
+
     def test_updates_and_deletes_apply_together(self) -> None:
         url = self.fresh_url()
         store = self.open(url)

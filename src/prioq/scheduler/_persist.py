@@ -2,7 +2,8 @@
 
 A call's changes go to the store as one :class:`~prioq.storage.Changes` value:
 the rows of the jobs and nodes it touched (``None`` for one that is gone), the
-counters, and the placement policy's learnt state when the call changed it.
+counters, the placement policy's learnt state when the call changed it, and the keys of
+the policies' keyed state (``State.extras``) it changed.
 :meth:`State.load <prioq.scheduler._state.State.load>` is the other direction.
 """
 
@@ -44,9 +45,16 @@ def row(state: State, job_id: str) -> JobRow | None:
     return None
 
 
-def changes(state: State, job_ids: set[str], node_ids: set[str], placement: str | None = None) -> Changes:
+def changes(
+    state: State,
+    job_ids: set[str],
+    node_ids: set[str],
+    placement: str | None = None,
+    extra_keys: set[str] | frozenset[str] = frozenset(),
+) -> Changes:
     """What one call changed, for :meth:`Store.commit <prioq.storage.Store.commit>`;
-    ``placement``: the placement policy's new state text (``None``: unchanged)."""
+    ``placement``: the placement policy's new state text (``None``: unchanged); ``extra_keys``:
+    the keys of :attr:`State.extras` it set or deleted."""
     nodes: dict[str, NodeRow | None] = {}
     for node_id in node_ids:
         if node_id in state.index:
@@ -61,4 +69,5 @@ def changes(state: State, job_ids: set[str], node_ids: set[str], placement: str 
         next_seq=state.queue.next_seq,
         next_order=state.next_order,
         placement=placement,
+        extras={key: state.extras.get(key) for key in extra_keys},
     )

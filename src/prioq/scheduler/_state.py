@@ -130,6 +130,10 @@ class State:
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
         self._dirty_nodes: set[str] = set()
+        # The policies' keyed state as the store holds it (fair-share usage, outcomes...):
+        # written only through put_extra, committed key by key.
+        self.extras: dict[str, str] = {}
+        self._dirty_extras: set[str] = set()
         self._init_placement_state()
 
     def load(self, snap: Snapshot) -> None:
@@ -165,6 +169,7 @@ class State:
         for ns in self.index:
             self.cindex.refile(ns)
         self._load_placement_state(snap)
+        self.extras.update(snap.extras)
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
@@ -183,6 +188,7 @@ class State:
         self._undo = []
         self._dirty_jobs = set()
         self._dirty_nodes = set()
+        self._dirty_extras = set()
         before = self.now
         self._begin_placement_state()
         if now is not None:
@@ -191,7 +197,7 @@ class State:
 
     def _commit(self) -> None:
         placement = self._changed_placement_state()
-        rows = changes(self, self._dirty_jobs, self._dirty_nodes, placement)
+        rows = changes(self, self._dirty_jobs, self._dirty_nodes, placement, self._dirty_extras)
         try:
             self.store.commit(rows)
         except StoreError:
@@ -238,6 +244,17 @@ class State:
 
     def mark_job(self, job_id: str) -> None:
         self._dirty_jobs.add(job_id)
+
+    def put_extra(self, key: str, text: str | None) -> None:
+        """Set (or with ``None`` delete) one key of the policies' keyed state; the next commit
+        writes it. Journaled. O(1)."""
+        if self.extras.get(key) == text:
+            return
+        if text is None:
+            self._del_item(self.extras, key)
+        else:
+            self._set_item(self.extras, key, text)
+        self._dirty_extras.add(key)
 
     def _set_item(self, d: dict[Any, Any], key: Any, value: Any) -> None:
         had = key in d

@@ -25,6 +25,7 @@ class MemoryStore:
         self._next_seq = 0
         self._next_order = 0
         self._placement: str | None = None
+        self._extras: dict[str, str] = {}
 
     def load(self) -> Snapshot:
         """The state as last committed. O(n log n)."""
@@ -35,6 +36,7 @@ class MemoryStore:
             next_seq=self._next_seq,
             next_order=self._next_order,
             placement=self._placement,
+            extras=dict(self._extras),
         )
 
     def commit(self, changes: Changes) -> None:
@@ -55,6 +57,11 @@ class MemoryStore:
         self._next_order = changes.next_order
         if changes.placement is not None:
             self._placement = changes.placement
+        for key, text in changes.extras.items():
+            if text is None:
+                self._extras.pop(key, None)
+            else:
+                self._extras[key] = text
 
     def close(self) -> None:
         return None

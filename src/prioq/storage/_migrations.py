@@ -23,12 +23,13 @@ from prioq.storage._sql import (
     V2_INDEXES,
     V2_SPLIT_ROW,
     V3_TABLES,
+    V4_TABLES,
     Dialect,
 )
 
 __all__ = ["SCHEMA_VERSION", "STEPS", "check_not_newer", "migrate"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this library writes; stores at a lower version are migrated on open."""
 
 Step = Callable[[Any, Dialect, str], None]
@@ -67,7 +68,12 @@ def _v2_to_v3(db: Any, dialect: Dialect, prefix: str) -> None:
     _run(db, dialect, prefix, V3_TABLES)
 
 
-STEPS: dict[int, Step] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(db: Any, dialect: Dialect, prefix: str) -> None:
+    """Version 4: the ``extras`` table for the policies' keyed state, empty."""
+    _run(db, dialect, prefix, V4_TABLES)
+
+
+STEPS: dict[int, Step] = {0: _v0_to_v1, 1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """``STEPS[v]`` turns a version ``v`` schema into version ``v + 1`` (inside a transaction).
 An empty database is version 0."""
 

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from prioq.errors import StoreError
@@ -40,6 +41,7 @@ def snapshot(
     jobs: list[tuple[Any, ...]],
     texts: JobTexts,
     placement: tuple[Any, ...] | None = None,
+    extras: Sequence[tuple[Any, ...]] = (),
 ) -> Snapshot:
     """A :class:`Snapshot` from the ``meta`` row, the node and job rows and the ``placement`` row,
     as both SQL stores read them; ``texts`` is reset to what the database holds. O(n) rows decoded."""
@@ -51,7 +53,15 @@ def snapshot(
         next_seq=meta[1],
         next_order=meta[2],
         placement=None if placement is None else _placement_text(placement[0]),
+        extras=dict(_extra(r) for r in extras),
     )
+
+
+def _extra(r: tuple[Any, ...]) -> tuple[str, str]:
+    key, text = r
+    if not isinstance(key, str) or not isinstance(text, str):
+        raise StoreError(f"corrupt stored extras row: expected text, got {r!r}")
+    return key, text
 
 
 def _placement_text(value: Any) -> str | None:

@@ -64,6 +64,8 @@ class Snapshot:
     next_order: int = 0
     placement: str | None = None
     """The placement policy's learnt state (FGD's arrival window) as text; ``None``: none stored."""
+    extras: Mapping[str, str] = attrs.field(factory=dict)
+    """The policies' keyed state (key -> text), e.g. fair-share usage per owner."""
 
     def is_empty(self) -> bool:
         return not self.nodes and not self.jobs and self.now is None
@@ -80,6 +82,8 @@ class Changes:
     next_order: int = 0
     placement: str | None = None
     """The placement policy's new state text, when the call changed it; ``None``: unchanged."""
+    extras: Mapping[str, str | None] = attrs.field(factory=dict)
+    """Keyed policy state the call changed: the new text, or ``None`` to delete the key."""
 
 
 def check_changes(changes: object) -> Changes:
@@ -105,6 +109,12 @@ def check_changes(changes: object) -> Changes:
         integer(checked.next_order, "store commit: changes.next_order", minimum=0, maximum=_MAX_COUNTER)
     if checked.placement is not None and type(checked.placement) is not str:
         instance(checked.placement, str, "store commit: changes.placement")
+    extras = checked.extras
+    if type(extras) is not dict and not isinstance(extras, Mapping):
+        raise wrong_type(InvalidValue, f"store commit: changes.extras must be a mapping, got {extras!r}")
+    for key, text in extras.items():
+        if type(key) is not str or (text is not None and type(text) is not str):
+            _check_extra(key, text)
     for job_id, row in jobs.items():
         if row is None:
             if type(job_id) is not str:
@@ -128,6 +138,12 @@ def _check_job_row(job_id: object, row: object) -> None:
     instance(checked.job, Job, f"store commit: job of row {job_id!r}")
     if checked.job.id != job_id:
         raise InvalidValue(f"store commit: the row under {job_id!r} holds job {checked.job.id!r}")
+
+
+def _check_extra(key: object, text: object) -> None:
+    instance(key, str, "store commit: extras key")
+    if text is not None:
+        instance(text, str, f"store commit: extras value of {key!r}")
 
 
 def _check_node_row(node_id: object, row: object) -> None:

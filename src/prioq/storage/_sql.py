@@ -1,9 +1,10 @@
 """All SQL the SQL stores run, written once for both dialects (docs/storage.md#schema).
 
-The schema (version 3)::
+The schema (version 4)::
 
     meta(id = 1, schema_version, now, next_seq, next_order)
     placement(id = 1, state)                            -- the placement policy's state (text)
+    extras(id PRIMARY KEY, data)                        -- policies' keyed state (text)
     nodes(id PRIMARY KEY, ord UNIQUE, data)              -- data: the Node as JSON
     jobs(id PRIMARY KEY, seq UNIQUE, state, priority, submitted_at, started_at,
          data,                                          -- the Job as JSON
@@ -45,6 +46,7 @@ __all__ = [
     "V2_INDEXES",
     "V2_SPLIT_ROW",
     "V3_TABLES",
+    "V4_TABLES",
     "Dialect",
     "Statements",
 ]
@@ -147,6 +149,10 @@ V3_TABLES = (
 """Version 3: the placement policy's learnt state (FGD's arrival window), one text in its own
 row, written only by a call that changed it: the frequent meta update stays a small row."""
 
+V4_TABLES = ("CREATE TABLE {s}extras (id {key} PRIMARY KEY, data {text} NOT NULL)",)
+"""Version 4: the keyed state of the scheduler's policies (fair-share usage per owner, outcomes
+of finished jobs, quota marks...), one text per key, so a call writes only the keys it changed."""
+
 STAMP_VERSION = "UPDATE {s}meta SET schema_version = {mark} WHERE id = 1"
 """Records each migration step's new version."""
 
@@ -166,6 +172,7 @@ _RUN_COLUMNS = (
 )
 """Columns of a run-state update (the job's text unchanged), as in ``Writes.run_updates``."""
 _NODE_COLUMNS = (("id", "key"), ("ord", "int64"), ("data", "text"))
+_EXTRA_COLUMNS = (("id", "key"), ("data", "text"))
 
 # JSON text -> column: ->> gives text; numbers need a cast back.
 _JSON_CASTS = {"int64": "::bigint", "float64": "::float8", "text": "", "key": ""}
@@ -237,6 +244,9 @@ class Statements:
     update_meta: str
     update_placement: str
     """Only in a commit whose ``Changes.placement`` is set."""
+    load_extras: str
+    delete_extras: str
+    upsert_extras: str
 
     @classmethod
     def of(cls, dialect: Dialect, prefix: str = "") -> Statements:
@@ -262,4 +272,7 @@ class Statements:
             update_meta=f"UPDATE {meta} SET now = {mark}, next_seq = {mark}, next_order = {mark} "
             "WHERE id = 1",
             update_placement=f"UPDATE {prefix}placement SET state = {mark} WHERE id = 1",
+            load_extras=f"SELECT id, data FROM {prefix}extras ORDER BY id",
+            delete_extras=_delete(dialect, f"{prefix}extras"),
+            upsert_extras=_upsert(dialect, f"{prefix}extras", _EXTRA_COLUMNS),
         )

@@ -56,6 +56,9 @@ class Writes:
     """``(now, next_seq, next_order)``."""
     placement: str | None = None
     """The placement state text to write; ``None``: unchanged (no statement)."""
+    extra_deletes: list[tuple[str]] = attrs.Factory(list)
+    extra_upserts: list[tuple[str, str]] = attrs.Factory(list)
+    """``(id, data)``."""
     _written: list[tuple[Job, str]] = attrs.Factory(list)
     _texts: JobTexts | None = None
 
@@ -87,6 +90,11 @@ class Writes:
                 out.node_deletes.append((node_id,))
             else:
                 out.node_upserts.append((nrow.node.id, nrow.order, encode_node(nrow.node)))
+        for key, text in changes.extras.items():
+            if text is None:
+                out.extra_deletes.append((key,))
+            else:
+                out.extra_upserts.append((key, text))
         return out
 
     def committed(self) -> None:

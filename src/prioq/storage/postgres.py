@@ -396,8 +396,9 @@ class PostgresStore:
             nodes = conn.execute(self._sql.load_nodes).fetchall()
             jobs = conn.execute(self._sql.load_jobs).fetchall()
             placement = conn.execute(self._sql.load_placement).fetchone()
+            extras = conn.execute(self._sql.load_extras).fetchall()
         self._loaded_epoch = epoch
-        return snapshot(meta, nodes, jobs, self._texts, placement)
+        return snapshot(meta, nodes, jobs, self._texts, placement, extras)
 
     def _lease_for_load(self) -> None:
         """Take the lease if we do not hold it; :class:`NotLeader` when another replica does."""
@@ -466,6 +467,10 @@ class PostgresStore:
         conn.execute(sql.update_meta, writes.meta)
         if writes.placement is not None:  # pipelined: no round trip of its own
             conn.execute(sql.update_placement, (writes.placement,))
+        if writes.extra_deletes:
+            conn.execute(sql.delete_extras, (dumps([d for (d,) in writes.extra_deletes]),))
+        if writes.extra_upserts:
+            conn.execute(sql.upsert_extras, (dumps(writes.extra_upserts),))
         return updated
 
     def _check_updated(self, updated: Any, writes: Writes) -> None:

@@ -295,7 +295,8 @@ class SQLiteStore:
             nodes = conn.execute(_SQL.load_nodes).fetchall()
             jobs = conn.execute(_SQL.load_jobs).fetchall()
             placement = conn.execute(_SQL.load_placement).fetchone()
-        return snapshot(meta, nodes, jobs, self._texts, placement)
+            extras = conn.execute(_SQL.load_extras).fetchall()
+        return snapshot(meta, nodes, jobs, self._texts, placement, extras)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction. O(k log n) for k changed rows."""
@@ -331,6 +332,10 @@ class SQLiteStore:
         conn.execute(_SQL.update_meta, writes.meta)
         if writes.placement is not None:
             conn.execute(_SQL.update_placement, (writes.placement,))
+        if writes.extra_deletes:
+            conn.executemany(_SQL.delete_extras, writes.extra_deletes)
+        if writes.extra_upserts:
+            conn.executemany(_SQL.upsert_extras, writes.extra_upserts)
 
     def close(self) -> None:
         """Close the connection and give up the writer lock. Idempotent."""

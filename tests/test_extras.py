@@ -1,0 +1,55 @@
+"""The policies' keyed state (``State.extras``): committed key by key, undone on failure, reloaded."""
+
+from __future__ import annotations
+
+import pytest
+
+from prioq import Policy
+from prioq.errors import StoreError
+from prioq.scheduler._state import State
+from prioq.storage import Changes, MemoryStore
+
+
+class FlakyStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+        self.seen: list[Changes] = []
+
+    def commit(self, changes: Changes) -> None:
+        if self.fail:
+            raise StoreError("refused")
+        self.seen.append(changes)
+        super().commit(changes)
+
+
+def test_put_extra_commits_only_changed_keys_and_reloads() -> None:
+    store = FlakyStore()
+    state = State(Policy(), store)
+    with state.transaction(1.0):
+        state.put_extra("usage/a", "1")
+        state.put_extra("usage/b", "2")
+    assert dict(store.seen[-1].extras) == {"usage/a": "1", "usage/b": "2"}
+    with state.transaction(2.0):
+        state.put_extra("usage/a", None)
+        state.put_extra("usage/b", "2")  # unchanged: not written
+    assert dict(store.seen[-1].extras) == {"usage/a": None}
+    reloaded = State(Policy(), store)
+    reloaded.load(store.load())
+    assert reloaded.extras == {"usage/b": "2"} == state.extras
+
+
+def test_a_failed_commit_undoes_put_extra() -> None:
+    store = FlakyStore()
+    state = State(Policy(), store)
+    with state.transaction(1.0):
+        state.put_extra("k", "old")
+    store.fail = True
+    with pytest.raises(StoreError), state.transaction(2.0):
+        state.put_extra("k", "new")
+        state.put_extra("gone", "x")
+    assert state.extras == {"k": "old"} and state.now == 1.0
+    store.fail = False
+    with state.transaction(3.0):
+        pass
+    assert dict(store.seen[-1].extras) == {}  # nothing left dirty by the failed call
