@@ -427,18 +427,9 @@ class State:
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
 
     def hold(self, job_id: str) -> None:
-        """Hold a nominated preemptor whose victims still terminate out of cycles.
-
-        A cycle that visits it can only say it waits (docs/preemption.md): it
-        cannot start, and its claim is built from the state whenever a cycle
-        looks at one of its nodes. What could change that answer wakes it
-        (back to the active queue, visited by the next cycle): one of its victims
-        stops (released, requeued, cancelled, its node removed), its nomination
-        is dropped, its priority changes, it leaves the queue. Only jobs without
-        dependencies are held (a dependency can reappear: a job submitted later
-        under its id), and never under strict queueing (the blocked head is
-        found by visiting the order).
-        """
+        """Hold a nominated preemptor whose victims still terminate out of cycles: a visit
+        could only say it waits. Woken by what could change that: a victim stopping, its
+        nomination dropped, its priority changed (docs/scheduler.md#how-a-cycle-stays-cheap)."""
         self._do(lambda: self.queue.hold(job_id), lambda: self.queue.wake(job_id))
 
     def wake(self, job_id: str) -> None:
