@@ -18,7 +18,7 @@ import heapq
 from collections.abc import Callable, Hashable
 
 from prioq.model import Decision, Job, Reason
-from prioq.placement import NodeState
+from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import OrderKey
@@ -87,6 +87,7 @@ class Cycle:
                 queue = pend.parked[shape]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        self.preempting.forget_started(self.touched)
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
@@ -210,11 +211,26 @@ class Cycle:
         shape = (job.request, job.nodes)
         if shape in self.no_room:
             return None
-        got = self._gang(job, self.claims.allow_for(job) if self.claims else None)
+        s = self.state
+        seen_full = s.caches.no_room.get(shape) if job.nodes == 1 else None
+        if seen_full is not None and still_no_room(s.policy.placement, job.request, s.index, seen_full):
+            # no room when last looked (maybe cycles ago), and no node changed since has any
+            self.no_room.add(shape)
+            s.remember_no_room(shape, s.index.clock)
+            return None
+        if job.nodes == 1 and self.claims:  # one walk tells both (see place_with_room)
+            one, anywhere = place_with_room(
+                self.state.policy.placement, job.request, self.state.index, self.claims.allow_for(job)
+            )
+            got, raw = (None if one is None else [one]), (None if anywhere is None else [anywhere])
+        else:
+            got = self._gang(job, self.claims.allow_for(job) if self.claims else None)
+            raw = self._gang(job, None) if got is None and self.claims else None
         if got is None:
-            raw = self._gang(job, None) if self.claims else None
             if raw is None:
                 self.no_room.add(shape)
+                if job.nodes == 1:
+                    s.remember_no_room(shape, s.index.clock)
             else:
                 self.room_on[shape] = [ns.id for ns, _ in raw]
         return got

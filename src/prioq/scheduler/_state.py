@@ -83,9 +83,12 @@ class Caches:
     """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
     reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
     """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
+    # Keyed on per-node change marks (docs/architecture.md#caches): (request, 1) -> the node
+    # index's clock when it fit no node; node -> plan key -> (preemption plan, valid until);
+    # (request, node) -> [candidate-index stamp, earliest end there, when it fits there].
+    no_room: dict[tuple[ResourceRequest, int], int] = attrs.Factory(dict)
+    node_plans: dict[str, dict[tuple[object, ...], tuple[Any, float]]] = attrs.Factory(dict)
     soonest: dict[tuple[ResourceRequest, str], list[Any]] = attrs.Factory(dict)
-    """(request, node) -> [the node's candidate-index stamp, its earliest job end, when the
-    request fits there]: valid while the stamp is (see prioq.scheduler._backfill.soonest)."""
 
     def reset(self) -> None:
         self.capable.clear()
@@ -93,6 +96,8 @@ class Caches:
         self.messages.clear()
         self.reservation = None
         self.soonest.clear()
+        self.node_plans.clear()
+        self.no_room.clear()
 
 
 class State:
@@ -632,6 +637,11 @@ class State:
         if len(fails) > 4096:  # bounded: request shapes are few in practice
             fails.clear()
         fails[key] = (self.version, expiry)
+
+    def remember_no_room(self, shape: tuple[ResourceRequest, int], mark: int) -> None:
+        if len(self.caches.no_room) > 4096:  # bounded: request shapes are few in practice
+            self.caches.no_room.clear()
+        self.caches.no_room[shape] = mark
 
     def remember_reservation(self, key: tuple[object, ...], choice: tuple[tuple[str, ...], float]) -> None:
         """The nodes reserved for a blocked job and when they free up (see :class:`Caches`)."""
