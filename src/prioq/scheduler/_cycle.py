@@ -15,13 +15,15 @@ The cycle only reads the state directly; every change goes through
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Hashable
+from fractions import Fraction
 
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._backfill import Claims
-from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._pending import OrderKey, Tier
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._state import ReasonText, Stamped, State
 
@@ -59,10 +61,28 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
-        shapes = list(pend.parked)
-        for i, shape in enumerate(shapes):
-            head = pend.parked[shape].peek(now)
-            heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+        shapes: list[Hashable] = []
+
+        def head_of(shape: Hashable) -> tuple[OrderKey, int, Job]:
+            queue = pend.parked[shape]
+            head = queue.peek(now)
+            shapes.append(shape)
+            return pend.key(head, queue.seq_of(head.id), now), len(shapes) - 1, head
+
+        heap.extend(head_of(shape) for shape in pend.parked if not isinstance(shape, Tier))
+        # A family's tiers from the top priority down, until no tier below can hold a job
+        # ahead of its best head (priority + the largest boost): the rest wait in `below`
+        # until that head's visit tells whether they need one (see _rest_of_family).
+        top = Fraction(pend.aging.max_boost) if math.isfinite(pend.aging.max_boost) else None
+        below: dict[Hashable, list[Tier]] = {}
+        for family, tiers in pend.tiers.items():
+            order = sorted(tiers)
+            best: OrderKey | None = None
+            while order and (best is None or top is None or order[-1] + top >= -best[0]):
+                entry = head_of(tiers[order.pop()])
+                heap.append(entry)
+                best = entry[0] if best is None else min(best, entry[0])
+            below[family] = [tiers[p] for p in order]
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
         reasons: dict[str, Stamped] = {}
@@ -76,12 +96,24 @@ class Cycle:
             if stream < 0:
                 continue
             shape = shapes[stream]
+            # the first job of a family this cycle visits is its best: are the tiers below needed?
+            family = shape.family if isinstance(shape, Tier) else None
+            rest = None if family is None else below.pop(family, None)
             if pend.where.get(job.id) == shape:
                 if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
+                    if rest and (job.request, job.nodes) in self.no_room:
+                        # No room even ignoring claims, and no victims at its priority: the
+                        # lower tiers (behind it, same request, no durations) fail alike.
+                        shape_reasons[family] = (cycle, job.id, reason)
+                    elif rest:
+                        for tier in rest:
+                            heapq.heappush(heap, head_of(tier))
                     continue
                 s.unpark(job.id)  # it waits for reasons of its own, in the active queue
+            for tier in rest or ():
+                heapq.heappush(heap, head_of(tier))
             if shape in pend.parked:
                 # the shape's head started or left: the next one of that shape gets its turn
                 queue = pend.parked[shape]
@@ -195,9 +227,11 @@ class Cycle:
             return
         # Jobs without a duration are never spared by a reservation, those with one may
         # be: they never share a shape (see _says_nothing_of_mates).
-        shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
-        if pol.preemption.enabled:
-            shape += (job.priority, s.class_may_preempt(job))
+        shape: Hashable = (job.request, job.nodes, job.duration is None)
+        if pol.preemption.enabled and job.duration is None:
+            shape = Tier((job.request, job.nodes, s.class_may_preempt(job)), job.priority)
+        elif pol.preemption.enabled:
+            shape = (job.request, job.nodes, False, job.priority, s.class_may_preempt(job))
         s.park(job.id, shape)
 
     # ------------------------------------------------------------------ placement

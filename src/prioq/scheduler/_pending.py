@@ -11,6 +11,13 @@ cannot start, nothing behind it in that shape can. A cycle then costs
 O((active + shapes + starts) log n). Deciding *whether* to park is the
 scheduler's business; this module only keeps the queues.
 
+Under preemption a shape also carries its members' priority (members of other
+priorities are not interchangeable: a higher one may evict where a lower one
+cannot). Jobs without a duration are parked under a :class:`Tier` -- a
+*family* (request, gang size, may preempt) and a priority -- so that a cycle can
+visit a family's tiers from the top and skip the tiers below a head that found
+no room at all (see :meth:`prioq.scheduler._cycle.Cycle.run`).
+
 **Holding** is the other way out of the active queue: a nominated preemptor
 whose victims are still terminating cannot start, whatever else happens, until
 one of them goes or its nomination does; it sits in the ``held`` queue, which
@@ -30,6 +37,8 @@ import heapq
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
+import attrs
+
 from prioq._validate import MAX_COUNTER, instance, integer, lookup_id
 from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
 from prioq.model import Job
@@ -39,6 +48,15 @@ __all__: list[str] = []
 
 Shape = Hashable
 OrderKey = tuple[Fraction, float, int, str]
+
+
+@attrs.frozen(slots=True)
+class Tier:
+    """The shape of parked jobs of one family (request, gang size, whether it may
+    preempt; no duration) and one base priority."""
+
+    family: Hashable
+    priority: int
 
 
 class Pending:
@@ -58,6 +76,7 @@ class Pending:
         # the member a reservation would spare first (see shortest())
         self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
+        self.tiers: dict[Hashable, dict[int, Tier]] = {}  # family -> its parked tiers
         self.held = PriorityQueue(aging=aging)
         self._next_seq = 0
 
@@ -133,8 +152,7 @@ class Pending:
         queue = self.parked[shape]
         job = queue.remove(job_id)
         if not queue:
-            del self.parked[shape]
-            self._by_duration.pop(shape, None)
+            self._drop_shape(shape)
         return job
 
     def update(self, job_id: str, priority: int) -> Job:
@@ -152,6 +170,8 @@ class Pending:
         queue = self.parked.get(shape)
         if queue is None:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
+            if isinstance(shape, Tier):
+                self.tiers.setdefault(shape.family, {})[shape.priority] = shape
         queue.push(job, seq=seq)
         self.where[job_id] = shape
         if job.duration is not None:
@@ -164,9 +184,29 @@ class Pending:
         seq = queue.seq_of(job_id)
         job = queue.remove(job_id)
         if not queue:
-            del self.parked[shape]
-            self._by_duration.pop(shape, None)
+            self._drop_shape(shape)
         self.active.push(job, seq=seq)
+
+    def _drop_shape(self, shape: Shape) -> None:
+        del self.parked[shape]
+        self._by_duration.pop(shape, None)
+        if isinstance(shape, Tier):
+            tiers = self.tiers[shape.family]
+            del tiers[shape.priority]
+            if not tiers:
+                del self.tiers[shape.family]
+
+    def speaks_for(self, head: str, job_id: str, key: Hashable) -> bool:
+        """Whether a reason recorded by parked ``head`` under ``key`` (a shape, or a family:
+        every tier at or below the head's) still applies to parked ``job_id``. O(1)."""
+        if head == job_id or head not in self.where:
+            return False
+        at, shape = self.where[head], self.where.get(job_id)
+        if key == shape:
+            return at == shape
+        return isinstance(at, Tier) and isinstance(shape, Tier) and at.family == key == shape.family and (
+            shape.priority <= at.priority
+        )
 
     def hold(self, job_id: str) -> None:
         """Hold an active job out of cycles, keeping its seq. O(log n)."""
@@ -216,6 +256,9 @@ class Pending:
         self.active._check()
         self.held._check()
         assert not any(job_id in self.active or job_id in self.where for job_id in self.held)
+        assert {t for ts in self.tiers.values() for t in ts.values()} == {
+            t for t in self.parked if isinstance(t, Tier)
+        }
         for shape, queue in self.parked.items():
             queue._check()
             assert queue, shape

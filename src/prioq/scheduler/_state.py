@@ -305,17 +305,17 @@ class State:
 
     def reason(self, job_id: str) -> ReasonText:
         """The reason from the last cycle that looked at the job; a parked job that cycle
-        did not visit shares the reason of the shape member it stopped at."""
-        own = self.reasons.get(job_id)
+        did not visit shares the reason of the member of its shape (or family, for the
+        tiers below that member's) it stopped at, if that member is still ahead of it."""
+        best = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
-        if shape is not None:
-            rec = self.shape_reasons.get(shape)
-            if rec is not None and (own is None or own[0] < rec[0]):
-                _, head, reason = rec
-                if head != job_id and head in self.queue and self.queue.where.get(head) == shape:
-                    # that member is still ahead of it in the same shape
-                    return reason
-        return NEW_REASON if own is None else own[1]
+        for key in () if shape is None else (shape, getattr(shape, "family", None)):
+            rec = self.shape_reasons.get(key)
+            if rec is not None and (best is None or best[0] < rec[0]) and self.queue.speaks_for(
+                rec[1], job_id, key
+            ):
+                best = (rec[0], rec[2])
+        return NEW_REASON if best is None else best[1]
 
     def preemption_priority(self, job: Job, now: float) -> float:
         """The priority preemption compares for a pending job: base, or (compare="effective")
@@ -477,7 +477,8 @@ class State:
 
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
-        for shape in [sh for sh in self.shape_reasons if sh not in self.queue.parked]:
+        pend = self.queue
+        for shape in [sh for sh in self.shape_reasons if sh not in pend.parked and sh not in pend.tiers]:
             self._del_item(self.shape_reasons, shape)
 
     # ------------------------------------------------------------------ running jobs
