@@ -199,3 +199,25 @@ def test_a_reopened_scheduler_decides_as_the_live_one_with_a_held_preemptor() ->
         ]
     assert "urgent" in {r.job.id for r in s.running()}
     assert not any(isinstance(d, Preempt) for d in s.schedule(26))
+
+
+def test_lowering_a_nominated_preemptors_priority_lets_a_job_it_bound_preempt_at_once() -> None:
+    """Regression (found by tests/test_reason_oracle.py): a nominated preemptor's claim binds
+    jobs of lower or equal priority; once its priority is lowered, a job it bound may plan
+    again, but the failed plan stayed remembered (set_priority did not move the state
+    version) while a reopened scheduler preempted at once."""
+    policy = Policy(aging=LinearAging(rate=0.5, max_boost=20), preemption=Preemption(policy="lower-priority"))
+    store = MemoryStore()
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:4") for i in range(2)],
+                  policy=policy, store=store)
+    s.submit_many([Job(id="j0", submitted_at=0, priority=0, request="gpu=1")], 0)
+    s.schedule(0)
+    s.submit_many([Job(id=f"j{i}", submitted_at=0, priority=0, request="gpu=2") for i in (1, 2, 3)], 0)
+    s.schedule(0)
+    s.submit_many([Job(id=f"j{i}", submitted_at=0, priority=15, request="gpu=2") for i in (4, 5, 6)], 0)
+    s.schedule(0)
+    s.set_priority("j4", 0, 0)
+    twin = Scheduler(store=copy.deepcopy(store), policy=policy)
+    live, reopened = s.schedule(0), twin.schedule(0)
+    assert live == reopened
+    assert kinds(live) == [("Preempt", "j0")]

@@ -420,6 +420,7 @@ class State:
                 self.queue.hold(job_id)
 
         self._do(lambda: self.queue.update(job_id, priority), undo)
+        self.bump()  # a nominated job's claim binds by its priority: failed plans may now succeed
         self.mark_job(job_id)
         return self.queue.get(job_id)
 
