@@ -21,7 +21,9 @@ from fractions import Fraction
 
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState, place_with_room, still_no_room
+from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import OrderKey, Tier
 from prioq.scheduler._preempting import Preempting
@@ -52,6 +54,10 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
+        # owner -> its first job this cycle found over quota (strict queueing blocks only
+        # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
+        self.over_quota: dict[str, str] = {}
+        self.held: set[str] = set()  # nominated jobs whose quota is held (see _hold_nominated_quota)
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -85,10 +91,21 @@ class Cycle:
             below[family] = [tiers[p] for p in order]
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
+        self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
-        while heap:
+        # Kueue admits jobs within their nominal quota before jobs that must borrow: those
+        # wait for a second pass, in order (each job is still considered once per cycle).
+        borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
+        while heap or borrowers:
+            if not heap:
+                assert borrowers is not None
+                heap, borrowers = borrowers, None
+                heapq.heapify(heap)
             key, stream, job = heapq.heappop(heap)
+            if borrowers is not None and self._would_borrow(job):
+                borrowers.append((key, stream, job))
+                continue
             self.key_of[job.id] = key
             reason = self.consider(job)
             if job.id in pend:
@@ -120,9 +137,39 @@ class Cycle:
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
         self.preempting.forget_started(self.touched)
+        for job_id in sorted(self.held):
+            s.hold_quota(s.queue.get(job_id), -1)
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _would_borrow(self, job: Job) -> bool:
+        """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit
+        at all is not deferred: it waits (or preempts) whenever it is considered, and a cycle
+        with a deep quota-blocked backlog stays one pass. O(resources)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        quota = ledger.quota(job.owner)
+        if quota is None or quota.cohort is None or job.id in s.nominated:
+            return False
+        assert job.owner is not None
+        usage = usage_of(job.request, job.nodes)
+        return not ledger.fits(job.owner, usage, allow_borrowing=False) and ledger.fits(job.owner, usage)
+
+    def _hold_nominated_quota(self) -> None:
+        """A nominated job's quota counts as in use until it is considered: the quota its
+        victims free is its own, as the nodes they free are (Kueue admits a job that does
+        not borrow before one that does). O(nominations)."""
+        s = self.state
+        ledger = s.ledger
+        if ledger is None:
+            return
+        for job_id in sorted(s.nominated):
+            job = s.queue.get(job_id)
+            if ledger.quota(job.owner) is not None:
+                s.hold_quota(job, 1)
+                self.held.add(job_id)
 
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
@@ -138,6 +185,9 @@ class Cycle:
         """
         if reason[0] is Reason.DEPENDENCY:
             return True
+        if type(shape) is QuotaShape:
+            # mates share the owner and usage: over quota alike; any other reason is its own
+            return reason[0] is not Reason.QUOTA
         if job.duration is None or (job.request, job.nodes) in self.no_room:
             return False
         pend = self.state.queue
@@ -171,6 +221,10 @@ class Cycle:
         if s.unsatisfiable(job):
             self._maybe_park(job)
             return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        if s.ledger is not None and job.owner is not None and s.ledger.quota(job.owner) is not None:
+            over = self._quota(job, job.owner)
+            if over is not None:
+                return over
         placement = self.place(job)
         if placement is not None:
             self._start(job, placement)
@@ -198,6 +252,51 @@ class Cycle:
         ):
             self.claims.reserve(job)
         return reason
+
+    def _quota(self, job: Job, owner: str) -> ReasonText | None:
+        """``None`` if ``job`` fits its owner's quota now; else try quota preemption, or park
+        it with its owner's quota-blocked jobs, and say what is over. Never blocks other
+        owners (not even in strict queueing)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        strict = s.policy.queueing == "strict"
+        if strict and owner in self.over_quota:
+            return Reason.BLOCKED, (
+                f"strict queueing: {self.over_quota[owner]} of owner {owner} ahead of it is over quota"
+            )
+        if job.id in self.held:
+            self.held.discard(job.id)
+            s.hold_quota(job, -1)
+        usage = usage_of(job.request, job.nodes)
+        if ledger.fits(owner, usage):
+            return None
+        self.over_quota.setdefault(owner, job.id)
+        if job.id in s.nominated:
+            s.drop_nomination(job.id)
+            self.claims.drop(job.id)
+        if not ledger.ever_fits(owner, usage):
+            preempt = False
+            text = f"over quota of {owner} even with nothing running: {ledger.describe(owner, usage)}"
+        else:
+            preempt = (s.policy.preemption.enabled and s.class_may_preempt(job)
+                       and ledger.may_preempt(owner, s.policy.preemption.policy))
+            text = f"over quota of {owner}: {ledger.describe(owner, usage)}"
+        if preempt:
+            preempted = self.preempting.attempt(job, self.claims, self.decisions, over_quota=True)
+            if preempted is not None:
+                if s.queue.is_parked(job.id):
+                    s.unpark(job.id)
+                self.claims.claim_nomination(job.id)
+                return preempted
+        # Parked with the same owner's jobs of its shape (and, under preemption, priority):
+        # cycles visit only the head. Not in strict queueing (as any parking), nor when
+        # preemption compares effective priorities (they change with time).
+        if not strict and not (preempt and s.policy.preemption.compare == "effective"):
+            extra: tuple[object, ...] = (job.priority, s.class_may_preempt(job)) if preempt else ()
+            if s.queue.where.get(job.id) != QuotaShape(owner, job.request, job.nodes, extra):
+                _quota.park(s, job, owner, extra)
+        return Reason.QUOTA, text
 
     def _start(self, job: Job, placement: Placement) -> None:
         self.claims.drop(job.id)
@@ -228,10 +327,14 @@ class Cycle:
         # Jobs without a duration are never spared by a reservation, those with one may
         # be: they never share a shape (see _says_nothing_of_mates).
         shape: Hashable = (job.request, job.nodes, job.duration is None)
-        if pol.preemption.enabled and job.duration is None:
+        if pol.preemption.enabled and job.duration is None and s.ledger is None:
+            # tiers of a family (see run): not under quotas, where a job behind a head
+            # that found no room may be over its owner's quota instead
             shape = Tier((job.request, job.nodes, s.class_may_preempt(job)), job.priority)
         elif pol.preemption.enabled:
-            shape = (job.request, job.nodes, False, job.priority, s.class_may_preempt(job))
+            shape = (job.request, job.nodes, job.duration is None, job.priority, s.class_may_preempt(job))
+            if s.ledger is not None:  # whom it may evict depends on its owner
+                shape += (job.owner,)
         s.park(job.id, shape)
 
     # ------------------------------------------------------------------ placement
@@ -250,7 +353,7 @@ class Cycle:
         if seen_full is not None and still_no_room(s.policy.placement, job.request, s.index, seen_full):
             # no room when last looked (maybe cycles ago), and no node changed since has any
             self.no_room.add(shape)
-            s.remember_no_room(shape, s.index.clock)
+            s.caches.remember_no_room(shape, s.index.clock)
             return None
         if job.nodes == 1 and self.claims:  # one walk tells both (see place_with_room)
             one, anywhere = place_with_room(
@@ -264,7 +367,7 @@ class Cycle:
             if raw is None:
                 self.no_room.add(shape)
                 if job.nodes == 1:
-                    s.remember_no_room(shape, s.index.clock)
+                    s.caches.remember_no_room(shape, s.index.clock)
             else:
                 self.room_on[shape] = [ns.id for ns, _ in raw]
         return got

@@ -26,7 +26,9 @@ from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
 from prioq.preemption import Candidate, CandidateIndex
+from prioq.quota import Ledger, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._caches import Caches
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
 from prioq.storage import Snapshot, Store
@@ -65,41 +67,6 @@ class Run:
         return (self.end, self.running.started_at, self.running.job.id)
 
 
-@attrs.define(slots=True, eq=False)
-class Caches:
-    """Facts derived from the state and kept between calls to make cycles cheap.
-
-    The one registry of the scheduler's caches: a rollback resets them all, so a
-    cache can never hold a fact about a state that was undone. Each is also keyed
-    or cleared on what can change its answer (see the field docs).
-    """
-
-    capable: dict[ResourceRequest, list[NodeState]] = attrs.Factory(dict)
-    """request -> nodes whose capacity could ever hold it; cleared on node changes."""
-    preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
-    """preemption-plan key -> (state version, expiry): a plan that failed stays failed
-    until the version changes or a running job's min_runtime protection ends."""
-    messages: dict[tuple[ResourceRequest, int], str] = attrs.Factory(dict)
-    """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
-    reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
-    """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
-    # Keyed on per-node change marks (docs/architecture.md#caches): (request, 1) -> the node
-    # index's clock when it fit no node; node -> plan key -> (preemption plan, valid until);
-    # (request, node) -> [candidate-index stamp, earliest end there, when it fits there].
-    no_room: dict[tuple[ResourceRequest, int], int] = attrs.Factory(dict)
-    node_plans: dict[str, dict[tuple[object, ...], tuple[Any, float]]] = attrs.Factory(dict)
-    soonest: dict[tuple[ResourceRequest, str], list[Any]] = attrs.Factory(dict)
-
-    def reset(self) -> None:
-        self.capable.clear()
-        self.preempt_fail.clear()
-        self.messages.clear()
-        self.reservation = None
-        self.soonest.clear()
-        self.node_plans.clear()
-        self.no_room.clear()
-
-
 class State:
     """Everything the scheduler knows, changed only through the journaled mutators below."""
 
@@ -132,6 +99,11 @@ class State:
         # node -> preemptors nominated there (insertion-ordered), kept with ``nominated``:
         # a cycle builds a nomination's claim only on the nodes it looks at
         self.nominated_on: dict[str, dict[str, None]] = {}
+        # Quota usage per owner and cohort (prioq.quota.Ledger), changed on start and stop
+        # (journaled); None without quotas.
+        self.ledger: Ledger | None = (
+            Ledger(policy.quotas, policy.weights) if policy.quotas else None
+        )
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
         self._dirty_nodes: set[str] = set()
@@ -173,6 +145,7 @@ class State:
                         self._candidate_add(self.runs[job.id], refile=False)
         for ns in self.index:
             self.cindex.refile(ns)
+        self._load_quota(snap)
         self._load_placement_state(snap)
         self.extras.update(snap.extras)
         self.queue.restore_counter(snap.next_seq)
@@ -547,6 +520,8 @@ class State:
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
             run = self.runs[job.id]
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
+        if self.ledger is not None:
+            self._quota_charge(job, 1)
         self.mark_job(job.id)
         return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
 
@@ -562,6 +537,8 @@ class State:
             ns = self.index.get(nid)
             frees.append((ns, ns.free + alloc))
         self._place_on(job_id, frees, False)
+        if self.ledger is not None:
+            self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
         self.mark_job(job_id)
         return run
@@ -631,6 +608,50 @@ class State:
         self.bump()
         self._dirty_nodes.add(ns.id)
 
+    # ------------------------------------------------------------------ quotas
+
+    def _quota_charge(self, job: Job, sign: int) -> None:
+        """Journaled: a job of a quota'd owner starts (1) or stops (-1); a start while the
+        owner borrows marks the job as borrowing (persisted under ``quota/borrowing/<job>``)."""
+        ledger = self.ledger
+        assert ledger is not None
+        owner = job.owner
+        quota = ledger.quota(owner)
+        if quota is None or owner is None:
+            return
+        usage = usage_of(job.request, job.nodes)
+        self._do(lambda: ledger.charge(owner, job.id, usage, sign),
+                 lambda: ledger.charge(owner, job.id, usage, -sign))
+        if sign > 0 and quota.cohort is not None and ledger.borrowing(owner):
+            self._set_item(ledger.borrowing_jobs, job.id, quota.cohort)
+            self.put_extra(f"quota/borrowing/{job.id}", quota.cohort)
+        elif sign < 0 and job.id in ledger.borrowing_jobs:
+            self._del_item(ledger.borrowing_jobs, job.id)
+            self.put_extra(f"quota/borrowing/{job.id}", None)
+
+    def hold_quota(self, job: Job, sign: int) -> None:
+        """Journaled: count a nominated job's quota as in use (1) or not any more (-1), so that
+        nobody takes the quota it evicted for while its victims stop (see Cycle.run)."""
+        ledger = self.ledger
+        assert ledger is not None and job.owner is not None
+        owner, usage = job.owner, usage_of(job.request, job.nodes)
+        self._do(lambda: ledger.charge(owner, job.id, usage, sign, False),
+                 lambda: ledger.charge(owner, job.id, usage, -sign, False))
+
+    def _load_quota(self, snap: Snapshot) -> None:
+        """Usage from the running jobs (terminating ones hold quota until released); the
+        borrowing marks from the store."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        for run in self.runs.values():
+            owner = run.job.owner
+            if owner is not None and ledger.quota(owner) is not None:
+                ledger.charge(owner, run.job.id, usage_of(run.job.request, run.job.nodes), 1)
+        for key, cohort in snap.extras.items():
+            if key.startswith("quota/borrowing/") and key[16:] in self.runs:
+                ledger.borrowing_jobs[key[16:]] = cohort
+
     # ------------------------------------------------------------------ caches
 
     def remember_failed_plan(self, key: tuple[object, ...], expiry: float) -> None:
@@ -639,11 +660,6 @@ class State:
         if len(fails) > 4096:  # bounded: request shapes are few in practice
             fails.clear()
         fails[key] = (self.version, expiry)
-
-    def remember_no_room(self, shape: tuple[ResourceRequest, int], mark: int) -> None:
-        if len(self.caches.no_room) > 4096:  # bounded: request shapes are few in practice
-            self.caches.no_room.clear()
-        self.caches.no_room[shape] = mark
 
     def remember_reservation(self, key: tuple[object, ...], choice: tuple[tuple[str, ...], float]) -> None:
         """The nodes reserved for a blocked job and when they free up (see :class:`Caches`)."""
