@@ -21,7 +21,9 @@ from typing import Any
 
 import attrs
 
-from prioq.errors import PrioqError, StoreError, UnknownJob, UnknownNode
+from prioq.errors import StoreError, UnknownJob, UnknownNode
+from prioq.fairshare import USAGE_PREFIX, rate_of
+from prioq.fairshare import Ledger as UsageLedger
 from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
@@ -31,6 +33,7 @@ from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._caches import Caches
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
+from prioq.scheduler._placement_state import PlacementState
 from prioq.storage import Snapshot, Store
 
 __all__ = ["Caches", "Run", "State"]
@@ -67,14 +70,17 @@ class Run:
         return (self.end, self.running.started_at, self.running.job.id)
 
 
-class State:
+class State(PlacementState):
     """Everything the scheduler knows, changed only through the journaled mutators below."""
 
     def __init__(self, policy: Policy, store: Store) -> None:
         self.policy = policy
         self.store = store
         self.index = NodeIndex()
-        self.queue = Pending(policy.aging)
+        # usage accounting for fair share (prioq.fairshare); its accounts are journaled
+        fs = policy.fair_share
+        self.fair = None if fs is None else UsageLedger(fs, policy.weights, self._totals)
+        self.queue = Pending(policy.aging, self.fair)
         self.runs: dict[str, Run] = {}
         self.nominated: dict[str, tuple[str, ...]] = {}
         self.reasons: dict[str, Stamped] = {}
@@ -148,6 +154,9 @@ class State:
         self._load_quota(snap)
         self._load_placement_state(snap)
         self.extras.update(snap.extras)
+        if self.fair is not None:
+            runs = ((r.job.owner, r.running.allocation) for r in self.runs.values())
+            self.fair.load(self.extras, runs, snap.now)
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
@@ -195,12 +204,14 @@ class State:
             # undone event by event: rebuild it (O(n log n), on failure only).
             self.queue = self._rebuilt_queue()
         self.caches.reset()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
 
     def _rebuilt_queue(self) -> Pending:
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
         old = self.queue
-        fresh = Pending(self.policy.aging)
+        fresh = Pending(self.policy.aging, self.fair)
         for job_id in [*old.active, *old.where, *old.held]:
             fresh.push(old.get(job_id), seq=old.seq_of(job_id))
         for job_id, shape in old.where.items():
@@ -282,12 +293,17 @@ class State:
         tiers below that member's) it stopped at, if that member is still ahead of it."""
         best = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
-        for key in () if shape is None else (shape, getattr(shape, "family", None)):
-            rec = self.shape_reasons.get(key)
-            if rec is not None and (best is None or best[0] < rec[0]) and self.queue.speaks_for(
-                rec[1], job_id, key
-            ):
-                best = (rec[0], rec[2])
+        if shape is not None:
+            group = self.queue.group_key(shape)
+            whole = None if group is None else self.shape_reasons.get(group)
+            if whole is not None and (best is None or best[0] < whole[0]):
+                best = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
+            for key in (shape, getattr(shape, "family", None)):
+                rec = self.shape_reasons.get(key)
+                if rec is not None and (best is None or best[0] < rec[0]) and self.queue.speaks_for(
+                    rec[1], job_id, key
+                ):
+                    best = (rec[0], rec[2])
         return NEW_REASON if best is None else best[1]
 
     def preemption_priority(self, job: Job, now: float) -> float:
@@ -451,8 +467,9 @@ class State:
 
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
-        pend = self.queue
-        for shape in [sh for sh in self.shape_reasons if sh not in pend.parked and sh not in pend.tiers]:
+        q = self.queue
+        for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups
+                      and sh not in q.tiers]:
             self._del_item(self.shape_reasons, shape)
 
     # ------------------------------------------------------------------ running jobs
@@ -517,6 +534,7 @@ class State:
         )
         self._set_item(self.runs, job.id, Run(running, seq, backfill_for=backfill_for))
         self._place_on(job.id, [(ns, ns.free - alloc) for ns, alloc in placement], True)
+        self._charge(job.owner, running.allocation, 1)
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
             run = self.runs[job.id]
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
@@ -537,11 +555,28 @@ class State:
             ns = self.index.get(nid)
             frees.append((ns, ns.free + alloc))
         self._place_on(job_id, frees, False)
+        self._charge(run.job.owner, run.running.allocation, -1)
         if self.ledger is not None:
             self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
         self.mark_job(job_id)
         return run
+
+    def _charge(self, owner: str | None, allocation: Sequence[Resources], sign: int) -> None:
+        """Fair share's usage accounting: the owner's rate changes now (docs/fairness.md).
+        Journaled, and each changed account is persisted as ``usage/<owner path>``. O(depth)."""
+        fair = self.fair
+        if fair is None:
+            return
+        assert self.now is not None
+        for path, acc in fair.charges(owner, rate_of(allocation), sign, self.now):
+            self._set_item(fair.accounts, path, acc)
+            self.put_extra(USAGE_PREFIX + path, acc.text())
+        fair.changed()
+
+    def _totals(self) -> tuple[int, int, int]:
+        """The cluster's capacity per accounted resource (fair share's denominators). O(nodes)."""
+        return rate_of(ns.node.capacity for ns in self.index)
 
     def mark_victim(self, victim: str, by: str) -> None:
         self.bump()
@@ -598,6 +633,8 @@ class State:
         self._do(lambda: self.index.add(ns), lambda: self.index.remove(node.id))
         self._do(lambda: self.cindex.refile(ns), lambda: self.cindex.drop_node(ns.id))
         self.caches.capable.clear()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
         self._dirty_nodes.add(node.id)
 
@@ -605,6 +642,8 @@ class State:
         self._do(lambda: self.index.remove(ns.id), lambda: self.index.add(ns))
         self._do(lambda: self.cindex.drop_node(ns.id), lambda: self.cindex.refile(ns))
         self.caches.capable.clear()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
         self._dirty_nodes.add(ns.id)
 
@@ -680,79 +719,6 @@ class State:
     def plan_failed(self, key: tuple[object, ...], now: float) -> bool:
         failed = self.caches.preempt_fail.get(key)
         return failed is not None and failed[0] == self.version and now < failed[1]
-
-    # ------------------------------------------------------------------ placement policy state
-    # FGD learns its workload from arrivals; that window is state, persisted with the call that
-    # changed it so that a reopened scheduler places exactly as the live one. A policy with state
-    # has the optional methods ``state() -> str | None`` and ``restore(text)``; one without them
-    # is shown arrivals after the commit, as before (it has nothing to persist or undo).
-
-    def _init_placement_state(self) -> None:
-        placement = self.policy.placement
-        self._placement_stateful = callable(getattr(placement, "state", None)) and callable(
-            getattr(placement, "restore", None)
-        )
-        self.placement_saved: str | None = None
-        """The placement state text the store holds (``None``: none yet)."""
-        self._placement_before: str | None = None
-        self._arrivals_after: list[ResourceRequest] = []
-
-    def _placement_state(self) -> str | None:
-        if not self._placement_stateful:
-            return None
-        text: str | None = self.policy.placement.state()  # type: ignore[attr-defined]
-        return text
-
-    def _load_placement_state(self, snap: Snapshot) -> None:
-        """Restore the stored placement state; a store without one (written before schema 3, or
-        by a policy without state) has the held jobs shown as arrivals, in arrival order."""
-        if snap.placement is not None and self._placement_stateful:
-            try:
-                self.policy.placement.restore(snap.placement)  # type: ignore[attr-defined]
-            except PrioqError as exc:
-                raise StoreError(f"cannot restore the stored placement state: {exc}") from exc
-            self.placement_saved = snap.placement
-            return
-        for jrow in snap.jobs:
-            self.policy.placement.observe(jrow.job.request)
-
-    def arrive(self, requests: Sequence[ResourceRequest]) -> None:
-        """Jobs were submitted: the placement policy learns from their requests. A stateful
-        policy learns inside the call (its state is committed with it, undone on failure);
-        any other after the commit."""
-        if self._placement_stateful:
-            for request in requests:
-                self.policy.placement.observe(request)
-        else:
-            self._arrivals_after.extend(requests)
-
-    def _begin_placement_state(self) -> None:
-        self._placement_before = self._placement_state()  # cached text: O(1) when unchanged
-        self._arrivals_after = []
-
-    def _changed_placement_state(self) -> str | None:
-        """The state text to commit, or ``None`` when the store already holds it."""
-        text = self._placement_state()
-        if text is None or text is self.placement_saved or text == self.placement_saved:
-            return None
-        return text
-
-    def _committed_placement_state(self, text: str | None) -> None:
-        if text is not None:
-            self.placement_saved = text
-
-    def _rollback_placement_state(self) -> None:
-        self._arrivals_after = []
-        before = self._placement_before
-        if before is not None:
-            now = self._placement_state()
-            if now is not before and now != before:
-                self.policy.placement.restore(before)  # type: ignore[attr-defined]
-
-    def _after_placement_commit(self) -> None:
-        arrivals, self._arrivals_after = self._arrivals_after, []
-        for request in arrivals:
-            self.policy.placement.observe(request)
 
 
 class _Transaction:
