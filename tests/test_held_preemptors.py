@@ -11,6 +11,7 @@ failed call must leave it as it was, and a scheduler reopened from the store
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import Any
 
@@ -167,12 +168,8 @@ def test_a_failed_call_leaves_a_held_preemptor_held() -> None:
     store.fail = True
     for call in (lambda: s.release("v1", 12), lambda: s.set_priority("urgent", 99, 12),
                  lambda: s.cancel("urgent", 12), lambda: s.schedule(13)):
-        try:
+        with contextlib.suppress(StoreError):  # a cycle that changes nothing writes nothing
             call()
-        except StoreError:
-            pass
-        else:  # pragma: no cover
-            raise AssertionError("the store accepted a commit")
         assert held(s, "urgent")
         assert (s.pending(12), s.nominations(), s.terminating()) == before
         s._check()
