@@ -167,7 +167,7 @@ def test_a_failed_call_leaves_a_held_preemptor_held() -> None:
     before = (s.pending(12), s.nominations(), s.terminating())
     store.fail = True
     for call in (lambda: s.release("v1", 12), lambda: s.set_priority("urgent", 99, 12),
-                 lambda: s.cancel("urgent", 12), lambda: s.schedule(13)):
+                 lambda: s.cancel("urgent", 12), lambda: s.schedule(12)):
         with contextlib.suppress(StoreError):  # a cycle that changes nothing writes nothing
             call()
         assert held(s, "urgent")
