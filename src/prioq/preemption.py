@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from fractions import Fraction
 from typing import Literal
 
@@ -507,7 +508,8 @@ def _eligible(
     ns: NodeState, on_node: Mapping[str, Candidate], candidates: Mapping[str, Candidate],
     ok: Callable[[Candidate], bool],
 ) -> list[Candidate]:
-    return [c for j, c in sorted(on_node.items()) if j in candidates and ok(c)]
+    # in any order: _node_plan sorts them by importance (a total order), sums are exact
+    return [c for j, c in on_node.items() if j in candidates and ok(c)]
 
 
 def plan_preemption(
@@ -522,8 +524,9 @@ def plan_preemption(
     nodes: Iterable[NodeState] | None = None,
     allowed: Mapping[str, int] | None = None,
     cindex: CandidateIndex | None = None,
-    memo: dict[tuple[object, ...], _NodePlan | None] | None = None,
+    memo: dict[str, dict[tuple[object, ...], tuple[_NodePlan | None, float]]] | None = None,
     veto_key: Callable[[str], object] | None = None,
+    capable_ids: AbstractSet[str] | None = None,
 ) -> Plan | None:
     """The victims whose eviction lets ``preemptor`` run, or ``None``.
 
@@ -534,11 +537,15 @@ def plan_preemption(
     as if none were terminating. ``cindex``: a :class:`CandidateIndex` of the same
     running jobs (a superset of ``candidates`` is fine), so that only the nodes
     whose bound could still win are looked at; then ``nodes`` only filters.
-    ``memo``: node plans of this decision's ``now`` to reuse (with ``cindex``), for
-    nodes unchanged since (:attr:`CandidateIndex.stamp`), keyed also on
-    ``veto_key(node id)``, which must capture everything ``allow`` decides on that
-    node; empty it when ``now`` or the candidates outside ``cindex`` change.
+    ``memo``: node plans to reuse (with ``cindex``), per node id, for nodes unchanged
+    since (:attr:`CandidateIndex.stamp`), keyed also on ``veto_key(node id)``, which
+    must capture everything ``allow`` decides on that node, each with the instant
+    until which it holds (the next end of a ``min_runtime`` protection there); drop a
+    node's entries when ``candidates`` differs from ``cindex`` there (the scheduler's
+    jobs started in the cycle).
     (Not used with disruption budgets: ``allowed`` changes as victims are marked.)
+    ``capable_ids``: instead of ``nodes``, the ids of the nodes whose capacity could
+    hold the preemptor (a caller that keeps them spares a set and a fit per node).
 
     Per node (see :func:`_node_plan`), then the node is chosen by, in order
     (``policy.node_order="kubernetes"``, Kubernetes' pickOneNodeForPreemption):
@@ -568,6 +575,8 @@ def plan_preemption(
     capacities: dict[int, bool] = {}
 
     def capable(ns: NodeState) -> bool:
+        if capable_ids is not None:
+            return True  # only capable nodes get past the filter
         got = capacities.get(id(ns.node.capacity))
         if got is None:
             got = capacities[id(ns.node.capacity)] = fit(preemptor.request, ns.node.capacity) is not None
@@ -579,7 +588,9 @@ def plan_preemption(
             cindex.add(c, refile=False)
         for ns in index if nodes is None else nodes:
             cindex.refile(ns)
-        only: set[str] | None = None
+        only: AbstractSet[str] | None = capable_ids
+    elif capable_ids is not None:
+        only = capable_ids
     else:
         only = None if nodes is None else {ns.id for ns in nodes}
     if allowed is None:
@@ -598,6 +609,7 @@ def plan_preemption(
     if memo is not None and (veto_key is None or allowed):
         memo = None
     tie = (preemptor.submitted_at, seq, preemptor.id) if policy.policy == "lower-or-newer-equal" else None
+    lost_at = now if policy.node_order == "least-lost-work" else None  # the score counts lost work
     plans: list[_NodePlan] = []
     seen: set[str] = set()
     for key in (*first, *stream) if first else stream:
@@ -614,18 +626,20 @@ def plan_preemption(
             continue
         mkey: tuple[object, ...] | None = None
         if memo is not None and veto_key is not None:
-            mkey = (nid, cindex.stamp[nid], preemptor.request, priority, tie, veto_key(nid))
-            if mkey in memo:
-                if (plan := memo[mkey]) is not None:
+            mkey = (cindex.stamp[nid], preemptor.request, priority, tie, veto_key(nid), lost_at)
+            got = memo.get(nid, {}).get(mkey)
+            if got is not None and now < got[1]:
+                if (plan := got[0]) is not None:
                     plans.append(plan)
                     plans.sort(key=lambda p: p.score)
                 continue
-        eligible = _eligible(ns, cindex.on_node.get(nid, {}), candidates, ok)
+        on_node = cindex.on_node.get(nid, {})
+        eligible = _eligible(ns, on_node, candidates, ok)
         if not eligible and t != _NEG:
             continue
         plan = _node_plan(preemptor.request, ns, eligible, policy, now, allow, allowed)
         if mkey is not None and memo is not None:
-            memo[mkey] = plan
+            memo.setdefault(nid, {})[mkey] = (plan, _protection_ends(on_node, policy, now))
         if plan is not None:
             plans.append(plan)
             plans.sort(key=lambda p: p.score)
@@ -648,13 +662,26 @@ def plan_preemption(
     )
 
 
+def _protection_ends(on_node: Mapping[str, Candidate], policy: Preemption, now: float) -> float:
+    """The next instant a ``min_runtime`` protection on the node ends (``inf``: none will):
+    until then eligibility there is as at ``now``. A hair early, as ``may_preempt``
+    compares a float difference. O(r)."""
+    if policy.min_runtime == 0:
+        return math.inf
+    ends = [e for c in on_node.values() if (e := c.running.started_at + policy.min_runtime) > now]
+    if not ends:
+        return math.inf
+    end = min(ends)
+    return end - abs(end) * 2.0**-40 - 2.0**-40
+
+
 def sample_size(n_nodes: int) -> int:
     """Kubernetes' number of candidate nodes: max(10% of nodes, 100), at most all of them."""
     return min(n_nodes, max(n_nodes // 10, 100))
 
 
 def _sample(
-    cindex: CandidateIndex, index: NodeIndex, level: int, seq: int, only: set[str] | None
+    cindex: CandidateIndex, index: NodeIndex, level: int, seq: int, only: AbstractSet[str] | None
 ) -> list[_Key]:
     """Kubernetes' candidate sampling: a window of :func:`sample_size` nodes of the node
     order, starting at an offset derived from the preemptor's sequence number (so it

@@ -19,7 +19,9 @@ from prioq.placement._policies import (
     FirstFit,
     PlacementPolicy,
     Spread,
+    place_with_room,
     placement_policy,
+    still_no_room,
 )
 from prioq.placement.fragmentation import FragmentationAware
 
@@ -34,5 +36,7 @@ __all__ = [
     "PlacementPolicy",
     "Spread",
     "always",
+    "place_with_room",
     "placement_policy",
+    "still_no_room",
 ]

@@ -92,6 +92,10 @@ class NodeIndex:
         self._models: dict[GPU, int] = {}
         # nodes with several GPU models: a whole-GPU request may need devices of two of them
         self._mixed: dict[str, NodeState] = {}
+        # nodes added or whose free capacity changed, in order (the recent ones): lets a
+        # caller that found no room re-check only what changed since (changed_since)
+        self._log: list[str] = []
+        self._log_base = 0
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -110,7 +114,26 @@ class NodeIndex:
         """GPU models present in the cluster."""
         return [m for m, n in self._models.items() if n]
 
+    @property
+    def clock(self) -> int:
+        """A mark for :meth:`changed_since`: the number of changes so far. O(1)."""
+        return self._log_base + len(self._log)
+
+    def changed_since(self, mark: int) -> list[str] | None:
+        """Ids of the nodes added or re-filed since ``mark`` (repeats possible, some may be
+        gone), or ``None`` if that is too long ago to tell. O(changes since)."""
+        if mark < self._log_base:
+            return None
+        return self._log[mark - self._log_base:]
+
+    def _changed(self, node_id: str) -> None:
+        if len(self._log) >= 8192:  # bounded: keep the recent half
+            self._log_base += 4096
+            del self._log[:4096]
+        self._log.append(node_id)
+
     def add(self, ns: NodeState) -> None:
+        self._changed(ns.id)
         self._nodes[ns.id] = ns
         self._by_order.add(ns)
         if len({d.gpu for d in ns.node.capacity.gpus}) > 1:
@@ -130,6 +153,7 @@ class NodeIndex:
 
     def update(self, ns: NodeState, free: Resources) -> None:
         """Set a node's free resources and re-file it. O(d log n)."""
+        self._changed(ns.id)
         self._unfile(ns)
         ns.free = free
         self._file(ns)

@@ -36,7 +36,9 @@ __all__ = [
     "FirstFit",
     "PlacementPolicy",
     "Spread",
+    "place_with_room",
     "placement_policy",
+    "still_no_room",
 ]
 
 
@@ -93,6 +95,44 @@ class _Ordered:
 
     def forget(self, request: ResourceRequest) -> None:
         return None
+
+
+Placed = tuple[NodeState, Resources]
+
+
+def place_with_room(
+    policy: PlacementPolicy, request: ResourceRequest, index: NodeIndex, allow: Allow
+) -> tuple[Placed | None, Placed | None]:
+    """``policy.place`` under ``allow``, and, when that finds nothing, where the request
+    would go ignoring ``allow`` (``None``: nowhere). A built-in ordered policy asks
+    ``allow`` only of fitting candidates, in its preference order, so the first one it
+    asks is the choice without the veto: one walk. Any other policy: a second walk
+    when the first found nothing."""
+    if not isinstance(policy, _Ordered):
+        got = policy.place(request, index, allow)
+        return got, (None if got is not None else policy.place(request, index, always))
+    first: list[Placed] = []
+
+    def noting(ns: NodeState, alloc: Resources) -> bool:
+        if not first:
+            first.append((ns, alloc))
+        return allow(ns, alloc)
+
+    got = policy.place(request, index, noting)
+    return got, (None if got is not None or not first else first[0])
+
+
+def still_no_room(policy: PlacementPolicy, request: ResourceRequest, index: NodeIndex, mark: int) -> bool:
+    """Whether ``request`` still fits no node, given that it fit none at ``index.clock ==
+    mark``: only the nodes changed since are checked (``False`` when that cannot be told,
+    or for a policy other than the built-in ordered ones, which take any node that fits).
+    O(changes since mark)."""
+    if not isinstance(policy, _Ordered):
+        return False
+    changed = index.changed_since(mark)
+    if changed is None:
+        return False
+    return not any(nid in index and fit(request, index.get(nid).free) is not None for nid in set(changed))
 
 
 def FirstFit() -> PlacementPolicy:

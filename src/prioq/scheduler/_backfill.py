@@ -11,11 +11,15 @@ Two things protect capacity for a job that cannot start yet (docs/scheduler.md#r
 Both are :class:`Claim` values kept per node in :class:`Claims`, built afresh by
 each cycle; only the reservation's node choice is cached between cycles
 (:attr:`Caches.reservation <prioq.scheduler._state.Caches.reservation>`).
+A standing nomination's claim on a node is built the first time the cycle
+looks at that node (:meth:`Claims.on`), always before any start there, so a
+cycle costs nothing for the hundreds of nominations on nodes it never touches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import attrs
 
@@ -59,48 +63,54 @@ class Claims:
         self.by_node: dict[str, list[Claim]] = {}
         self._nodes_of: dict[str, set[str]] = {}  # owner -> nodes it holds claims on
         self.reserved_for: str | None = None
+        self._looked: set[str] = set()  # nodes whose standing nominations have their claims
+        self._dropped: set[str] = set()  # owners whose claims this cycle dropped
 
     def __bool__(self) -> bool:
-        return bool(self.by_node)
+        return bool(self.by_node) or bool(self.state.nominated)
 
     def on(self, node_id: str) -> list[Claim]:
+        """The claims on a node, the standing nominations' built on the first look. O(claims)."""
+        if node_id not in self._looked:
+            self._looked.add(node_id)
+            for owner in self.state.nominated_on.get(node_id, ()):
+                if owner not in self._dropped:
+                    self._claim(owner, node_id)
         return self.by_node.get(node_id, [])
 
     def _add(self, node_id: str, claim: Claim) -> None:
         self.by_node.setdefault(node_id, []).append(claim)
         self._nodes_of.setdefault(claim.owner, set()).add(node_id)
 
-    def claim_nominations(self) -> None:
-        """A claim for every standing nomination (dropping those whose nodes are gone)."""
-        s = self.state
-        for owner, node_ids in list(s.nominated.items()):
-            if all(n in s.index for n in node_ids):
-                self.claim_nomination(owner)
-            else:
-                s.drop_nomination(owner)
-
     def claim_nomination(self, owner: str) -> None:
         """Hold a nominated preemptor's nodes: what is free there plus what its victims hold.
 
-        Called at the start of a cycle for standing nominations and at once for a
-        nomination made in the cycle, so that no job visited after the preemptor --
-        and no job it could evict -- takes the capacity its victims free
-        (without it, a lower job took that capacity in the same cycle and the
-        preemptor evicted it back in the next: a livelock).
+        Standing nominations are claimed on each node the first time the cycle looks
+        at it (:meth:`on`); a nomination made in the cycle is claimed at once, so that
+        no job visited after the preemptor -- and no job it could evict -- takes the
+        capacity its victims free (without it, a lower job took that capacity in the
+        same cycle and the preemptor evicted it back in the next: a livelock).
         """
+        self._dropped.discard(owner)
+        for nid in self.state.nominated[owner]:
+            if owner not in [c.owner for c in self.on(nid)]:
+                self._claim(owner, nid)
+
+    def _claim(self, owner: str, nid: str) -> None:
         s = self.state
         job = s.queue.get(owner)
+        key = self.key_of.get(owner)
+        if key is None:  # a standing nomination the cycle has not visited (yet)
+            key = self.key_of[owner] = s.queue.key(job, s.queue.seq_of(owner), self.now)
+        projected = s.index.get(nid).free
+        for victim in s.victims.get(owner, ()):
+            running = s.runs[victim].running
+            if nid in running.node_ids:
+                projected = projected + running.allocation_on(nid)
+        # until=now: the preemptor needs the capacity as soon as its victims are gone,
+        # so no job, however short, is spared by this claim
         priority = s.preemption_priority(job, self.now)
-        for nid in s.nominated[owner]:
-            ns = s.index.get(nid)
-            projected = ns.free
-            for j in ns.jobs:
-                if s.runs[j].preempted_by == owner:
-                    projected = projected + s.runs[j].running.allocation_on(nid)
-            # until=now: the preemptor needs the capacity as soon as its victims are gone,
-            # so no job, however short, is spared by this claim
-            key = self.key_of[owner]
-            self._add(nid, Claim(owner, key, job.request, projected, until=self.now, priority=priority))
+        self._add(nid, Claim(owner, key, job.request, projected, until=self.now, priority=priority))
 
     def binding(self, claim: Claim, job: Job, priority: float | None = None) -> bool:
         """Whether ``claim`` binds ``job``: jobs behind its owner in the order, and for a
@@ -160,6 +170,7 @@ class Claims:
 
     def drop(self, owner: str) -> None:
         """Drop every claim of ``owner`` (it started, or lost its nomination). O(its claims)."""
+        self._dropped.add(owner)
         for node_id in self._nodes_of.pop(owner, ()):
             kept = [c for c in self.by_node.get(node_id, ()) if c.owner != owner]
             if kept:
@@ -210,26 +221,54 @@ def soonest(state: State, job: Job) -> tuple[tuple[str, ...], float]:
     and at least one release -- and the scan stops once no unexamined node
     can beat the chosen ones, so typically only a few nodes cost a fit.
     """
-    bounded: list[tuple[float, int, NodeState]] = []
+    # Per node, the bound and the answer are pure functions of its free capacity and
+    # running jobs: with preemption on, remembered against the node's stamp in the
+    # candidate index (changed by every start and stop there, never reused).
+    stamps = state.cindex.stamp if state.policy.preemption.enabled else None
+    memo = state.caches.soonest
+    if len(memo) > 65536:  # bounded: request shapes x nodes
+        memo.clear()
+    bounded: list[tuple[float, int, NodeState, list[Any]]] = []
     for ns in state.capable_nodes(job.request):
-        ends = [state.runs[j].end for j in ns.jobs]
-        bounded.append((min(ends, default=-INF), ns.order, ns))
+        entry = None
+        if stamps is not None:
+            stamp = stamps.get(ns.id)
+            entry = memo.get((job.request, ns.id))
+            if entry is None or entry[0] != stamp:
+                entry = memo[(job.request, ns.id)] = [stamp, _lowest_end(state, ns), None]
+        else:
+            entry = [None, _lowest_end(state, ns), None]
+        bounded.append((entry[1], ns.order, ns, entry))
     bounded.sort(key=lambda b: (b[0], b[1]))
     best: list[tuple[float, int, int, str]] = []
-    for lower, order, ns in bounded:
+    for lower, order, ns, entry in bounded:
         if len(best) >= job.nodes and best[job.nodes - 1] < (lower, 1, order, ""):
             break
-        free = ns.free
-        end, needed = -INF, 0
-        for run in sorted((state.runs[j] for j in ns.jobs), key=Run.end_order):
-            if fit(job.request, free) is not None:
-                break
-            free = free + run.running.allocation_on(ns.id)
-            end, needed = max(end, run.end), needed + 1
-        if needed == 0 or fit(job.request, free) is not None:
+        if entry[2] is None:
+            entry[2] = _frees(state, ns, job.request)
+        end, needed, fits = entry[2]
+        if fits:
             best.append((end, needed, order, ns.id))
             best.sort()
     if len(best) < job.nodes:
         return (), -INF
     chosen = best[: job.nodes]
     return tuple(c[3] for c in chosen), max(c[0] for c in chosen)
+
+
+def _lowest_end(state: State, ns: NodeState) -> float:
+    """The earliest expected end of a job on ``ns`` (``-inf`` if none runs there). O(r)."""
+    return min((state.runs[j].end for j in ns.jobs), default=-INF)
+
+
+def _frees(state: State, ns: NodeState, request: ResourceRequest) -> tuple[float, int, bool]:
+    """When ``request`` fits on ``ns`` as its jobs end (by expected end), how many must end
+    first, and whether it fits at all then. O(r log r)."""
+    free = ns.free
+    end, needed = -INF, 0
+    for run in sorted((state.runs[j] for j in ns.jobs), key=Run.end_order):
+        if fit(request, free) is not None:
+            break
+        free = free + run.running.allocation_on(ns.id)
+        end, needed = max(end, run.end), needed + 1
+    return end, needed, needed == 0 or fit(request, free) is not None

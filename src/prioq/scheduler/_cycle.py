@@ -15,16 +15,18 @@ The cycle only reads the state directly; every change goes through
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Hashable
+from fractions import Fraction
 
 from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
-from prioq.placement import NodeState
+from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
-from prioq.scheduler._pending import ASLEEP, OrderKey, _two_sum
+from prioq.scheduler._pending import ASLEEP, OrderKey, Tier, _two_sum
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._state import ReasonText, Stamped, State
 
@@ -69,28 +71,52 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
+        shapes: list[Hashable] = []
+
+        def head_of(shape: Hashable) -> tuple[OrderKey, int, Job]:
+            queue = pend.parked[shape]
+            head = queue.peek(now)
+            shapes.append(shape)
+            return pend.key(head, queue.seq_of(head.id), now), len(shapes) - 1, head
+
         groups: list[Hashable] = []
+        below: dict[Hashable, list[Tier]] = {}
         if s.fair is None:
-            shapes = [shape for shape in pend.parked if shape != ASLEEP]  # sleepers: not visited
-            for i, shape in enumerate(shapes):
-                head = pend.parked[shape].peek(now)
-                heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+            heap.extend(head_of(shape) for shape in pend.parked  # sleepers: not visited
+                        if not isinstance(shape, Tier) and shape != ASLEEP)
+            # A family's tiers from the top priority down, until no tier below can hold a job
+            # ahead of its best head (priority + the largest boost): the rest wait in `below`
+            # until that head's visit tells whether they need one (see below).
+            top = Fraction(pend.aging.max_boost) if math.isfinite(pend.aging.max_boost) else None
+            for family, tiers in pend.tiers.items():
+                order = sorted(tiers)
+                best: Fraction | int | None = None  # the best head's effective priority so far
+                while order and (best is None or top is None or order[-1] + top >= best):
+                    entry = head_of(tiers[order.pop()])
+                    heap.append(entry)
+                    eff = entry[0][0]
+                    assert not isinstance(eff, tuple)  # a number without fair share
+                    best = -eff if best is None else max(best, -eff)
+                below[family] = [tiers[p] for p in order]
             self.key_of.update((job.id, key) for key, _, job in heap)
         else:
             # fair share parks per shape and owner: one entry per group of a shape's owners,
             # at a key no member's is below; expanded into its owners' heads when reached,
             # unless one look shows none of them can start and the visit could decide nothing
-            shapes = [sh for sh in pend.parked if pend.group_key(sh) is None and sh != ASLEEP]
-            for i, shape in enumerate(shapes):  # one owner's own (quota parking): as without
-                head = pend.parked[shape].peek(now)
-                heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+            # one owner's own (quota parking): as without; sleepers: not visited
+            heap.extend(head_of(shape) for shape in pend.parked
+                        if pend.group_key(shape) is None and shape != ASLEEP)
             self.key_of.update((job.id, key) for key, _, job in heap)
             groups = list(pend.groups)
             for g, group in enumerate(groups):
                 floor, rep = pend.floor_key(group, now)
                 heap.append((floor, -2 - g, rep))
+            # standing nominations' claims are built lazily (Claims.on) at the owner's key as
+            # of now, which fair share changes within a cycle: take it at the cycle's start
+            for owner in s.nominated:
+                if owner not in self.key_of:
+                    self.key_of[owner] = pend.key(pend.get(owner), pend.seq_of(owner), now)
         heapq.heapify(heap)
-        self.claims.claim_nominations()
         self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
@@ -183,19 +209,32 @@ class Cycle:
             if stream < 0:
                 continue
             shape = shapes[stream]
+            # the first job of a family this cycle visits is its best: are the tiers below needed?
+            family = shape.family if isinstance(shape, Tier) else None
+            rest = None if family is None else below.pop(family, None)
             if pend.where.get(job.id) == shape:
                 if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
+                    if rest and (job.request, job.nodes) in self.no_room:
+                        # No room even ignoring claims, and no victims at its priority: the
+                        # lower tiers (behind it, same request, no durations) fail alike.
+                        shape_reasons[family] = (cycle, job.id, reason)
+                    elif rest:
+                        for tier in rest:
+                            heapq.heappush(heap, head_of(tier))
                     if s.fair is not None and s.ledger is None and (job.request, job.nodes) in self.no_room:
                         settled.setdefault(_base(shape), reason)
                     continue
                 s.unpark(job.id)  # it waits for reasons of its own, in the active queue
+            for tier in rest or ():
+                heapq.heappush(heap, head_of(tier))
             if shape in pend.parked:
                 # the shape's head started or left: the next one of that shape gets its turn
                 queue = pend.parked[shape]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        self.preempting.forget_started(self.touched)
         for job_id in sorted(self.held):
             s.hold_quota(s.queue.get(job_id), -1)
         s.set_reasons(reasons, shape_reasons)
@@ -376,6 +415,8 @@ class Cycle:
             victims = s.victims_of(job.id)
             if victims:
                 self._block(job)
+                if s.policy.queueing != "strict" and not job.after:
+                    s.hold(job.id)  # nothing can change this answer until an event wakes it
                 return Reason.PREEMPTING, (
                     f"nominated to {', '.join(s.nominated[job.id])}; waiting for "
                     f"{', '.join(sorted(victims))} to terminate"
@@ -490,6 +531,11 @@ class Cycle:
             return
         # Jobs without a duration are never spared by a reservation, those with one may
         # be: they never share a shape (see _says_nothing_of_mates).
+        if pol.preemption.enabled and job.duration is None and s.ledger is None and s.fair is None:
+            # tiers of a family (see run); not under quotas (a job behind a head that found
+            # no room may be over its owner's quota instead) nor fair share (owners' groups)
+            s.park(job.id, Tier((job.request, job.nodes, s.class_may_preempt(job)), job.priority))
+            return
         shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
@@ -510,11 +556,26 @@ class Cycle:
         shape = (job.request, job.nodes)
         if shape in self.no_room:
             return None
-        got = self._gang(job, self.claims.allow_for(job) if self.claims else None)
+        s = self.state
+        seen_full = s.caches.no_room.get(shape) if job.nodes == 1 else None
+        if seen_full is not None and still_no_room(s.policy.placement, job.request, s.index, seen_full):
+            # no room when last looked (maybe cycles ago), and no node changed since has any
+            self.no_room.add(shape)
+            s.caches.remember_no_room(shape, s.index.clock)
+            return None
+        if job.nodes == 1 and self.claims:  # one walk tells both (see place_with_room)
+            one, anywhere = place_with_room(
+                self.state.policy.placement, job.request, self.state.index, self.claims.allow_for(job)
+            )
+            got, raw = (None if one is None else [one]), (None if anywhere is None else [anywhere])
+        else:
+            got = self._gang(job, self.claims.allow_for(job) if self.claims else None)
+            raw = self._gang(job, None) if got is None and self.claims else None
         if got is None:
-            raw = self._gang(job, None) if self.claims else None
             if raw is None:
                 self.no_room.add(shape)
+                if job.nodes == 1:
+                    s.caches.remember_no_room(shape, s.index.clock)
             else:
                 self.room_on[shape] = [ns.id for ns, _ in raw]
         return got

@@ -426,6 +426,12 @@ class Scheduler:
         for owner, nodes in s.nominated.items():
             assert owner in s.queue and not s.queue.is_parked(owner)
             assert all(n in s.index for n in nodes)
+        for job_id in s.queue.held:  # held out of cycles only while nothing can change its answer
+            assert s.victims.get(job_id) and job_id in s.nominated and not s.queue.get(job_id).after
+        assert s.nominated_on == {
+            nid: dict.fromkeys(o for o, ns in s.nominated.items() if nid in ns)
+            for nid in {n for ns in s.nominated.values() for n in ns}
+        }
         s.deps._check()
         if s.fair is not None:  # every account's rate is what its owners' running jobs hold
             rates: dict[str, tuple[int, ...]] = {}

@@ -11,12 +11,25 @@ cannot start, nothing behind it in that shape can. A cycle then costs
 O((active + shapes + starts) log n). Deciding *whether* to park is the
 scheduler's business; this module only keeps the queues.
 
+Under preemption a shape also carries its members' priority (members of other
+priorities are not interchangeable: a higher one may evict where a lower one
+cannot). Jobs without a duration are parked under a :class:`Tier` -- a
+*family* (request, gang size, may preempt) and a priority -- so that a cycle can
+visit a family's tiers from the top and skip the tiers below a head that found
+no room at all (see :meth:`prioq.scheduler._cycle.Cycle.run`).
+
 With fair share on (:mod:`prioq.fairshare`), the order key carries the owner's rank
 (and, in ``mode="term"``, its term inside the effective priority); jobs of one parked
 shape then share an owner (the cycle parks by shape and owner), so each parked queue
 is still in the global order.
 
-Parking is invisible from outside: ``ordered``, ``get``, ``len``... see every
+**Holding** is the other way out of the active queue: a nominated preemptor
+whose victims are still terminating cannot start, whatever else happens, until
+one of them goes or its nomination does; it sits in the ``held`` queue, which
+no cycle visits, until the scheduler **wakes** it (see
+:meth:`prioq.scheduler._state.State.hold` for the events that do).
+
+Parking and holding are invisible from outside: ``ordered``, ``get``, ``len``... see every
 pending job. The global order merges the queues by the exact effective
 priority (the aging policy's own exact boost, via
 :func:`prioq.queue.exact_effective_priority`), so it equals the single-queue
@@ -72,6 +85,15 @@ def _fast(value: Fraction) -> Fraction | int:
     return value.numerator if value.denominator == 1 else value
 
 
+@attrs.frozen(slots=True)
+class Tier:
+    """The shape of parked jobs of one family (request, gang size, whether it may
+    preempt; no duration) and one base priority."""
+
+    family: Hashable
+    priority: int
+
+
 ASLEEP: Shape = "asleep: waiting on dependencies"
 """The shape of jobs waiting on dependencies: no cycle visits them until one of their
 dependencies leaves the scheduler or returns to it (:mod:`prioq.scheduler._depends` wakes them)."""
@@ -108,7 +130,8 @@ class Pending:
 
     Offers the :class:`~prioq.PriorityQueue` subset the scheduler uses, over all
     of them. ``active`` holds the jobs each cycle tries; ``parked[shape]`` the
-    parked jobs of that shape; ``where[job_id]`` the shape of each parked job.
+    parked jobs of that shape; ``where[job_id]`` the shape of each parked job;
+    ``held`` the jobs no cycle visits until they are woken.
     """
 
     def __init__(self, aging: AgingPolicy, fair: Ledger | None = None) -> None:
@@ -121,6 +144,8 @@ class Pending:
         # the member a reservation would spare first (see shortest())
         self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
+        self.tiers: dict[Hashable, dict[int, Tier]] = {}  # family -> its parked tiers
+        self.held = PriorityQueue(aging=aging)
         # job id -> (the user's job, its lift) for the jobs queued as a lifted copy
         self.lifted: dict[str, tuple[Job, Lift]] = {}
         self._next_seq = 0
@@ -140,13 +165,17 @@ class Pending:
             return self.parked[shape]
         if job_id in self.active:
             return self.active
+        if job_id in self.held:
+            return self.held
         raise UnknownJob(f"no pending job {job_id!r}")
 
     def __contains__(self, job_id: object) -> bool:
-        return isinstance(job_id, str) and (job_id in self.where or job_id in self.active)
+        return isinstance(job_id, str) and (
+            job_id in self.where or job_id in self.active or job_id in self.held
+        )
 
     def __len__(self) -> int:
-        return len(self.active) + len(self.where)
+        return len(self.active) + len(self.where) + len(self.held)
 
     def get(self, job_id: str) -> Job:
         """The pending job with this id, parked or not, as the user gave it. O(1)."""
@@ -189,6 +218,10 @@ class Pending:
         """Whether the job sits in a parked shape's queue (not the active one). O(1)."""
         return isinstance(job_id, str) and job_id in self.where
 
+    def is_held(self, job_id: str) -> bool:
+        """Whether the job is held out of cycles (see :meth:`hold`). O(1)."""
+        return job_id in self.held
+
     @property
     def next_seq(self) -> int:
         """Above every sequence number given out or restored. O(1)."""
@@ -203,7 +236,7 @@ class Pending:
     def push(self, job: Job, *, seq: int | None = None, lift: Lift | None = None) -> int:
         """A new or returning job goes to the active queue (as ``lift``'s copy of it). O(log n)."""
         instance(job, Job, "push", error=InvalidJob)
-        if job.id in self.where:
+        if job.id in self.where or job.id in self.held:
             raise DuplicateJob(f"job {job.id!r} is already queued")
         if seq is None:
             seq = self._next_seq
@@ -218,6 +251,7 @@ class Pending:
         a parked job is unparked (its place among its shape changes). O(log n)."""
         if self.is_parked(job_id):
             self.unpark(job_id)
+        self.wake(job_id)  # a held job too (its claim's priority may change)
         job = self.get(job_id)
         seq = self.active.seq_of(job_id)
         self.active.remove(job_id)
@@ -228,13 +262,12 @@ class Pending:
         """Remove a pending job, parked or not. O(1) amortized. :class:`UnknownJob`."""
         shape = self.where.pop(lookup_id(job_id), None)
         if shape is None:
-            job = self.active.remove(job_id)
+            job = self.held.remove(job_id) if job_id in self.held else self.active.remove(job_id)
         else:
             queue = self.parked[shape]
             job = queue.remove(job_id)
             if not queue:
-                del self.parked[shape]
-                self._by_duration.pop(shape, None)
+                self._drop_shape(shape)
             self._leave_group(job_id, shape, not queue)
         hit = self.lifted.pop(job_id, None)
         return job if hit is None else hit[0]
@@ -276,11 +309,13 @@ class Pending:
                 del self.members[group]
 
     def update(self, job_id: str, priority: int) -> Job:
-        """Change a priority; a parked job is unparked first (its shape may change). O(log n).
+        """Change a priority; a parked or held job goes back to the active queue first
+        (its shape, its claim's rank may change). O(log n).
 
         A lifted job's own priority changes, not its lift (the caller recomputes that)."""
         if self.is_parked(job_id):
             self.unpark(job_id)
+        self.wake(job_id)
         hit = self.lifted.get(job_id)
         if hit is not None:
             job = attrs.evolve(hit[0], priority=priority)
@@ -295,6 +330,8 @@ class Pending:
         queue = self.parked.get(shape)
         if queue is None:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
+            if isinstance(shape, Tier):
+                self.tiers.setdefault(shape.family, {})[shape.priority] = shape
         queue.push(job, seq=seq)
         self.where[job_id] = shape
         self._join_group(job, seq, shape)
@@ -308,10 +345,43 @@ class Pending:
         seq = queue.seq_of(job_id)
         job = queue.remove(job_id)
         if not queue:
-            del self.parked[shape]
-            self._by_duration.pop(shape, None)
+            self._drop_shape(shape)
         self._leave_group(job_id, shape, not queue)
         self.active.push(job, seq=seq)
+
+    def _drop_shape(self, shape: Shape) -> None:
+        del self.parked[shape]
+        self._by_duration.pop(shape, None)
+        if isinstance(shape, Tier):
+            tiers = self.tiers[shape.family]
+            del tiers[shape.priority]
+            if not tiers:
+                del self.tiers[shape.family]
+
+    def speaks_for(self, head: str, job_id: str, key: Hashable) -> bool:
+        """Whether a reason recorded by parked ``head`` under ``key`` (a shape, or a family:
+        every tier at or below the head's) still applies to parked ``job_id``. O(1)."""
+        if head == job_id or head not in self.where:
+            return False
+        at, shape = self.where[head], self.where.get(job_id)
+        if key == shape:
+            return at == shape
+        return isinstance(at, Tier) and isinstance(shape, Tier) and at.family == key == shape.family and (
+            shape.priority <= at.priority
+        )
+
+    def hold(self, job_id: str) -> None:
+        """Hold an active job out of cycles, keeping its seq. O(log n)."""
+        seq = self.active.seq_of(job_id)
+        self.held.push(self.active.remove(job_id), seq=seq)
+
+    def wake(self, job_id: str) -> bool:
+        """Back to the active queue if held, keeping its seq; whether it was held. O(log n)."""
+        if job_id not in self.held:
+            return False
+        seq = self.held.seq_of(job_id)
+        self.active.push(self.held.remove(job_id), seq=seq)
+        return True
 
     def shortest(self, shape: Shape) -> Job | None:
         """The member of ``shape`` with the shortest duration (then the lowest seq), or
@@ -380,15 +450,15 @@ class Pending:
     def ordered(self, now: float) -> Iterator[Job]:
         """Every pending job in scheduling order (merged exactly), as the users gave them.
         O(n log n) for all."""
+        queues = [self.active, self.held, *self.parked.values()]
         if self.fair is not None:
             # the queues' own order leaves owners out: the active queue is sorted whole
             # (parked queues each hold one owner, but one sort is as cheap as a merge here)
-            queues = [self.active, *self.parked.values()]
             keyed = [(self.key(job, q.seq_of(job.id), now), job) for q in queues for job in q.ordered(now)]
             keyed.sort(key=lambda kj: kj[0])
             yield from (self.user(job) for _, job in keyed)
             return
-        streams = [self._keyed(self.active, now), *(self._keyed(q, now) for q in self.parked.values())]
+        streams = [self._keyed(q, now) for q in queues if q]
         lifted = self.lifted
         for _, job in heapq.merge(*streams, key=lambda kj: kj[0]):
             hit = lifted.get(job.id)
@@ -400,6 +470,11 @@ class Pending:
 
     def _check(self) -> None:
         self.active._check()
+        self.held._check()
+        assert not any(job_id in self.active or job_id in self.where for job_id in self.held)
+        assert {t for ts in self.tiers.values() for t in ts.values()} == {
+            t for t in self.parked if isinstance(t, Tier)
+        }
         for shape, queue in self.parked.items():
             queue._check()
             assert queue, shape
@@ -421,5 +496,5 @@ class Pending:
             for sh in grouped:
                 owners[sh[-1]] = owners.get(sh[-1], 0) + 1  # type: ignore[index]
             assert owners == self.parked_owners
-        seqs = [self.seq_of(j) for j in [*self.active, *self.where]]
+        seqs = [self.seq_of(j) for j in [*self.active, *self.where, *self.held]]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"

@@ -22,7 +22,7 @@ job counts as disrupted).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from prioq.model import Decision, Job, Preempt, Reason, Start
 from prioq.preemption import Candidate, Disruptions, Plan, plan_preemption
@@ -34,26 +34,10 @@ from prioq.scheduler._state import INF, ReasonText, State
 __all__ = ["Preempting"]
 
 
-class _Same:
-    """Compares by identity, and holds its object (so its id is never reused while a key
-    holding it lives): a claim's remaining capacity as a cheap key part."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.obj is self.obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-
 def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
     """What ``claims.allow_for(job)`` decides on on a node: the claims there that bind
-    ``job`` and do not spare it, with what they still need (a key for remembering node
-    plans; a claim's ``projected`` is replaced, never changed in place)."""
+    ``job`` and do not spare it, by what they need and have left (a key for remembering
+    node plans, across cycles too: claims are rebuilt every cycle, their values are not)."""
     end = INF if job.duration is None else now + job.duration
     priority = claims.state.preemption_priority(job, now) if claims else None
     binds: dict[str, bool] = {}  # per owner, as in Claims.allow_for
@@ -65,10 +49,10 @@ def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
         return b
 
     def key(node_id: str) -> object:
-        on = claims.by_node.get(node_id)
+        on = claims.on(node_id)
         if not on:
             return ()
-        return tuple((_Same(c), _Same(c.projected)) for c in on if bound(c) and not c.spares(end))
+        return tuple((c.request, c.projected) for c in on if bound(c) and not c.spares(end))
 
     return key
 
@@ -106,11 +90,14 @@ class Preempting:
         self.started = started
         self._candidates = _Candidates(state.cindex.cands, started)
         self._expiry: float | None = None
-        # node plans of this cycle (see plan_preemption's memo): valid within it only,
-        # as eligibility depends on now and on the jobs started in the cycle
-        self._memo: dict[tuple[object, ...], object] = {}
+        # node plans (see plan_preemption's memo), kept across cycles: each holds while its
+        # node's stamp does and until a protection there ends; see forget_started()
+        self._memo = state.caches.node_plans
+        if sum(len(v) for v in self._memo.values()) > 65536:  # bounded
+            self._memo.clear()
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int, float | None], float] = {}
+        self._capable: dict[ResourceRequest, frozenset[str]] = {}
         # disruption budgets, counted once per cycle on first use
         self._disruptions: Disruptions | None = None
         # jobs started earlier in this cycle that a later plan might have evicted:
@@ -198,11 +185,12 @@ class Preempting:
             pol,
             self.now,
             claims.allow_for(job),
-            s.capable_nodes(job.request),
+            None,
             self.allowed() if pol.has_budgets else {},
             cindex=s.cindex,
-            memo=self._memo,  # type: ignore[arg-type]
+            memo=self._memo,
             veto_key=_veto_key(claims, job, self.now),
+            capable_ids=self._capable_ids(job.request),
         )
         if plan is None:
             if not self._started_could_be_victims(job, prio, decisions):
@@ -255,6 +243,20 @@ class Preempting:
             decisions.append(Preempt(job_id=victim, node_ids=node_ids, by=job.id, grace=pol.grace))
         s.nominate(job.id, plan.node_ids)
         return Reason.PREEMPTING, f"preempting {', '.join(plan.victims)} on {', '.join(plan.node_ids)}"
+
+    def _capable_ids(self, request: ResourceRequest) -> frozenset[str]:
+        """Ids of the nodes that could ever hold ``request``, once per cycle and request."""
+        ids = self._capable.get(request)
+        if ids is None:
+            ids = self._capable[request] = frozenset(ns.id for ns in self.state.capable_nodes(request))
+        return ids
+
+    def forget_started(self, node_ids: Iterable[str]) -> None:
+        """At the end of a cycle: forget the node plans of the nodes a start touched. A plan
+        made there after the start left the new job out (the cycle never evicts a job it
+        just started), at a stamp the next cycle would still match. O(nodes)."""
+        for nid in node_ids:
+            self._memo.pop(nid, None)
 
     def _protection_ends(self) -> float:
         """When the next ``min_runtime`` protection of a running job ends (``inf``: none

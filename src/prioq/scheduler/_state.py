@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from prioq.errors import PrioqError, StoreError, UnknownJob, UnknownNode
+from prioq.errors import StoreError, UnknownJob, UnknownNode
 from prioq.fairshare import USAGE_PREFIX, rate_of
 from prioq.fairshare import Ledger as UsageLedger
 from prioq.model import Job, Node, Reason, Running, Start
@@ -30,9 +30,11 @@ from prioq.policy import Policy
 from prioq.preemption import Candidate, CandidateIndex
 from prioq.quota import Ledger, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._caches import Caches
 from prioq.scheduler._depends import Dependencies
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
+from prioq.scheduler._placement_state import PlacementState
 from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.storage import Snapshot, Store
 
@@ -70,33 +72,7 @@ class Run:
         return (self.end, self.running.started_at, self.running.job.id)
 
 
-@attrs.define(slots=True, eq=False)
-class Caches:
-    """Facts derived from the state and kept between calls to make cycles cheap.
-
-    The one registry of the scheduler's caches: a rollback resets them all, so a
-    cache can never hold a fact about a state that was undone. Each is also keyed
-    or cleared on what can change its answer (see the field docs).
-    """
-
-    capable: dict[ResourceRequest, list[NodeState]] = attrs.Factory(dict)
-    """request -> nodes whose capacity could ever hold it; cleared on node changes."""
-    preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
-    """preemption-plan key -> (state version, expiry): a plan that failed stays failed
-    until the version changes or a running job's min_runtime protection ends."""
-    messages: dict[tuple[ResourceRequest, int], str] = attrs.Factory(dict)
-    """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
-    reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
-    """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
-
-    def reset(self) -> None:
-        self.capable.clear()
-        self.preempt_fail.clear()
-        self.messages.clear()
-        self.reservation = None
-
-
-class State:
+class State(PlacementState):
     """Everything the scheduler knows, changed only through the journaled mutators below."""
 
     def __init__(self, policy: Policy, store: Store) -> None:
@@ -128,6 +104,9 @@ class State:
         # node (prioq.preemption.CandidateIndex), and each preemptor's victims.
         self.cindex = CandidateIndex()
         self.victims: dict[str, set[str]] = {}
+        # node -> preemptors nominated there (insertion-ordered), kept with ``nominated``:
+        # a cycle builds a nomination's claim only on the nodes it looks at
+        self.nominated_on: dict[str, dict[str, None]] = {}
         # waiters, groups, outcomes and priority inheritance (journaled through _do)
         self.deps = Dependencies(self)
         # Quota usage per owner and cohort (prioq.quota.Ledger), changed on start and stop
@@ -162,6 +141,7 @@ class State:
                 self.queue.push(job, seq=jrow.seq)
                 if jrow.nominated:
                     self.nominated[job.id] = jrow.nominated
+                    self._nominated_on_set(job.id, jrow.nominated, True)
             else:
                 assert jrow.started_at is not None and jrow.start_priority is not None
                 running = Running(
@@ -253,10 +233,12 @@ class State:
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
         old = self.queue
         fresh = Pending(self.policy.aging, self.fair)
-        for job_id in [*old.active, *old.where]:
+        for job_id in [*old.active, *old.where, *old.held]:
             fresh.push(old.get(job_id), seq=old.seq_of(job_id), lift=old.lift_of(job_id))
         for job_id, shape in old.where.items():
             fresh.park(job_id, shape)
+        for job_id in old.held:
+            fresh.hold(job_id)
         fresh.restore_counter(old.next_seq)
         return fresh
 
@@ -328,21 +310,22 @@ class State:
 
     def reason(self, job_id: str) -> ReasonText:
         """The reason from the last cycle that looked at the job; a parked job that cycle
-        did not visit shares the reason of the shape member it stopped at."""
-        own = self.reasons.get(job_id)
+        did not visit shares the reason of the member of its shape (or family, for the
+        tiers below that member's) it stopped at, if that member is still ahead of it."""
+        best = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
         if shape is not None:
             group = self.queue.group_key(shape)
             whole = None if group is None else self.shape_reasons.get(group)
-            if whole is not None and (own is None or own[0] < whole[0]):
-                own = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
-            rec = self.shape_reasons.get(shape)
-            if rec is not None and (own is None or own[0] < rec[0]):
-                _, head, reason = rec
-                if head != job_id and head in self.queue and self.queue.where.get(head) == shape:
-                    # that member is still ahead of it in the same shape
-                    return reason
-        return NEW_REASON if own is None else own[1]
+            if whole is not None and (best is None or best[0] < whole[0]):
+                best = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
+            for key in (shape, getattr(shape, "family", None)):
+                rec = self.shape_reasons.get(key)
+                if rec is not None and (best is None or best[0] < rec[0]) and self.queue.speaks_for(
+                    rec[1], job_id, key
+                ):
+                    best = (rec[0], rec[2])
+        return NEW_REASON if best is None else best[1]
 
     def preemption_priority(self, job: Job, now: float) -> float:
         """The priority preemption compares for a pending job: base, or (compare="effective")
@@ -424,12 +407,15 @@ class State:
         seq = self.queue.seq_of(job_id)
         job = self.queue.get(job_id)
         shape = self.queue.where.get(job_id)
+        held = self.queue.is_held(job_id)
         lift = self.queue.lift_of(job_id)
 
         def undo() -> None:
             self.queue.push(job, seq=seq, lift=lift)
             if shape is not None:  # back where it was: parked jobs are not visited alike
                 self.queue.park(job_id, shape)
+            elif held:
+                self.queue.hold(job_id)
 
         self._do(lambda: self.queue.remove(job_id), undo)
         self.mark_job(job_id)
@@ -440,13 +426,17 @@ class State:
     def set_pending_priority(self, job_id: str, priority: int) -> Job:
         old = self.queue.get(job_id).priority
         shape = self.queue.where.get(job_id)
+        held = self.queue.is_held(job_id)
 
         def undo() -> None:
             self.queue.update(job_id, old)
             if shape is not None:
                 self.queue.park(job_id, shape)
+            elif held:
+                self.queue.hold(job_id)
 
         self._do(lambda: self.queue.update(job_id, priority), undo)
+        self.bump()  # a nominated job's claim binds by its priority: failed plans may now succeed
         self.mark_job(job_id)
         self.deps.reprioritized(job_id)
         return self.queue.get(job_id)
@@ -458,6 +448,17 @@ class State:
     def unpark(self, job_id: str) -> None:
         shape = self.queue.where[job_id]
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
+
+    def hold(self, job_id: str) -> None:
+        """Hold a nominated preemptor whose victims still terminate out of cycles: a visit
+        could only say it waits. Woken by what could change that: a victim stopping, its
+        nomination dropped, its priority changed (docs/scheduler.md#how-a-cycle-stays-cheap)."""
+        self._do(lambda: self.queue.hold(job_id), lambda: self.queue.wake(job_id))
+
+    def wake(self, job_id: str) -> None:
+        """A held job goes back to the active queue (no-op if it is not held). O(log n)."""
+        if self.queue.is_held(job_id):
+            self._do(lambda: self.queue.wake(job_id), lambda: self.queue.hold(job_id))
 
     def start_cycle(self) -> int:
         """Number the cycle that starts now (its reasons are stamped with it).
@@ -495,7 +496,8 @@ class State:
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
         q = self.queue
-        for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups]:
+        for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups
+                      and sh not in q.tiers]:
             self._del_item(self.shape_reasons, shape)
 
     # ------------------------------------------------------------------ running jobs
@@ -576,6 +578,7 @@ class State:
         self._candidate_drop(job_id)
         if run.preempted_by is not None:
             self._victim_set(run.preempted_by, job_id, False)
+            self.wake(run.preempted_by)  # its preemptor may start now
         frees = []
         for nid, alloc in zip(run.running.node_ids, run.running.allocation, strict=True):
             ns = self.index.get(nid)
@@ -614,6 +617,7 @@ class State:
         self._candidate_drop(victim)
         if old is not None:
             self._victim_set(old, victim, False)
+            self.wake(old)
         self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
         self._victim_set(by, victim, True)
         self.mark_job(victim)
@@ -624,14 +628,35 @@ class State:
 
     def nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
         self.bump()
+        old = self.nominated.get(job_id)
+        if old is not None:
+            self._do(partial(self._nominated_on_set, job_id, old, False),
+                     partial(self._nominated_on_set, job_id, old, True))
         self._set_item(self.nominated, job_id, node_ids)
+        self._do(partial(self._nominated_on_set, job_id, node_ids, True),
+                 partial(self._nominated_on_set, job_id, node_ids, False))
         self.mark_job(job_id)
 
     def drop_nomination(self, job_id: str) -> None:
         if job_id in self.nominated:
             self.bump()
+            self.wake(job_id)
+            node_ids = self.nominated[job_id]
             self._del_item(self.nominated, job_id)
+            self._do(partial(self._nominated_on_set, job_id, node_ids, False),
+                     partial(self._nominated_on_set, job_id, node_ids, True))
             self.mark_job(job_id)
+
+    def _nominated_on_set(self, job_id: str, node_ids: tuple[str, ...], present: bool) -> None:
+        for nid in node_ids:
+            if present:
+                self.nominated_on.setdefault(nid, {})[job_id] = None
+            else:
+                owners = self.nominated_on.get(nid)
+                if owners is not None:
+                    owners.pop(job_id, None)
+                    if not owners:
+                        del self.nominated_on[nid]
 
     # ------------------------------------------------------------------ nodes
 
@@ -730,79 +755,6 @@ class State:
     def plan_failed(self, key: tuple[object, ...], now: float) -> bool:
         failed = self.caches.preempt_fail.get(key)
         return failed is not None and failed[0] == self.version and now < failed[1]
-
-    # ------------------------------------------------------------------ placement policy state
-    # FGD learns its workload from arrivals; that window is state, persisted with the call that
-    # changed it so that a reopened scheduler places exactly as the live one. A policy with state
-    # has the optional methods ``state() -> str | None`` and ``restore(text)``; one without them
-    # is shown arrivals after the commit, as before (it has nothing to persist or undo).
-
-    def _init_placement_state(self) -> None:
-        placement = self.policy.placement
-        self._placement_stateful = callable(getattr(placement, "state", None)) and callable(
-            getattr(placement, "restore", None)
-        )
-        self.placement_saved: str | None = None
-        """The placement state text the store holds (``None``: none yet)."""
-        self._placement_before: str | None = None
-        self._arrivals_after: list[ResourceRequest] = []
-
-    def _placement_state(self) -> str | None:
-        if not self._placement_stateful:
-            return None
-        text: str | None = self.policy.placement.state()  # type: ignore[attr-defined]
-        return text
-
-    def _load_placement_state(self, snap: Snapshot) -> None:
-        """Restore the stored placement state; a store without one (written before schema 3, or
-        by a policy without state) has the held jobs shown as arrivals, in arrival order."""
-        if snap.placement is not None and self._placement_stateful:
-            try:
-                self.policy.placement.restore(snap.placement)  # type: ignore[attr-defined]
-            except PrioqError as exc:
-                raise StoreError(f"cannot restore the stored placement state: {exc}") from exc
-            self.placement_saved = snap.placement
-            return
-        for jrow in snap.jobs:
-            self.policy.placement.observe(jrow.job.request)
-
-    def arrive(self, requests: Sequence[ResourceRequest]) -> None:
-        """Jobs were submitted: the placement policy learns from their requests. A stateful
-        policy learns inside the call (its state is committed with it, undone on failure);
-        any other after the commit."""
-        if self._placement_stateful:
-            for request in requests:
-                self.policy.placement.observe(request)
-        else:
-            self._arrivals_after.extend(requests)
-
-    def _begin_placement_state(self) -> None:
-        self._placement_before = self._placement_state()  # cached text: O(1) when unchanged
-        self._arrivals_after = []
-
-    def _changed_placement_state(self) -> str | None:
-        """The state text to commit, or ``None`` when the store already holds it."""
-        text = self._placement_state()
-        if text is None or text is self.placement_saved or text == self.placement_saved:
-            return None
-        return text
-
-    def _committed_placement_state(self, text: str | None) -> None:
-        if text is not None:
-            self.placement_saved = text
-
-    def _rollback_placement_state(self) -> None:
-        self._arrivals_after = []
-        before = self._placement_before
-        if before is not None:
-            now = self._placement_state()
-            if now is not before and now != before:
-                self.policy.placement.restore(before)  # type: ignore[attr-defined]
-
-    def _after_placement_commit(self) -> None:
-        arrivals, self._arrivals_after = self._arrivals_after, []
-        for request in arrivals:
-            self.policy.placement.observe(request)
 
 
 class _Transaction:

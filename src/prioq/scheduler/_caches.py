@@ -1,0 +1,55 @@
+"""The scheduler's caches: facts derived from its state, kept between calls
+(docs/architecture.md#caches). :class:`~prioq.scheduler._state.State` owns one and
+resets it on every rollback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from prioq.placement import NodeState
+from prioq.resources import ResourceRequest
+
+__all__ = ["Caches"]
+
+
+@attrs.define(slots=True, eq=False)
+class Caches:
+    """Facts derived from the state and kept between calls to make cycles cheap.
+
+    The one registry of the scheduler's caches: a rollback resets them all, so a
+    cache can never hold a fact about a state that was undone. Each is also keyed
+    or cleared on what can change its answer (see the field docs).
+    """
+
+    capable: dict[ResourceRequest, list[NodeState]] = attrs.Factory(dict)
+    """request -> nodes whose capacity could ever hold it; cleared on node changes."""
+    preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
+    """preemption-plan key -> (state version, expiry): a plan that failed stays failed
+    until the version changes or a running job's min_runtime protection ends."""
+    messages: dict[tuple[ResourceRequest, int], str] = attrs.Factory(dict)
+    """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
+    reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
+    """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
+    # Keyed on per-node change marks (docs/architecture.md#caches): (request, 1) -> the node
+    # index's clock when it fit no node; node -> plan key -> (preemption plan, valid until);
+    # (request, node) -> [candidate-index stamp, earliest end there, when it fits there].
+    no_room: dict[tuple[ResourceRequest, int], int] = attrs.Factory(dict)
+    node_plans: dict[str, dict[tuple[object, ...], tuple[Any, float]]] = attrs.Factory(dict)
+    soonest: dict[tuple[ResourceRequest, str], list[Any]] = attrs.Factory(dict)
+
+    def reset(self) -> None:
+        self.capable.clear()
+        self.preempt_fail.clear()
+        self.messages.clear()
+        self.reservation = None
+        self.soonest.clear()
+        self.node_plans.clear()
+        self.no_room.clear()
+
+    def remember_no_room(self, shape: tuple[ResourceRequest, int], mark: int) -> None:
+        """``shape`` fit no node at the node index's clock ``mark``."""
+        if len(self.no_room) > 4096:  # bounded: request shapes are few in practice
+            self.no_room.clear()
+        self.no_room[shape] = mark
