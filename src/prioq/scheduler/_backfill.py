@@ -195,6 +195,17 @@ class Claims:
         else:
             node_ids, latest_end = soonest(s, job)
             s.remember_reservation(key, (node_ids, latest_end))
+        # Never reserve what a nomination that binds the job holds: the job could not start
+        # there either, and a reservation moving onto capacity a preemptor's victims just
+        # freed blocked the preemptor, let lower jobs backfill it, and the preemptor evicted
+        # them again in the next cycle (a livelock). Usually no chosen node is nominated.
+        held = frozenset(nid for nid in node_ids if self._nominated_against(nid, job))
+        while held:
+            node_ids, latest_end = soonest(s, job, exclude=held)
+            more = frozenset(nid for nid in node_ids if self._nominated_against(nid, job))
+            held |= more
+            if not more:
+                break
         if not node_ids:
             return
         until = max(self.now, latest_end)
@@ -212,8 +223,16 @@ class Claims:
             self._add(ns.id, Claim(job.id, self.key_of[job.id], job.request, projected, until))
 
 
-def soonest(state: State, job: Job) -> tuple[tuple[str, ...], float]:
-    """The ``job.nodes`` nodes where ``job`` fits soonest, and when the last of them frees up.
+    def _nominated_against(self, node_id: str, job: Job) -> bool:
+        """Whether a nomination that binds ``job`` holds capacity on ``node_id``. O(claims there)."""
+        if node_id not in self.state.nominated_on:
+            return False
+        return any(c.priority is not None and self.binding(c, job) for c in self.on(node_id))
+
+
+def soonest(state: State, job: Job, exclude: frozenset[str] = frozenset()) -> tuple[tuple[str, ...], float]:
+    """The ``job.nodes`` nodes where ``job`` fits soonest (``exclude`` left out), and when the
+    last of them frees up.
 
     A node's key is (time it fits, releases needed, node order), the time
     from running jobs' expected ends (``inf`` when unknown). Nodes are
@@ -230,6 +249,8 @@ def soonest(state: State, job: Job) -> tuple[tuple[str, ...], float]:
         memo.clear()
     bounded: list[tuple[float, int, NodeState, list[Any]]] = []
     for ns in state.capable_nodes(job.request):
+        if ns.id in exclude:
+            continue
         entry = None
         if stamps is not None:
             stamp = stamps.get(ns.id)

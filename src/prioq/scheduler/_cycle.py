@@ -539,9 +539,11 @@ class Cycle:
         shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
-            if s.ledger is not None:  # whom it may evict depends on its owner
-                shape += (job.owner,)
-        if s.fair is not None:  # a parked queue is in the global order only for one owner
+        if s.fair is not None or s.ledger is not None:
+            # One owner per parked queue: with fair share a queue is in the global order only
+            # for one owner; with quotas owners' jobs of one shape differ (whom they may evict,
+            # and whether they must borrow: a borrowing head waits for the second pass, which
+            # must not hide a mate of another owner within its nominal quota).
             shape += (job.owner,)
         s.park(job.id, shape)
 
