@@ -246,7 +246,7 @@ def test_show_on_postgresql_uses_read_only_queries(
                            "--policies", "priority+preemption", "--store", url, "--until", "1010")
         assert code == 0, err
         with psycopg.connect(postgres_url, autocommit=True) as conn:
-            lease = conn.execute(f'SELECT holder, epoch FROM "{schema}".lease').fetchone()
+            lease = conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone()
         code, out, err = run("show", "--store", url)
         assert code == 0, err
         assert out.startswith("now = 1000 (latest submission or start in the store)")
@@ -254,7 +254,7 @@ def test_show_on_postgresql_uses_read_only_queries(
         assert pending and running
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             # show never took the leader lease: holder and fencing epoch are as simulate left them.
-            assert conn.execute(f'SELECT holder, epoch FROM "{schema}".lease').fetchone() == lease
+            assert conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone() == lease
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

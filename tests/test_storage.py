@@ -529,7 +529,7 @@ class TestSQLiteContract(StoreContract):
         s = Scheduler(nodes(1), store=store)
         s.submit_many([Job(id="a", submitted_at=0, request="gpu=1"), Job(id="b", submitted_at=0)], 0)
         conn = sqlite3.connect(store.path)
-        conn.execute("DELETE FROM jobs WHERE id = 'a'")
+        conn.execute("DELETE FROM prioq_jobs WHERE id = 'a'")
         conn.commit()
         conn.close()
         with pytest.raises(StoreError, match="1 job rows to update are missing"):
@@ -716,17 +716,44 @@ def test_truncated_store_is_refused_untouched(tmp_path: Path) -> None:
     assert digest(bad) == before
 
 
-def test_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+def test_an_application_database_gets_prioq_tables_beside_its_own(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, what TEXT)")  # the app's own jobs
+    conn.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT)")
     conn.execute("INSERT INTO users (name) VALUES ('ada')")
     conn.commit()
     conn.close()
+    store = open_store(f"sqlite:///{path}")
+    Scheduler(nodes(1), store=store).submit(Job(id="x", submitted_at=0), 0)
+    store.close()
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"users", "jobs", "meta", "prioq_meta", "prioq_nodes", "prioq_jobs", "prioq_placement",
+                      "prioq_extras"}
+    assert conn.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (0,)
+    conn.close()
+    store = open_store(f"sqlite:///{path}?mode=ro")
+    assert [r.job.id for r in store.pending_jobs(10).items] == ["x"]
+    store.close()
+
+
+def test_a_prefixed_table_that_is_not_prioqs_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE app_meta (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
     before = digest(path)
-    with pytest.raises(StoreError, match=r"not a prioq store .*tables: users"):
-        open_store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match=r"table 'app_meta' exists but is not a prioq meta table"):
+        open_store(f"sqlite:///{path}?prefix=app_")
     assert digest(path) == before and listing(tmp_path) == ["app.db"]
+    for prefix in ("Prioq_", "1x", "a-b", "x" * 31, 5):
+        with pytest.raises(InvalidValue):
+            SQLiteStore(path, prefix=prefix)  # type: ignore[arg-type]
+    assert digest(path) == before
 
 
 def make_newer(path: Path) -> None:
@@ -734,7 +761,7 @@ def make_newer(path: Path) -> None:
     Scheduler(nodes(1), store=store).submit(Job(id="x", submitted_at=0), 0)
     store.close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET schema_version = ?", (SCHEMA_VERSION + 1,))
+    conn.execute("UPDATE prioq_meta SET schema_version = ?", (SCHEMA_VERSION + 1,))
     conn.commit()
     conn.close()
 
@@ -865,7 +892,7 @@ def test_version_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     store.close()
     conn = sqlite3.connect(path)
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"jobs_pending", "jobs_running", "jobs_seq", "nodes_ord"} <= indexes
+    assert {"prioq_jobs_pending", "prioq_jobs_running", "prioq_jobs_seq", "prioq_nodes_ord"} <= indexes
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 

@@ -12,7 +12,7 @@ from prioq.storage._codec import decode_job, decode_node, decode_row
 from prioq.storage._rows import JobRow, NodeRow, Snapshot
 from prioq.storage._writes import JobTexts
 
-__all__ = ["job_row", "node_row", "snapshot"]
+__all__ = ["commits", "job_row", "node_row", "snapshot"]
 
 
 def job_row(r: tuple[Any, ...], texts: JobTexts | None = None) -> JobRow:
@@ -67,4 +67,14 @@ def _extra(r: tuple[Any, ...]) -> tuple[str, str]:
 def _placement_text(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise StoreError(f"corrupt stored placement state: expected text, got {type(value).__name__}")
+    return value
+
+
+def commits(meta: tuple[Any, ...] | None) -> int:
+    """The commit counter of a ``meta`` row (schema 5)."""
+    if meta is None:
+        raise StoreError("corrupt store: the meta row is missing")
+    value = meta[3]
+    if type(value) is not int or value < 0:
+        raise StoreError(f"corrupt stored meta row: commits = {value!r}, not a count")
     return value
