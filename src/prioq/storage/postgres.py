@@ -226,6 +226,21 @@ class PostgresStore:
         """What the store's table names start with (``prioq_``: ``"prioq".prioq_jobs``...)."""
         return self._prefix
 
+    is_shared = False
+    """Whether the store writes through the application's connection (:meth:`shared`)."""
+
+    @classmethod
+    def shared(cls, conn: Any, **options: Any) -> PostgresStore:
+        """A store in the application's PostgreSQL database that writes through ``conn`` (a psycopg
+        ``Connection`` or a SQLAlchemy ``Connection``), inside the caller's transactions: see
+        :func:`prioq.storage.shared` for the options and the contract."""
+        from prioq.storage._shared import shared as open_shared
+
+        store = open_shared(conn, **options)
+        if not isinstance(store, PostgresStore):
+            raise wrong_type(InvalidValue, f"PostgresStore.shared needs a PostgreSQL connection, got {conn!r}")
+        return store
+
     @property
     def epoch(self) -> int | None:
         """The fencing token this replica took with its lease (``None`` when not leader)."""
@@ -355,10 +370,18 @@ class PostgresStore:
                 return False  # the lease row stayed locked for a whole lease: not ours to take now
             raise
 
+    @contextlib.contextmanager
+    def _tx(self, conn: Any) -> Iterator[None]:
+        """One transaction of this store's own (a shared store: a savepoint in the caller's)."""
+        with conn.transaction():
+            yield
+
     def _try_acquire(self, started: float) -> bool:
-        with self._use() as conn, conn.transaction():
-            # Bounded wait for the lease row, whatever holds it.
-            conn.execute("SELECT set_config('lock_timeout', %s, true)", (self._lease_ms(),))
+        with self._use() as conn, self._tx(conn):
+            # Bounded wait for the lease row, whatever holds it (transaction-local: the caller's
+            # own statements in a shared transaction would inherit it, so only our own connection).
+            if not self.is_shared:
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (self._lease_ms(),))
             holder, epoch, expired = conn.execute(
                 f"SELECT holder, epoch, coalesce(expires_at <= now(), true) "
                 f"FROM {self._sql.lease} WHERE id = 1 FOR UPDATE"
@@ -439,8 +462,9 @@ class PostgresStore:
         :class:`prioq.StoreError` naming it."""
         if not self._readonly:
             self._lease_for_load()
-        with self._use() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with self._use() as conn, self._tx(conn):
+            if not self.is_shared:  # a shared store reads in the caller's transaction, as it is
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # The fence and the rows in one snapshot: a state read under our epoch, or nothing.
             epoch = None if self._readonly else self._fence(conn)
             snap, count = self._load_in(conn)
@@ -473,6 +497,14 @@ class PostgresStore:
         """
         writes = Writes.of(changes, self._texts)  # checked and encoded before any round trip
         self._check_may_commit()
+        if self.is_shared:
+            # In the caller's transaction, under a savepoint: the fence's row lock is held until the
+            # caller commits, so no takeover can commit in between either.
+            with self._use() as conn, self._tx(conn):
+                self._fence(conn, lock=True)
+                self._check_updated(self._apply(conn, writes), writes)
+            self._committed(writes)
+            return
         # Pipelined, three round trips whatever the size: BEGIN and the fence (the lease row
         # locked until COMMIT); then, only if the epoch is still ours, every write; then COMMIT.
         with self._use() as conn, conn.pipeline() as pipeline, conn.transaction():

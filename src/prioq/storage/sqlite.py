@@ -161,6 +161,21 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ opening
 
+    is_shared = False
+    """Whether the store writes through the application's connection (:meth:`shared`)."""
+
+    @classmethod
+    def shared(cls, conn: Any, *, prefix: str = DEFAULT_PREFIX) -> SQLiteStore:
+        """A store in the application's database that writes through ``conn`` (a ``sqlite3.Connection``
+        or a SQLAlchemy ``Connection``) inside the caller's transactions, which the caller commits:
+        see :func:`prioq.storage.shared`."""
+        from prioq.storage._shared import shared as open_shared
+
+        store = open_shared(conn, prefix=prefix)
+        if not isinstance(store, SQLiteStore):
+            raise wrong_type(InvalidValue, f"SQLiteStore.shared needs a SQLite connection, got {conn!r}")
+        return store
+
     @property
     def path(self) -> str:
         return self._path
