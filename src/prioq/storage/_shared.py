@@ -226,7 +226,7 @@ class SharedSQLiteStore(_Shared, SQLiteStore):
     connection's settings (journal mode, ``synchronous``, busy timeout) are the application's;
     the one-writer lock is still taken on the database file."""
 
-    def __init__(self, db: _Db, prefix: str) -> None:  # noqa: D107 - built by shared()
+    def __init__(self, db: _Db, prefix: str) -> None:
         self._db = db
         self._prefix = prefix
         self._sql = Statements.of(SQLITE, "", prefix)
@@ -349,7 +349,8 @@ class SharedPostgresStore(_Shared, PostgresStore):
             self._closed = True
 
     def __repr__(self) -> str:
-        return f"SharedPostgresStore(schema={self._schema!r}, prefix={self._prefix!r}, replica={self._replica!r})"
+        return (f"SharedPostgresStore(schema={self._schema!r}, prefix={self._prefix!r}, "
+                f"replica={self._replica!r})")
 
 
 def _sqlalchemy_dialect(conn: Any) -> str:
@@ -413,7 +414,7 @@ def shared(conn: Any, **options: Any) -> SharedSQLiteStore | SharedPostgresStore
         from sqlalchemy.engine import Connection
 
         if type(conn).__name__ == "AsyncConnection":  # importing sqlalchemy.ext.asyncio needs greenlet
-            raise wrong_type(InvalidValue, "an AsyncConnection needs `await prioq.storage.shared_async(conn)`")
+            raise wrong_type(InvalidValue, "an AsyncConnection needs `await storage.shared_async(conn)`")
         if isinstance(conn, Connection):
             return _build(_SQLAlchemy(conn, _sqlalchemy_dialect(conn)), dict(options))
     raise wrong_type(

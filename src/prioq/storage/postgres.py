@@ -238,7 +238,7 @@ class PostgresStore:
 
         store = open_shared(conn, **options)
         if not isinstance(store, PostgresStore):
-            raise wrong_type(InvalidValue, f"PostgresStore.shared needs a PostgreSQL connection, got {conn!r}")
+            raise wrong_type(InvalidValue, f"PostgresStore.shared needs a PostgreSQL connection: {conn!r}")
         return store
 
     @property
