@@ -52,7 +52,8 @@ def sqlite_catalog(path: Path) -> list[tuple[Any, ...]]:
     """Every table and index of a SQLite file with its SQL (whitespace normalized), sorted."""
     conn = sqlite3.connect(path)
     rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")
-    out = sorted((t, n, tbl, " ".join((sql or "").split())) for t, n, tbl, sql in rows)
+    # SQLite quotes a renamed table's name in its CREATE text: quotes are not a difference.
+    out = sorted((t, n, tbl, " ".join((sql or "").replace("\"", "").split())) for t, n, tbl, sql in rows)
     conn.close()
     return out
 
