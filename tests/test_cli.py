@@ -260,6 +260,22 @@ def test_show_on_postgresql_uses_read_only_queries(
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def test_show_with_a_mistyped_schema_creates_nothing(postgres_url: str) -> None:
+    import secrets
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    import psycopg
+
+    typo = f"t_typo_{secrets.token_hex(4)}"
+    parts = urlsplit(postgres_url)
+    url = urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), ("schema", typo)])))
+    code, _, err = run("show", "--store", url)
+    assert code != 0 and "holds no prioq store" in err and "nothing was created" in err
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+                            (typo,)).fetchone() == (0,)
+
+
 # --------------------------------------------------------------------------- demo and bench
 
 

@@ -391,8 +391,9 @@ def _run_bench(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _readonly_url(url: str) -> str:
-    """A sqlite URL opened read-only (no writer lock, never creates a file); others unchanged."""
-    if urlsplit(url).scheme.lower() != "sqlite":
+    """A sqlite or PostgreSQL URL opened read-only (``mode=ro``: no writer lock or lease, never
+    creates a file, a schema or a table); others unchanged."""
+    if urlsplit(url).scheme.lower() not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
         return url
     base, _, query = url.partition("?")
     if any(k == "mode" for k, _ in parse_qsl(query, keep_blank_values=True)):
@@ -449,7 +450,7 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         running = list(store.running_jobs())  # type: ignore[attr-defined]
         now, clock = args.now, "--now"
         if now is None and scheme in ("sqlite", "memory", ""):
-            # A read-only SQLite load takes no lock; PostgreSQL's load would take the leader lease.
+            # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
             now, clock = store.load().now, "the scheduler's last call"
         if now is None:
             times = [r.job.submitted_at for r in pending] + [r.started_at or 0.0 for r in running]
