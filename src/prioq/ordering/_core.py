@@ -130,7 +130,10 @@ class Field:
     a NULL value is then an error, and SQL needs no NULL handling (row-value
     comparison becomes possible). ``text=True`` makes SQL compare the column
     byte-wise (``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite), the
-    code-point order Python uses for ``str``.
+    code-point order Python uses for ``str``. ``kind`` (``"int"``, ``"float"``,
+    ``"number"``, ``"str"``, ``"bool"``, ``"datetime"``; ``None``: any) declares the
+    values the field holds: a cursor holding another kind is an :class:`InvalidCursor`
+    before any SQL runs (a str where the column holds integers, an int beyond 64 bits).
     """
 
     name: str = attrs.field(validator=_field_name)
@@ -138,6 +141,33 @@ class Field:
     nulls: Nulls | None = attrs.field(default=None, converter=_nulls)
     nullable: bool = attrs.field(default=True, validator=_flag)
     text: bool = attrs.field(default=False, validator=_flag)
+    kind: str | None = attrs.field(default=None, validator=lambda _, __, v: _kind_name(v))
+
+
+_KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (float,),
+    "number": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "datetime": (datetime,),
+}
+
+
+def _kind_name(value: object) -> None:
+    if value is not None and value not in _KINDS:
+        _invalid(f"field kind must be one of {sorted(_KINDS)} or None, got {value!r}",
+                 wrong_type_=not isinstance(value, str))
+
+
+def _of_kind(field: Field, value: object) -> bool:
+    """Whether a non-NULL ``value`` is of the field's declared kind (bools are no ints or floats)."""
+    kind = field.kind
+    if kind is None:
+        return True
+    if isinstance(value, bool):
+        return kind == "bool"
+    return isinstance(value, _KINDS[kind])
 
 
 FieldSpec: TypeAlias = Field | str | tuple[str, ...]
@@ -151,6 +181,7 @@ _OPTIONS = {
     "last": ("nulls", "last"),
     "not_null": ("nullable", False),
     "text": ("text", True),
+    **{kind: ("kind", kind) for kind in _KINDS},
 }
 
 
@@ -242,8 +273,12 @@ def _check_value(field: Field, value: object) -> Value:
     if isinstance(value, float):
         if math.isnan(value):
             _invalid(f"field {field.name!r}: NaN has no place in an order")
+        if not _of_kind(field, value):
+            _invalid(f"field {field.name!r} holds {field.kind} values, got {value!r}", wrong_type_=True)
         return value
     if isinstance(value, bool | int | str | datetime):
+        if not _of_kind(field, value):
+            _invalid(f"field {field.name!r} holds {field.kind} values, got {value!r}", wrong_type_=True)
         return value
     _invalid(
         f"field {field.name!r}: cannot order by {type(value).__name__} value {value!r} "
@@ -420,7 +455,8 @@ class Order:
         self.__attrs_init__(tuple(parsed), _secret(secret))
 
     def __attrs_post_init__(self) -> None:
-        spec = [[f.name, f.direction, f.nulls, f.nullable] for f in self.fields]
+        # A declared kind joins the digest only when set: orders without kinds keep their cursors.
+        spec = [[f.name, f.direction, f.nulls, f.nullable, *([f.kind] if f.kind else [])] for f in self.fields]
         canonical = json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         object.__setattr__(self, "_digest", hashlib.sha256(canonical).hexdigest()[:12])
         # Per field: index, desc, nullable, NULL's rank, a value's rank — so key() does no lookups.
@@ -567,9 +603,20 @@ class Order:
                 f"cursor {_short(cursor)} holds {len(raw_values)} values, not {len(self.fields)}"
             )
         try:
-            return tuple(_decode_value(f, v) for f, v in zip(self.fields, raw_values, strict=True))
+            values = tuple(_decode_value(f, v) for f, v in zip(self.fields, raw_values, strict=True))
         except (ValueError, TypeError) as e:
             raise InvalidCursor(f"cursor {_short(cursor)} holds a bad value: {e}") from None
+        for field, value in zip(self.fields, values, strict=True):
+            if value is not None and not _of_kind(field, value):
+                raise InvalidCursor(
+                    f"cursor {_short(cursor)} holds {_short(value)} for field {field.name!r}, "
+                    f"which holds {field.kind} values"
+                )
+            if field.kind in ("int", "number") and isinstance(value, int) and not (
+                _SQL_INT_MIN <= value <= _SQL_INT_MAX
+            ):
+                raise InvalidCursor(f"cursor {_short(cursor)} holds {_short(value)}, beyond a 64-bit integer")
+        return values
 
     def page(self, fetched: Sequence[T], limit: int, *, max_limit: int = DEFAULT_MAX_LIMIT) -> Page[T]:
         """A page from up to ``limit + 1`` rows already in this order (a ``LIMIT limit + 1`` query).

@@ -610,12 +610,15 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ read-only queries
 
-    def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
-        """A page of pending jobs in base-priority order via the ``jobs_pending`` index. O(log n + limit)."""
-        sql, params = pending_page_query(self._sql.jobs, cursor, limit, POSTGRESQL)
+    def pending_jobs(
+        self, limit: int, cursor: str | None = None, *, secret: bytes | str | None = None
+    ) -> Page[JobRow]:
+        """A page of pending jobs in base-priority order via the ``jobs_pending`` index; cursors
+        signed with ``secret`` (see :func:`prioq.storage.pending_order`). O(log n + limit)."""
+        sql, params = pending_page_query(self._sql.jobs, cursor, limit, POSTGRESQL, secret)
         with self._use() as conn:
             rows = conn.execute(sql, params).fetchall()
-        return page_from_rows([job_row(r) for r in rows], limit)
+        return page_from_rows([job_row(r) for r in rows], limit, secret)
 
     def running_jobs(self) -> list[JobRow]:
         """Running and terminating jobs by ``started_at`` then id. O(r log n)."""
