@@ -148,6 +148,27 @@ def job_rows(draw: st.DrawFn, job_id: str | None = None, seq: int | None = None)
     )
 
 
+def as_state(rows: list[JobRow], node_list: list[Node]) -> tuple[dict[str, JobRow], list[Node]]:
+    """Arbitrary rows made into a state a scheduler could have written (a store refuses others at
+    load): unique seqs, running rows on nodes of their own that hold their allocations, nominations
+    of stored nodes."""
+    nodes = {n.id: n for n in node_list}
+    by_id = {r.job.id: r for r in rows}
+    out: dict[str, JobRow] = {}
+    for seq, row in enumerate(by_id.values()):
+        if row.state == "pending":
+            out[row.job.id] = attrs.evolve(row, seq=seq, nominated=tuple(sorted(nodes))[: len(row.nominated)])
+            continue
+        placed = tuple(f"{row.job.id}#{k}" for k in range(len(row.node_ids)))
+        for node_id, alloc in zip(placed, row.allocation, strict=True):
+            whole = Resources(cpu_milli=alloc.cpu_milli, memory=alloc.memory, disk=alloc.disk,
+                              gpus=[Device(d.index, d.gpu, MILLI) for d in alloc.gpus], extras=alloc.extras,
+                              cpu_arch=alloc.cpu_arch)
+            nodes.setdefault(node_id, Node(id=node_id, capacity=whole))
+        out[row.job.id] = attrs.evolve(row, seq=seq, node_ids=placed)
+    return out, list(nodes.values())
+
+
 def same(a: object, b: object) -> bool:
     """Equal and of the same types throughout (``repr`` tells ``8`` from ``8.0``)."""
     return a == b and repr(a) == repr(b)
@@ -298,7 +319,8 @@ class StoreContract:
         url = self.fresh_url()
         store = self.open(url)
         assert store.load().is_empty()
-        by_id = {r.job.id: attrs.evolve(r, seq=i) for i, r in enumerate(rows)}  # unique seqs
+        by_id, node_list = as_state(rows, node_list)
+        counter = max(counter, len(by_id))
         nrows = {n.id: NodeRow(node=n, order=i) for i, n in enumerate(node_list)}
         store.commit(Changes(jobs=by_id, nodes=nrows, now=now, next_seq=counter, next_order=len(nrows)))
         store = self.reopen(store, url)
@@ -348,14 +370,15 @@ class StoreContract:
         store.load()
         a = JobRow(job=Job(id="a", submitted_at=0), seq=0, state="pending")
         b = JobRow(job=Job(id="b", submitted_at=1, priority=3), seq=1, state="pending")
-        store.commit(Changes(jobs={"a": a, "b": b}, nodes={"n0": NodeRow(node=nodes(1)[0], order=0)},
-                             now=1, next_seq=2, next_order=1))
+        n0, n1 = (NodeRow(node=n, order=i) for i, n in enumerate(nodes(2)))
+        store.commit(Changes(jobs={"a": a, "b": b}, nodes={"n0": n0, "n1": n1}, now=1, next_seq=2,
+                             next_order=2))
         a2 = attrs.evolve(a, state="running", node_ids=("n0",), allocation=(Resources(cpu_milli=5),),
                           started_at=2.0, start_priority=0.0)
-        store.commit(Changes(jobs={"a": a2, "b": None}, nodes={"n0": None}, now=2, next_seq=2, next_order=1))
+        store.commit(Changes(jobs={"a": a2, "b": None}, nodes={"n1": None}, now=2, next_seq=2, next_order=2))
         store = self.reopen(store, url)
         snap = store.load()
-        assert same(list(snap.jobs), [a2]) and snap.nodes == () and snap.now == 2
+        assert same(list(snap.jobs), [a2]) and snap.nodes == (n0,) and snap.now == 2
         assert store.get_job("b") is None
         assert same(store.running_jobs(), [a2])
         assert store.pending_jobs(10).items == ()

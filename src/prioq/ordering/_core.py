@@ -456,7 +456,8 @@ class Order:
 
     def __attrs_post_init__(self) -> None:
         # A declared kind joins the digest only when set: orders without kinds keep their cursors.
-        spec = [[f.name, f.direction, f.nulls, f.nullable, *([f.kind] if f.kind else [])] for f in self.fields]
+        spec = [[f.name, f.direction, f.nulls, f.nullable, *([f.kind] if f.kind else [])]
+                for f in self.fields]
         canonical = json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         object.__setattr__(self, "_digest", hashlib.sha256(canonical).hexdigest()[:12])
         # Per field: index, desc, nullable, NULL's rank, a value's rank — so key() does no lookups.

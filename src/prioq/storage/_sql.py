@@ -302,7 +302,7 @@ class Statements:
             load_meta=f"SELECT now, next_seq, next_order, commits FROM {meta} WHERE id = 1",
             load_placement=f"SELECT state FROM {q}placement WHERE id = 1",
             load_nodes=f"SELECT id, ord, data FROM {nodes} ORDER BY ord",
-            load_jobs=f"SELECT {ROW_COLUMNS} FROM {jobs} ORDER BY seq",
+            load_jobs=f"SELECT {ROW_COLUMNS}, priority, submitted_at, started_at FROM {jobs} ORDER BY seq",
             running_jobs=f"SELECT {ROW_COLUMNS} FROM {jobs} WHERE state <> 'pending' ORDER BY started_at, id",
             get_job=f"SELECT {ROW_COLUMNS} FROM {jobs} WHERE id = {mark}",
             delete_jobs=_delete(dialect, jobs),
