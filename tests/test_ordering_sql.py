@@ -772,3 +772,66 @@ def test_sqlalchemy_keyset_refuses_cursor_values_that_do_not_suit_the_column(
     good = order.cursor_from_values([1, 1.5, "x", datetime(2020, 1, 1), True][: len(values)])
     with engine.connect() as conn:
         assert conn.execute(sa.select(table).where(order.sqlalchemy_keyset(table, good))).all() == []
+
+
+# ----------------------------------------------------------------------------- seeking pages and indexes
+
+
+def test_index_sql_prints_the_index_each_order_needs() -> None:
+    from prioq.ordering import RUNS_LIST, RUNS_LIST_NOT_NULL, SCHEDULING
+
+    assert RUNS_LIST_NOT_NULL.index_sql("runs") == (
+        'CREATE INDEX IF NOT EXISTS "runs_priority_desc_submitted_at_desc_id" ON "runs" '
+        '("priority" DESC, "submitted_at" DESC, "id" ASC)'
+    )
+    assert RUNS_LIST.index_sql(("app", "runs"), {"id": "run_id"}, "postgresql", name="runs_list") == (
+        'CREATE INDEX IF NOT EXISTS "runs_list" ON "app"."runs" '
+        '("priority" DESC NULLS LAST, "submitted_at" DESC NULLS LAST, "run_id" ASC)'
+    )
+    assert SCHEDULING.index_sql(("main", "jobs"), name="j") == (
+        'CREATE INDEX IF NOT EXISTS "main"."j" ON "jobs" ("priority" DESC, "submitted_at" ASC, "id" ASC)'
+    )
+    text = Order([("name", "asc", "not_null", "text")])
+    assert text.index_sql("t", dialect="postgresql").endswith('("name" COLLATE "C" ASC)')
+    for bad in (5, ("a", "b", "c"), ("",)):
+        with pytest.raises(ValueError):
+            RUNS_LIST.index_sql(bad)  # type: ignore[arg-type]
+
+
+def test_deep_pages_of_not_null_orders_seek_in_sqlite() -> None:
+    """The planner starts the index scan at the cursor (SEARCH), never at the first row (SCAN):
+    a deep page costs what the first does (benchmarks/bench_pages.py measures it)."""
+    from prioq.ordering import RUNS_LIST_NOT_NULL, SCHEDULING
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE runs (id TEXT NOT NULL PRIMARY KEY, priority INTEGER NOT NULL, "
+                 "submitted_at REAL NOT NULL)")
+    conn.executemany("INSERT INTO runs VALUES (?, ?, ?)",
+                     [(f"r{i:05d}", i % 7, float(i % 13)) for i in range(3000)])
+    for order in (RUNS_LIST_NOT_NULL, SCHEDULING):
+        conn.execute(order.index_sql("runs"))
+        conn.execute("ANALYZE")
+        by = order.order_by_sql()
+        anchor = conn.execute(f"SELECT id, priority, submitted_at FROM runs ORDER BY {by} "
+                              "LIMIT 1 OFFSET 2500").fetchone()
+        row = dict(zip(("id", "priority", "submitted_at"), anchor, strict=True))
+        where, params = order.keyset_sql(None, order.cursor(row))
+        sql = f"SELECT id FROM runs WHERE {where} ORDER BY {by} LIMIT 51"
+        plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert plan.startswith("SEARCH") and "TEMP B-TREE" not in plan, plan
+        offset = conn.execute(f"SELECT id FROM runs ORDER BY {by} LIMIT 51 OFFSET 2501").fetchall()
+        assert conn.execute(sql, params).fetchall() == offset
+
+
+def test_pages_benchmark_runs_at_toy_size() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_pages.py"), "--toy"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "RUNS_LIST_NOT_NULL" in out.stdout and "SANITY FAILED" not in out.stdout
