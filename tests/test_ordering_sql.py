@@ -133,21 +133,27 @@ class Backend:
             self.run(sql, [self.to_db(row[f]) for f in FIELDS])
 
     def pages(
-        self, order: Order, limit: int, between: Callable[[], None] = lambda: None
+        self, order: Order, limit: int, between: Callable[[], None] = lambda: None, branches: bool = False
     ) -> list[dict[str, Any]]:
-        """Every page in turn, as a server would serve them; ``between`` runs after each page."""
+        """Every page in turn, as a server would serve them; ``between`` runs after each page;
+        ``branches``: each page from ``order.keyset_branches``, one query per branch until full."""
         cols = ", ".join(quote_ident(SCHEMA[f][0], "sqlite") for f in FIELDS)
         ph = "?" if self.dialect == "sqlite" else "%s"
         order_by = order.order_by_sql(COLUMNS, self.dialect)  # type: ignore[arg-type]
         out: list[dict[str, Any]] = []
         cursor = None
         for _ in range(1000):
-            where, params = order.keyset_sql(COLUMNS, cursor, self.dialect)  # type: ignore[arg-type]
-            sql = f"SELECT {cols} FROM {self.table} WHERE {where} ORDER BY {order_by} LIMIT {ph}"
-            fetched = [
-                {f: self.from_db(f, v) for f, v in zip(FIELDS, r, strict=True)}
-                for r in self.run(sql, [*(self.to_db(p) for p in params), limit + 1])
-            ]
+            conditions = (order.keyset_branches(COLUMNS, cursor, self.dialect)  # type: ignore[arg-type]
+                          if branches else [order.keyset_sql(COLUMNS, cursor, self.dialect)])  # type: ignore[arg-type]
+            fetched: list[dict[str, Any]] = []
+            for where, params in conditions:
+                sql = f"SELECT {cols} FROM {self.table} WHERE {where} ORDER BY {order_by} LIMIT {ph}"
+                fetched += [
+                    {f: self.from_db(f, v) for f, v in zip(FIELDS, r, strict=True)}
+                    for r in self.run(sql, [*(self.to_db(p) for p in params), limit + 1 - len(fetched)])
+                ]
+                if len(fetched) > limit:
+                    break
             page = order.page(fetched, limit)
             out.extend(page.items)
             if page.next_cursor is None:
@@ -244,6 +250,7 @@ def test_sqlite_pages_equal_the_sorted_list(table: tuple[list[dict[str, Any]], O
     db.load(rows)
     expected = ids(reference_sorted(rows, order))
     assert ids(db.pages(order, limit)) == expected
+    assert ids(db.pages(order, limit, branches=True)) == expected
     assert ids(python_pages(rows, order, limit)) == expected
 
 
@@ -262,7 +269,8 @@ def test_python_sqlite_and_postgresql_serve_identical_pages(
     in_python = ids(python_pages(rows, order, limit))
     in_sqlite = ids(lite.pages(order, limit))
     in_postgresql = ids(backend.pages(order, limit))
-    assert in_python == in_sqlite == in_postgresql == expected
+    branched = ids(backend.pages(order, limit, branches=True))
+    assert in_python == in_sqlite == in_postgresql == branched == expected
 
 
 def _inserting(

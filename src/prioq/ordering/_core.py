@@ -667,6 +667,29 @@ class Order:
             return "(1 = 1)", []
         return keyset(self.fields, cols, _sql_values(self.parse_cursor(cursor), cursor), d)
 
+    def keyset_branches(
+        self,
+        columns: Mapping[str, ColumnName] | None,
+        cursor: str | None,
+        dialect: Dialect = "sqlite",
+    ) -> list[tuple[str, list[Value]]]:
+        """The rows after ``cursor`` as a list of ``(fragment, params)`` conditions, each an index
+        seek, in the order their rows come (``[("(1 = 1)", [])]`` for no cursor).
+
+        For an order whose directions change (``SCHEDULING``: priority desc, then ascending), no
+        single condition seeks past the first direction change: a deep page would scan the rest
+        of the cursor's priority. Run the branches in turn -- ``SELECT ... WHERE <your filters>
+        AND <fragment> ORDER BY <order_by_sql> LIMIT ?`` with what is still missing of
+        ``limit + 1`` -- and stop once you have them: at most one query per direction change,
+        each O(log n + limit). Orders with nullable fields get the one :meth:`keyset_sql` condition.
+        """
+        from prioq.ordering._sql import branches
+
+        cols, d = _columns(self, columns), _dialect(dialect)
+        if cursor is None:
+            return [("(1 = 1)", [])]
+        return branches(self.fields, cols, _sql_values(self.parse_cursor(cursor), cursor), d)
+
     def index_sql(
         self,
         table: ColumnName,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prioq.ordering._core import Dialect, Field, Value
 
-__all__ = ["index", "keyset", "order_by", "quote_ident"]
+__all__ = ["branches", "index", "keyset", "order_by", "quote_ident"]
 
 
 def quote_ident(name: str, dialect: Dialect) -> str:
@@ -150,3 +150,34 @@ def index(
         else:
             target = f"{quote_ident(table[0], dialect)}.{target}"
     return f"CREATE INDEX IF NOT EXISTS {index_name} ON {target} ({', '.join(items)})"
+
+
+def branches(
+    fields: Sequence[Field], columns: Sequence[tuple[str, ...]], values: Sequence[Value], dialect: Dialect
+) -> list[tuple[str, list[Value]]]:
+    """The rows after ``values`` as disjoint conditions, each of which an index *seeks* to, in the
+    order their rows come: the fields cut into runs of one direction ``R1, R2, ... Rk``; branch
+    ``j`` holds ``R1..R(j-1)`` equal to the cursor's and ``Rj`` strictly after it (a row-value
+    bound), from ``j = k`` down to 1. Needs every field not_null (else: the one keyset condition).
+    O(fields²) text."""
+    if any(f.nullable or v is None for f, v in zip(fields, values, strict=True)):
+        return [keyset(fields, columns, values, dialect)]
+    ph = "?" if dialect == "sqlite" else "%s"
+    compared = [_compared(f, _column(c, dialect), dialect) for f, c in zip(fields, columns, strict=True)]
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(fields) + 1):
+        if i == len(fields) or fields[i].direction != fields[start].direction:
+            runs.append((start, i))
+            start = i
+    out = []
+    for j in range(len(runs) - 1, -1, -1):
+        lo, hi = runs[j]
+        equal = [f"{compared[i]} = {ph}" for i in range(lo)]
+        op = ">" if fields[lo].direction == "asc" else "<"
+        if hi - lo > 1:
+            bound = f"({', '.join(compared[lo:hi])}) {op} ({', '.join([ph] * (hi - lo))})"
+        else:
+            bound = f"{compared[lo]} {op} {ph}"
+        out.append((f"({' AND '.join([*equal, bound])})", [*values[:lo], *values[lo:hi]]))
+    return out

@@ -5,7 +5,7 @@ keyset SQL both SQL stores run (docs/storage.md#read-only-queries)."""
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from prioq._validate import integer
@@ -20,7 +20,7 @@ __all__ = [
     "page_from_rows",
     "page_in_memory",
     "pending_order",
-    "pending_page_query",
+    "pending_page_rows",
     "pending_values",
 ]
 
@@ -80,20 +80,30 @@ def page_in_memory(
     return Page(items, order.cursor_from_values(pending_values(items[-1])) if more else None)
 
 
-def pending_page_query(
-    table: str, cursor: str | None, limit: int, dialect: Dialect, secret: bytes | str | None = None
-) -> tuple[str, list[Any]]:
-    """The SQL (and parameters) for one page of pending jobs in base-priority order:
-    ``limit + 1`` rows of ``(id, seq, state, data, run)`` after ``cursor``, for
-    :func:`page_from_rows`. Served by the ``jobs_pending`` index: O(log n + limit)."""
+def pending_page_rows(
+    execute: Callable[[str, list[Any]], list[Any]],
+    table: str,
+    cursor: str | None,
+    limit: int,
+    dialect: Dialect,
+    secret: bytes | str | None = None,
+) -> list[Any]:
+    """Up to ``limit + 1`` rows of ``(id, seq, state, data, run)`` after ``cursor`` in base-priority
+    order, for :func:`page_from_rows`; ``execute(sql, params)`` returns a query's rows (run it in
+    one read transaction). The order turns from descending (priority) to ascending: the cursor's
+    own priority is one index seek, the lower priorities another (``Order.keyset_branches``),
+    so every page costs O(log n + limit) on the ``jobs_pending`` index, however deep."""
     check_limit(limit)
     order = pending_order(secret)
-    where, params = order.keyset_sql(None, cursor, dialect.name)
-    sql = (
-        f"SELECT id, seq, state, data, run FROM {table} WHERE state = 'pending' AND {where} "
-        f"ORDER BY {order.order_by_sql(None, dialect.name)} LIMIT {dialect.mark}"
-    )
-    return sql, [*params, limit + 1]
+    by = order.order_by_sql(None, dialect.name)
+    rows: list[Any] = []
+    for where, params in order.keyset_branches(None, cursor, dialect.name):
+        sql = (f"SELECT id, seq, state, data, run FROM {table} WHERE state = 'pending' AND {where} "
+               f"ORDER BY {by} LIMIT {dialect.mark}")
+        rows += execute(sql, [*params, limit + 1 - len(rows)])
+        if len(rows) > limit:
+            break
+    return rows
 
 
 def page_from_rows(items: list[JobRow], limit: int, secret: bytes | str | None = None) -> Page[JobRow]:

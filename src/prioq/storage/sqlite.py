@@ -42,7 +42,7 @@ from prioq._validate import boolean, choice, lookup_id, wrong_type
 from prioq.errors import InvalidValue, StoreError
 from prioq.storage._migrations import SCHEMA_VERSION, STEPS, Names, check_not_newer, locate, migrate
 from prioq.storage._options import seconds, split_url, table_prefix, url_seconds
-from prioq.storage._pages import page_from_rows, pending_page_query
+from prioq.storage._pages import page_from_rows, pending_page_rows
 from prioq.storage._reads import commits, job_row, snapshot
 from prioq.storage._rows import Changes, JobRow, Snapshot
 from prioq.storage._sql import DEFAULT_PREFIX, SQLITE, Statements
@@ -422,9 +422,9 @@ class SQLiteStore:
     ) -> Page[JobRow]:
         """A page of pending jobs in base-priority order, via the ``jobs_pending`` index; cursors
         signed with ``secret`` (see :func:`prioq.storage.pending_order`). O(log n + limit)."""
-        sql, params = pending_page_query(self._sql.jobs, cursor, limit, SQLITE, secret)
-        with self._use() as conn:
-            rows = conn.execute(sql, params).fetchall()
+        with self._read() as conn:
+            rows = pending_page_rows(lambda sql, params: conn.execute(sql, params).fetchall(),
+                                     self._sql.jobs, cursor, limit, SQLITE, secret)
         return page_from_rows([job_row(r) for r in rows], limit, secret)
 
     def running_jobs(self) -> list[JobRow]:
