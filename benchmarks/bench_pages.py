@@ -10,8 +10,10 @@ A ``runs`` table of ``n`` rows (``priority`` 0..9, ``submitted_at`` random, ``id
   ones, each one index seek (two queries at most);
 * ``SCHEDULING`` with the one ``keyset_sql`` condition (for contrast): it seeks to the cursor's
   priority, then scans that priority's rows before the cursor;
-* ``RUNS_LIST`` (nullable fields, for contrast) -- the NULL rules leave only the first field
-  to seek on; the rest of that priority is scanned.
+* ``RUNS_LIST branches`` -- the nullable preset through ``keyset_branches``: each field's
+  non-NULL values and its NULLs are branches of their own, every one an index seek;
+* ``RUNS_LIST`` with the one ``keyset_sql`` condition (for contrast): its NULL rules (``OR
+  priority IS NULL``) leave the planner nothing to seek to -- it scans from the first row.
 
 Each figure is the median, over ``--repeat`` rounds, of one page query (``LIMIT 51``, execute
 and fetch) -- the first page (no cursor) and the page after the row 90% deep -- with the
@@ -50,6 +52,7 @@ CASES: list[tuple[str, Order, bool]] = [
     ("RUNS_LIST_NOT_NULL", RUNS_LIST_NOT_NULL, False),
     ("SCHEDULING branches", SCHEDULING, True),
     ("SCHEDULING", SCHEDULING, False),
+    ("RUNS_LIST branches", RUNS_LIST, True),
     ("RUNS_LIST", RUNS_LIST, False),
 ]
 

@@ -676,12 +676,13 @@ class Order:
         """The rows after ``cursor`` as a list of ``(fragment, params)`` conditions, each an index
         seek, in the order their rows come (``[("(1 = 1)", [])]`` for no cursor).
 
-        For an order whose directions change (``SCHEDULING``: priority desc, then ascending), no
-        single condition seeks past the first direction change: a deep page would scan the rest
-        of the cursor's priority. Run the branches in turn -- ``SELECT ... WHERE <your filters>
+        For an order whose directions change (``SCHEDULING``: priority desc, then ascending) or
+        whose fields are nullable (``RUNS_LIST``), no single condition seeks past the first
+        change: a deep page would scan the rest of the cursor's priority, or more. Run the branches in turn -- ``SELECT ... WHERE <your filters>
         AND <fragment> ORDER BY <order_by_sql> LIMIT ?`` with what is still missing of
         ``limit + 1`` -- and stop once you have them: at most one query per direction change,
-        each O(log n + limit). Orders with nullable fields get the one :meth:`keyset_sql` condition.
+        each O(log n + limit). Nullable fields seek too: a field's non-NULL values after the
+        cursor's and its NULLs are two branches (``RUNS_LIST`` needs up to five queries).
         """
         from prioq.ordering._sql import branches
 

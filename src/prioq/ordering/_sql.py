@@ -156,28 +156,47 @@ def branches(
     fields: Sequence[Field], columns: Sequence[tuple[str, ...]], values: Sequence[Value], dialect: Dialect
 ) -> list[tuple[str, list[Value]]]:
     """The rows after ``values`` as disjoint conditions, each of which an index *seeks* to, in the
-    order their rows come: the fields cut into runs of one direction ``R1, R2, ... Rk``; branch
-    ``j`` holds ``R1..R(j-1)`` equal to the cursor's and ``Rj`` strictly after it (a row-value
-    bound), from ``j = k`` down to 1. Needs every field not_null (else: the one keyset condition).
-    O(fields²) text."""
-    if any(f.nullable or v is None for f, v in zip(fields, values, strict=True)):
-        return [keyset(fields, columns, values, dialect)]
+    order their rows come.
+
+    The fields are cut into segments: runs of not_null fields of one direction, and each nullable
+    field alone. Branch by branch, from the last segment to the first: the segments before it
+    equal to the cursor's values (``IS NULL`` for a NULL), and the segment strictly after its
+    values -- a row-value bound for a run; for a nullable field its non-NULL values after the
+    cursor's, then its NULLs when they sort last (or, after a NULL that sorts first, every
+    non-NULL value). O(fields²) text."""
     ph = "?" if dialect == "sqlite" else "%s"
-    compared = [_compared(f, _column(c, dialect), dialect) for f, c in zip(fields, columns, strict=True)]
-    runs: list[tuple[int, int]] = []
+    cols = [_column(c, dialect) for c in columns]
+    compared = [_compared(f, c, dialect) for f, c in zip(fields, cols, strict=True)]
+    segments: list[tuple[int, int]] = []
     start = 0
     for i in range(1, len(fields) + 1):
-        if i == len(fields) or fields[i].direction != fields[start].direction:
-            runs.append((start, i))
+        run = (i < len(fields) and not fields[i].nullable and not fields[start].nullable
+               and fields[i].direction == fields[start].direction)
+        if not run:
+            segments.append((start, i))
             start = i
-    out = []
-    for j in range(len(runs) - 1, -1, -1):
-        lo, hi = runs[j]
-        equal = [f"{compared[i]} = {ph}" for i in range(lo)]
-        op = ">" if fields[lo].direction == "asc" else "<"
+    out: list[tuple[str, list[Value]]] = []
+    for lo, hi in reversed(segments):
+        equal: list[str] = []
+        equal_params: list[Value] = []
+        for i in range(lo):
+            if values[i] is None:
+                equal.append(f"{cols[i]} IS NULL")
+            else:
+                equal.append(f"{compared[i]} = {ph}")
+                equal_params.append(values[i])
+        field, value = fields[lo], values[lo]
+        op = ">" if field.direction == "asc" else "<"
+        afters: list[tuple[str, list[Value]]] = []
         if hi - lo > 1:
-            bound = f"({', '.join(compared[lo:hi])}) {op} ({', '.join([ph] * (hi - lo))})"
-        else:
-            bound = f"{compared[lo]} {op} {ph}"
-        out.append((f"({' AND '.join([*equal, bound])})", [*values[:lo], *values[lo:hi]]))
-    return out
+            afters.append((f"({', '.join(compared[lo:hi])}) {op} ({', '.join([ph] * (hi - lo))})",
+                           list(values[lo:hi])))
+        elif value is not None:
+            afters.append((f"{compared[lo]} {op} {ph}", [value]))
+            if field.nullable and field.nulls == "last":
+                afters.append((f"{cols[lo]} IS NULL", []))
+        elif field.nullable and field.nulls == "first":
+            afters.append((f"{cols[lo]} IS NOT NULL", []))
+        for cond, params in afters:
+            out.append((f"({' AND '.join([*equal, cond])})", [*equal_params, *params]))
+    return out or [("(1 = 0)", [])]
