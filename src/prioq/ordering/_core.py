@@ -678,11 +678,12 @@ class Order:
 
         For an order whose directions change (``SCHEDULING``: priority desc, then ascending) or
         whose fields are nullable (``RUNS_LIST``), no single condition seeks past the first
-        change: a deep page would scan the rest of the cursor's priority, or more. Run the branches in turn -- ``SELECT ... WHERE <your filters>
-        AND <fragment> ORDER BY <order_by_sql> LIMIT ?`` with what is still missing of
-        ``limit + 1`` -- and stop once you have them: at most one query per direction change,
-        each O(log n + limit). Nullable fields seek too: a field's non-NULL values after the
-        cursor's and its NULLs are two branches (``RUNS_LIST`` needs up to five queries).
+        change: a deep page would scan the rest of the cursor's priority, or more. Run the
+        branches in turn -- ``SELECT ... WHERE <your filters> AND <fragment> ORDER BY
+        <order_by_sql> LIMIT ?`` with what is still missing of ``limit + 1`` -- and stop once
+        you have them: at most one query per direction change (and per nullable field), each
+        O(log n + limit). Nullable fields seek too: a field's non-NULL values after the cursor's
+        and its NULLs are two branches (``RUNS_LIST`` needs up to five queries).
         """
         from prioq.ordering._sql import branches
 
