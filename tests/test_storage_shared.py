@@ -381,3 +381,111 @@ def test_sigkill_never_leaves_the_application_and_prioq_disagreeing(tmp_path: Pa
         assert time.monotonic() < deadline, "crash test is too slow"
     assert acked > 100, f"only {acked} acknowledged calls: the kills came too early"
     assert kills_mid_work >= 20
+
+
+# ----------------------------------------------------------------------------- asyncio (AsyncConnection)
+
+
+def test_async_connection_loads_and_commits_through_run_sync(tmp_path: Path) -> None:
+    """``shared_async`` + ``load_async``/``commit_async`` on a SQLAlchemy AsyncConnection (needs
+    greenlet and aiosqlite); the synchronous entry points refuse rather than block the loop."""
+    pytest.importorskip("greenlet")
+    pytest.importorskip("aiosqlite")
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from prioq.storage import Changes, JobRow, NodeRow, shared_async
+
+    async def main() -> None:
+        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/async.db")
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("CREATE TABLE jobs (id TEXT PRIMARY KEY)")
+            await conn.commit()
+            store = await shared_async(conn)
+            await conn.commit()
+            assert (await store.load_async()).is_empty()
+            with pytest.raises(StoreError, match="load_async"):
+                store.load()
+            node = NodeRow(node=NODES[0], order=0)
+            row = JobRow(job=Job(id="a", submitted_at=0), seq=0, state="pending")
+            await conn.exec_driver_sql("INSERT INTO jobs VALUES ('a')")
+            await store.commit_async(Changes(jobs={"a": row}, nodes={"n": node}, now=0.0, next_seq=1,
+                                             next_order=1))
+            assert prioq_ids(tmp_path / "async.db") == set()  # not before the caller commits
+            await conn.commit()
+            assert prioq_ids(tmp_path / "async.db") == {"a"}
+            b = JobRow(job=Job(id="b", submitted_at=1), seq=1, state="pending")
+            await store.commit_async(Changes(jobs={"b": b}, now=1.0, next_seq=2, next_order=1))
+            await conn.rollback()
+            snap = await store.load_async()
+            assert [r.job.id for r in snap.jobs] == ["a"]
+            await conn.rollback()
+            store.close()
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_async_connection_on_postgresql(postgres_url: str, pg_schema: str) -> None:
+    pytest.importorskip("greenlet")
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from prioq.storage import Changes, JobRow, NodeRow, shared_async
+
+    async def main() -> None:
+        engine = create_async_engine(postgres_url.replace("postgresql://", "postgresql+psycopg_async://"))
+        async with engine.connect() as conn:
+            store = await shared_async(conn, schema=pg_schema, replica="async-1")
+            await conn.commit()
+            assert (await store.load_async()).is_empty()  # takes the lease in this transaction
+            await conn.commit()
+            row = JobRow(job=Job(id="a", submitted_at=0), seq=0, state="pending")
+            await store.commit_async(Changes(jobs={"a": row}, nodes={"n": NodeRow(node=NODES[0], order=0)},
+                                             now=0.0, next_seq=1, next_order=1))
+            await conn.commit()
+            assert [r.job.id for r in (await store.load_async()).jobs] == ["a"]
+            await conn.rollback()
+        await engine.dispose()
+
+    asyncio.run(main())
+
+
+def test_a_failed_postgres_migration_changes_nothing(postgres_url: str, pg_schema: str) -> None:
+    import psycopg
+
+    store = PostgresStore(postgres_url, schema=pg_schema, replica="m")
+    busy(store)
+    store.resign()
+    store.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        postgres_to_v4(conn, pg_schema)
+        conn.execute(f'CREATE TABLE "{pg_schema}".prioq_extras (taken int)')
+        before = postgres_catalog(conn, pg_schema)
+    with pytest.raises(StoreError):
+        PostgresStore(postgres_url, schema=pg_schema, replica="m")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert postgres_catalog(conn, pg_schema) == before
+
+
+def test_read_only_postgres_creates_nothing_and_writes_nothing(postgres_url: str, pg_schema: str) -> None:
+    import psycopg
+
+    with pytest.raises(StoreError, match="holds no prioq store"):
+        PostgresStore(f"{postgres_url}?schema={pg_schema}&mode=ro")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+                            (pg_schema,)).fetchone() == (0,)
+    writer = PostgresStore(postgres_url, schema=pg_schema, replica="w")
+    Scheduler(NODES, store=writer).submit(Job(id="a", submitted_at=0), 0)
+    reader = PostgresStore(postgres_url, schema=pg_schema, readonly=True)
+    assert [r.job.id for r in reader.load().jobs] == ["a"]       # no lease taken
+    assert writer.lease().holder == "w"
+    with pytest.raises(StoreError, match="read-only"):
+        reader.try_acquire()
+    with pytest.raises(InvalidValue):
+        PostgresStore(f"{postgres_url}?schema={pg_schema}&mode=rx")
+    reader.close()
+    writer.close()
