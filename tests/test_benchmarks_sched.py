@@ -76,3 +76,8 @@ def test_bench_contention_toy_prints_ratios_side_by_side() -> None:
     for r in rows.values():
         assert r.rstrip().endswith("x"), r  # the ratio column
     assert "decisions per cycle" in out
+
+
+def test_bench_quota_toy_prints_its_table() -> None:
+    out = run("bench_quota.py")
+    assert [line.split()[0] for line in out.splitlines()[2:]] == ["no", "quotas"], out

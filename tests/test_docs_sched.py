@@ -1,4 +1,4 @@
-"""Every ```python block of docs/scheduler.md and docs/preemption.md runs as written.
+"""Every ```python block of docs/scheduler.md, docs/preemption.md and docs/quotas.md runs as written.
 
 The blocks of one page are executed in order in one namespace (later blocks
 use names defined earlier), so the pages stay true as the code changes.
@@ -16,7 +16,7 @@ import pytest
 import prioq
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["scheduler.md", "preemption.md"]
+PAGES = ["scheduler.md", "preemption.md", "quotas.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 

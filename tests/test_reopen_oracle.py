@@ -20,7 +20,19 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from prioq import Job, LinearAging, NoAging, Node, Policy, Preempt, Preemption, Scheduler, StepAging
+from prioq import (
+    Job,
+    LinearAging,
+    NoAging,
+    Node,
+    Policy,
+    Preempt,
+    Preemption,
+    Quota,
+    Quotas,
+    Scheduler,
+    StepAging,
+)
 from prioq.placement import FragmentationAware
 from prioq.resources import ResourceRequest
 from prioq.storage import MemoryStore
@@ -31,6 +43,14 @@ CAPACITIES = [
     "cpu=8 memory=32GB gpu=A100:80GB:2",
     "cpu=32 memory=128GB",
 ]
+
+QUOTAS = {
+    "a": Quota(nominal="gpu=4 cpu=16", cohort="c1", borrowing_limit="gpu=2", reclaim_within_cohort="any"),
+    "b": Quota(nominal="gpu=2", cohort="c1", lending_limit="gpu=1", reclaim_within_cohort="lower-priority",
+               borrow_within_cohort="lower-priority", max_priority_threshold=45),
+    "c": Quota(nominal="gpu=2", cohort="c1", within_owner="never"),
+    "d": Quota(nominal="gpu=3"),
+}
 
 PolicyFactory = Callable[[], Policy]
 # Each scheduler gets its own policy object: placement policies may learn (FGD).
@@ -75,6 +95,24 @@ POLICIES: dict[str, PolicyFactory] = {
     "fgd-random-ties-strict": lambda: Policy(
         queueing="strict", placement=FragmentationAware(tie_seed=7, window=6)
     ),
+    # quotas (docs/quotas.md): parking per owner, borrowing marks in the store's extras,
+    # reclaiming, fair sharing, the quota a nominated reclaimer holds
+    "quota-cohort-no-preemption": lambda: Policy(quotas=QUOTAS),
+    "quota-reclaim-preempt-linear": lambda: Policy(
+        aging=LinearAging(rate=0.5, max_boost=20),
+        preemption=Preemption(policy="lower-priority", min_runtime=3),
+        quotas=QUOTAS,
+    ),
+    "quota-reclaim-effective": lambda: Policy(
+        aging=StepAging(interval=5, step=10, max_boost=30),
+        preemption=Preemption(policy="lower-or-newer-equal", compare="effective"),
+        quotas=QUOTAS,
+    ),
+    "quota-fair-sharing-strict": lambda: Policy(
+        queueing="strict",
+        preemption=Preemption(policy="lower-or-newer-equal"),
+        quotas=Quotas(owners=QUOTAS, fair_sharing=True),
+    ),
 }
 
 
@@ -86,6 +124,7 @@ def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
         s.nominations(),
         {n.id: s.free(n.id) for n in s.nodes},
         s.nodes,
+        {r.job.id: s.explain(r.job.id, now) for r in s.running()},  # borrowing marks
     )
 
 
@@ -118,15 +157,16 @@ class ReopenMachine(RuleBasedStateMachine):
         after=st.sampled_from([0, 0, 0, 2, 5]),
         preemptible=st.sampled_from([True, True, False]),
         count=st.integers(1, 3),
+        owner=st.sampled_from(["a", "b", "c", "d", None]),
     )
     def submit(self, req: str, priority: int, gang: int, duration: int | None, after: int,
-               preemptible: bool, count: int) -> None:
+               preemptible: bool, count: int, owner: str | None) -> None:
         jobs = []
         for _ in range(count):
             # a dependency on a job submitted later: the job gains an unmet dependency then
             dep = (f"j{self.n_jobs + after}",) if after else ()
             jobs.append(Job(id=f"j{self.n_jobs}", submitted_at=self.now, priority=priority, request=req,
-                            nodes=gang, duration=duration, after=dep, preemptible=preemptible))
+                            nodes=gang, duration=duration, after=dep, preemptible=preemptible, owner=owner))
             self.n_jobs += 1
         self.s.submit_many(jobs, self.now)
 

@@ -43,6 +43,7 @@ from prioq.policy import Policy
 from prioq.preemption import Preemption
 from prioq.queue import PriorityQueue
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
+from prioq.quota import Quota, Quotas
 from prioq.resources import (
     GPU,
     Device,
@@ -105,6 +106,8 @@ __all__ = [
     "PriorityClass",
     "PriorityQueue",
     "QueryStore",
+    "Quota",
+    "Quotas",
     "Range",
     "Reason",
     "ResourceRequest",

@@ -321,6 +321,8 @@ class Reason(enum.Enum):
     """Strict queueing: a job ahead of it cannot start."""
     PREEMPTING = "PREEMPTING"
     """Nominated to nodes whose victims are terminating."""
+    QUOTA = "QUOTA"
+    """Its owner's quota (with what its cohort lends) has no room for it now."""
     DEPENDENCY = "DEPENDENCY"
     """Waiting for the jobs in ``after`` to finish."""
     NEW = "NEW"

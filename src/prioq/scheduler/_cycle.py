@@ -19,7 +19,9 @@ from collections.abc import Callable, Hashable
 
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
+from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import OrderKey
 from prioq.scheduler._preempting import Preempting
@@ -50,6 +52,10 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
+        # owner -> its first job this cycle found over quota (strict queueing blocks only
+        # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
+        self.over_quota: dict[str, str] = {}
+        self.held: set[str] = set()  # nominated jobs whose quota is held (see _hold_nominated_quota)
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -66,10 +72,21 @@ class Cycle:
         heapq.heapify(heap)
         self.key_of.update((job.id, key) for key, _, job in heap)
         self.claims.claim_nominations()
+        self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
-        while heap:
+        # Kueue admits jobs within their nominal quota before jobs that must borrow: those
+        # wait for a second pass, in order (each job is still considered once per cycle).
+        borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
+        while heap or borrowers:
+            if not heap:
+                assert borrowers is not None
+                heap, borrowers = borrowers, None
+                heapq.heapify(heap)
             key, stream, job = heapq.heappop(heap)
+            if borrowers is not None and self._would_borrow(job):
+                borrowers.append((key, stream, job))
+                continue
             self.key_of[job.id] = key
             reason = self.consider(job)
             if job.id in pend:
@@ -88,9 +105,39 @@ class Cycle:
                 queue = pend.parked[shape]
                 nxt = queue.peek(now)
                 heapq.heappush(heap, (pend.key(nxt, queue.seq_of(nxt.id), now), stream, nxt))
+        for job_id in sorted(self.held):
+            s.hold_quota(s.queue.get(job_id), -1)
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _would_borrow(self, job: Job) -> bool:
+        """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit
+        at all is not deferred: it waits (or preempts) whenever it is considered, and a cycle
+        with a deep quota-blocked backlog stays one pass. O(resources)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        quota = ledger.quota(job.owner)
+        if quota is None or quota.cohort is None or job.id in s.nominated:
+            return False
+        assert job.owner is not None
+        usage = usage_of(job.request, job.nodes)
+        return not ledger.fits(job.owner, usage, allow_borrowing=False) and ledger.fits(job.owner, usage)
+
+    def _hold_nominated_quota(self) -> None:
+        """A nominated job's quota counts as in use until it is considered: the quota its
+        victims free is its own, as the nodes they free are (Kueue admits a job that does
+        not borrow before one that does). O(nominations)."""
+        s = self.state
+        ledger = s.ledger
+        if ledger is None:
+            return
+        for job_id in sorted(s.nominated):
+            job = s.queue.get(job_id)
+            if ledger.quota(job.owner) is not None:
+                s.hold_quota(job, 1)
+                self.held.add(job_id)
 
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
@@ -106,6 +153,9 @@ class Cycle:
         """
         if reason[0] is Reason.DEPENDENCY:
             return True
+        if type(shape) is QuotaShape:
+            # mates share the owner and usage: over quota alike; any other reason is its own
+            return reason[0] is not Reason.QUOTA
         if job.duration is None or (job.request, job.nodes) in self.no_room:
             return False
         pend = self.state.queue
@@ -137,6 +187,10 @@ class Cycle:
         if s.unsatisfiable(job):
             self._maybe_park(job)
             return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        if s.ledger is not None and job.owner is not None and s.ledger.quota(job.owner) is not None:
+            over = self._quota(job, job.owner)
+            if over is not None:
+                return over
         placement = self.place(job)
         if placement is not None:
             self._start(job, placement)
@@ -164,6 +218,51 @@ class Cycle:
         ):
             self.claims.reserve(job)
         return reason
+
+    def _quota(self, job: Job, owner: str) -> ReasonText | None:
+        """``None`` if ``job`` fits its owner's quota now; else try quota preemption, or park
+        it with its owner's quota-blocked jobs, and say what is over. Never blocks other
+        owners (not even in strict queueing)."""
+        s = self.state
+        ledger = s.ledger
+        assert ledger is not None
+        strict = s.policy.queueing == "strict"
+        if strict and owner in self.over_quota:
+            return Reason.BLOCKED, (
+                f"strict queueing: {self.over_quota[owner]} of owner {owner} ahead of it is over quota"
+            )
+        if job.id in self.held:
+            self.held.discard(job.id)
+            s.hold_quota(job, -1)
+        usage = usage_of(job.request, job.nodes)
+        if ledger.fits(owner, usage):
+            return None
+        self.over_quota.setdefault(owner, job.id)
+        if job.id in s.nominated:
+            s.drop_nomination(job.id)
+            self.claims.drop(job.id)
+        if not ledger.ever_fits(owner, usage):
+            preempt = False
+            text = f"over quota of {owner} even with nothing running: {ledger.describe(owner, usage)}"
+        else:
+            preempt = (s.policy.preemption.enabled and s.class_may_preempt(job)
+                       and ledger.may_preempt(owner, s.policy.preemption.policy))
+            text = f"over quota of {owner}: {ledger.describe(owner, usage)}"
+        if preempt:
+            preempted = self.preempting.attempt(job, self.claims, self.decisions, over_quota=True)
+            if preempted is not None:
+                if s.queue.is_parked(job.id):
+                    s.unpark(job.id)
+                self.claims.claim_nomination(job.id)
+                return preempted
+        # Parked with the same owner's jobs of its shape (and, under preemption, priority):
+        # cycles visit only the head. Not in strict queueing (as any parking), nor when
+        # preemption compares effective priorities (they change with time).
+        if not strict and not (preempt and s.policy.preemption.compare == "effective"):
+            extra: tuple[object, ...] = (job.priority, s.class_may_preempt(job)) if preempt else ()
+            if s.queue.where.get(job.id) != QuotaShape(owner, job.request, job.nodes, extra):
+                _quota.park(s, job, owner, extra)
+        return Reason.QUOTA, text
 
     def _start(self, job: Job, placement: Placement) -> None:
         self.claims.drop(job.id)
@@ -196,6 +295,8 @@ class Cycle:
         shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
+            if s.ledger is not None:  # whom it may evict depends on its owner
+                shape += (job.owner,)
         s.park(job.id, shape)
 
     # ------------------------------------------------------------------ placement

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prioq.model import Job, PendingJob, Reason
+from prioq.quota import Amounts
 from prioq.resources import check
 from prioq.scheduler._state import State
 
@@ -42,7 +43,11 @@ def explain(state: State, job_id: str, now: float) -> str:
         where = ", ".join(run.running.node_ids)
         if run.preempted_by is not None:
             return f"terminating: preempted by {run.preempted_by} on {where}"
-        return f"running on {where} since {run.running.started_at:g}"
+        text = f"running on {where} since {run.running.started_at:g}"
+        cohort = state.ledger.borrowing_jobs.get(job_id) if state.ledger is not None else None
+        if cohort is not None:
+            text += f"; borrowing quota from cohort {cohort}"
+        return text
     job = state.job(job_id)
     eff = state.queue.effective_priority(job_id, now)
     reason, message = state.reason(job_id)
@@ -54,7 +59,23 @@ def explain(state: State, job_id: str, now: float) -> str:
     head += f" + aging {eff - job.priority:g})" if eff != job.priority else ")"
     if reason in _NODE_BREAKDOWN:
         head += "; " + _node_breakdown(state, job)
+    if reason is Reason.QUOTA:
+        head += "; " + _quota_now(state, job)
     return head
+
+
+def _quota_now(state: State, job: Job) -> str:
+    """The owner's quota as it stands now (the reason is from the last cycle)."""
+    ledger = state.ledger
+    quota = ledger.quota(job.owner) if ledger is not None else None
+    if ledger is None or quota is None or job.owner is None:
+        return "its owner has no quota now"
+    usage = Amounts.of(ledger.usage[job.owner])
+    text = f"quota of {job.owner} now: in use {usage}, nominal {quota.nominal}"
+    borrowed = ledger.borrowed(job.owner)
+    if borrowed:
+        text += f", borrowed {borrowed} from cohort {quota.cohort}"
+    return text
 
 
 def _ahead_of(state: State, job_id: str, now: float) -> Iterator[Job]:

@@ -22,6 +22,7 @@ from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, StoreError
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
+from prioq.quota import usage_of
 from prioq.resources import Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
@@ -301,6 +302,14 @@ class Scheduler:
         for owner, nodes in s.nominated.items():
             assert owner in s.queue and not s.queue.is_parked(owner)
             assert all(n in s.index for n in nodes)
+        if s.ledger is not None:  # quota usage kept incrementally equals a recount
+            recount: dict[str, dict[str, int]] = {}
+            for run in s.runs.values():
+                if s.ledger.quota(run.job.owner) is not None:
+                    mine = recount.setdefault(str(run.job.owner), {})
+                    for name, amount in usage_of(run.job.request, run.job.nodes).items():
+                        mine[name] = mine.get(name, 0) + amount
+            s.ledger._check(recount)
 
 
 def _node_list(nodes: object) -> Sequence[Node]:

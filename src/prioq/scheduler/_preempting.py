@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 
 from prioq.model import Decision, Job, Preempt, Reason, Start
-from prioq.preemption import Candidate, Disruptions, plan_preemption
+from prioq.preemption import Candidate, Disruptions, Plan, plan_preemption
 from prioq.resources import ResourceRequest
 from prioq.scheduler._backfill import Claim, Claims
+from prioq.scheduler._quota import eligible_view, quota_plan
 from prioq.scheduler._state import INF, ReasonText, State
 
 __all__ = ["Preempting"]
@@ -116,6 +117,7 @@ class Preempting:
         # the lowest preemption priority among them, and how many decisions were read
         self._started_floor = INF
         self._decisions_read = 0
+        self._quota_failed: set[tuple[object, ...]] = set()  # see _attempt_quota
 
     def candidates(self) -> Mapping[str, Candidate]:
         """Running jobs preemption may consider (a view, O(1))."""
@@ -156,11 +158,19 @@ class Preempting:
         strict = self.state.policy.preemption.policy == "lower-priority"
         return priority > floor or (priority == floor and not strict)
 
-    def attempt(self, job: Job, claims: Claims, decisions: list[Decision]) -> ReasonText | None:
-        """Nominate ``job`` and append its ``Preempt`` decisions, or ``None`` if no plan exists."""
+    def attempt(
+        self, job: Job, claims: Claims, decisions: list[Decision], over_quota: bool = False
+    ) -> ReasonText | None:
+        """Nominate ``job`` and append its ``Preempt`` decisions, or ``None`` if no plan exists.
+
+        ``over_quota``: the job is over its owner's quota; the plan must bring it within
+        (:func:`prioq.scheduler._quota.quota_plan`). With quotas, victims are only those
+        the quota rules allow (docs/quotas.md#preemption)."""
         s = self.state
         pol = s.policy.preemption
         prio = s.preemption_priority(job, self.now)
+        if s.ledger is not None:
+            return self._attempt_quota(job, prio, claims, decisions, over_quota)
         # Under a reservation a job that ends before it starts is spared (EASY backfill):
         # jobs of one request but other durations are not interchangeable then.
         spared_by = job.duration if claims.reserved_for is not None else None
@@ -201,6 +211,42 @@ class Preempting:
                 s.remember_failed_plan(fail_key, self._protection_ends())
             self._failed_at[shape] = max(prio, self._failed_at.get(shape, -INF))
             return None
+        return self._carry_out(job, plan, decisions)
+
+    def _attempt_quota(
+        self, job: Job, prio: float, claims: Claims, decisions: list[Decision], over_quota: bool
+    ) -> ReasonText | None:
+        """A plan under quotas: no shortcuts by priority (reclaiming may evict higher jobs),
+        no node plan memo (eligibility depends on the owner); failures are still cached,
+        keyed on the owner too."""
+        s = self.state
+        pol = s.policy.preemption
+        fail_key = ("quota", job.request, job.nodes, prio, job.owner, over_quota, job.submitted_at,
+                    claims.reserved_for, job.duration if claims.reserved_for is not None else None)
+        # Within a cycle usage only grows and candidates only shrink, and later jobs are newer:
+        # an equal job of the same owner that found no plan means this one finds none either.
+        cycle_key = fail_key[:6] + fail_key[7:]
+        if cycle_key in self._quota_failed or s.plan_failed(fail_key, self.now):
+            return None
+        seq = s.queue.seq_of(job.id)
+        allow = claims.allow_for(job)
+        if over_quota:
+            plan = quota_plan(s, job, prio, seq, self.candidates(), self.now, allow)
+        else:
+            plan = plan_preemption(
+                job, prio, seq, s.index, eligible_view(s, job, prio, seq, self.candidates()), pol, self.now,
+                allow, s.capable_nodes(job.request), self.allowed() if pol.has_budgets else {},
+            )
+        if plan is None:
+            self._quota_failed.add(cycle_key)
+            if not self.started:  # a job started in this cycle may be a victim in the next
+                s.remember_failed_plan(fail_key, self._protection_ends())
+            return None
+        return self._carry_out(job, plan, decisions)
+
+    def _carry_out(self, job: Job, plan: Plan, decisions: list[Decision]) -> ReasonText:
+        s = self.state
+        pol = s.policy.preemption
         for victim in plan.victims:
             vrun = s.runs[victim]
             s.mark_victim(victim, job.id)  # also drops it from the candidates

@@ -26,6 +26,7 @@ from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
 from prioq.preemption import Candidate, CandidateIndex
+from prioq.quota import Ledger, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
@@ -120,6 +121,11 @@ class State:
         # node (prioq.preemption.CandidateIndex), and each preemptor's victims.
         self.cindex = CandidateIndex()
         self.victims: dict[str, set[str]] = {}
+        # Quota usage per owner and cohort (prioq.quota.Ledger), changed on start and stop
+        # (journaled); None without quotas.
+        self.ledger: Ledger | None = (
+            Ledger(policy.quotas, policy.weights) if policy.quotas else None
+        )
         self._undo: list[Callable[[], None]] | None = None
         self._dirty_jobs: set[str] = set()
         self._dirty_nodes: set[str] = set()
@@ -160,6 +166,7 @@ class State:
                         self._candidate_add(self.runs[job.id], refile=False)
         for ns in self.index:
             self.cindex.refile(ns)
+        self._load_quota(snap)
         self._load_placement_state(snap)
         self.extras.update(snap.extras)
         self.queue.restore_counter(snap.next_seq)
@@ -513,6 +520,8 @@ class State:
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
             run = self.runs[job.id]
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
+        if self.ledger is not None:
+            self._quota_charge(job, 1)
         self.mark_job(job.id)
         return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
 
@@ -527,6 +536,8 @@ class State:
             ns = self.index.get(nid)
             frees.append((ns, ns.free + alloc))
         self._place_on(job_id, frees, False)
+        if self.ledger is not None:
+            self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
         self.mark_job(job_id)
         return run
@@ -573,6 +584,50 @@ class State:
         self.caches.capable.clear()
         self.bump()
         self._dirty_nodes.add(ns.id)
+
+    # ------------------------------------------------------------------ quotas
+
+    def _quota_charge(self, job: Job, sign: int) -> None:
+        """Journaled: a job of a quota'd owner starts (1) or stops (-1); a start while the
+        owner borrows marks the job as borrowing (persisted under ``quota/borrowing/<job>``)."""
+        ledger = self.ledger
+        assert ledger is not None
+        owner = job.owner
+        quota = ledger.quota(owner)
+        if quota is None or owner is None:
+            return
+        usage = usage_of(job.request, job.nodes)
+        self._do(lambda: ledger.charge(owner, job.id, usage, sign),
+                 lambda: ledger.charge(owner, job.id, usage, -sign))
+        if sign > 0 and quota.cohort is not None and ledger.borrowing(owner):
+            self._set_item(ledger.borrowing_jobs, job.id, quota.cohort)
+            self.put_extra(f"quota/borrowing/{job.id}", quota.cohort)
+        elif sign < 0 and job.id in ledger.borrowing_jobs:
+            self._del_item(ledger.borrowing_jobs, job.id)
+            self.put_extra(f"quota/borrowing/{job.id}", None)
+
+    def hold_quota(self, job: Job, sign: int) -> None:
+        """Journaled: count a nominated job's quota as in use (1) or not any more (-1), so that
+        nobody takes the quota it evicted for while its victims stop (see Cycle.run)."""
+        ledger = self.ledger
+        assert ledger is not None and job.owner is not None
+        owner, usage = job.owner, usage_of(job.request, job.nodes)
+        self._do(lambda: ledger.charge(owner, job.id, usage, sign, False),
+                 lambda: ledger.charge(owner, job.id, usage, -sign, False))
+
+    def _load_quota(self, snap: Snapshot) -> None:
+        """Usage from the running jobs (terminating ones hold quota until released); the
+        borrowing marks from the store."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        for run in self.runs.values():
+            owner = run.job.owner
+            if owner is not None and ledger.quota(owner) is not None:
+                ledger.charge(owner, run.job.id, usage_of(run.job.request, run.job.nodes), 1)
+        for key, cohort in snap.extras.items():
+            if key.startswith("quota/borrowing/") and key[16:] in self.runs:
+                ledger.borrowing_jobs[key[16:]] = cohort
 
     # ------------------------------------------------------------------ caches
 

@@ -449,9 +449,14 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         pending = _all_pending(store)
         running = list(store.running_jobs())  # type: ignore[attr-defined]
         now, clock = args.now, "--now"
-        if now is None and scheme in ("sqlite", "memory", ""):
+        borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
+        if scheme in ("sqlite", "memory", ""):
             # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
-            now, clock = store.load().now, "the scheduler's last call"
+            snap = store.load()
+            prefix = "quota/borrowing/"
+            borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}
+            if now is None:
+                now, clock = snap.now, "the scheduler's last call"
         if now is None:
             times = [r.job.submitted_at for r in pending] + [r.started_at or 0.0 for r in running]
             now, clock = max(times, default=0.0), "latest submission or start in the store"
@@ -488,6 +493,8 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         rows = []
         for row in running:
             state = row.state if row.preempted_by is None else f"{row.state} for {row.preempted_by}"
+            if row.job.id in borrowing:
+                state += f" (borrowing from {borrowing[row.job.id]})"
             started = row.started_at if row.started_at is not None else now
             rows.append([
                 row.job.id, str(row.job.priority), state, ",".join(row.node_ids), _number(started),
@@ -547,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="prioq: priority scheduling for GPU/CPU clusters. Simulate strategies on cluster "
         "traces, or inspect a scheduler's stored queue.",
         epilog="Strategy names: fifo or priority, plus modifiers joined by '+': aging, step-aging, "
-        "preemption, strict, no-reservation, no-estimates, first-fit, best-fit, spread, fgd. "
+        "preemption, strict, no-reservation, no-estimates, quota, first-fit, best-fit, spread, fgd. "
         "See docs/simulation.md.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

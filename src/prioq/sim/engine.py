@@ -28,6 +28,7 @@ from prioq.policy import Policy
 from prioq.resources import MILLI
 from prioq.scheduler import Scheduler
 from prioq.sim.metrics import JobRecord, Metrics, Sample, Timeline, compute_metrics, fragmented_gpu_milli
+from prioq.sim.quotas import trace_quotas
 from prioq.sim.workload import Workload, job_gpu_milli
 from prioq.storage import Store
 
@@ -72,12 +73,15 @@ class Strategy:
     policy: Policy = attrs.field(factory=Policy)
     use_priority: bool = True
     estimates: bool = True
+    trace_quotas: bool = False
+    """Derive quotas from the trace (the ``quota`` modifier, :func:`prioq.sim.quotas.trace_quotas`)."""
 
     def __attrs_post_init__(self) -> None:
         _validate.identifier(self.name, "strategy: name")
         _validate.instance(self.policy, Policy, f"strategy {self.name}: policy")
         _validate.boolean(self.use_priority, f"strategy {self.name}: use_priority")
         _validate.boolean(self.estimates, f"strategy {self.name}: estimates")
+        _validate.boolean(self.trace_quotas, f"strategy {self.name}: trace_quotas")
 
     def present(self, job: Job) -> Job:
         changes: dict[str, object] = {}
@@ -184,7 +188,10 @@ class _Run:
         self.fragmentation_every = fragmentation_every
         self.progress = progress
         self.jobs = list(workload.jobs)
-        self.sched = Scheduler(workload.nodes, policy=strat.policy, store=store)
+        policy = strat.policy
+        if strat.trace_quotas:
+            policy = attrs.evolve(policy, quotas=trace_quotas(workload))
+        self.sched = Scheduler(workload.nodes, policy=policy, store=store)
         self.states = {j.id: _JobState(job=j) for j in self.jobs}
         self.heap: list[tuple[float, int, int, object]] = []
         self.counter = 0

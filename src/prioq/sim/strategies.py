@@ -11,6 +11,9 @@ A name is a base followed by ``+``-joined modifiers, e.g. ``priority+aging+preem
 ``strict``                strict queueing (the head blocks everything behind it)
 ``no-reservation``        no reservation for a blocked head job (pure best-effort)
 ``no-estimates``          durations hidden from the scheduler (reservations by capacity only)
+``quota``                 quotas derived from the trace: each owner an equal share of the GPUs and
+                          CPUs, all in one cohort (borrow idle shares, reclaim them back with
+                          ``preemption``); see :mod:`prioq.sim.quotas` and docs/quotas.md
 ``first-fit`` / ``best-fit`` / ``spread`` / ``fgd``   placement policy (``fgd`` = fragmentation-aware)
 ========================  ======================================================================
 """
@@ -59,13 +62,19 @@ def strategy(name: str) -> Strategy:
         raise InvalidValue(f"strategy {name!r}: must start with 'fifo' or 'priority', not {base!r}")
     fields: dict[str, Any] = {}
     estimates = True
+    quotas = False
     for mod in mods:
         if mod == "no-estimates":
             estimates = False
             continue
+        if mod == "quota":
+            quotas = True
+            continue
         if mod not in MODIFIERS:
-            known = ", ".join([*MODIFIERS, "no-estimates"])
+            known = ", ".join([*MODIFIERS, "no-estimates", "quota"])
             raise InvalidValue(f"strategy {name!r}: unknown modifier {mod!r} (known: {known})")
         fields.update(MODIFIERS[mod])
     policy = Policy(**fields)
-    return Strategy(name=name, policy=policy, use_priority=base == "priority", estimates=estimates)
+    return Strategy(
+        name=name, policy=policy, use_priority=base == "priority", estimates=estimates, trace_quotas=quotas
+    )
