@@ -233,7 +233,6 @@ class SharedSQLiteStore(_Shared, SQLiteStore):
         self._readonly = False
         self._lock = threading.Lock()
         self._writer_lock = None
-        self._writer_key = None
         self._commits = None
         self._texts = JobTexts()
         self._synchronous = "(the connection's)"
@@ -266,9 +265,9 @@ class SharedSQLiteStore(_Shared, SQLiteStore):
             yield db
 
     def _become_writer(self) -> None:
-        if self._memory or self._writer_lock is not None or self._writer_key is not None:
+        if self._memory or self._writer_lock is not None:
             return
-        self._writer_lock, self._writer_key = _writer_lock(self._path, self._prefix)
+        self._writer_lock = _writer_lock(self._path)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes inside the caller's transaction (a savepoint). O(k log n)."""

@@ -12,9 +12,8 @@ take ``BEGIN IMMEDIATE`` and wait up to ``busy_timeout`` for the write lock. A
 second writer is refused: the first ``load()`` or ``commit()`` takes an
 exclusive advisory lock on ``<file>-lock`` (released when the store closes or
 the process dies), so two schedulers cannot interleave their state. The lock is
-named after the file's resolved path (symbolic links and ``..`` resolved), and a
-process-wide registry keyed on the file's ``(st_dev, st_ino)`` refuses a second
-writer in the same process whatever name reaches the file.
+named after the file's resolved path (symbolic links and ``..`` resolved), so a
+second writer is refused whatever name or link reaches the file.
 
 The tables are named with a prefix (``prioq_`` by default: ``prioq_jobs``...), so a
 store may live in an application's own database, beside its tables; with
@@ -55,11 +54,6 @@ __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore"]
 
 _SYNCHRONOUS = ("NORMAL", "FULL", "EXTRA")
 _MODES = ("ro", "rw", "rwc")
-_WRITERS: dict[tuple[int, int], str] = {}
-"""Files this process writes, by ``(st_dev, st_ino)``: a second name for the same file (a hard
-link the resolved path cannot see) is refused in-process too."""
-_WRITERS_LOCK = threading.Lock()
-
 
 def _migration(version: int) -> Callable[[sqlite3.Connection], None]:
     return lambda conn: STEPS[version](conn, SQLITE, Names("", DEFAULT_PREFIX, DEFAULT_PREFIX))
@@ -121,7 +115,6 @@ class SQLiteStore:
         self._sql = Statements.of(SQLITE, "", prefix)
         self._lock = threading.Lock()
         self._writer_lock: IO[bytes] | None = None
-        self._writer_key: tuple[int, int] | None = None
         self._commits: int | None = None
         self._texts = JobTexts()
         self._conn: sqlite3.Connection | None = None
@@ -313,16 +306,12 @@ class SQLiteStore:
             raise StoreError(f"sqlite store {self._path} is open read-only")
         if self._memory or self._writer_lock is not None:
             return
-        self._writer_lock, self._writer_key = _writer_lock(self._path, self._prefix)
+        self._writer_lock = _writer_lock(self._path)
 
     def _release_writer(self) -> None:
         if self._writer_lock is not None:
             self._writer_lock.close()  # closing the descriptor releases the flock
             self._writer_lock = None
-        if self._writer_key is not None:
-            with _WRITERS_LOCK:
-                _WRITERS.pop(self._writer_key, None)
-            self._writer_key = None
 
     # ------------------------------------------------------------------ Store
 
@@ -441,45 +430,26 @@ class SQLiteStore:
         return None if row is None else job_row(row)
 
 
-def _writer_lock(path: str, prefix: str) -> tuple[IO[bytes] | None, tuple[int, int] | None]:
-    """An exclusive ``flock`` on ``<resolved path>-lock`` and the file's ``(st_dev, st_ino)``
-    registered for this process: one writer per file whatever name or link reaches it. O(1).
-    (``prefix`` only names the store in messages: one writer per *file*, whatever its stores.)"""
+def _writer_lock(path: str) -> IO[bytes] | None:
+    """An exclusive ``flock`` on ``<resolved path>-lock``: one writer per file whatever name or
+    symbolic link reaches it, in this process or another. O(1). (A hard link is another path to
+    the same inode: SQLite itself cannot share a WAL file through one, so it is not a supported
+    way to open a store.) One writer per *file*, whatever the prefixes of its stores."""
     real = os.path.realpath(path)
-    try:
-        st = os.stat(real)
-        key: tuple[int, int] | None = (st.st_dev, st.st_ino)
-    except OSError:
-        key = None
-    if key is not None:
-        with _WRITERS_LOCK:
-            holder = _WRITERS.get(key)
-            if holder is not None:
-                raise StoreError(
-                    f"sqlite store {path} is already being written by another scheduler of this process "
-                    f"(opened as {holder}); one writer per database file"
-                )
-            _WRITERS[key] = path
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: rely on the documented single writer
-        return None, key
+        return None
     try:
-        try:
-            handle = open(real + "-lock", "ab")  # noqa: SIM115 - held until close()
-        except OSError as exc:
-            raise StoreError(f"sqlite store {path}: cannot create the writer lock: {exc}") from exc
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise StoreError(
-                f"sqlite store {path} is already being written by another scheduler "
-                f"(lock {real}-lock is held); one writer process per database file"
-            ) from None
-    except BaseException:
-        if key is not None:
-            with _WRITERS_LOCK:
-                _WRITERS.pop(key, None)
-        raise
-    return handle, key
+        handle = open(real + "-lock", "ab")  # noqa: SIM115 - held until close()
+    except OSError as exc:
+        raise StoreError(f"sqlite store {path}: cannot create the writer lock: {exc}") from exc
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreError(
+            f"sqlite store {path} is already being written by another scheduler "
+            f"(lock {real}-lock is held); one writer process per database file"
+        ) from None
+    return handle
