@@ -240,3 +240,45 @@ def test_cursors_are_signed_with_the_callers_secret(tmp_path: Path) -> None:
         store.close()
     order = pending_order(b"s")
     assert order.secret == b"s" and order.digest == pending_order().digest
+
+
+def test_declared_kinds_refuse_cursors_of_another_kind() -> None:
+    from prioq.ordering import Field, Order
+
+    plain = Order([("priority", "desc", "not_null"), ("id", "asc", "not_null")])
+    typed = Order([("priority", "desc", "not_null", "int"), Field("id", kind="str", nullable=False)])
+    assert plain.digest == Order([("priority", "desc", "not_null"), ("id", "asc", "not_null")]).digest
+    assert typed.digest != plain.digest  # a kind joins the digest; orders without one keep theirs
+    good = typed.cursor({"priority": 3, "id": "a"})
+    assert typed.parse_cursor(good) == (3, "a")
+    for values in ([3.5, "a"], ["3", "a"], [True, "a"], [3, 4], [2**64, "a"]):
+        with pytest.raises(InvalidCursor):
+            typed.parse_cursor(forge(values, typed.digest))
+    with pytest.raises(prioq.InvalidValue):
+        typed.cursor({"priority": "high", "id": "a"})
+    with pytest.raises(prioq.InvalidValue):
+        Order([("priority", "desc", "integer")])
+    with pytest.raises(prioq.InvalidValue):
+        Field("x", kind="decimal")
+
+
+def test_a_tampered_postgres_row_is_named(postgres_url: str) -> None:
+    import psycopg
+
+    from prioq.storage import PostgresStore
+
+    schema = f"t_{__import__('secrets').token_hex(6)}"
+    try:
+        store = PostgresStore(postgres_url, schema=schema, replica="a")
+        busy_scheduler(store)
+        store.resign()
+        store.close()
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'UPDATE "{schema}".prioq_jobs SET priority = priority + 1 WHERE id = %s', ("gang",))
+        store = PostgresStore(postgres_url, schema=schema, replica="a")
+        with pytest.raises(StoreError, match="job row 'gang' has sort columns"):
+            store.load()
+        store.close()
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
