@@ -78,6 +78,24 @@ def test_bench_contention_toy_prints_ratios_side_by_side() -> None:
     assert "decisions per cycle" in out
 
 
+def test_bench_fairshare_toy_prints_its_table_and_keeps_the_order() -> None:
+    out = run("bench_fairshare.py")
+    for op in ("submit", "set_priority", "cancel", "schedule (full)", "schedule (per start)"):
+        rows = [line for line in out.splitlines() if line.startswith(op + " ")]
+        assert rows and rows[0].rstrip().endswith("x"), out
+    assert "sanity: invariants hold; each cycle's starts follow pending() order" in out
+
+
+def test_sim_fairshare_toy_prints_both_tables() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "sim_fairshare.py"), "--toy", "--strategies", "fifo,fifo+fair-share",
+         "--nasa-strategies", "fifo,fifo+fair-share"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("| fifo+fair-share |") == 2 and "QoS classes as owners" in proc.stdout
+
+
 def test_bench_quota_toy_prints_its_table() -> None:
     out = run("bench_quota.py")
     assert [line.split()[0] for line in out.splitlines()[2:]] == ["no", "quotas"], out

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from prioq import (
+    FairShare,
     Job,
     LinearAging,
     NoAging,
@@ -95,6 +96,24 @@ POLICIES: dict[str, PolicyFactory] = {
     "fgd-random-ties-strict": lambda: Policy(
         queueing="strict", placement=FragmentationAware(tie_seed=7, window=6)
     ),
+    # fair share: decayed usage is state the store must carry exactly (issue 17)
+    "fair-order-usage": lambda: Policy(
+        fair_share=FairShare(half_life=7), weights={"a": 2, "a/x": 3, "c": 0},
+        aging=LinearAging(rate=0.5, max_boost=20),
+    ),
+    "fair-term-usage-preempt": lambda: Policy(
+        fair_share=FairShare(mode="term", half_life=5, term_weight=20), weights={"b": 0.5},
+        preemption=Preemption(policy="lower-priority", min_runtime=3),
+    ),
+    "fair-order-noaging-weight0": lambda: Policy(
+        fair_share=FairShare(half_life=3), weights={"a": 0, "b": 2, "a/y": 0.5},
+    ),
+    "fair-term-noaging": lambda: Policy(
+        fair_share=FairShare(mode="term", half_life=4, term_weight=30), weights={"c": 0, "a/x": 0.5},
+    ),
+    "fair-order-allocation-strict": lambda: Policy(
+        queueing="strict", fair_share=FairShare(basis="allocation"), weights={"b": 4},
+    ),
     # quotas (docs/quotas.md): parking per owner, borrowing marks in the store's extras,
     # reclaiming, fair sharing, the quota a nominated reclaimer holds
     "quota-cohort-no-preemption": lambda: Policy(quotas=QUOTAS),
@@ -113,12 +132,21 @@ POLICIES: dict[str, PolicyFactory] = {
         preemption=Preemption(policy="lower-or-newer-equal"),
         quotas=Quotas(owners=QUOTAS, fair_sharing=True),
     ),
+    # fair share and quotas together: the two ledgers side by side; groups of owners are
+    # visited job by job (owners' quotas differ)
+    "fair-quota-cohort": lambda: Policy(fair_share=FairShare(basis="allocation"), quotas=QUOTAS),
+    "fair-quota-preempt": lambda: Policy(
+        fair_share=FairShare(half_life=6), weights={"b": 3},
+        preemption=Preemption(policy="lower-priority"),
+        quotas=QUOTAS,
+    ),
 }
+OWNERS = [None, "a", "b", "a/x", "a/y", "c", "d"]
 
 
 def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
     return (
-        [(p.job, p.effective_priority) for p in s.pending(now)],
+        [(p.job, p.effective_priority, p.share) for p in s.pending(now)],
         s.running(),
         s.terminating(),
         s.nominations(),
@@ -157,7 +185,7 @@ class ReopenMachine(RuleBasedStateMachine):
         after=st.sampled_from([0, 0, 0, 2, 5]),
         preemptible=st.sampled_from([True, True, False]),
         count=st.integers(1, 3),
-        owner=st.sampled_from(["a", "b", "c", "d", None]),
+        owner=st.sampled_from(OWNERS),
     )
     def submit(self, req: str, priority: int, gang: int, duration: int | None, after: int,
                preemptible: bool, count: int, owner: str | None) -> None:

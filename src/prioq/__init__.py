@@ -24,6 +24,7 @@ from prioq.errors import (
     UnknownJob,
     UnknownNode,
 )
+from prioq.fairshare import FairShare, Weights
 from prioq.model import (
     Decision,
     Job,
@@ -74,6 +75,7 @@ __all__ = [
     "Device",
     "DuplicateJob",
     "DuplicateNode",
+    "FairShare",
     "FragmentationAware",
     "GPURequest",
     "InsufficientResources",
@@ -120,6 +122,7 @@ __all__ = [
     "StoreError",
     "UnknownJob",
     "UnknownNode",
+    "Weights",
     "__version__",
     "check",
     "fit",

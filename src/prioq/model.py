@@ -335,5 +335,8 @@ class PendingJob:
 
     job: Job
     effective_priority: float
+    """Base priority plus aging (plus, with ``FairShare(mode="term")``, the owner's term)."""
     reason: Reason
     message: str
+    share: float | None = None
+    """With fair share on: the owner's weighted dominant share now (docs/fairness.md)."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from types import MappingProxyType
+from collections.abc import Iterable
 from typing import Literal
 
 import attrs
 
-from prioq._validate import boolean, choice, identifier, instance, number, priority, wrong_type
+from prioq._validate import boolean, choice, instance, priority, wrong_type
 from prioq.errors import InvalidJob, InvalidPolicy
+from prioq.fairshare import FairShare, Weights
 from prioq.model import PriorityClass
 from prioq.placement import PlacementPolicy, placement_policy
 from prioq.preemption import Preemption
@@ -23,6 +23,10 @@ Queueing = Literal["best-effort", "strict"]
 
 def _placement(value: str | PlacementPolicy) -> PlacementPolicy:
     return placement_policy(value)
+
+
+def _weights(value: object) -> Weights:
+    return value if isinstance(value, Weights) else Weights(value)  # type: ignore[arg-type]  # checked
 
 
 def _classes(value: object) -> tuple[PriorityClass, ...]:
@@ -46,17 +50,6 @@ def _priority_range(value: object) -> tuple[int, int]:
     return lo, hi
 
 
-def _weights(value: object) -> Mapping[str, float]:
-    """``weights``: owner -> weight >= 0 (default 1 for owners not listed), read-only."""
-    if not isinstance(value, Mapping):
-        raise wrong_type(InvalidPolicy, f"policy weights: expected a mapping owner -> weight, got {value!r}")
-    out = {}
-    for owner, weight in value.items():
-        name = identifier(owner, "policy weights owner", error=InvalidPolicy)
-        out[name] = number(weight, f"policy weight of {name!r}", error=InvalidPolicy, minimum=0)
-    return MappingProxyType(dict(sorted(out.items())))
-
-
 @attrs.frozen(slots=True, kw_only=True)
 class Policy:
     """How a scheduler orders, places and preempts.
@@ -73,11 +66,14 @@ class Policy:
     * ``priority_range`` / ``default_priority``: allowed base priorities
       (within ±2**53).
     * ``priority_classes``: named priorities jobs may use instead of a number.
+    * ``fair_share``: :class:`~prioq.FairShare` arbitration among owners (``None``: FIFO
+      among equal priorities); see docs/fairness.md.
     * ``quotas``: per-owner limits on concurrent resources, Kueue's model
       (``{"team-a": "gpu=16 cpu=256"}``, or :class:`~prioq.Quota` values with cohorts,
       or a :class:`~prioq.Quotas`); see docs/quotas.md.
-    * ``weights``: owner -> weight >= 0 (default 1); quota fair sharing divides an
-      owner's dominant resource share by it (0: only idle capacity, Kueue's meaning).
+    * ``weights``: owner -> weight >= 0 (default 1), a :class:`~prioq.Weights`; fair share
+      and quota fair sharing divide an owner's dominant resource share by it (0: only idle
+      capacity, Kueue's meaning).
 
     Every field is validated: :class:`~prioq.errors.InvalidPolicy` (its
     ``InvalidPolicyType`` variant, also a ``TypeError``, for a wrong type).
@@ -93,8 +89,9 @@ class Policy:
     priority_range: tuple[int, int] = attrs.field(default=(0, 100), converter=_priority_range)
     default_priority: int = 0
     priority_classes: tuple[PriorityClass, ...] = attrs.field(default=(), converter=_classes)
+    fair_share: FairShare | None = None
     quotas: Quotas = attrs.field(factory=Quotas, converter=quotas)
-    weights: Mapping[str, float] = attrs.field(factory=dict, converter=_weights, hash=False)
+    weights: Weights = attrs.field(factory=Weights, converter=_weights)
 
     def __attrs_post_init__(self) -> None:
         instance(self.aging, AgingPolicy, "policy aging", error=InvalidPolicy)  # type: ignore[type-abstract]
@@ -104,6 +101,8 @@ class Policy:
         choice(self.queueing, ("best-effort", "strict"), "policy queueing", error=InvalidPolicy)
         instance(self.preemption, Preemption, "policy preemption", error=InvalidPolicy)
         boolean(self.reservation, "policy reservation", error=InvalidPolicy)
+        if self.fair_share is not None:
+            instance(self.fair_share, FairShare, "policy fair_share", error=InvalidPolicy)
         lo, hi = self.priority_range
         what = "policy default_priority"
         priority(self.default_priority, what, error=InvalidPolicy, minimum=lo, maximum=hi)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Hashable
 
+from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState
 from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
-from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._pending import OrderKey, _two_sum
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._state import ReasonText, Stamped, State
 
@@ -52,6 +53,8 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
+        self._ranked: tuple[int, list[tuple[Rank, str | None]]] | None = None  # _owners_by_rank
+        self._termed: tuple[int, list[tuple[float, str | None]]] | None = None  # _owners_by_term
         # owner -> its first job this cycle found over quota (strict queueing blocks only
         # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
         self.over_quota: dict[str, str] = {}
@@ -65,16 +68,35 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]] = [
             (pend.key(job, pend.active.seq_of(job.id), now), -1, job) for job in pend.active.ordered(now)
         ]
-        shapes = list(pend.parked)
-        for i, shape in enumerate(shapes):
-            head = pend.parked[shape].peek(now)
-            heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+        groups: list[Hashable] = []
+        if s.fair is None:
+            shapes = list(pend.parked)
+            for i, shape in enumerate(shapes):
+                head = pend.parked[shape].peek(now)
+                heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+            self.key_of.update((job.id, key) for key, _, job in heap)
+        else:
+            # fair share parks per shape and owner: one entry per group of a shape's owners,
+            # at a key no member's is below; expanded into its owners' heads when reached,
+            # unless one look shows none of them can start and the visit could decide nothing
+            shapes = [shape for shape in pend.parked if pend.group_key(shape) is None]
+            for i, shape in enumerate(shapes):  # one owner's own (quota parking): as without
+                head = pend.parked[shape].peek(now)
+                heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
+            self.key_of.update((job.id, key) for key, _, job in heap)
+            groups = list(pend.groups)
+            for g, group in enumerate(groups):
+                floor, rep = pend.floor_key(group, now)
+                heap.append((floor, -2 - g, rep))
         heapq.heapify(heap)
-        self.key_of.update((job.id, key) for key, _, job in heap)
         self.claims.claim_nominations()
         self._hold_nominated_quota()
         reasons: dict[str, Stamped] = {}
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
+        # fair share parks per (shape, owner); base shape -> the reason its first head found
+        # no room at all for, which holds for every owner's jobs of that shape (see below)
+        settled: dict[Hashable, ReasonText] = {}
+        scanned: dict[Hashable, int] = {}  # group -> starts when its first member was found
         # Kueue admits jobs within their nominal quota before jobs that must borrow: those
         # wait for a second pass, in order (each job is still considered once per cycle).
         borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
@@ -84,10 +106,69 @@ class Cycle:
                 heap, borrowers = borrowers, None
                 heapq.heapify(heap)
             key, stream, job = heapq.heappop(heap)
+            if stream <= -2:
+                group = groups[-2 - stream]
+                # with quotas, owners' jobs of one shape differ (quota, borrowing): visit them
+                if s.ledger is None:
+                    settled_as = self._settle(job)
+                    if settled_as is not None:
+                        shape_reasons[group] = (cycle, "", settled_as)
+                        continue
+                if (
+                    s.ledger is None
+                    and self._reservation_open()
+                    and not s.policy.preemption.enabled
+                    and self._no_room(job)
+                    and scanned.get(group) != len(self.started)
+                ):
+                    # Nothing of it can start; only whether its first member reserves is open.
+                    # Come back at that member's own place (again if starts change ranks).
+                    scanned[group] = len(self.started)
+                    first_key, first = self._first_of(group)
+                    heapq.heappush(heap, (first_key, stream, first))
+                    continue
+                if s.ledger is None and scanned.get(group) == len(self.started) and job.id not in reasons:
+                    # back at its first member's place with the reservation still open: that
+                    # member is visited (and reserves); the rest of the group re-enters at its
+                    # floor, to settle with one look or be visited in order
+                    self.key_of[job.id] = key
+                    reason = self.consider(job)
+                    reasons[job.id] = (cycle, reason)
+                    if pend.where.get(job.id) is not None:
+                        if reason[0] is Reason.DEPENDENCY:
+                            s.unpark(job.id)  # its own reason: it waits in the active queue
+                        else:
+                            shape_reasons[pend.where[job.id]] = (cycle, job.id, reason)
+                    scanned[group] = -1
+                    if group in pend.groups:
+                        floor, rep = pend.floor_key(group, now)
+                        heapq.heappush(heap, (floor, stream, rep))
+                    continue
+                for shape, queue in list(pend.members.get(group, {}).items()):
+                    head = queue.peek(now)
+                    if head.id in reasons:
+                        continue  # visited above as the group's first member
+                    heapq.heappush(heap, (pend.key(head, queue.seq_of(head.id), now), len(shapes), head))
+                    shapes.append(shape)
+                continue
+            if self.started and pend.stale(key, job, now):
+                # fair share: its owner started something since it was keyed; keys only grow
+                # within a cycle, so the heap order holds once it is back with the fresh key
+                heapq.heappush(heap, (pend.key(job, key[3], now), stream, job))
+                continue
             if borrowers is not None and self._would_borrow(job):
                 borrowers.append((key, stream, job))
                 continue
             self.key_of[job.id] = key
+            if stream >= 0 and settled and (job.request, job.nodes) in self.no_room:
+                done = settled.get(_base(shapes[stream]))
+                if done is not None:
+                    # jobs of one shape are interchangeable whoever owns them: as for mates
+                    # behind a parked head, the other owners' heads wait for the same reason
+                    # (a cycle visits one head per shape, not one per shape and owner)
+                    reasons[job.id] = (cycle, done)
+                    shape_reasons[shapes[stream]] = (cycle, job.id, done)
+                    continue
             reason = self.consider(job)
             if job.id in pend:
                 reasons[job.id] = (cycle, reason)
@@ -98,6 +179,8 @@ class Cycle:
                 if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
+                    if s.fair is not None and s.ledger is None and (job.request, job.nodes) in self.no_room:
+                        settled.setdefault(_base(shape), reason)
                     continue
                 s.unpark(job.id)  # it waits for reasons of its own, in the active queue
             if shape in pend.parked:
@@ -110,6 +193,106 @@ class Cycle:
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _settle(self, job: Job) -> ReasonText | None:
+        """With fair share, the reason every member of a parked group (``job``: its member of
+        highest effective priority) waits for, if one look shows it: when none of them can
+        start in this cycle (no room even ignoring claims, or never any) and visiting them in
+        order could decide nothing (no reservation left to make, no preemption). ``None``: the
+        group's members are visited in order. O(placement) once per request shape."""
+        s = self.state
+        if s.unsatisfiable(job):  # never reserves nor preempts
+            return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+        if s.policy.preemption.enabled or self._reservation_open() or not self._no_room(job):
+            return None
+        return self.why(job)
+
+    def _reservation_open(self) -> bool:
+        """Whether the cycle's reservation is still to be made (by the first job that waits)."""
+        pol = self.state.policy
+        return pol.reservation and pol.queueing == "best-effort" and self.claims.reserved_for is None
+
+    def _no_room(self, job: Job) -> bool:
+        """No room for ``job``'s request shape even ignoring claims (kept: frees only shrink)."""
+        shape = (job.request, job.nodes)
+        if shape not in self.no_room:
+            if self._gang(job, None) is not None:
+                return False
+            self.no_room.add(shape)
+        return True
+
+    def _first_of(self, group: Hashable) -> tuple[OrderKey, Job]:
+        """A parked group's first member in the scheduling order and its key: one key per
+        owner, no visits. O(owners of the group)."""
+        pend = self.state.queue
+        now = self.now
+        best: tuple[OrderKey, Job] | None = None
+        fair = self.state.fair
+        assert fair is not None
+        queues = pend.members[group]
+        if pend.no_aging and fair.fair.mode == "order":
+            # Only a head of the group's top priority can be first, and among those the
+            # owner's rank decides: walk owners by rank, stop past the best one found
+            # (typically after a few owners, not all of them).
+            top = pend.groups[group].peek(now).priority
+            base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
+            for rank, owner in self._owners_by_rank():
+                if best is not None and rank > best[0][1]:
+                    break
+                queue = queues.get((*base, owner))
+                if queue is None:
+                    continue
+                head = queue.peek(now)
+                if head.priority == top:
+                    key = pend.key(head, queue.seq_of(head.id), now)
+                    if best is None or key < best[0]:
+                        best = (key, head)
+        elif pend.no_aging:
+            # term mode: walk owners by term, highest first; an owner's best is its head, at
+            # most the group's top priority plus its term: stop once that cannot beat the best
+            top = pend.groups[group].peek(now).priority
+            base = group[1]  # type: ignore[index]
+            for term, owner in self._owners_by_term():
+                if best is not None:
+                    total, err = _two_sum(float(top), term)
+                    if best[0][0] < (-total, -err):  # type: ignore[operator]  # pairs in this mode
+                        break
+                queue = queues.get((*base, owner))
+                if queue is None:
+                    continue
+                head = queue.peek(now)
+                key = pend.key(head, queue.seq_of(head.id), now)
+                if best is None or key < best[0]:
+                    best = (key, head)
+        else:
+            for queue in queues.values():
+                head = queue.peek(now)
+                key = pend.key(head, queue.seq_of(head.id), now)
+                if best is None or key < best[0]:
+                    best = (key, head)
+        assert best is not None
+        return best
+
+    def _owners_by_term(self) -> list[tuple[float, str | None]]:
+        """The owners with parked jobs, highest fair-share term first (see _owners_by_rank)."""
+        fair = self.state.fair
+        assert fair is not None
+        if self._termed is None or self._termed[0] != len(self.started):
+            owners = [(fair.term(o, self.now), o) for o in self.state.queue.parked_owners]
+            owners.sort(key=lambda to: -to[0])
+            self._termed = (len(self.started), owners)
+        return self._termed[1]
+
+    def _owners_by_rank(self) -> list[tuple[Rank, str | None]]:
+        """The owners with parked jobs, lowest rank first; rebuilt after starts (ranks move
+        only then within a cycle). O(owners log owners)."""
+        fair = self.state.fair
+        assert fair is not None
+        if self._ranked is None or self._ranked[0] != len(self.started):
+            owners = [(fair.rank(o, self.now), o) for o in self.state.queue.parked_owners]
+            owners.sort(key=lambda ro: ro[0])
+            self._ranked = (len(self.started), owners)
+        return self._ranked[1]
 
     def _would_borrow(self, job: Job) -> bool:
         """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit
@@ -297,6 +480,8 @@ class Cycle:
             shape += (job.priority, s.class_may_preempt(job))
             if s.ledger is not None:  # whom it may evict depends on its owner
                 shape += (job.owner,)
+        if s.fair is not None:  # a parked queue is in the global order only for one owner
+            shape += (job.owner,)
         s.park(job.id, shape)
 
     # ------------------------------------------------------------------ placement
@@ -353,6 +538,11 @@ class Cycle:
         if fits_before >= job.nodes:
             return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
         return Reason.RESOURCES, s.resources_message(shape)
+
+
+def _base(shape: Hashable) -> Hashable:
+    """A parked shape without the owner fair share adds to it (see ``Cycle._maybe_park``)."""
+    return shape[:-1] if isinstance(shape, tuple) else shape
 
 
 def _unsatisfiable_message(job: Job) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from prioq.fairshare import Ledger, levels
 from prioq.model import Job, PendingJob, Reason
 from prioq.quota import Amounts
 from prioq.resources import check
@@ -22,14 +23,16 @@ _NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reas
 def pending(state: State, now: float) -> list[PendingJob]:
     """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
     out = []
+    fair = state.fair
     for job in state.queue.ordered(now):
         reason, message = state.reason(job.id)
-        out.append(PendingJob(
-            job=job,
-            effective_priority=state.queue.effective_priority(job.id, now),
-            reason=reason,
-            message=message,
-        ))
+        eff = state.queue.effective_priority(job.id, now)
+        share = None
+        if fair is not None:
+            share = fair.weighted(levels(job.owner)[-1], now)
+            if fair.fair.mode == "term":
+                eff += fair.term(job.owner, now)
+        out.append(PendingJob(job=job, effective_priority=eff, reason=reason, message=message, share=share))
     return out
 
 
@@ -52,11 +55,18 @@ def explain(state: State, job_id: str, now: float) -> str:
     eff = state.queue.effective_priority(job_id, now)
     reason, message = state.reason(job_id)
     position = 1 + sum(1 for _ in _ahead_of(state, job_id, now))
+    fair = state.fair
+    term = fair.term(job.owner, now) if fair is not None and fair.fair.mode == "term" else None
+    parts = f"base {job.priority}" + (f" + aging {eff - job.priority:g}" if eff != job.priority else "")
+    if term is not None:
+        parts += f" + fair share {term:g}"
+        eff += term
     head = (
         f"waiting: {reason.value} — {message}; position {position} of {len(state.queue)}, "
-        f"effective priority {eff:g} (base {job.priority}"
+        f"effective priority {eff:g} ({parts})"
     )
-    head += f" + aging {eff - job.priority:g})" if eff != job.priority else ")"
+    if fair is not None:
+        head += "; " + _owner_shares(fair, job.owner, now)
     if reason in _NODE_BREAKDOWN:
         head += "; " + _node_breakdown(state, job)
     if reason is Reason.QUOTA:
@@ -83,6 +93,15 @@ def _ahead_of(state: State, job_id: str, now: float) -> Iterator[Job]:
         if job.id == job_id:
             return
         yield job
+
+
+def _owner_shares(fair: Ledger, owner: str | None, now: float) -> str:
+    """``owner org/team: share 0.25 (weight 2), org: share 0.1 (weight 1)``, the job's own level first."""
+    parts = []
+    for path in reversed(levels(owner)):
+        w = fair.weights.of(path)
+        parts.append(f"{path or '(default)'}: share {fair.weighted(path, now):.4g} (weight {w:g})")
+    return "owner " + ", ".join(parts)
 
 
 def _node_breakdown(state: State, job: Job) -> str:

@@ -20,10 +20,11 @@ import attrs
 
 from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, StoreError
+from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
 from prioq.quota import usage_of
-from prioq.resources import Resources
+from prioq.resources import MILLI, Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._state import State
@@ -242,6 +243,21 @@ class Scheduler:
         """Preemptors waiting for their victims, with the nodes they will get."""
         return dict(self._state.nominated)
 
+    def usage(self, now: float) -> dict[str, dict[str, float]]:
+        """Fair share's decayed usage at ``now`` per owner path (``""``: jobs without an owner):
+        GPU-seconds, CPU-seconds and memory byte-seconds (docs/fairness.md). Empty without
+        ``Policy.fair_share``. O(owners)."""
+        now = self._now(now)
+        fair = self._state.fair
+        if fair is None:
+            return {}
+        half_life = fair.fair.half_life
+        out = {}
+        for path, acc in sorted(fair.accounts.items()):
+            gpu, cpu, mem = acc.at_time(now, half_life)
+            out[path] = {"gpu": gpu / MILLI, "cpu": cpu / MILLI, "memory": mem}
+        return out
+
     def get(self, job_id: str) -> Job:
         """A held job by id (pending or running). O(1)."""
         return self._state.job(v.lookup_id(job_id))
@@ -302,6 +318,15 @@ class Scheduler:
         for owner, nodes in s.nominated.items():
             assert owner in s.queue and not s.queue.is_parked(owner)
             assert all(n in s.index for n in nodes)
+        if s.fair is not None:  # every account's rate is what its owners' running jobs hold
+            rates: dict[str, tuple[int, ...]] = {}
+            for run in s.runs.values():
+                for path in levels(run.job.owner):
+                    old = rates.get(path, (0, 0, 0))
+                    rates[path] = tuple(map(sum, zip(old, rate_of(run.running.allocation), strict=True)))
+            assert {p: a.rate for p, a in s.fair.accounts.items() if any(a.rate)} == {
+                p: r for p, r in rates.items() if any(r)
+            }
         if s.ledger is not None:  # quota usage kept incrementally equals a recount
             recount: dict[str, dict[str, int]] = {}
             for run in s.runs.values():

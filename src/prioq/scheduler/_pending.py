@@ -11,6 +11,11 @@ cannot start, nothing behind it in that shape can. A cycle then costs
 O((active + shapes + starts) log n). Deciding *whether* to park is the
 scheduler's business; this module only keeps the queues.
 
+With fair share on (:mod:`prioq.fairshare`), the order key carries the owner's rank
+(and, in ``mode="term"``, its term inside the effective priority); jobs of one parked
+shape then share an owner (the cycle parks by shape and owner), so each parked queue
+is still in the global order.
+
 Parking is invisible from outside: ``ordered``, ``get``, ``len``... see every
 pending job. The global order merges the queues by the exact effective
 priority (the aging policy's own exact boost, via
@@ -21,18 +26,42 @@ order, ties included.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
 
 from prioq._validate import MAX_COUNTER, instance, integer, lookup_id
 from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
+from prioq.fairshare import Ledger, Rank
 from prioq.model import Job
 from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
+from prioq.queue.aging import NoAging
 
 __all__: list[str] = []
 
 Shape = Hashable
-OrderKey = tuple[Fraction, float, int, str]
+OrderKey = tuple[Fraction | int | tuple[float, float], Rank, float, int, str]
+"""(-effective priority, owner rank, submitted_at, seq, id): the first is an int or a
+Fraction, or (fair share term, no aging) the exact sum as a :func:`_two_sum` pair; one
+scheduler's keys all have the same kind."""
+
+
+_FLOOR_RANK: Rank = ((-1, 0.0),)
+"""Below every owner's rank (their levels start with 0 or 1)."""
+
+
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """``a + b`` exactly as ``(sum rounded to nearest, its exact error)`` (Knuth's TwoSum).
+    Rounding is monotone, so these pairs compare as the exact sums do."""
+    total = a + b
+    back = total - a
+    return total, (a - (total - back)) + (b - back)
+
+
+def _fast(value: Fraction) -> Fraction | int:
+    """An integral value as an int: the same order, several times cheaper to compare (a cycle
+    compares keys in its heap; without aging every effective priority is an int)."""
+    return value.numerator if value.denominator == 1 else value
 
 
 class Pending:
@@ -43,8 +72,10 @@ class Pending:
     parked jobs of that shape; ``where[job_id]`` the shape of each parked job.
     """
 
-    def __init__(self, aging: AgingPolicy) -> None:
+    def __init__(self, aging: AgingPolicy, fair: Ledger | None = None) -> None:
         self.aging = aging
+        self.fair = fair
+        self.no_aging = type(aging) is NoAging
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
         # per shape, (duration, seq, id) of members with a duration, a heap cleaned lazily:
@@ -52,6 +83,12 @@ class Pending:
         self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
         self._next_seq = 0
+        # With fair share a parked shape is (base shape..., owner). Per base shape (its group
+        # key), every parked member whatever its owner, and the parked shapes of the group: a
+        # cycle learns from one look whether any of them can start (see Cycle.run).
+        self.groups: dict[Shape, PriorityQueue] = {}
+        self.members: dict[Shape, dict[Shape, PriorityQueue]] = {}  # group -> its parked queues
+        self.parked_owners: dict[str | None, int] = {}  # owner -> its parked queues
 
     # -- membership
 
@@ -117,7 +154,44 @@ class Pending:
         if not queue:
             del self.parked[shape]
             self._by_duration.pop(shape, None)
+        self._leave_group(job_id, shape, not queue)
         return job
+
+    def group_key(self, shape: Shape) -> Shape | None:
+        """The group of a parked shape (its base shape, without the owner), ``None`` without
+        fair share or for a shape of one owner's own (quota parking). O(1)."""
+        if self.fair is None or not isinstance(shape, tuple):
+            return None
+        return ("fair-share group", shape[:-1])
+
+    def _join_group(self, job: Job, seq: int, shape: Shape) -> None:
+        group = self.group_key(shape)
+        if group is not None:
+            queue = self.groups.get(group)
+            if queue is None:
+                queue = self.groups[group] = PriorityQueue(aging=self.aging)
+            queue.push(job, seq=seq)
+            members = self.members.setdefault(group, {})
+            if shape not in members:
+                members[shape] = self.parked[shape]
+                self.parked_owners[job.owner] = self.parked_owners.get(job.owner, 0) + 1
+
+    def _leave_group(self, job_id: str, shape: Shape, emptied: bool) -> None:
+        group = self.group_key(shape)
+        if group is not None:
+            queue = self.groups[group]
+            queue.remove(job_id)
+            if emptied:
+                del self.members[group][shape]
+                owner = shape[-1]  # type: ignore[index]  # a group's shapes end with the owner
+                left = self.parked_owners[owner] - 1
+                if left:
+                    self.parked_owners[owner] = left
+                else:
+                    del self.parked_owners[owner]
+            if not queue:
+                del self.groups[group]
+                del self.members[group]
 
     def update(self, job_id: str, priority: int) -> Job:
         """Change a priority; a parked job is unparked first (its shape may change). O(log n)."""
@@ -134,6 +208,7 @@ class Pending:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
         queue.push(job, seq=seq)
         self.where[job_id] = shape
+        self._join_group(job, seq, shape)
         if job.duration is not None:
             heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
 
@@ -146,6 +221,7 @@ class Pending:
         if not queue:
             del self.parked[shape]
             self._by_duration.pop(shape, None)
+        self._leave_group(job_id, shape, not queue)
         self.active.push(job, seq=seq)
 
     def shortest(self, shape: Shape) -> Job | None:
@@ -164,12 +240,63 @@ class Pending:
     # -- order
 
     def key(self, job: Job, seq: int, now: float) -> OrderKey:
-        """The scheduling order key, exactly: (-effective priority, submitted_at, seq, id)."""
-        eff = exact_effective_priority(self.aging, job.priority, job.submitted_at, now)
-        return (-eff, job.submitted_at, seq, job.id)
+        """The scheduling order key, exactly: (-effective priority, owner rank, submitted_at,
+        seq, id); the rank is ``()`` without fair share, and ``mode="term"`` adds the owner's
+        term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share)."""
+        fair = self.fair
+        eff: Fraction | int
+        if self.no_aging:
+            eff = job.priority  # without aging: the int priority (the hot path of a cycle)
+        else:
+            eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
+        if fair is None:
+            return (-eff, (), job.submitted_at, seq, job.id)
+        rank = fair.rank(job.owner, now)
+        if fair.fair.mode == "term":
+            term = fair.term(job.owner, now)
+            if self.no_aging:
+                # the exact sum as a float pair: no Fraction on the hot path
+                total, err = _two_sum(float(job.priority), term)
+                return ((-total, -err), rank, job.submitted_at, seq, job.id)
+            return (_fast(-(eff + Fraction(term))), rank, job.submitted_at, seq, job.id)
+        return (-eff, rank, job.submitted_at, seq, job.id)
+
+    def floor_key(self, group: Shape, now: float) -> tuple[OrderKey, Job]:
+        """A key at or below every member's of a parked group, and the group's member of
+        highest effective priority: the group's place in a cycle is no earlier. O(log n)."""
+        queue = self.groups[group]
+        job = queue.peek(now)
+        fair = self.fair
+        assert fair is not None
+        eff: Fraction | int
+        if self.no_aging:
+            eff = job.priority
+        else:
+            eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
+        first: Fraction | int | tuple[float, float] = -eff
+        if fair.fair.mode == "term":  # no member's term exceeds term_weight
+            if self.no_aging:
+                total, err = _two_sum(float(job.priority), fair.fair.term_weight)
+                first = (-total, -err)
+            else:
+                first = _fast(-(eff + Fraction(fair.fair.term_weight)))
+        return (first, _FLOOR_RANK, -math.inf, -1, ""), job
+
+    def stale(self, key: OrderKey, job: Job, now: float) -> bool:
+        """Whether ``key`` no longer holds for ``job``: its owner's rank moved since (starts in
+        this cycle; ranks only grow within one). O(depth)."""
+        return self.fair is not None and self.fair.rank(job.owner, now) != key[1]
 
     def ordered(self, now: float) -> Iterator[Job]:
         """Every pending job in scheduling order (merged exactly). O(n log n) for all."""
+        if self.fair is not None:
+            # the queues' own order leaves owners out: the active queue is sorted whole
+            # (parked queues each hold one owner, but one sort is as cheap as a merge here)
+            queues = [self.active, *self.parked.values()]
+            keyed = [(self.key(job, q.seq_of(job.id), now), job) for q in queues for job in q.ordered(now)]
+            keyed.sort(key=lambda kj: kj[0])
+            yield from (job for _, job in keyed)
+            return
         streams = [self._keyed(self.active, now), *(self._keyed(q, now) for q in self.parked.values())]
         for _, job in heapq.merge(*streams, key=lambda kj: kj[0]):
             yield job
@@ -187,5 +314,16 @@ class Pending:
                 assert self.where[job_id] == shape
                 assert job_id not in self.active
         assert len(self.where) == sum(len(q) for q in self.parked.values())
+        if self.fair is not None:
+            for group, queue in self.groups.items():
+                queue._check()
+                assert self.members[group] and set(self.members) == set(self.groups)
+                assert len(queue) == sum(len(self.parked[sh]) for sh in self.members[group])
+            grouped = [sh for sh in self.parked if self.group_key(sh) is not None]
+            assert {self.group_key(sh) for sh in grouped} == set(self.groups)
+            owners: dict[object, int] = {}
+            for sh in grouped:
+                owners[sh[-1]] = owners.get(sh[-1], 0) + 1  # type: ignore[index]
+            assert owners == self.parked_owners
         seqs = [self.seq_of(j) for j in [*self.active, *self.where]]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"

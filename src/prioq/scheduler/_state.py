@@ -22,6 +22,8 @@ from typing import Any
 import attrs
 
 from prioq.errors import PrioqError, StoreError, UnknownJob, UnknownNode
+from prioq.fairshare import USAGE_PREFIX, rate_of
+from prioq.fairshare import Ledger as UsageLedger
 from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
@@ -99,7 +101,10 @@ class State:
         self.policy = policy
         self.store = store
         self.index = NodeIndex()
-        self.queue = Pending(policy.aging)
+        # usage accounting for fair share (prioq.fairshare); its accounts are journaled
+        fs = policy.fair_share
+        self.fair = None if fs is None else UsageLedger(fs, policy.weights, self._totals)
+        self.queue = Pending(policy.aging, self.fair)
         self.runs: dict[str, Run] = {}
         self.nominated: dict[str, tuple[str, ...]] = {}
         self.reasons: dict[str, Stamped] = {}
@@ -169,6 +174,9 @@ class State:
         self._load_quota(snap)
         self._load_placement_state(snap)
         self.extras.update(snap.extras)
+        if self.fair is not None:
+            runs = ((r.job.owner, r.running.allocation) for r in self.runs.values())
+            self.fair.load(self.extras, runs, snap.now)
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
@@ -216,12 +224,14 @@ class State:
             # undone event by event: rebuild it (O(n log n), on failure only).
             self.queue = self._rebuilt_queue()
         self.caches.reset()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
 
     def _rebuilt_queue(self) -> Pending:
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
         old = self.queue
-        fresh = Pending(self.policy.aging)
+        fresh = Pending(self.policy.aging, self.fair)
         for job_id in [*old.active, *old.where]:
             fresh.push(old.get(job_id), seq=old.seq_of(job_id))
         for job_id, shape in old.where.items():
@@ -301,6 +311,10 @@ class State:
         own = self.reasons.get(job_id)
         shape = self.queue.where.get(job_id)
         if shape is not None:
+            group = self.queue.group_key(shape)
+            whole = None if group is None else self.shape_reasons.get(group)
+            if whole is not None and (own is None or own[0] < whole[0]):
+                own = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
             rec = self.shape_reasons.get(shape)
             if rec is not None and (own is None or own[0] < rec[0]):
                 _, head, reason = rec
@@ -452,7 +466,8 @@ class State:
 
     def drop_stale_shape_reasons(self) -> None:
         """Forget the reasons of shapes no job is parked under any more."""
-        for shape in [sh for sh in self.shape_reasons if sh not in self.queue.parked]:
+        q = self.queue
+        for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups]:
             self._del_item(self.shape_reasons, shape)
 
     # ------------------------------------------------------------------ running jobs
@@ -517,6 +532,7 @@ class State:
         )
         self._set_item(self.runs, job.id, Run(running, seq, backfill_for=backfill_for))
         self._place_on(job.id, [(ns, ns.free - alloc) for ns, alloc in placement], True)
+        self._charge(job.owner, running.allocation, 1)
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
             run = self.runs[job.id]
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
@@ -536,11 +552,28 @@ class State:
             ns = self.index.get(nid)
             frees.append((ns, ns.free + alloc))
         self._place_on(job_id, frees, False)
+        self._charge(run.job.owner, run.running.allocation, -1)
         if self.ledger is not None:
             self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
         self.mark_job(job_id)
         return run
+
+    def _charge(self, owner: str | None, allocation: Sequence[Resources], sign: int) -> None:
+        """Fair share's usage accounting: the owner's rate changes now (docs/fairness.md).
+        Journaled, and each changed account is persisted as ``usage/<owner path>``. O(depth)."""
+        fair = self.fair
+        if fair is None:
+            return
+        assert self.now is not None
+        for path, acc in fair.charges(owner, rate_of(allocation), sign, self.now):
+            self._set_item(fair.accounts, path, acc)
+            self.put_extra(USAGE_PREFIX + path, acc.text())
+        fair.changed()
+
+    def _totals(self) -> tuple[int, int, int]:
+        """The cluster's capacity per accounted resource (fair share's denominators). O(nodes)."""
+        return rate_of(ns.node.capacity for ns in self.index)
 
     def mark_victim(self, victim: str, by: str) -> None:
         self.bump()
@@ -575,6 +608,8 @@ class State:
         self._do(lambda: self.index.add(ns), lambda: self.index.remove(node.id))
         self._do(lambda: self.cindex.refile(ns), lambda: self.cindex.drop_node(ns.id))
         self.caches.capable.clear()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
         self._dirty_nodes.add(node.id)
 
@@ -582,6 +617,8 @@ class State:
         self._do(lambda: self.index.remove(ns.id), lambda: self.index.add(ns))
         self._do(lambda: self.cindex.drop_node(ns.id), lambda: self.cindex.refile(ns))
         self.caches.capable.clear()
+        if self.fair is not None:
+            self.fair.forget()
         self.bump()
         self._dirty_nodes.add(ns.id)
 

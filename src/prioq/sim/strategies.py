@@ -15,6 +15,10 @@ A name is a base followed by ``+``-joined modifiers, e.g. ``priority+aging+preem
                           CPUs, all in one cohort (borrow idle shares, reclaim them back with
                           ``preemption``); see :mod:`prioq.sim.quotas` and docs/quotas.md
 ``first-fit`` / ``best-fit`` / ``spread`` / ``fgd``   placement policy (``fgd`` = fragmentation-aware)
+``fair-share``            ``FairShare()``: lowest weighted dominant share of 7-day decayed usage
+                          first among equal priorities (docs/fairness.md)
+``fair-share-term``       ``FairShare(mode="term")``: Slurm's fair-share factor, up to +10, added
+                          to the effective priority
 ========================  ======================================================================
 """
 
@@ -24,6 +28,7 @@ from typing import Any
 
 from prioq import _validate
 from prioq.errors import InvalidValue
+from prioq.fairshare import FairShare
 from prioq.policy import Policy
 from prioq.preemption import Preemption
 from prioq.queue.aging import LinearAging, StepAging
@@ -48,6 +53,8 @@ MODIFIERS: dict[str, dict[str, Any]] = {
     "strict": {"queueing": "strict"},
     "no-reservation": {"reservation": False},
     **{name: {"placement": policy} for name, policy in _PLACEMENTS.items()},
+    "fair-share": {"fair_share": FairShare()},
+    "fair-share-term": {"fair_share": FairShare(mode="term")},
 }
 
 

@@ -103,6 +103,15 @@ class Workload:
         """The same jobs on another cluster."""
         return attrs.evolve(self, nodes=_nodes(nodes))
 
+    def owned_by(self, label: str) -> Workload:
+        """The same jobs with ``owner`` set from a label (e.g. ``"qos"``: the Alibaba QoS class
+        as the owner, for fair share); jobs without the label keep theirs. O(n)."""
+        _validate.identifier(label, "owned_by: label")
+        jobs = tuple(
+            attrs.evolve(j, owner=j.labels[label]) if j.labels.get(label) else j for j in self.jobs
+        )
+        return attrs.evolve(self, name=f"{self.name}(owner={label})", jobs=jobs)
+
     def scaled(self, *, arrival: float = 1.0, duration: float = 1.0) -> Workload:
         """Stretch (factor > 1) or compress (< 1) submission times and runtimes.
 

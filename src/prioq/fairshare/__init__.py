@@ -1,0 +1,29 @@
+"""Fair share among owners: weights, decayed usage accounting, and the owners' order.
+
+* :mod:`prioq.fairshare._config` -- :class:`FairShare` (``Policy.fair_share``) and
+  :class:`Weights` (``Policy.weights``), validated values;
+* :mod:`prioq.fairshare._ledger` -- :class:`Account` (one owner's decayed usage, exact in
+  closed form between start/stop events) and :class:`Ledger` (every owner's account, shares
+  and ranks).
+
+See ``docs/fairness.md``.
+"""
+
+from __future__ import annotations
+
+from prioq.fairshare._config import DEFAULT_HALF_LIFE, FairShare, Weights, levels
+from prioq.fairshare._ledger import RESOURCES, USAGE_PREFIX, Account, Ledger, Rank, decode, rate_of
+
+__all__ = [
+    "DEFAULT_HALF_LIFE",
+    "RESOURCES",
+    "USAGE_PREFIX",
+    "Account",
+    "FairShare",
+    "Ledger",
+    "Rank",
+    "Weights",
+    "decode",
+    "levels",
+    "rate_of",
+]

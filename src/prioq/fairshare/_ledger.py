@@ -1,0 +1,211 @@
+"""Usage accounting and the owners' places in line (docs/fairness.md).
+
+Per owner path (``"org"``, ``"org/team"``...) an :class:`Account` keeps the decayed usage
+``U`` of each resource at the instant ``at`` of its last event and the rate ``R`` it holds
+since (exact ints: milli-GPUs, milli-CPUs, bytes). Between events the usage follows
+``dU/dt = R - U ln2 / h``, so at an event at ``t`` it is, exactly in closed form::
+
+    U(t) = U(at) * 2**(-(t - at)/h) + R * h/ln2 * (1 - 2**(-(t - at)/h))
+
+and only then does ``R`` change. No sampling: the scheduler's own start and stop
+events drive it. A :class:`Ledger` holds the accounts; the scheduler's state journals
+and persists each account it changes (``usage/<owner>`` in the store's extras).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+import attrs
+
+from prioq.errors import StoreError
+from prioq.fairshare._config import FairShare, Weights, levels
+from prioq.resources import Resources
+
+__all__ = ["RESOURCES", "USAGE_PREFIX", "Account", "Ledger", "Rank", "decode", "rate_of"]
+
+RESOURCES = ("gpu", "cpu", "memory")
+"""The resources accounted, in the order of :attr:`Account.usage`: milli-GPU shares,
+milli-CPUs and bytes of memory (the resource model's own units)."""
+USAGE_PREFIX = "usage/"
+"""Store extras key prefix: ``usage/<owner path>`` holds that owner's account."""
+
+Rate = tuple[int, int, int]
+Rank = tuple[tuple[int, float], ...]
+"""An owner's place among owners, top level first: per level ``(0, share / weight)``, or
+``(1, share)`` for a level of weight 0 (only idle capacity: after every positive weight);
+always :data:`RANK_DEPTH` levels, an owner with fewer repeating its last one."""
+RANK_DEPTH = 4
+"""Owner levels the order compares (deeper levels are accounted but do not order)."""
+_LN2 = math.log(2)
+_ZERO: Rate = (0, 0, 0)
+
+
+def rate_of(allocation: Iterable[Resources]) -> Rate:
+    """What an allocation holds of each accounted resource, over a gang's members. O(gang)."""
+    gpu = cpu = mem = 0
+    for a in allocation:
+        gpu += a.gpu_milli
+        cpu += a.cpu_milli
+        mem += a.memory
+    return gpu, cpu, mem
+
+
+@attrs.frozen(slots=True)
+class Account:
+    """One owner path's usage: ``usage`` at instant ``at``, accrued since at ``rate``."""
+
+    at: float
+    usage: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    rate: Rate = _ZERO
+
+    def at_time(self, now: float, half_life: float) -> tuple[float, float, float]:
+        """The decayed usage at ``now`` (>= ``at``), in closed form. O(1)."""
+        dt = now - self.at
+        if dt <= 0:
+            return self.usage
+        x = dt / half_life
+        keep = math.exp2(-x)
+        grow = -math.expm1(-x * _LN2) * (half_life / _LN2)  # (1 - keep) * h/ln2, precisely
+        u, r = self.usage, self.rate
+        return (u[0] * keep + r[0] * grow, u[1] * keep + r[1] * grow, u[2] * keep + r[2] * grow)
+
+    def text(self) -> str:
+        """The stored form: ``at`` and the usage as exact hex floats (the rate is the running
+        jobs' allocations, rebuilt at load)."""
+        return " ".join(float.hex(x) for x in (self.at, *self.usage))
+
+
+def decode(text: str, rate: Rate) -> Account:
+    """The account stored as ``text`` (see :meth:`Account.text`); :class:`StoreError` if malformed."""
+    try:
+        at, *usage = (float.fromhex(part) for part in text.split())
+    except ValueError:
+        raise StoreError(f"malformed usage account {text!r}") from None
+    if len(usage) != 3 or not all(math.isfinite(x) and x >= 0 for x in usage) or not math.isfinite(at):
+        raise StoreError(f"malformed usage account {text!r}")
+    return Account(at, (usage[0], usage[1], usage[2]), rate)
+
+
+class Ledger:
+    """The accounts of every owner path, and the shares and ranks the scheduling order reads.
+
+    ``totals()`` gives the cluster's capacity per accounted resource; it is cached until
+    :meth:`forget`. Ranks are cached per owner for one ``now`` until an account changes.
+    Changing an account is the caller's business (the scheduler journals it):
+    :meth:`charges` only computes the new accounts.
+    """
+
+    def __init__(self, fair: FairShare, weights: Weights, totals: Callable[[], Rate]) -> None:
+        self.fair = fair
+        self.weights = weights
+        self.accounts: dict[str, Account] = {}
+        self._totals = totals
+        self._capacity: Rate | None = None
+        self._ranks: dict[str | None, Rank] = {}
+        self._terms: dict[str | None, float] = {}
+        self._rank_now: float | None = None
+        self._mean_life = fair.mean_life
+
+    def forget(self) -> None:
+        """Drop the cached capacity and ranks (nodes changed, a rollback). O(1)."""
+        self._capacity = None
+        self._ranks = {}
+        self._terms = {}
+
+    def changed(self) -> None:
+        """Drop the cached ranks (an account changed). O(1)."""
+        self._ranks = {}
+        self._terms = {}
+
+    def charges(self, owner: str | None, delta: Rate, sign: int, now: float) -> list[tuple[str, Account]]:
+        """The new account of each level of ``owner`` after its rate changes by ``sign * delta``
+        at ``now``. O(depth)."""
+        out = []
+        h = self.fair.half_life
+        for path in levels(owner):
+            acc = self.accounts.get(path) or Account(now)
+            r = acc.rate
+            rate = (r[0] + sign * delta[0], r[1] + sign * delta[1], r[2] + sign * delta[2])
+            out.append((path, Account(now, acc.at_time(now, h), rate)))
+        return out
+
+    def load(self, extras: Mapping[str, str], runs: Iterable[tuple[str | None, Sequence[Resources]]],
+             now: float | None) -> None:
+        """Fill the accounts from the store: stored usage, rates rebuilt from running jobs. O(n)."""
+        rates: dict[str, Rate] = {}
+        for owner, allocation in runs:
+            d = rate_of(allocation)
+            for path in levels(owner):
+                r = rates.get(path, _ZERO)
+                rates[path] = (r[0] + d[0], r[1] + d[1], r[2] + d[2])
+        for key, text in extras.items():
+            if key.startswith(USAGE_PREFIX):
+                path = key[len(USAGE_PREFIX):]
+                self.accounts[path] = decode(text, rates.pop(path, _ZERO))
+        for path, rate in rates.items():  # running without a stored account: accrues from now
+            self.accounts[path] = Account(0.0 if now is None else now, rate=rate)
+        self.forget()
+
+    # ------------------------------------------------------------------ reads
+
+    def capacity(self) -> Rate:
+        cap = self._capacity
+        if cap is None:
+            cap = self._capacity = self._totals()
+        return cap
+
+    def share(self, path: str, now: float) -> float:
+        """The path's dominant share, unweighted: its largest fraction over the resources of
+        what the cluster could have given it (decayed usage) or gives now (allocation). O(1)."""
+        acc = self.accounts.get(path)
+        if acc is None:
+            return 0.0
+        cap = self.capacity()
+        if self.fair.basis == "allocation":
+            amounts: Sequence[float] = acc.rate
+            scale = 1.0
+        else:
+            amounts = acc.at_time(now, self.fair.half_life)
+            scale = self._mean_life
+        return max((a / (c * scale) for a, c in zip(amounts, cap, strict=True) if c > 0), default=0.0)
+
+    def weighted(self, path: str, now: float) -> float:
+        """share / weight (``inf`` for weight 0 with any usage, 0 without). O(1)."""
+        s = self.share(path, now)
+        w = self.weights.of(path)
+        return s / w if w > 0 else (math.inf if s > 0 else 0.0)
+
+    def rank(self, owner: str | None, now: float) -> Rank:
+        """The owner's :data:`Rank` at ``now``. O(depth), cached until an account changes."""
+        if now != self._rank_now:
+            self._ranks = {}
+            self._terms = {}
+            self._rank_now = now
+        rank = self._ranks.get(owner)
+        if rank is None:
+            parts = []
+            for path in levels(owner)[:RANK_DEPTH]:
+                w = self.weights.of(path)
+                s = self.share(path, now)
+                parts.append((0, s / w) if w > 0 else (1, s))
+            # an owner with fewer levels is its own only child at the levels it lacks, so
+            # "other" ties with "org/team" when "other" and "org" tie and "org/team" has
+            # org's share: the order is then FIFO, not "shallower owners first"
+            parts += [parts[-1]] * (RANK_DEPTH - len(parts))
+            rank = self._ranks[owner] = tuple(parts)
+        return rank
+
+    def term(self, owner: str | None, now: float) -> float:
+        """``mode="term"``'s addition to the effective priority: ``term_weight * 2**(-s)`` where
+        ``s`` is the owner's own weighted share (its last level); 0 for weight 0. In
+        ``[0, term_weight]``. O(depth)."""
+        self.rank(owner, now)  # the caches are for this now and these accounts
+        term = self._terms.get(owner)
+        if term is None:
+            path = levels(owner)[-1]
+            w = self.weights.of(path)
+            term = 0.0 if w == 0 else self.fair.term_weight * math.exp2(-self.share(path, now) / w)
+            self._terms[owner] = term
+        return term
