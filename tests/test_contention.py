@@ -144,7 +144,7 @@ def claims_respected(s: Scheduler, decisions: list[Any]) -> None:
             if not any(nid in running[j].node_ids for j in lower):
                 continue
             projected: Resources = s.free(nid)
-            for victim, by in terminating.items():
+            for victim, (by, _deadline) in terminating.items():
                 if by == owner and nid in running[victim].node_ids:
                     held = running[victim].allocation[running[victim].node_ids.index(nid)]
                     projected = projected + held
@@ -179,7 +179,7 @@ def test_with_prompt_victims_and_no_arrivals_scheduling_reaches_a_fixed_point(
     assert quiet >= 2, f"no fixed point: still deciding at t={t}"
     # at the fixed point a nomination is only ever waiting for victims still terminating
     # (the old check, "every terminating job has a preemptor", could not fail)
-    terminating_for = set(s.terminating().values())
+    terminating_for = {t.by for t in s.terminating().values()}
     assert all(owner in terminating_for for owner in s.nominations())
 
 

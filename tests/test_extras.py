@@ -50,6 +50,10 @@ def test_a_failed_commit_undoes_put_extra() -> None:
         state.put_extra("gone", "x")
     assert state.extras == {"k": "old"} and state.now == 1.0
     store.fail = False
+    seen = len(store.seen)
     with state.transaction(3.0):
         pass
-    assert dict(store.seen[-1].extras) == {}  # nothing left dirty by the failed call
+    assert len(store.seen) == seen  # nothing changed but the clock: nothing written
+    with state.transaction(4.0):
+        state.put_extra("other", "1")
+    assert dict(store.seen[-1].extras) == {"other": "1"}  # nothing left dirty by the failed call

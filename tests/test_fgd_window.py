@@ -282,7 +282,7 @@ def test_other_policies_ignore_the_stored_window() -> None:
     store = MemoryStore()
     s = Scheduler(T4_NODES, policy=fgd_policy(), store=store)
     s.submit(Job(id="a", submitted_at=0, request="gpu=1"), 0)
-    best = Scheduler(store=store, policy=Policy())
+    best = Scheduler(store=store, policy=Policy(), policy_change="replace")
     best.submit(Job(id="b", submitted_at=0, request="gpu=1"), 0)
     assert best.schedule(1)
 

@@ -100,6 +100,9 @@ CALLS: dict[str, Callable[[Scheduler, float], object]] = {
 def test_every_call_rolls_back_every_observable_and_decides_as_a_twin(name: str) -> None:
     store, twin_store = FailingStore(), FailingStore()
     s, twin = busy(store), busy(twin_store)
+    if name == "schedule":  # give the cycle something to decide: an idle one writes nothing
+        for x in (s, twin):
+            x.release(next(iter(x.terminating())), 3.5)
     before = observe(s)
     assert observe(twin) == before
     store.fail = True
@@ -124,11 +127,12 @@ def test_a_failed_cycle_keeps_the_reasons_it_would_have_written() -> None:
     store = FailingStore()
     s = Scheduler([Node(id="n0", capacity="gpu=A100:1")], store=store)
     s.submit(Job(id="huge", submitted_at=0, request="gpu=4"), 0)
-    assert [p.reason for p in s.pending(0)] == [Reason.NEW]
+    s.submit(Job(id="fits", submitted_at=0, request="gpu=1"), 0)  # a start: the cycle commits
+    assert [p.reason for p in s.pending(0)] == [Reason.NEW, Reason.NEW]
     store.fail = True
     with pytest.raises(prioq.StoreError):
         s.schedule(1)
-    assert [p.reason for p in s.pending(1)] == [Reason.NEW]
+    assert [p.reason for p in s.pending(1)] == [Reason.NEW, Reason.NEW]
     assert s.now == 0
 
 
@@ -163,14 +167,29 @@ def test_a_failed_call_keeps_the_clock_and_a_later_earlier_now_works() -> None:
     assert s.now == 0
     store = FailingStore()
     s = Scheduler([Node(id="n0", capacity="gpu=A100:1")], store=store)
-    s.submit(Job(id="a", submitted_at=0, request="gpu=2"), 0)
+    s.submit(Job(id="a", submitted_at=0, request="gpu=1"), 0)
     store.fail = True
     with pytest.raises(prioq.StoreError):
         s.schedule(100)
     store.fail = False
     assert s.now == 0
-    assert s.schedule(50) == []  # the failed call at 100 did not move time
+    assert [d.job_id for d in s.schedule(50)] == ["a"]  # the failed call at 100 did not move time
     assert s.now == 50
+
+
+def test_an_idle_cycle_writes_nothing_and_still_moves_the_clock() -> None:
+    """A cycle that decides nothing commits nothing (no fsync per idle tick): even a store
+    that refuses every commit does not see it. The clock moves in memory and goes to the
+    store with the next real change (docs/orchestrator.md#no-write-when-idle)."""
+    store = FailingStore()
+    s = Scheduler([Node(id="n0", capacity="gpu=A100:1")], store=store)
+    s.submit(Job(id="huge", submitted_at=0, request="gpu=4"), 0)
+    store.fail = True
+    assert s.schedule(5) == [] and s.schedule(9) == []
+    assert s.now == 9 and store.load().now == 0
+    store.fail = False
+    s.submit(Job(id="b", submitted_at=9, request="gpu=1"), 10)
+    assert store.load().now == 10
 
 
 OPS = st.lists(

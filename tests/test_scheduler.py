@@ -247,8 +247,10 @@ def test_resume_from_store_restores_everything() -> None:
     assert [p.job for p in s2.pending(5)] == [p.job for p in s.pending(5)]
     assert s2.running() == s.running()
     assert {n.id: s2.free(n.id) for n in s2.nodes} == {n.id: s.free(n.id) for n in s.nodes}
-    with pytest.raises(prioq.StoreError, match="differs"):
+    with pytest.raises(prioq.PolicyMismatch, match="reservation: stored False, given True"):
         Scheduler(gpu_nodes(3), store=store)
+    s3 = Scheduler(gpu_nodes(3, "gpu=A100:2"), store=store, policy=Policy(reservation=False))
+    assert s3.resumed and s3.node_changes == prioq.NodeChanges(added=("n2",))
 
 
 def test_preemption_evicts_lower_priority_and_nominates_the_preemptor() -> None:

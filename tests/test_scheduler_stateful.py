@@ -166,7 +166,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         else:
             raise AssertionError(f"no fixed point within {bound} cycles")
         for owner in self.s.nominations():
-            assert any(by == owner for by in self.s.terminating().values()), owner
+            assert any(t.by == owner for t in self.s.terminating().values()), owner
 
     @precondition(lambda self: self.s.running())
     @rule(data=st.data())

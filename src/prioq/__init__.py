@@ -19,6 +19,7 @@ from prioq.errors import (
     InvalidType,
     InvalidValue,
     NotLeader,
+    PolicyMismatch,
     PrioqError,
     StoreError,
     UnknownJob,
@@ -58,7 +59,7 @@ from prioq.resources import (
     fit,
     why_not,
 )
-from prioq.scheduler import Scheduler
+from prioq.scheduler import NodeChanges, Scheduler, Terminating
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -94,6 +95,7 @@ __all__ = [
     "Misfit",
     "NoAging",
     "Node",
+    "NodeChanges",
     "NodeIndex",
     "NodeState",
     "NotLeader",
@@ -102,6 +104,7 @@ __all__ = [
     "PendingJob",
     "PlacementPolicy",
     "Policy",
+    "PolicyMismatch",
     "Preempt",
     "Preemption",
     "PrioqError",
@@ -120,6 +123,7 @@ __all__ = [
     "StepAging",
     "Store",
     "StoreError",
+    "Terminating",
     "UnknownJob",
     "UnknownNode",
     "Weights",

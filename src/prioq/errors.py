@@ -34,6 +34,7 @@ __all__ = [
     "InvalidType",
     "InvalidValue",
     "NotLeader",
+    "PolicyMismatch",
     "PrioqError",
     "StoreError",
     "UnknownJob",
@@ -133,3 +134,8 @@ class StoreError(PrioqError):
 
 class NotLeader(StoreError):
     """This replica's lease was taken over: its commit was refused (fencing)."""
+
+
+class PolicyMismatch(StoreError):
+    """The store holds state made under another policy (docs/orchestrator.md#resume): pass the
+    same policy, or ``policy_change="replace"`` to adopt the new one."""

@@ -3,5 +3,6 @@
 from __future__ import annotations
 
 from prioq.scheduler._facade import Scheduler
+from prioq.scheduler._resume import NodeChanges, Terminating
 
-__all__ = ["Scheduler"]
+__all__ = ["NodeChanges", "Scheduler", "Terminating"]

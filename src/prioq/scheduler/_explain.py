@@ -7,26 +7,73 @@ Slurm's pending reasons.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from fractions import Fraction
 
 from prioq.fairshare import Ledger, levels
 from prioq.model import Job, PendingJob, Reason
+from prioq.queue import exact_effective_priority
 from prioq.quota import Amounts
 from prioq.resources import check
+from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._state import State
 
-__all__ = ["explain", "pending"]
+__all__ = ["effective_priority", "explain", "ordered", "pending"]
 
 _NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW)
+
+
+def _ratio(value: Fraction) -> float:
+    """``value`` correctly rounded to a float (as the queue rounds its exact keys)."""
+    try:
+        return value.numerator / value.denominator
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _at_clock(state: State, now: float) -> bool:
+    """Whether the queue may answer for ``now`` itself: only at the scheduler's own clock.
+
+    The queue processes its aging events up to any ``now`` it is asked about, which
+    cannot be undone; the scheduler's clock is never behind the queue's (a transaction
+    sets it first, a rollback rebuilds the queue), so asking at ``state.now`` moves
+    nothing a later call could see. A read at a later ``now`` computes from the exact
+    keys instead and leaves the queue as it was (docs/orchestrator.md#one-clock)."""
+    return state.now is not None and now == state.now
+
+
+def ordered(state: State, now: float) -> list[tuple[Job, float]]:
+    """Every pending job in scheduling order at ``now`` with its effective priority,
+    changing nothing. O(n log n)."""
+    queue = state.queue
+    if _at_clock(state, now):
+        jobs = list(queue.ordered(now))
+    else:
+        keyed = sorted(
+            ((queue.key(job, queue.seq_of(job.id), now), job)
+             for job in (queue.get(job_id) for job_id in [*queue.active, *queue.where])),
+            key=lambda kj: kj[0],
+        )
+        jobs = [job for _, job in keyed]
+    return [(job, effective_priority(state, job.id, now)) for job in jobs]
+
+
+def effective_priority(state: State, job_id: str, now: float) -> float:
+    """A pending job's effective priority at ``now``, changing nothing. O(1) (+ due aging
+    events at the scheduler's clock)."""
+    queue = state.queue
+    if _at_clock(state, now):
+        return queue.effective_priority(job_id, now)
+    job = queue.get(job_id)
+    return _ratio(exact_effective_priority(queue.aging, job.priority, job.submitted_at, now))
 
 
 def pending(state: State, now: float) -> list[PendingJob]:
     """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
     out = []
     fair = state.fair
-    for job in state.queue.ordered(now):
+    for job, eff in ordered(state, now):
         reason, message = state.reason(job.id)
-        eff = state.queue.effective_priority(job.id, now)
         share = None
         if fair is not None:
             share = fair.weighted(levels(job.owner)[-1], now)
@@ -45,16 +92,18 @@ def explain(state: State, job_id: str, now: float) -> str:
     if run is not None:
         where = ", ".join(run.running.node_ids)
         if run.preempted_by is not None:
-            return f"terminating: preempted by {run.preempted_by} on {where}"
+            told = read_preempt(state.extras, job_id)
+            since = "" if told is None else f" at {told[0]:g}, grace until {told[1]:g}"
+            return f"terminating: preempted by {run.preempted_by} on {where}{since}"
         text = f"running on {where} since {run.running.started_at:g}"
         cohort = state.ledger.borrowing_jobs.get(job_id) if state.ledger is not None else None
         if cohort is not None:
             text += f"; borrowing quota from cohort {cohort}"
         return text
     job = state.job(job_id)
-    eff = state.queue.effective_priority(job_id, now)
+    eff = effective_priority(state, job_id, now)
     reason, message = state.reason(job_id)
-    position = 1 + sum(1 for _ in _ahead_of(state, job_id, now))
+    position = _position(state, job, now)
     fair = state.fair
     term = fair.term(job.owner, now) if fair is not None and fair.fair.mode == "term" else None
     parts = f"base {job.priority}" + (f" + aging {eff - job.priority:g}" if eff != job.priority else "")
@@ -74,6 +123,21 @@ def explain(state: State, job_id: str, now: float) -> str:
     return head
 
 
+def _position(state: State, job: Job, now: float) -> int:
+    """1 + the number of pending jobs ahead of ``job`` at ``now``, changing nothing. O(n)."""
+    queue = state.queue
+    if _at_clock(state, now):
+        ahead = 0
+        for other in queue.ordered(now):
+            if other.id == job.id:
+                break
+            ahead += 1
+        return ahead + 1
+    mine = queue.key(job, queue.seq_of(job.id), now)
+    ids = [*queue.active, *queue.where]
+    return 1 + sum(1 for j in ids if queue.key(queue.get(j), queue.seq_of(j), now) < mine)
+
+
 def _quota_now(state: State, job: Job) -> str:
     """The owner's quota as it stands now (the reason is from the last cycle)."""
     ledger = state.ledger
@@ -86,13 +150,6 @@ def _quota_now(state: State, job: Job) -> str:
     if borrowed:
         text += f", borrowed {borrowed} from cohort {quota.cohort}"
     return text
-
-
-def _ahead_of(state: State, job_id: str, now: float) -> Iterator[Job]:
-    for job in state.queue.ordered(now):
-        if job.id == job_id:
-            return
-        yield job
 
 
 def _owner_shares(fair: Ledger, owner: str | None, now: float) -> str:

@@ -15,18 +15,30 @@ included (docs/architecture.md#the-transaction-contract).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import attrs
 
 from prioq import _validate as v
-from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, StoreError
+from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode
 from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
+from prioq.placement import NodeState
 from prioq.policy import Policy
 from prioq.quota import usage_of
 from prioq.resources import MILLI, Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
+from prioq.scheduler._resume import (
+    POLICY_KEY,
+    NodeChanges,
+    Terminating,
+    check_policy,
+    check_replacement,
+    node_diff,
+    policy_text,
+    read_preempt,
+)
 from prioq.scheduler._state import State
 from prioq.storage import MemoryStore, Store
 
@@ -37,8 +49,12 @@ class Scheduler:
     """Decides which waiting job runs next, where, and whom to preempt.
 
     ``Scheduler(nodes, policy=Policy(...), store=None)``; ``store=None`` keeps
-    state in memory. With a store that already holds state and ``nodes``
-    omitted, the scheduler resumes exactly where the last one stopped.
+    state in memory. With a store that already holds state the scheduler resumes
+    where the last one stopped (``resumed`` is then true): the policy must be the
+    stored one (:class:`~prioq.errors.PolicyMismatch` otherwise, unless
+    ``policy_change="replace"``), and ``nodes``, when given, are reconciled with the
+    stored cluster as ``remove_node``/``add_node`` calls, reported in
+    ``node_changes`` (docs/orchestrator.md#resume).
 
     Not thread-safe: one owner at a time (a thread, an asyncio task, or a lock).
     """
@@ -49,24 +65,53 @@ class Scheduler:
         *,
         policy: Policy | None = None,
         store: Store | None = None,
+        policy_change: Literal["refuse", "replace"] = "refuse",
     ) -> None:
         policy = Policy() if policy is None else v.instance(policy, Policy, "policy")
         node_list = None if nodes is None else _node_list(nodes)
         store = MemoryStore() if store is None else v.instance(store, Store, "store")  # type: ignore[type-abstract]
+        v.choice(policy_change, ("refuse", "replace"), "policy_change")
         self._state = state = State(policy, store)
         snap = state.store.load()
-        if not snap.is_empty():
-            stored = {r.node.id: r.node for r in snap.nodes}
-            if node_list is not None and {n.id: n for n in node_list} != stored:
-                raise StoreError(
-                    "the store already holds a cluster that differs from the nodes given; "
-                    "omit nodes to resume, or change the cluster with add_node/remove_node"
-                )
+        text = policy_text(policy)
+        replace = check_policy(snap.extras.get(POLICY_KEY), text, policy_change)
+        # The fingerprint goes to the store with the first call that writes anything.
+        state.with_next_change[POLICY_KEY] = text
+        self._resumed = not snap.is_empty()
+        self._node_changes = NodeChanges()
+        if self._resumed:
+            if replace:
+                check_replacement(policy, [jrow.job for jrow in snap.jobs])
             state.load(snap)
+            if replace:
+                with state.transaction(None):
+                    state.put_extra(POLICY_KEY, text)
+            if node_list is not None:
+                self._node_changes = self._reconcile(node_list)
         elif node_list:
             with state.transaction(None):
                 for node in node_list:
                     state.add_node(node)
+
+    def _reconcile(self, node_list: Sequence[Node]) -> NodeChanges:
+        """Apply the differences between the stored cluster and ``node_list`` as
+        ``remove_node``/``add_node`` would, in one commit, clock unchanged."""
+        s = self._state
+        remove, add, replaced = node_diff(list(self.nodes), node_list)
+        if not remove and not add:
+            return NodeChanges()
+        requeued: list[str] = []
+        with s.transaction(None):
+            for node_id in remove:
+                requeued += self._remove_node(s.node(node_id))
+            for node in add:
+                s.add_node(node)
+        return NodeChanges(
+            added=tuple(n.id for n in add if n.id not in replaced),
+            removed=tuple(n for n in remove if n not in replaced),
+            replaced=tuple(replaced),
+            requeued=tuple(requeued),
+        )
 
     # ------------------------------------------------------------------ properties
 
@@ -76,8 +121,21 @@ class Scheduler:
 
     @property
     def now(self) -> float | None:
-        """The latest ``now`` a successful call was given (``None`` before the first)."""
+        """The scheduler's clock: the latest ``now`` a successful call that may change
+        state was given (``None`` before the first). Reads never move it, failed calls
+        leave it as it was (docs/orchestrator.md#one-clock)."""
         return self._state.now
+
+    @property
+    def resumed(self) -> bool:
+        """Whether this scheduler was opened on a store that already held state."""
+        return self._resumed
+
+    @property
+    def node_changes(self) -> NodeChanges:
+        """What opening on a stored cluster with a different node list changed (empty
+        otherwise; docs/orchestrator.md#resume)."""
+        return self._node_changes
 
     @property
     def nodes(self) -> list[Node]:
@@ -201,14 +259,18 @@ class Scheduler:
         s = self._state
         ns = s.node(v.lookup_id(node_id, "node id"))
         with s.transaction(now):
-            requeued = sorted(ns.jobs, key=lambda j: s.runs[j].seq)
-            for job_id in requeued:
-                run = s.stop(job_id)
-                s.push(run.job, run.seq)
-            for owner, nodes in list(s.nominated.items()):
-                if node_id in nodes:
-                    s.drop_nomination(owner)
-            s.remove_node(ns)
+            return self._remove_node(ns)
+
+    def _remove_node(self, ns: NodeState) -> list[str]:
+        s = self._state
+        requeued = sorted(ns.jobs, key=lambda j: s.runs[j].seq)
+        for job_id in requeued:
+            run = s.stop(job_id)
+            s.push(run.job, run.seq)
+        for owner, nodes in list(s.nominated.items()):
+            if ns.id in nodes:
+                s.drop_nomination(owner)
+        s.remove_node(ns)
         return requeued
 
     # ------------------------------------------------------------------ what to do
@@ -228,16 +290,23 @@ class Scheduler:
 
     def pending(self, now: float) -> list[PendingJob]:
         """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
-        return _explain.pending(self._state, self._now(now))
+        return _explain.pending(self._state, self._now(now))  # moves nothing (one clock)
 
     def running(self) -> list[Running]:
         """Running jobs (terminating victims included), by start time then id."""
         runs = (r.running for r in self._state.runs.values())
         return sorted(runs, key=lambda r: (r.started_at, r.job.id))
 
-    def terminating(self) -> dict[str, str]:
-        """Victims told to stop, each with the preemptor it makes room for."""
-        return {j: r.preempted_by for j, r in self._state.runs.items() if r.preempted_by is not None}
+    def terminating(self) -> dict[str, Terminating]:
+        """Victims told to stop: ``{victim: (by, deadline)}``, the preemptor it makes room
+        for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
+        extras = self._state.extras
+        out = {}
+        for job_id, run in self._state.runs.items():
+            if run.preempted_by is not None:
+                told = read_preempt(extras, job_id)
+                out[job_id] = Terminating(run.preempted_by, None if told is None else told[1])
+        return out
 
     def nominations(self) -> dict[str, tuple[str, ...]]:
         """Preemptors waiting for their victims, with the nodes they will get."""

@@ -32,6 +32,7 @@ from prioq.quota import Ledger, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
+from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.storage import Snapshot, Store
 
 __all__ = ["Caches", "Run", "State"]
@@ -138,6 +139,10 @@ class State:
         # written only through put_extra, committed key by key.
         self.extras: dict[str, str] = {}
         self._dirty_extras: set[str] = set()
+        # Keys to write with the next commit that writes anything (the policy fingerprint):
+        # a call that changed nothing but the clock writes nothing (docs/orchestrator.md).
+        self.with_next_change: dict[str, str] = {}
+        self._saved_counters = (0, 0)
         self._init_placement_state()
 
     def load(self, snap: Snapshot) -> None:
@@ -180,6 +185,7 @@ class State:
         self.queue.restore_counter(snap.next_seq)
         self.now = snap.now
         self.next_order = snap.next_order
+        self._saved_counters = (self.queue.next_seq, self.next_order)
 
     # ------------------------------------------------------------------ transactions
 
@@ -204,6 +210,15 @@ class State:
 
     def _commit(self) -> None:
         placement = self._changed_placement_state()
+        counters = (self.queue.next_seq, self.next_order)
+        if not (self._dirty_jobs or self._dirty_nodes or self._dirty_extras or placement is not None
+                or counters != self._saved_counters):
+            # Only the clock moved (an idle tick): no write, no fsync. The clock goes to the
+            # store with the next real change; a scheduler reopened before it resumes at an
+            # older clock, which decides the same (nothing it holds depends on the clock).
+            return
+        for key, text in self.with_next_change.items():
+            self.put_extra(key, text)  # journaled: undone if the commit fails
         rows = changes(self, self._dirty_jobs, self._dirty_nodes, placement, self._dirty_extras)
         try:
             self.store.commit(rows)
@@ -212,6 +227,8 @@ class State:
         except Exception as exc:
             raise StoreError(f"commit failed: {type(exc).__name__}: {exc}") from exc
         self._committed_placement_state(placement)
+        self._saved_counters = counters
+        self.with_next_change = {}
 
     def _rollback(self, now: float | None, before: float | None) -> None:
         assert self._undo is not None
@@ -557,6 +574,8 @@ class State:
             self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
         self.mark_job(job_id)
+        if run.preempted_by is not None:
+            self.put_extra(preempt_key(job_id), None)  # its preemption record goes with it
         return run
 
     def _charge(self, owner: str | None, allocation: Sequence[Resources], sign: int) -> None:
@@ -585,6 +604,10 @@ class State:
         self._do(lambda: setattr(run, "preempted_by", by), lambda: setattr(run, "preempted_by", old))
         self._victim_set(by, victim, True)
         self.mark_job(victim)
+        if old is None and self.now is not None:
+            # when it was told to stop, and its grace deadline: persisted, so a restart
+            # does not start the grace over (terminating())
+            self.put_extra(preempt_key(victim), preempt_text(self.now, self.policy.preemption.grace))
 
     def nominate(self, job_id: str, node_ids: tuple[str, ...]) -> None:
         self.bump()

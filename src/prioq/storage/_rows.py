@@ -113,8 +113,7 @@ def check_changes(changes: object) -> Changes:
     if type(extras) is not dict and not isinstance(extras, Mapping):
         raise wrong_type(InvalidValue, f"store commit: changes.extras must be a mapping, got {extras!r}")
     for key, text in extras.items():
-        if type(key) is not str or (text is not None and type(text) is not str):
-            _check_extra(key, text)
+        _check_extra(key, text)
     for job_id, row in jobs.items():
         if row is None:
             if type(job_id) is not str:
@@ -141,9 +140,19 @@ def _check_job_row(job_id: object, row: object) -> None:
 
 
 def _check_extra(key: object, text: object) -> None:
-    instance(key, str, "store commit: extras key")
-    if text is not None:
-        instance(text, str, f"store commit: extras value of {key!r}")
+    """Keys and texts every store can hold alike: valid UTF-8 (no lone surrogates) without NUL,
+    which PostgreSQL's text refuses. O(len) per changed key."""
+    for value, what in ((key, "extras key"), (text, f"extras value of {key!r}")):
+        if value is None and what != "extras key":
+            continue
+        instance(value, str, f"store commit: {what}")
+        assert isinstance(value, str)
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidValue(f"store commit: {what} is not valid UTF-8 text: {value!r}") from None
+        if "\x00" in value:
+            raise InvalidValue(f"store commit: {what} holds a NUL character: {value!r}")
 
 
 def _check_node_row(node_id: object, row: object) -> None:
