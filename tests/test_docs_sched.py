@@ -1,5 +1,5 @@
-"""Every ```python block of docs/scheduler.md, docs/preemption.md, docs/quotas.md and docs/fairness.md
-runs as written.
+"""Every ```python block of docs/scheduler.md, docs/preemption.md, docs/quotas.md, docs/fairness.md
+and docs/dependencies.md runs as written.
 
 The blocks of one page are executed in order in one namespace (later blocks
 use names defined earlier), so the pages stay true as the code changes.
@@ -17,7 +17,7 @@ import pytest
 import prioq
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-PAGES = ["scheduler.md", "preemption.md", "quotas.md", "fairness.md"]
+PAGES = ["scheduler.md", "preemption.md", "quotas.md", "fairness.md", "dependencies.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 

@@ -12,15 +12,18 @@ shows up here as a divergence (issue 11).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import hypothesis.strategies as st
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from prioq import (
+    DependencyCycle,
     FairShare,
     Job,
     LinearAging,
@@ -31,6 +34,7 @@ from prioq import (
     Preemption,
     Quota,
     Quotas,
+    Reason,
     Scheduler,
     StepAging,
 )
@@ -146,7 +150,8 @@ OWNERS = [None, "a", "b", "a/x", "a/y", "c", "d"]
 
 def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
     return (
-        [(p.job, p.effective_priority, p.share) for p in s.pending(now)],
+        [(p.job, p.effective_priority, p.share, p.inherited_from) for p in s.pending(now)],
+        s.outcomes(),
         s.running(),
         s.terminating(),
         s.nominations(),
@@ -154,6 +159,11 @@ def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
         s.nodes,
         {r.job.id: s.explain(r.job.id, now) for r in s.running()},  # borrowing marks
     )
+
+
+def dependency_reasons(s: Scheduler, now: float) -> dict[str, tuple[Reason, str]]:
+    deps = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
+    return {p.job.id: (p.reason, p.message) for p in s.pending(now) if p.reason in deps}
 
 
 class ReopenMachine(RuleBasedStateMachine):
@@ -182,21 +192,26 @@ class ReopenMachine(RuleBasedStateMachine):
         priority=st.integers(0, 6).map(lambda p: p * 15),
         gang=st.sampled_from([1, 1, 1, 2]),
         duration=st.sampled_from([None, None, 5, 40]),
-        after=st.sampled_from([0, 0, 0, 2, 5]),
+        after=st.sampled_from([0, 0, 0, 2, 5, -1, -3]),
         preemptible=st.sampled_from([True, True, False]),
         count=st.integers(1, 3),
+        mode=st.sampled_from(["afterany", "afterok"]),
+        group=st.sampled_from([None, None, "g0", "g1"]),
         owner=st.sampled_from(OWNERS),
     )
     def submit(self, req: str, priority: int, gang: int, duration: int | None, after: int,
-               preemptible: bool, count: int, owner: str | None) -> None:
+               preemptible: bool, count: int, mode: str, group: str | None, owner: str | None) -> None:
         jobs = []
         for _ in range(count):
-            # a dependency on a job submitted later: the job gains an unmet dependency then
-            dep = (f"j{self.n_jobs + after}",) if after else ()
+            # a dependency on a job submitted later (the job gains an unmet dependency then), or
+            # on one submitted earlier (it may have failed: afterok, DEPENDENCY_FAILED)
+            dep = (f"j{self.n_jobs + after}",) if after and self.n_jobs + after >= 0 else ()
             jobs.append(Job(id=f"j{self.n_jobs}", submitted_at=self.now, priority=priority, request=req,
-                            nodes=gang, duration=duration, after=dep, preemptible=preemptible, owner=owner))
+                            nodes=gang, duration=duration, after=dep, preemptible=preemptible,
+                            dependency=mode, group=group, owner=owner))  # type: ignore[arg-type]
             self.n_jobs += 1
-        self.s.submit_many(jobs, self.now)
+        with contextlib.suppress(DependencyCycle):  # refused whole, nothing changed (test_dependencies)
+            self.s.submit_many(jobs, self.now)
 
     @rule(dt=st.sampled_from([0, 1, 2, 5, 20]))
     def advance(self, dt: float) -> None:
@@ -208,11 +223,11 @@ class ReopenMachine(RuleBasedStateMachine):
             if prompt and isinstance(d, Preempt):
                 self.s.release(d.job_id, self.now)
 
-    @rule(data=st.data())
-    def release(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), outcome=st.sampled_from([None, None, "failed", "cancelled"]))
+    def release(self, data: st.DataObject, outcome: str | None) -> None:
         running = [r.job.id for r in self.s.running()]
         if running:
-            self.s.release(data.draw(st.sampled_from(running)), self.now)
+            self.s.release(data.draw(st.sampled_from(running)), self.now, outcome=outcome)
 
     @rule(data=st.data())
     def requeue(self, data: st.DataObject) -> None:
@@ -231,6 +246,11 @@ class ReopenMachine(RuleBasedStateMachine):
         held = self.held()
         if held:
             self.s.set_priority(data.draw(st.sampled_from(held)), priority, self.now)
+
+    @rule(group=st.sampled_from(["g0", "g1"]), priority=st.integers(0, 6).map(lambda p: p * 15))
+    def set_group_priority(self, group: str, priority: int) -> None:
+        if any(self.s.get(j).group == group for j in self.held()):
+            self.s.set_group_priority(group, priority, self.now)
 
     @rule(cap=st.sampled_from(CAPACITIES))
     def add_node(self, cap: str) -> None:
@@ -257,6 +277,8 @@ class ReopenMachine(RuleBasedStateMachine):
             live, reopened = self.s.schedule(t), twin.schedule(t)
             assert live == reopened, (t, live, reopened)
             assert observe(twin, t) == observe(self.s, t)
+            # jobs waiting on dependencies are visited by every cycle: same reasons, outcomes included
+            assert dependency_reasons(twin, t) == dependency_reasons(self.s, t)
             for d in live:
                 if prompt and isinstance(d, Preempt):
                     self.s.release(d.job_id, t)
@@ -279,3 +301,29 @@ for _name in POLICIES:
     _cls = _machine(_name)
     globals()[f"test_reopened_decides_as_live_{_name.replace('-', '_')}"] = SETTINGS(_cls).TestCase
 
+
+
+@pytest.mark.xfail(strict=True, reason="quota: after node removals a reopened scheduler starts other "
+                   "jobs than the live one (found by this oracle on main 4944087; not dependency code)")
+def test_quota_reopen_after_node_removals_regression() -> None:
+    store = MemoryStore()
+    s = Scheduler(store=store, policy=Policy(quotas=QUOTAS))
+    caps = ["cpu=8 memory=32GB gpu=A100:80GB:2"] + ["cpu=16 memory=64GB gpu=A100:80GB:4"] * 4
+    s.add_node(Node(id="n0", capacity=caps[0]), 0)
+    s.schedule(0)
+    s.submit(Job(id="j0", submitted_at=2, request="gpu=2", owner="c"), 2)
+    s.add_node(Node(id="n1", capacity=caps[1]), 2)
+    s.remove_node("n0", 2)
+    s.submit(Job(id="j1", submitted_at=2, request="gpu=1", owner="a"), 2)
+    s.add_node(Node(id="n2", capacity=caps[2]), 2)
+    s.add_node(Node(id="n3", capacity=caps[3]), 2)
+    s.remove_node("n1", 2)
+    s.remove_node("n2", 2)
+    s.submit(Job(id="j2", submitted_at=2, request="gpu=0.5", owner="a"), 2)
+    s.submit_many([Job(id=f"j{i}", submitted_at=2, priority=60, request="gpu=2", owner="a")
+                   for i in (3, 4, 5)], 2)
+    s.schedule(2)
+    s.add_node(Node(id="n4", capacity=caps[4]), 2)
+    twin = Scheduler(store=copy.deepcopy(store), policy=Policy(quotas=QUOTAS))
+    assert observe(twin, 2) == observe(s, 2)
+    assert twin.schedule(2) == s.schedule(2)

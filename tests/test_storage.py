@@ -122,6 +122,7 @@ def jobs(draw: st.DrawFn, job_id: str | None = None) -> Job:
         priority_class=draw(st.none() | ids),
         after=tuple(d for d in draw(st.lists(ids, max_size=2)) if d != jid),
         labels=draw(labels),
+        dependency=draw(st.sampled_from(["afterany", "afterok"])),
     )
 
 

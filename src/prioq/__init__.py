@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from prioq.errors import (
+    DependencyCycle,
     DuplicateJob,
     DuplicateNode,
     InvalidCursor,
@@ -22,6 +23,7 @@ from prioq.errors import (
     PolicyMismatch,
     PrioqError,
     StoreError,
+    UnknownGroup,
     UnknownJob,
     UnknownNode,
 )
@@ -73,6 +75,7 @@ __all__ = [
     "SCHEDULING",
     "AgingPolicy",
     "Decision",
+    "DependencyCycle",
     "Device",
     "DuplicateJob",
     "DuplicateNode",
@@ -124,6 +127,7 @@ __all__ = [
     "Store",
     "StoreError",
     "Terminating",
+    "UnknownGroup",
     "UnknownJob",
     "UnknownNode",
     "Weights",

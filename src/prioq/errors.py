@@ -17,6 +17,7 @@ unhashable or wrong-typed input into these.
 from __future__ import annotations
 
 __all__ = [
+    "DependencyCycle",
     "DuplicateJob",
     "DuplicateNode",
     "InvalidCursor",
@@ -37,6 +38,7 @@ __all__ = [
     "PolicyMismatch",
     "PrioqError",
     "StoreError",
+    "UnknownGroup",
     "UnknownJob",
     "UnknownNode",
 ]
@@ -56,6 +58,10 @@ class InvalidType(InvalidValue, TypeError):
 
 class InvalidJob(InvalidValue):
     """A :class:`~prioq.Job` field, or a job's fit with the scheduler's policy, is invalid."""
+
+
+class DependencyCycle(InvalidJob):
+    """A submitted job's ``after`` would close a cycle of dependencies (none of them could start)."""
 
 
 class InvalidNode(InvalidValue):
@@ -122,6 +128,10 @@ class _KeyErrorMessage(PrioqError, KeyError):
 
 class UnknownJob(_KeyErrorMessage):
     """No job with that id is known here."""
+
+
+class UnknownGroup(UnknownJob):
+    """No held job belongs to that group (``Job.group``)."""
 
 
 class UnknownNode(_KeyErrorMessage):

@@ -34,6 +34,7 @@ from prioq.errors import InvalidJob, InvalidNode, InvalidPolicy, InvalidSpec, In
 from prioq.resources import MILLI, ResourceRequest, Resources
 
 __all__ = [
+    "DEPENDENCY_MODES",
     "Decision",
     "Job",
     "Labels",
@@ -45,6 +46,10 @@ __all__ = [
     "Running",
     "Start",
 ]
+
+
+DEPENDENCY_MODES = ("afterany", "afterok")
+"""``Job.dependency`` values, as Slurm spells them."""
 
 
 class Labels(Mapping[str, str]):
@@ -189,8 +194,12 @@ class Job:
     ``submitted_at``: an instant (finite, exact as a float). ``nodes`` > 1
     makes a gang (all members start together on distinct nodes). ``duration``:
     an optional runtime estimate (backfill, simulation), > 0 and exact as a
-    float. ``group``: a run whose jobs share a priority. ``after``: ids this
-    job waits for (a collection of ids, never a plain string). The
+    float. ``group``: a run whose jobs share a priority
+    (``Scheduler.set_group_priority``). ``after``: ids this job waits for (a
+    collection of ids, never a plain string); ``dependency``: what it waits
+    for, Slurm's ``"afterany"`` (default: each has ended, however) or
+    ``"afterok"`` (each has succeeded; a failed or cancelled one means the
+    job never starts) -- docs/dependencies.md. The
     scheduler's range check of ``priority`` (default 0..100) happens at
     submit. Bad fields raise :class:`~prioq.errors.InvalidJob` (wrong types:
     :class:`~prioq.errors.InvalidJobType`); a bad ``request`` spec raises
@@ -209,6 +218,7 @@ class Job:
     priority_class: str | None = None
     after: tuple[str, ...] = attrs.field(default=(), converter=_job_ids)
     labels: Labels = attrs.field(factory=Labels, converter=_job_labels)
+    dependency: Literal["afterany", "afterok"] = "afterany"
 
     def __attrs_post_init__(self) -> None:
         identifier(self.id, "job id", error=InvalidJob)
@@ -222,6 +232,8 @@ class Job:
         _optional_id(self.priority_class, f"{what}: priority_class", InvalidJob)
         if self.duration is not None:
             _duration(self.duration, f"{what}: duration")
+        if self.dependency != "afterany":  # the common case without a call
+            choice(self.dependency, DEPENDENCY_MODES, f"{what}: dependency", error=InvalidJob)
         if self.id in self.after:
             raise InvalidJob(f"job {self.id}: cannot wait for itself")
 
@@ -325,6 +337,9 @@ class Reason(enum.Enum):
     """Its owner's quota (with what its cohort lends) has no room for it now."""
     DEPENDENCY = "DEPENDENCY"
     """Waiting for the jobs in ``after`` to finish."""
+    DEPENDENCY_FAILED = "DEPENDENCY_FAILED"
+    """An ``afterok`` dependency ended without success: the job never starts (Slurm's
+    DependencyNeverSatisfied)."""
     NEW = "NEW"
     """Not considered by a scheduling cycle yet."""
 
@@ -338,5 +353,9 @@ class PendingJob:
     """Base priority plus aging (plus, with ``FairShare(mode="term")``, the owner's term)."""
     reason: Reason
     message: str
+    inherited_from: tuple[str, ...] = ()
+    """The waiting dependants whose priority or aging start it is queued with (priority
+    inheritance, docs/dependencies.md); ``effective_priority`` is then theirs, ``job`` keeps
+    its own."""
     share: float | None = None
     """With fair share on: the owner's weighted dominant share now (docs/fairness.md)."""

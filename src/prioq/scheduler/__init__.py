@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from prioq.scheduler._depends import inherited_priorities
 from prioq.scheduler._facade import Scheduler
 from prioq.scheduler._resume import NodeChanges, Terminating
 
-__all__ = ["NodeChanges", "Scheduler", "Terminating"]
+__all__ = ["NodeChanges", "Scheduler", "Terminating", "inherited_priorities"]

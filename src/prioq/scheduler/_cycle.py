@@ -24,7 +24,7 @@ from prioq.quota import QuotaShape, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
-from prioq.scheduler._pending import OrderKey, _two_sum
+from prioq.scheduler._pending import ASLEEP, OrderKey, _two_sum
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._state import ReasonText, Stamped, State
 
@@ -32,6 +32,7 @@ __all__ = ["Cycle"]
 
 Placement = list[tuple[NodeState, Resources]]
 _Shape = tuple[ResourceRequest, int]
+_ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
 
 
 class Cycle:
@@ -70,7 +71,7 @@ class Cycle:
         ]
         groups: list[Hashable] = []
         if s.fair is None:
-            shapes = list(pend.parked)
+            shapes = [shape for shape in pend.parked if shape != ASLEEP]  # sleepers: not visited
             for i, shape in enumerate(shapes):
                 head = pend.parked[shape].peek(now)
                 heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
@@ -79,7 +80,7 @@ class Cycle:
             # fair share parks per shape and owner: one entry per group of a shape's owners,
             # at a key no member's is below; expanded into its owners' heads when reached,
             # unless one look shows none of them can start and the visit could decide nothing
-            shapes = [shape for shape in pend.parked if pend.group_key(shape) is None]
+            shapes = [sh for sh in pend.parked if pend.group_key(sh) is None and sh != ASLEEP]
             for i, shape in enumerate(shapes):  # one owner's own (quota parking): as without
                 head = pend.parked[shape].peek(now)
                 heap.append((pend.key(head, pend.parked[shape].seq_of(head.id), now), i, head))
@@ -169,9 +170,16 @@ class Cycle:
                     reasons[job.id] = (cycle, done)
                     shape_reasons[shapes[stream]] = (cycle, job.id, done)
                     continue
+            job = pend.user(job)  # the queues hold a lifted job as a copy (priority inheritance)
             reason = self.consider(job)
             if job.id in pend:
                 reasons[job.id] = (cycle, reason)
+                if reason[0] in _ASLEEP_REASONS and job.id not in s.nominated:
+                    # nothing changes for it until a dependency leaves or returns: it sleeps
+                    # (docs/dependencies.md), and its reason stays true while it does
+                    if pend.is_parked(job.id):
+                        s.unpark(job.id)
+                    s.park(job.id, ASLEEP)
             if stream < 0:
                 continue
             shape = shapes[stream]
@@ -334,7 +342,7 @@ class Cycle:
         their own, whose members a claim vetoes alike. Parking holds only while a shape
         finds no room at all, or fails for reasons every member shares.
         """
-        if reason[0] is Reason.DEPENDENCY:
+        if reason[0] is Reason.DEPENDENCY or reason[0] is Reason.DEPENDENCY_FAILED:
             return True
         if type(shape) is QuotaShape:
             # mates share the owner and usage: over quota alike; any other reason is its own
@@ -347,13 +355,20 @@ class Cycle:
             return False
         queue = pend.parked[shape]
         self.key_of[shortest.id] = pend.key(shortest, queue.seq_of(shortest.id), self.now)
-        return self.place(shortest) is not None
+        return self.place(pend.user(shortest)) is not None
 
     # ------------------------------------------------------------------ per job
 
     def consider(self, job: Job) -> ReasonText:
         """Start ``job``, or say why it waits (nominating or reserving on the way)."""
         s = self.state
+        failed = s.deps.failed_dependency(job)
+        if failed is not None:
+            dep, outcome = failed
+            return Reason.DEPENDENCY_FAILED, (
+                f"afterok dependency {dep} ended {outcome}: it will never start (cancel it, or "
+                f"resubmit {dep})"
+            )
         waiting_on = [d for d in job.after if d in s.runs or d in s.queue]
         if waiting_on:
             return Reason.DEPENDENCY, f"waiting for {', '.join(waiting_on)} to finish"

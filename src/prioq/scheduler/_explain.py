@@ -15,6 +15,7 @@ from prioq.model import Job, PendingJob, Reason
 from prioq.queue import exact_effective_priority
 from prioq.quota import Amounts
 from prioq.resources import check
+from prioq.scheduler._pending import Lift
 from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._state import State
 
@@ -51,10 +52,10 @@ def ordered(state: State, now: float) -> list[tuple[Job, float]]:
     else:
         keyed = sorted(
             ((queue.key(job, queue.seq_of(job.id), now), job)
-             for job in (queue.get(job_id) for job_id in [*queue.active, *queue.where])),
+             for job in (queue.queued(job_id) for job_id in [*queue.active, *queue.where])),
             key=lambda kj: kj[0],
         )
-        jobs = [job for _, job in keyed]
+        jobs = [queue.user(job) for _, job in keyed]
     return [(job, effective_priority(state, job.id, now)) for job in jobs]
 
 
@@ -64,7 +65,7 @@ def effective_priority(state: State, job_id: str, now: float) -> float:
     queue = state.queue
     if _at_clock(state, now):
         return queue.effective_priority(job_id, now)
-    job = queue.get(job_id)
+    job = queue.queued(job_id)  # a lifted job's copy: its inherited priority and aging start
     return _ratio(exact_effective_priority(queue.aging, job.priority, job.submitted_at, now))
 
 
@@ -72,6 +73,7 @@ def pending(state: State, now: float) -> list[PendingJob]:
     """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
     out = []
     fair = state.fair
+    inherited_from = state.deps.inherited_from
     for job, eff in ordered(state, now):
         reason, message = state.reason(job.id)
         share = None
@@ -79,7 +81,8 @@ def pending(state: State, now: float) -> list[PendingJob]:
             share = fair.weighted(levels(job.owner)[-1], now)
             if fair.fair.mode == "term":
                 eff += fair.term(job.owner, now)
-        out.append(PendingJob(job=job, effective_priority=eff, reason=reason, message=message, share=share))
+        out.append(PendingJob(job=job, effective_priority=eff, reason=reason, message=message, share=share,
+                              inherited_from=inherited_from(job.id)))
     return out
 
 
@@ -106,7 +109,9 @@ def explain(state: State, job_id: str, now: float) -> str:
     position = _position(state, job, now)
     fair = state.fair
     term = fair.term(job.owner, now) if fair is not None and fair.fair.mode == "term" else None
-    parts = f"base {job.priority}" + (f" + aging {eff - job.priority:g}" if eff != job.priority else "")
+    lift = state.queue.lift_of(job_id)
+    base = job.priority if lift is None else lift.priority
+    parts = f"base {base}" + (f" + aging {eff - base:g}" if eff != base else "")
     if term is not None:
         parts += f" + fair share {term:g}"
         eff += term
@@ -114,6 +119,8 @@ def explain(state: State, job_id: str, now: float) -> str:
         f"waiting: {reason.value} — {message}; position {position} of {len(state.queue)}, "
         f"effective priority {eff:g} ({parts})"
     )
+    if lift is not None:
+        head += "; " + _inheritance(job, lift)
     if fair is not None:
         head += "; " + _owner_shares(fair, job.owner, now)
     if reason in _NODE_BREAKDOWN:
@@ -121,6 +128,19 @@ def explain(state: State, job_id: str, now: float) -> str:
     if reason is Reason.QUOTA:
         head += "; " + _quota_now(state, job)
     return head
+
+
+def _inheritance(job: Job, lift: Lift) -> str:
+    """How a lifted job's queued priority and aging start come from its waiting dependants."""
+    parts = []
+    if lift.priority_from != job.id:
+        parts.append(f"priority {lift.priority} from {lift.priority_from}")
+    if lift.submitted_from != job.id:
+        parts.append(f"aging since {lift.submitted_at:g} from {lift.submitted_from}")
+    return (
+        f"inherits {' and '.join(parts)} (waiting for it); own priority {job.priority}, "
+        f"submitted at {job.submitted_at:g}, which preemption uses"
+    )
 
 
 def _position(state: State, job: Job, now: float) -> int:
@@ -133,9 +153,9 @@ def _position(state: State, job: Job, now: float) -> int:
                 break
             ahead += 1
         return ahead + 1
-    mine = queue.key(job, queue.seq_of(job.id), now)
+    mine = queue.key(queue.queued(job.id), queue.seq_of(job.id), now)
     ids = [*queue.active, *queue.where]
-    return 1 + sum(1 for j in ids if queue.key(queue.get(j), queue.seq_of(j), now) < mine)
+    return 1 + sum(1 for j in ids if queue.key(queue.queued(j), queue.seq_of(j), now) < mine)
 
 
 def _quota_now(state: State, job: Job) -> str:

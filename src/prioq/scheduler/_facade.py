@@ -20,7 +20,7 @@ from typing import Literal
 import attrs
 
 from prioq import _validate as v
-from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode
+from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, UnknownGroup
 from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.placement import NodeState
@@ -29,6 +29,7 @@ from prioq.quota import usage_of
 from prioq.resources import MILLI, Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
+from prioq.scheduler._depends import OUTCOMES
 from prioq.scheduler._resume import (
     POLICY_KEY,
     NodeChanges,
@@ -162,6 +163,7 @@ class Scheduler:
         """Queue a job; returns it as stored (priority class resolved). O(log n)."""
         now = self._now(now)
         stored = self._validate_new(job, set())
+        self._state.deps.check_acyclic([stored])
         with self._state.transaction(now):
             self._state.push(stored, None)
             self._state.arrive([stored.request])  # the placement policy learns from arrivals
@@ -177,6 +179,7 @@ class Scheduler:
         for job in list(jobs):
             stored.append(self._validate_new(job, seen))
             seen.add(job.id)
+        self._state.deps.check_acyclic(stored)
         with self._state.transaction(now):
             for job in stored:
                 self._state.push(job, None)
@@ -184,7 +187,9 @@ class Scheduler:
         return stored
 
     def cancel(self, job_id: str, now: float) -> Job:
-        """Forget a job, pending or running (a running one's resources are freed)."""
+        """Forget a job, pending or running (a running one's resources are freed).
+
+        Its outcome is ``"cancelled"``: its ``afterok`` dependants never start."""
         now = self._now(now)
         s = self._state
         job = s.job(v.lookup_id(job_id))
@@ -196,40 +201,69 @@ class Scheduler:
             else:
                 s.drop_nomination(job_id)
                 s.remove_pending(job_id)
+            s.deps.record(job_id, "cancelled")
         # The placement policy is not told: FGD learns from arrivals, and a cancel is not one.
         return job
 
     def set_priority(self, job_id: str, priority: int, now: float) -> Job:
-        """Change a job's base priority; takes effect at once. O(log n)."""
+        """Change a job's base priority; takes effect at once. O(log n) (plus the jobs whose
+        inherited priority it changes, docs/dependencies.md)."""
         now = self._now(now)
         s = self._state
-        old = s.job(v.lookup_id(job_id)).priority
+        s.job(v.lookup_id(job_id))
         priority = self._check_priority(job_id, priority)
         with s.transaction(now):
-            frozen = s.frozen.get(job_id)
-            if frozen is not None:
-                # A frozen effective priority moves with the base one: raising a running
-                # job's priority must protect it under compare="effective" too.
-                s.set_frozen(job_id, frozen + (priority - old))
-            if job_id in s.runs:
-                return s.set_running_priority(job_id, priority)
-            return s.set_pending_priority(job_id, priority)
+            return self._set_priority(job_id, priority)
 
-    def release(self, job_id: str, now: float) -> Job:
-        """The job stopped (finished, failed, or preempted): free its resources.
+    def set_group_priority(self, group: str, priority: int, now: float) -> list[Job]:
+        """Change the base priority of every held job of ``group`` (``Job.group``), pending and
+        running, as ``set_priority`` does each, in one commit; returns them by id.
+        O(k log n) for its k jobs. :class:`~prioq.UnknownGroup` if no held job has it."""
+        now = self._now(now)
+        s = self._state
+        members = s.deps.groups.get(v.lookup_id(group, "group"))
+        if not members:
+            raise UnknownGroup(f"no queued or running job belongs to group {group!r}")
+        priority = self._check_priority(f"group {group}", priority)
+        with s.transaction(now):
+            return [self._set_priority(job_id, priority) for job_id in sorted(members)]
 
-        A released preemption victim is requeued with its original priority and
-        ``submitted_at`` (dropped when ``Preemption.requeue`` is false).
+    def _set_priority(self, job_id: str, priority: int) -> Job:
+        s = self._state
+        old = s.job(job_id).priority
+        frozen = s.frozen.get(job_id)
+        if frozen is not None:
+            # A frozen effective priority moves with the base one: raising a running
+            # job's priority must protect it under compare="effective" too.
+            s.set_frozen(job_id, frozen + (priority - old))
+        if job_id in s.runs:
+            return s.set_running_priority(job_id, priority)
+        return s.set_pending_priority(job_id, priority)
+
+    def release(self, job_id: str, now: float, outcome: str | None = None) -> Job:
+        """The job stopped: free its resources, and remember how it ended.
+
+        ``outcome``: ``"succeeded"`` (the default), ``"failed"``, ``"cancelled"`` or
+        ``"preempted"``; any but success means its ``afterok`` dependants never start
+        (docs/dependencies.md). A released preemption victim without an outcome is
+        requeued with its original priority and ``submitted_at`` (ended ``"preempted"``
+        when ``Preemption.requeue`` is false); given an outcome, it ended so and is not
+        requeued.
         """
         now = self._now(now)
         s = self._state
         run = s.run_of(v.lookup_id(job_id))
+        if outcome is not None:
+            v.choice(outcome, OUTCOMES, f"release {job_id}: outcome")
         with s.transaction(now):
             s.stop(job_id)
-            if run.preempted_by is not None and self.policy.preemption.requeue:
+            if run.preempted_by is not None and outcome is None and self.policy.preemption.requeue:
                 s.push(run.job, run.seq)
             else:
                 s.drop_frozen(job_id)
+                if outcome is None:
+                    outcome = "succeeded" if run.preempted_by is None else "preempted"
+                s.deps.record(job_id, outcome)
         return run.job
 
     def requeue(self, job_id: str, now: float) -> Job:
@@ -331,6 +365,11 @@ class Scheduler:
         """A held job by id (pending or running). O(1)."""
         return self._state.job(v.lookup_id(job_id))
 
+    def outcomes(self) -> dict[str, str]:
+        """The outcome of every job that left without success (failed, cancelled, preempted),
+        by id; successes are not kept (docs/dependencies.md). O(records)."""
+        return self._state.deps.outcomes()
+
     def explain(self, job_id: str, now: float) -> str:
         """Why a job waits (or where it runs), in the style of Kubernetes events / Slurm reasons.
 
@@ -387,6 +426,7 @@ class Scheduler:
         for owner, nodes in s.nominated.items():
             assert owner in s.queue and not s.queue.is_parked(owner)
             assert all(n in s.index for n in nodes)
+        s.deps._check()
         if s.fair is not None:  # every account's rate is what its owners' running jobs hold
             rates: dict[str, tuple[int, ...]] = {}
             for run in s.runs.values():

@@ -21,6 +21,12 @@ pending job. The global order merges the queues by the exact effective
 priority (the aging policy's own exact boost, via
 :func:`prioq.queue.exact_effective_priority`), so it equals the single-queue
 order, ties included.
+
+**Lifts** (priority inheritance, :mod:`prioq.scheduler._depends`): a pending job
+that a higher waiting dependant needs is queued *as* a copy of itself with the
+:class:`Lift`'s priority and aging start; ``get``, ``ordered`` and the rest hand
+out the user's job, unchanged. Only ``key`` and the queues' own walks see the
+lifted copy.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import heapq
 import math
 from collections.abc import Hashable, Iterator
 from fractions import Fraction
+
+import attrs
 
 from prioq._validate import MAX_COUNTER, instance, integer, lookup_id
 from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
@@ -64,6 +72,37 @@ def _fast(value: Fraction) -> Fraction | int:
     return value.numerator if value.denominator == 1 else value
 
 
+ASLEEP: Shape = "asleep: waiting on dependencies"
+"""The shape of jobs waiting on dependencies: no cycle visits them until one of their
+dependencies leaves the scheduler or returns to it (:mod:`prioq.scheduler._depends` wakes them)."""
+
+
+@attrs.frozen(slots=True)
+class Lift:
+    """What a pending job is queued with instead of its own priority and ``submitted_at``
+    (the aging start), and which waiting dependant each comes from (the job itself when
+    its own value is the higher priority / the earlier start)."""
+
+    priority: int
+    priority_from: str
+    submitted_at: float
+    submitted_from: str
+
+    def queued(self, job: Job) -> Job:
+        """The copy of ``job`` the queue orders. O(fields): copied without re-validating (the
+        job was validated when built, the lift's values come from validated jobs), which
+        ``attrs.evolve`` would do at several times the cost."""
+        copy = object.__new__(Job)
+        for name in _JOB_FIELDS:
+            object.__setattr__(copy, name, getattr(job, name))
+        object.__setattr__(copy, "priority", self.priority)
+        object.__setattr__(copy, "submitted_at", self.submitted_at)
+        return copy
+
+
+_JOB_FIELDS = tuple(f.name for f in attrs.fields(Job))
+
+
 class Pending:
     """Every pending job: the active queue plus one parked queue per shape.
 
@@ -82,6 +121,8 @@ class Pending:
         # the member a reservation would spare first (see shortest())
         self._by_duration: dict[Shape, list[tuple[float, int, str]]] = {}
         self.where: dict[str, Shape] = {}
+        # job id -> (the user's job, its lift) for the jobs queued as a lifted copy
+        self.lifted: dict[str, tuple[Job, Lift]] = {}
         self._next_seq = 0
         # With fair share a parked shape is (base shape..., owner). Per base shape (its group
         # key), every parked member whatever its owner, and the parked shapes of the group: a
@@ -108,8 +149,34 @@ class Pending:
         return len(self.active) + len(self.where)
 
     def get(self, job_id: str) -> Job:
-        """The pending job with this id, parked or not. O(1)."""
+        """The pending job with this id, parked or not, as the user gave it. O(1)."""
+        if self.lifted and isinstance(job_id, str):
+            hit = self.lifted.get(job_id)
+            if hit is not None:
+                return hit[0]
         return self._queue_of(job_id).get(job_id)
+
+    def queued(self, job_id: str) -> Job:
+        """The job as the queues hold it (a lifted job's copy): what :meth:`key` takes. O(1)."""
+        return self._queue_of(job_id).get(job_id)
+
+    def user(self, queued: Job) -> Job:
+        """The user's job for a job the queues hold (a lifted copy or itself). O(1)."""
+        hit = self.lifted.get(queued.id)
+        return queued if hit is None else hit[0]
+
+    def lift_of(self, job_id: str) -> Lift | None:
+        hit = self.lifted.get(job_id)
+        return None if hit is None else hit[1]
+
+    def own_effective_priority(self, job_id: str, now: float) -> float:
+        """The job's effective priority from its own priority and ``submitted_at`` (what
+        preemption compares: inherited priority does not evict). O(1)."""
+        hit = self.lifted.get(job_id)
+        if hit is None:
+            return self.effective_priority(job_id, now)
+        job = hit[0]
+        return float(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
 
     def seq_of(self, job_id: str) -> int:
         """Its arrival sequence number (kept across parking). O(1)."""
@@ -133,29 +200,44 @@ class Pending:
 
     # -- changes
 
-    def push(self, job: Job, *, seq: int | None = None) -> int:
-        """A new or returning job goes to the active queue. O(log n)."""
+    def push(self, job: Job, *, seq: int | None = None, lift: Lift | None = None) -> int:
+        """A new or returning job goes to the active queue (as ``lift``'s copy of it). O(log n)."""
         instance(job, Job, "push", error=InvalidJob)
         if job.id in self.where:
             raise DuplicateJob(f"job {job.id!r} is already queued")
         if seq is None:
             seq = self._next_seq
-        pushed = self.active.push(job, seq=seq)
+        pushed = self.active.push(job if lift is None else lift.queued(job), seq=seq)
+        if lift is not None:
+            self.lifted[job.id] = (job, lift)
         self._next_seq = max(self._next_seq, pushed + 1)
         return pushed
+
+    def set_lift(self, job_id: str, lift: Lift | None) -> None:
+        """Queue a pending job as ``lift``'s copy of it (``None``: as itself), keeping its seq;
+        a parked job is unparked (its place among its shape changes). O(log n)."""
+        if self.is_parked(job_id):
+            self.unpark(job_id)
+        job = self.get(job_id)
+        seq = self.active.seq_of(job_id)
+        self.active.remove(job_id)
+        self.lifted.pop(job_id, None)
+        self.push(job, seq=seq, lift=lift)
 
     def remove(self, job_id: str) -> Job:
         """Remove a pending job, parked or not. O(1) amortized. :class:`UnknownJob`."""
         shape = self.where.pop(lookup_id(job_id), None)
         if shape is None:
-            return self.active.remove(job_id)
-        queue = self.parked[shape]
-        job = queue.remove(job_id)
-        if not queue:
-            del self.parked[shape]
-            self._by_duration.pop(shape, None)
-        self._leave_group(job_id, shape, not queue)
-        return job
+            job = self.active.remove(job_id)
+        else:
+            queue = self.parked[shape]
+            job = queue.remove(job_id)
+            if not queue:
+                del self.parked[shape]
+                self._by_duration.pop(shape, None)
+            self._leave_group(job_id, shape, not queue)
+        hit = self.lifted.pop(job_id, None)
+        return job if hit is None else hit[0]
 
     def group_key(self, shape: Shape) -> Shape | None:
         """The group of a parked shape (its base shape, without the owner), ``None`` without
@@ -194,9 +276,16 @@ class Pending:
                 del self.members[group]
 
     def update(self, job_id: str, priority: int) -> Job:
-        """Change a priority; a parked job is unparked first (its shape may change). O(log n)."""
+        """Change a priority; a parked job is unparked first (its shape may change). O(log n).
+
+        A lifted job's own priority changes, not its lift (the caller recomputes that)."""
         if self.is_parked(job_id):
             self.unpark(job_id)
+        hit = self.lifted.get(job_id)
+        if hit is not None:
+            job = attrs.evolve(hit[0], priority=priority)
+            self.lifted[job_id] = (job, hit[1])
+            return job
         return self.active.update(job_id, priority)
 
     def park(self, job_id: str, shape: Shape) -> None:
@@ -242,7 +331,8 @@ class Pending:
     def key(self, job: Job, seq: int, now: float) -> OrderKey:
         """The scheduling order key, exactly: (-effective priority, owner rank, submitted_at,
         seq, id); the rank is ``()`` without fair share, and ``mode="term"`` adds the owner's
-        term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share)."""
+        term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share).
+        ``job`` as the queues hold it: a lifted job's copy (see :class:`Lift`)."""
         fair = self.fair
         eff: Fraction | int
         if self.no_aging:
@@ -288,18 +378,21 @@ class Pending:
         return self.fair is not None and self.fair.rank(job.owner, now) != key[1]
 
     def ordered(self, now: float) -> Iterator[Job]:
-        """Every pending job in scheduling order (merged exactly). O(n log n) for all."""
+        """Every pending job in scheduling order (merged exactly), as the users gave them.
+        O(n log n) for all."""
         if self.fair is not None:
             # the queues' own order leaves owners out: the active queue is sorted whole
             # (parked queues each hold one owner, but one sort is as cheap as a merge here)
             queues = [self.active, *self.parked.values()]
             keyed = [(self.key(job, q.seq_of(job.id), now), job) for q in queues for job in q.ordered(now)]
             keyed.sort(key=lambda kj: kj[0])
-            yield from (job for _, job in keyed)
+            yield from (self.user(job) for _, job in keyed)
             return
         streams = [self._keyed(self.active, now), *(self._keyed(q, now) for q in self.parked.values())]
+        lifted = self.lifted
         for _, job in heapq.merge(*streams, key=lambda kj: kj[0]):
-            yield job
+            hit = lifted.get(job.id)
+            yield job if hit is None else hit[0]
 
     def _keyed(self, queue: PriorityQueue, now: float) -> Iterator[tuple[OrderKey, Job]]:
         for job in queue.ordered(now):
@@ -314,6 +407,9 @@ class Pending:
                 assert self.where[job_id] == shape
                 assert job_id not in self.active
         assert len(self.where) == sum(len(q) for q in self.parked.values())
+        for job_id, (job, lift) in self.lifted.items():
+            assert self._queue_of(job_id).get(job_id) == lift.queued(job), job_id
+            assert (lift.priority, -lift.submitted_at) != (job.priority, -job.submitted_at), job_id
         if self.fair is not None:
             for group, queue in self.groups.items():
                 queue._check()

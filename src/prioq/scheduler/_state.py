@@ -30,6 +30,7 @@ from prioq.policy import Policy
 from prioq.preemption import Candidate, CandidateIndex
 from prioq.quota import Ledger, usage_of
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._depends import Dependencies
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
 from prioq.scheduler._resume import preempt_key, preempt_text
@@ -127,6 +128,8 @@ class State:
         # node (prioq.preemption.CandidateIndex), and each preemptor's victims.
         self.cindex = CandidateIndex()
         self.victims: dict[str, set[str]] = {}
+        # waiters, groups, outcomes and priority inheritance (journaled through _do)
+        self.deps = Dependencies(self)
         # Quota usage per owner and cohort (prioq.quota.Ledger), changed on start and stop
         # (journaled); None without quotas.
         self.ledger: Ledger | None = (
@@ -183,6 +186,7 @@ class State:
             runs = ((r.job.owner, r.running.allocation) for r in self.runs.values())
             self.fair.load(self.extras, runs, snap.now)
         self.queue.restore_counter(snap.next_seq)
+        self.deps.rebuild()  # after the extras: outcomes decide who lifts whom
         self.now = snap.now
         self.next_order = snap.next_order
         self._saved_counters = (self.queue.next_seq, self.next_order)
@@ -250,7 +254,7 @@ class State:
         old = self.queue
         fresh = Pending(self.policy.aging, self.fair)
         for job_id in [*old.active, *old.where]:
-            fresh.push(old.get(job_id), seq=old.seq_of(job_id))
+            fresh.push(old.get(job_id), seq=old.seq_of(job_id), lift=old.lift_of(job_id))
         for job_id, shape in old.where.items():
             fresh.park(job_id, shape)
         fresh.restore_counter(old.next_seq)
@@ -342,11 +346,12 @@ class State:
 
     def preemption_priority(self, job: Job, now: float) -> float:
         """The priority preemption compares for a pending job: base, or (compare="effective")
-        the effective priority, frozen once the job has started."""
+        the effective priority, frozen once the job has started. Always the job's own:
+        an inherited priority orders the queue but evicts nobody (docs/dependencies.md)."""
         if self.policy.preemption.compare == "base":
             return float(job.priority)
         frozen = self.frozen.get(job.id)
-        return frozen if frozen is not None else self.queue.effective_priority(job.id, now)
+        return frozen if frozen is not None else self.queue.own_effective_priority(job.id, now)
 
     def class_may_preempt(self, job: Job) -> bool:
         if job.priority_class is None:
@@ -412,19 +417,24 @@ class State:
     def push(self, job: Job, seq: int | None) -> None:
         self._do(lambda: self.queue.push(job, seq=seq), lambda: self.queue.remove(job.id))
         self.mark_job(job.id)
+        self.deps.member(job, True)
+        self.deps.pushed(job)
 
     def remove_pending(self, job_id: str) -> Job:
         seq = self.queue.seq_of(job_id)
         job = self.queue.get(job_id)
         shape = self.queue.where.get(job_id)
+        lift = self.queue.lift_of(job_id)
 
         def undo() -> None:
-            self.queue.push(job, seq=seq)
+            self.queue.push(job, seq=seq, lift=lift)
             if shape is not None:  # back where it was: parked jobs are not visited alike
                 self.queue.park(job_id, shape)
 
         self._do(lambda: self.queue.remove(job_id), undo)
         self.mark_job(job_id)
+        self.deps.member(job, False)
+        self.deps.removed(job)
         return job
 
     def set_pending_priority(self, job_id: str, priority: int) -> Job:
@@ -438,6 +448,7 @@ class State:
 
         self._do(lambda: self.queue.update(job_id, priority), undo)
         self.mark_job(job_id)
+        self.deps.reprioritized(job_id)
         return self.queue.get(job_id)
 
     def park(self, job_id: str, shape: Hashable) -> None:
@@ -536,8 +547,8 @@ class State:
     ) -> Start:
         """Move a pending job to running on ``placement``; returns the decision."""
         seq = self.queue.seq_of(job.id)
-        if job.id not in self.frozen:
-            self.set_frozen(job.id, self.queue.effective_priority(job.id, now))
+        if job.id not in self.frozen:  # its own, not an inherited one (see preemption_priority)
+            self.set_frozen(job.id, self.queue.own_effective_priority(job.id, now))
         self.drop_nomination(job.id)
         self.remove_pending(job.id)
         self.clear_reason(job.id)
@@ -548,6 +559,7 @@ class State:
             allocation=tuple(a for _, a in placement),
         )
         self._set_item(self.runs, job.id, Run(running, seq, backfill_for=backfill_for))
+        self.deps.member(job, True)
         self._place_on(job.id, [(ns, ns.free - alloc) for ns, alloc in placement], True)
         self._charge(job.owner, running.allocation, 1)
         if self.policy.preemption.enabled:  # the candidate index serves preemption only
@@ -573,6 +585,7 @@ class State:
         if self.ledger is not None:
             self._quota_charge(run.job, -1)
         self._del_item(self.runs, job_id)
+        self.deps.member(run.job, False)
         self.mark_job(job_id)
         if run.preempted_by is not None:
             self.put_extra(preempt_key(job_id), None)  # its preemption record goes with it

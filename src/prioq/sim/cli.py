@@ -449,12 +449,14 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         pending = _all_pending(store)
         running = list(store.running_jobs())  # type: ignore[attr-defined]
         now, clock = args.now, "--now"
+        outcomes: dict[str, str] = {}  # non-success outcomes: who lends priority (docs/dependencies.md)
         borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
         if scheme in ("sqlite", "memory", ""):
             # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
             snap = store.load()
             prefix = "quota/borrowing/"
             borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}
+            outcomes = {k[len("outcome/"):]: v for k, v in snap.extras.items() if k.startswith("outcome/")}
             if now is None:
                 now, clock = snap.now, "the scheduler's last call"
         if now is None:
@@ -464,12 +466,17 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         store.close()
     print(f"now = {_number(now)} ({clock}); aging: {args.aging}", file=out)
 
+    from prioq.scheduler import inherited_priorities
+
+    # priority inheritance: a dependency queues with what its waiting dependants lend it
+    lifts = inherited_priorities([r.job for r in pending], [r.job.id for r in running], outcomes)
     ranked = []
     for row in pending:
-        wait = max(0.0, now - row.job.submitted_at)
-        boost = aging.boost(wait)
-        effective = row.job.priority + boost
-        ranked.append((-effective, row.job.submitted_at, row.seq, row.job.id, row, wait, boost))
+        priority, submitted, _ = lifts.get(row.job.id, (row.job.priority, row.job.submitted_at, ()))
+        boost = aging.boost(max(0.0, now - submitted))
+        effective = priority + boost
+        wait = max(0.0, now - row.job.submitted_at)  # its own wait, shown
+        ranked.append((-effective, submitted, row.seq, row.job.id, row, wait, boost))
     ranked.sort(key=lambda r: r[:4])
     shown = ranked if args.limit == 0 else ranked[: args.limit]
     print(f"\nPENDING ({len(pending)} jobs, scheduling order)", file=out)
@@ -483,7 +490,11 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
                 str(rank), row.job.id, str(row.job.priority), _number(boost), _number(-neg), _duration(wait),
                 state, str(row.job.request), row.job.owner or "-",
             ])
+            if lifts:
+                rows[-1].append(",".join(lifts[row.job.id][2]) if row.job.id in lifts else "-")
         header = ["#", "id", "priority", "boost", "effective", "wait", "state", "request", "owner"]
+        if lifts:  # the column only when some job inherits: plain queues print as before
+            header.append("inherits from")
         for line in _table(header, rows, {0, 2, 3, 4, 5}):
             print("  " + line, file=out)
         if len(shown) < len(ranked):

@@ -197,6 +197,8 @@ def encode_job(job: Job) -> str:
         out["priority_class"] = job.priority_class
     if job.after:
         out["after"] = list(job.after)
+    if job.dependency != "afterany":
+        out["dependency"] = job.dependency
     if job.labels:
         out["labels"] = dict(job.labels)
     return _dumps(out)
@@ -216,6 +218,7 @@ def _job(d: dict[str, Any]) -> Job:
         priority_class=d.get("priority_class"),
         after=tuple(d.get("after", ())),
         labels=d.get("labels", {}),
+        dependency=d.get("dependency", "afterany"),
     )
 
 
