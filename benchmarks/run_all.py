@@ -12,7 +12,7 @@ from pathlib import Path
 
 SCRIPTS = [
     "bench_queue.py", "bench_scheduler.py", "bench_backlog.py", "bench_preemption.py", "bench_contention.py",
-    "bench_storage.py", "bench_fairshare.py", "bench_aio.py",
+    "bench_storage.py", "bench_pages.py", "bench_fairshare.py", "bench_aio.py",
 ]
 
 

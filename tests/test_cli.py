@@ -246,7 +246,7 @@ def test_show_on_postgresql_uses_read_only_queries(
                            "--policies", "priority+preemption", "--store", url, "--until", "1010")
         assert code == 0, err
         with psycopg.connect(postgres_url, autocommit=True) as conn:
-            lease = conn.execute(f'SELECT holder, epoch FROM "{schema}".lease').fetchone()
+            lease = conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone()
         code, out, err = run("show", "--store", url)
         assert code == 0, err
         assert out.startswith("now = 1000 (latest submission or start in the store)")
@@ -254,10 +254,26 @@ def test_show_on_postgresql_uses_read_only_queries(
         assert pending and running
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             # show never took the leader lease: holder and fencing epoch are as simulate left them.
-            assert conn.execute(f'SELECT holder, epoch FROM "{schema}".lease').fetchone() == lease
+            assert conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone() == lease
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_show_with_a_mistyped_schema_creates_nothing(postgres_url: str) -> None:
+    import secrets
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    import psycopg
+
+    typo = f"t_typo_{secrets.token_hex(4)}"
+    parts = urlsplit(postgres_url)
+    url = urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), ("schema", typo)])))
+    code, _, err = run("show", "--store", url)
+    assert code != 0 and "holds no prioq store" in err and "nothing was created" in err
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM information_schema.schemata WHERE schema_name = %s",
+                            (typo,)).fetchone() == (0,)
 
 
 # --------------------------------------------------------------------------- demo and bench

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from legacy_stores import postgres_to_v4, sqlite_to_v4
 from prioq import InvalidPolicy, Job, Node, Policy, Scheduler, StoreError
 from prioq.errors import InvalidPolicyType
 from prioq.placement.fragmentation import FragmentationAware, TaskType
@@ -292,6 +293,7 @@ def test_other_policies_ignore_the_stored_window() -> None:
 def _downgrade_to_v2(path: Path) -> None:
     """Schema 3 added only the placement table, schema 4 only the extras table: without them
     (and stamped 2) a file is a version 2 store."""
+    sqlite_to_v4(path)
     conn = sqlite3.connect(path)
     conn.execute("DROP TABLE placement")
     conn.execute("DROP TABLE extras")
@@ -311,7 +313,7 @@ def test_a_version_2_sqlite_store_is_migrated_and_learns_its_window_once(tmp_pat
     _downgrade_to_v2(path)
 
     store = SQLiteStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     assert store.load().placement is None
     first = Scheduler(store=store, policy=fgd_policy())  # learns from the held jobs
     fp = first.policy.placement
@@ -341,11 +343,12 @@ def test_postgres_version_2_schema_is_migrated(postgres_url: str) -> None:
         store.resign()
         store.close()
         with psycopg.connect(postgres_url, autocommit=True) as conn:
+            postgres_to_v4(conn, schema)
             conn.execute(f'DROP TABLE "{schema}".placement')
             conn.execute(f'DROP TABLE "{schema}".extras')
             conn.execute(f'UPDATE "{schema}".meta SET schema_version = 2')
         store = PostgresStore(postgres_url, schema=schema, replica="a")
-        assert store.schema_version == 4 and store.load().placement is None
+        assert store.schema_version == 5 and store.load().placement is None
         first = Scheduler(store=store, policy=fgd_policy())
         first.submit(Job(id="b", submitted_at=1, request="cpu=1 gpu=0.5"), 1)
         fp = first.policy.placement

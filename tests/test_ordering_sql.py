@@ -133,21 +133,27 @@ class Backend:
             self.run(sql, [self.to_db(row[f]) for f in FIELDS])
 
     def pages(
-        self, order: Order, limit: int, between: Callable[[], None] = lambda: None
+        self, order: Order, limit: int, between: Callable[[], None] = lambda: None, branches: bool = False
     ) -> list[dict[str, Any]]:
-        """Every page in turn, as a server would serve them; ``between`` runs after each page."""
+        """Every page in turn, as a server would serve them; ``between`` runs after each page;
+        ``branches``: each page from ``order.keyset_branches``, one query per branch until full."""
         cols = ", ".join(quote_ident(SCHEMA[f][0], "sqlite") for f in FIELDS)
         ph = "?" if self.dialect == "sqlite" else "%s"
         order_by = order.order_by_sql(COLUMNS, self.dialect)  # type: ignore[arg-type]
         out: list[dict[str, Any]] = []
         cursor = None
         for _ in range(1000):
-            where, params = order.keyset_sql(COLUMNS, cursor, self.dialect)  # type: ignore[arg-type]
-            sql = f"SELECT {cols} FROM {self.table} WHERE {where} ORDER BY {order_by} LIMIT {ph}"
-            fetched = [
-                {f: self.from_db(f, v) for f, v in zip(FIELDS, r, strict=True)}
-                for r in self.run(sql, [*(self.to_db(p) for p in params), limit + 1])
-            ]
+            conditions = (order.keyset_branches(COLUMNS, cursor, self.dialect)  # type: ignore[arg-type]
+                          if branches else [order.keyset_sql(COLUMNS, cursor, self.dialect)])  # type: ignore[arg-type]
+            fetched: list[dict[str, Any]] = []
+            for where, params in conditions:
+                sql = f"SELECT {cols} FROM {self.table} WHERE {where} ORDER BY {order_by} LIMIT {ph}"
+                fetched += [
+                    {f: self.from_db(f, v) for f, v in zip(FIELDS, r, strict=True)}
+                    for r in self.run(sql, [*(self.to_db(p) for p in params), limit + 1 - len(fetched)])
+                ]
+                if len(fetched) > limit:
+                    break
             page = order.page(fetched, limit)
             out.extend(page.items)
             if page.next_cursor is None:
@@ -244,6 +250,7 @@ def test_sqlite_pages_equal_the_sorted_list(table: tuple[list[dict[str, Any]], O
     db.load(rows)
     expected = ids(reference_sorted(rows, order))
     assert ids(db.pages(order, limit)) == expected
+    assert ids(db.pages(order, limit, branches=True)) == expected
     assert ids(python_pages(rows, order, limit)) == expected
 
 
@@ -262,7 +269,8 @@ def test_python_sqlite_and_postgresql_serve_identical_pages(
     in_python = ids(python_pages(rows, order, limit))
     in_sqlite = ids(lite.pages(order, limit))
     in_postgresql = ids(backend.pages(order, limit))
-    assert in_python == in_sqlite == in_postgresql == expected
+    branched = ids(backend.pages(order, limit, branches=True))
+    assert in_python == in_sqlite == in_postgresql == branched == expected
 
 
 def _inserting(
@@ -772,3 +780,66 @@ def test_sqlalchemy_keyset_refuses_cursor_values_that_do_not_suit_the_column(
     good = order.cursor_from_values([1, 1.5, "x", datetime(2020, 1, 1), True][: len(values)])
     with engine.connect() as conn:
         assert conn.execute(sa.select(table).where(order.sqlalchemy_keyset(table, good))).all() == []
+
+
+# ----------------------------------------------------------------------------- seeking pages and indexes
+
+
+def test_index_sql_prints_the_index_each_order_needs() -> None:
+    from prioq.ordering import RUNS_LIST, RUNS_LIST_NOT_NULL, SCHEDULING
+
+    assert RUNS_LIST_NOT_NULL.index_sql("runs") == (
+        'CREATE INDEX IF NOT EXISTS "runs_priority_desc_submitted_at_desc_id" ON "runs" '
+        '("priority" DESC, "submitted_at" DESC, "id" ASC)'
+    )
+    assert RUNS_LIST.index_sql(("app", "runs"), {"id": "run_id"}, "postgresql", name="runs_list") == (
+        'CREATE INDEX IF NOT EXISTS "runs_list" ON "app"."runs" '
+        '("priority" DESC NULLS LAST, "submitted_at" DESC NULLS LAST, "run_id" ASC)'
+    )
+    assert SCHEDULING.index_sql(("main", "jobs"), name="j") == (
+        'CREATE INDEX IF NOT EXISTS "main"."j" ON "jobs" ("priority" DESC, "submitted_at" ASC, "id" ASC)'
+    )
+    text = Order([("name", "asc", "not_null", "text")])
+    assert text.index_sql("t", dialect="postgresql").endswith('("name" COLLATE "C" ASC)')
+    for bad in (5, ("a", "b", "c"), ("",)):
+        with pytest.raises(ValueError):
+            RUNS_LIST.index_sql(bad)  # type: ignore[arg-type]
+
+
+def test_deep_pages_of_not_null_orders_seek_in_sqlite() -> None:
+    """The planner starts the index scan at the cursor (SEARCH), never at the first row (SCAN):
+    a deep page costs what the first does (benchmarks/bench_pages.py measures it)."""
+    from prioq.ordering import RUNS_LIST_NOT_NULL, SCHEDULING
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE runs (id TEXT NOT NULL PRIMARY KEY, priority INTEGER NOT NULL, "
+                 "submitted_at REAL NOT NULL)")
+    conn.executemany("INSERT INTO runs VALUES (?, ?, ?)",
+                     [(f"r{i:05d}", i % 7, float(i % 13)) for i in range(3000)])
+    for order in (RUNS_LIST_NOT_NULL, SCHEDULING):
+        conn.execute(order.index_sql("runs"))
+        conn.execute("ANALYZE")
+        by = order.order_by_sql()
+        anchor = conn.execute(f"SELECT id, priority, submitted_at FROM runs ORDER BY {by} "
+                              "LIMIT 1 OFFSET 2500").fetchone()
+        row = dict(zip(("id", "priority", "submitted_at"), anchor, strict=True))
+        where, params = order.keyset_sql(None, order.cursor(row))
+        sql = f"SELECT id FROM runs WHERE {where} ORDER BY {by} LIMIT 51"
+        plan = " ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+        assert plan.startswith("SEARCH") and "TEMP B-TREE" not in plan, plan
+        offset = conn.execute(f"SELECT id FROM runs ORDER BY {by} LIMIT 51 OFFSET 2501").fetchall()
+        assert conn.execute(sql, params).fetchall() == offset
+
+
+def test_pages_benchmark_runs_at_toy_size() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_pages.py"), "--toy"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "RUNS_LIST_NOT_NULL" in out.stdout and "SANITY FAILED" not in out.stdout

@@ -149,6 +149,27 @@ def job_rows(draw: st.DrawFn, job_id: str | None = None, seq: int | None = None)
     )
 
 
+def as_state(rows: list[JobRow], node_list: list[Node]) -> tuple[dict[str, JobRow], list[Node]]:
+    """Arbitrary rows made into a state a scheduler could have written (a store refuses others at
+    load): unique seqs, running rows on nodes of their own that hold their allocations, nominations
+    of stored nodes."""
+    nodes = {n.id: n for n in node_list}
+    by_id = {r.job.id: r for r in rows}
+    out: dict[str, JobRow] = {}
+    for seq, row in enumerate(by_id.values()):
+        if row.state == "pending":
+            out[row.job.id] = attrs.evolve(row, seq=seq, nominated=tuple(sorted(nodes))[: len(row.nominated)])
+            continue
+        placed = tuple(f"{row.job.id}#{k}" for k in range(len(row.node_ids)))
+        for node_id, alloc in zip(placed, row.allocation, strict=True):
+            whole = Resources(cpu_milli=alloc.cpu_milli, memory=alloc.memory, disk=alloc.disk,
+                              gpus=[Device(d.index, d.gpu, MILLI) for d in alloc.gpus], extras=alloc.extras,
+                              cpu_arch=alloc.cpu_arch)
+            nodes.setdefault(node_id, Node(id=node_id, capacity=whole))
+        out[row.job.id] = attrs.evolve(row, seq=seq, node_ids=placed)
+    return out, list(nodes.values())
+
+
 def same(a: object, b: object) -> bool:
     """Equal and of the same types throughout (``repr`` tells ``8`` from ``8.0``)."""
     return a == b and repr(a) == repr(b)
@@ -299,7 +320,8 @@ class StoreContract:
         url = self.fresh_url()
         store = self.open(url)
         assert store.load().is_empty()
-        by_id = {r.job.id: attrs.evolve(r, seq=i) for i, r in enumerate(rows)}  # unique seqs
+        by_id, node_list = as_state(rows, node_list)
+        counter = max(counter, len(by_id))
         nrows = {n.id: NodeRow(node=n, order=i) for i, n in enumerate(node_list)}
         store.commit(Changes(jobs=by_id, nodes=nrows, now=now, next_seq=counter, next_order=len(nrows)))
         store = self.reopen(store, url)
@@ -351,14 +373,15 @@ class StoreContract:
         store.load()
         a = JobRow(job=Job(id="a", submitted_at=0), seq=0, state="pending")
         b = JobRow(job=Job(id="b", submitted_at=1, priority=3), seq=1, state="pending")
-        store.commit(Changes(jobs={"a": a, "b": b}, nodes={"n0": NodeRow(node=nodes(1)[0], order=0)},
-                             now=1, next_seq=2, next_order=1))
+        n0, n1 = (NodeRow(node=n, order=i) for i, n in enumerate(nodes(2)))
+        store.commit(Changes(jobs={"a": a, "b": b}, nodes={"n0": n0, "n1": n1}, now=1, next_seq=2,
+                             next_order=2))
         a2 = attrs.evolve(a, state="running", node_ids=("n0",), allocation=(Resources(cpu_milli=5),),
                           started_at=2.0, start_priority=0.0)
-        store.commit(Changes(jobs={"a": a2, "b": None}, nodes={"n0": None}, now=2, next_seq=2, next_order=1))
+        store.commit(Changes(jobs={"a": a2, "b": None}, nodes={"n1": None}, now=2, next_seq=2, next_order=2))
         store = self.reopen(store, url)
         snap = store.load()
-        assert same(list(snap.jobs), [a2]) and snap.nodes == () and snap.now == 2
+        assert same(list(snap.jobs), [a2]) and snap.nodes == (n0,) and snap.now == 2
         assert store.get_job("b") is None
         assert same(store.running_jobs(), [a2])
         assert store.pending_jobs(10).items == ()
@@ -536,7 +559,7 @@ class TestSQLiteContract(StoreContract):
         s = Scheduler(nodes(1), store=store)
         s.submit_many([Job(id="a", submitted_at=0, request="gpu=1"), Job(id="b", submitted_at=0)], 0)
         conn = sqlite3.connect(store.path)
-        conn.execute("DELETE FROM jobs WHERE id = 'a'")
+        conn.execute("DELETE FROM prioq_jobs WHERE id = 'a'")
         conn.commit()
         conn.close()
         with pytest.raises(StoreError, match="1 job rows to update are missing"):
@@ -723,17 +746,44 @@ def test_truncated_store_is_refused_untouched(tmp_path: Path) -> None:
     assert digest(bad) == before
 
 
-def test_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
+def test_an_application_database_gets_prioq_tables_beside_its_own(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, what TEXT)")  # the app's own jobs
+    conn.execute("CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT)")
     conn.execute("INSERT INTO users (name) VALUES ('ada')")
     conn.commit()
     conn.close()
+    store = open_store(f"sqlite:///{path}")
+    Scheduler(nodes(1), store=store).submit(Job(id="x", submitted_at=0), 0)
+    store.close()
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert tables == {"users", "jobs", "meta", "prioq_meta", "prioq_nodes", "prioq_jobs", "prioq_placement",
+                      "prioq_extras"}
+    assert conn.execute("SELECT name FROM users").fetchall() == [("ada",)]
+    assert conn.execute("SELECT count(*) FROM jobs").fetchone() == (0,)
+    conn.close()
+    store = open_store(f"sqlite:///{path}?mode=ro")
+    assert [r.job.id for r in store.pending_jobs(10).items] == ["x"]
+    store.close()
+
+
+def test_a_prefixed_table_that_is_not_prioqs_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE app_meta (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.commit()
+    conn.close()
     before = digest(path)
-    with pytest.raises(StoreError, match=r"not a prioq store .*tables: users"):
-        open_store(f"sqlite:///{path}")
+    with pytest.raises(StoreError, match=r"table 'app_meta' exists but is not a prioq meta table"):
+        open_store(f"sqlite:///{path}?prefix=app_")
     assert digest(path) == before and listing(tmp_path) == ["app.db"]
+    for prefix in ("Prioq_", "1x", "a-b", "x" * 31, 5):
+        with pytest.raises(InvalidValue):
+            SQLiteStore(path, prefix=prefix)  # type: ignore[arg-type]
+    assert digest(path) == before
 
 
 def make_newer(path: Path) -> None:
@@ -741,7 +791,7 @@ def make_newer(path: Path) -> None:
     Scheduler(nodes(1), store=store).submit(Job(id="x", submitted_at=0), 0)
     store.close()
     conn = sqlite3.connect(path)
-    conn.execute("UPDATE meta SET schema_version = ?", (SCHEMA_VERSION + 1,))
+    conn.execute("UPDATE prioq_meta SET schema_version = ?", (SCHEMA_VERSION + 1,))
     conn.commit()
     conn.close()
 
@@ -872,7 +922,7 @@ def test_version_1_file_is_migrated_on_open(tmp_path: Path) -> None:
     store.close()
     conn = sqlite3.connect(path)
     indexes = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert {"jobs_pending", "jobs_running", "jobs_seq", "nodes_ord"} <= indexes
+    assert {"prioq_jobs_pending", "prioq_jobs_running", "prioq_jobs_seq", "prioq_nodes_ord"} <= indexes
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -182,8 +183,14 @@ def test_sigkill_at_random_moments_loses_nothing_acknowledged(tmp_path: Path) ->
             [sys.executable, str(script), url, f"r{run}", str(rng.randrange(2**32))],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
-        # Sometimes while it opens the store, mostly while it works.
-        time.sleep(rng.choice([rng.uniform(0.0, 0.3), rng.uniform(0.3, 0.8), rng.uniform(0.3, 0.8)]))
+        # Sometimes while it opens the store, mostly while it works: counted from READY, so that a
+        # loaded machine (a slow interpreter start) does not turn every kill into an early one.
+        if rng.random() < 1 / 3:
+            time.sleep(rng.uniform(0.0, 0.3))
+        else:
+            # Wait for its first output (READY) without reading it: communicate() reads the pipe.
+            select.select([child.stdout], [], [], 30)
+            time.sleep(rng.uniform(0.1, 0.5))
         child.send_signal(signal.SIGKILL)
         out, err = child.communicate(timeout=30)
         assert child.returncode == -signal.SIGKILL, f"child ended on its own ({child.returncode}): {err}"

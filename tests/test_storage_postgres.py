@@ -191,7 +191,7 @@ def test_try_acquire_does_not_hang_on_a_locked_lease_row(postgres_url: str, sche
     a = pg(postgres_url, schema, "a", lease=0.3)
     assert a.try_acquire()
     with psycopg.connect(postgres_url) as frozen:  # a leader frozen mid-commit holds the row lock
-        frozen.execute(f'SELECT * FROM "{schema}".lease FOR UPDATE')
+        frozen.execute(f'SELECT * FROM "{schema}".prioq_lease FOR UPDATE')
         b = pg(postgres_url, schema, "b", lease=0.3)
         started = time.monotonic()
         assert b.try_acquire() is False
@@ -264,7 +264,7 @@ def test_newer_schema_and_foreign_schema_are_refused_untouched(postgres_url: str
     Scheduler([Node(id="n", capacity="cpu=4")], store=store).submit(Job(id="j", submitted_at=0), 0)
     store.close()
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'UPDATE "{schema}".meta SET schema_version = %s', (SCHEMA_VERSION + 1,))
+        conn.execute(f'UPDATE "{schema}".prioq_meta SET schema_version = %s', (SCHEMA_VERSION + 1,))
     before = table_dump(postgres_url, schema)
     with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this prioq"):
         pg(postgres_url, schema)
@@ -274,9 +274,17 @@ def test_newer_schema_and_foreign_schema_are_refused_untouched(postgres_url: str
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA "{foreign}"')
             conn.execute(f'CREATE TABLE "{foreign}".users (id int)')
-        with pytest.raises(StoreError, match="not a prioq store"):
-            pg(postgres_url, foreign)
-        assert table_dump(postgres_url, foreign) == [("users", [])]
+            conn.execute(f'CREATE TABLE "{foreign}".app_meta (id int)')
+        with pytest.raises(StoreError, match="'app_meta' exists but is not a prioq meta table"):
+            PostgresStore(postgres_url, schema=foreign, prefix="app_")
+        assert table_dump(postgres_url, foreign) == [("app_meta", []), ("users", [])]
+        # Beside an application's own tables, prioq's have their prefix.
+        store = pg(postgres_url, foreign)
+        Scheduler([Node(id="n", capacity="cpu=4")], store=store).submit(Job(id="j", submitted_at=0), 0)
+        store.close()
+        assert [t for t, _ in table_dump(postgres_url, foreign)] == [
+            "app_meta", "prioq_extras", "prioq_jobs", "prioq_lease", "prioq_meta", "prioq_nodes",
+            "prioq_placement", "users"]
     finally:
         drop_schema(postgres_url, foreign)
 
@@ -576,7 +584,7 @@ def test_many_rows_take_the_bulk_path_exactly(postgres_url: str, schema: str) ->
         resumed.release(r.job.id, 6)
     doomed = resumed.pending(6)[0].job.id  # it starts in the next cycle...
     with psycopg.connect(postgres_url, autocommit=True) as conn:  # ...but its row vanishes
-        conn.execute(f'DELETE FROM "{schema}".jobs WHERE id = %s', (doomed,))
+        conn.execute(f'DELETE FROM "{schema}".prioq_jobs WHERE id = %s', (doomed,))
     running, stored = resumed.running(), store.running_jobs()
     with pytest.raises(StoreError, match="missing"):
         resumed.schedule(7)

@@ -23,9 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import heapq
 import hmac
-import itertools
 import json
 import math
 import re
@@ -45,6 +43,7 @@ __all__ = [
     "DEFAULT_MAX_LIMIT",
     "MAX_CURSOR_CHARS",
     "RUNS_LIST",
+    "RUNS_LIST_NOT_NULL",
     "SCHEDULING",
     "ColumnName",
     "Dialect",
@@ -55,7 +54,6 @@ __all__ = [
     "Page",
     "Value",
     "check_limit",
-    "paginate",
 ]
 
 #: A sort value: what a field may hold in a row and in a cursor.
@@ -130,7 +128,10 @@ class Field:
     a NULL value is then an error, and SQL needs no NULL handling (row-value
     comparison becomes possible). ``text=True`` makes SQL compare the column
     byte-wise (``COLLATE "C"`` on PostgreSQL, ``COLLATE BINARY`` on SQLite), the
-    code-point order Python uses for ``str``.
+    code-point order Python uses for ``str``. ``kind`` (``"int"``, ``"float"``,
+    ``"number"``, ``"str"``, ``"bool"``, ``"datetime"``; ``None``: any) declares the
+    values the field holds: a cursor holding another kind is an :class:`InvalidCursor`
+    before any SQL runs (a str where the column holds integers, an int beyond 64 bits).
     """
 
     name: str = attrs.field(validator=_field_name)
@@ -138,6 +139,33 @@ class Field:
     nulls: Nulls | None = attrs.field(default=None, converter=_nulls)
     nullable: bool = attrs.field(default=True, validator=_flag)
     text: bool = attrs.field(default=False, validator=_flag)
+    kind: str | None = attrs.field(default=None, validator=lambda _, __, v: _kind_name(v))
+
+
+_KINDS: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (float,),
+    "number": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "datetime": (datetime,),
+}
+
+
+def _kind_name(value: object) -> None:
+    if value is not None and value not in _KINDS:
+        _invalid(f"field kind must be one of {sorted(_KINDS)} or None, got {value!r}",
+                 wrong_type_=not isinstance(value, str))
+
+
+def _of_kind(field: Field, value: object) -> bool:
+    """Whether a non-NULL ``value`` is of the field's declared kind (bools are no ints or floats)."""
+    kind = field.kind
+    if kind is None:
+        return True
+    if isinstance(value, bool):
+        return kind == "bool"
+    return isinstance(value, _KINDS[kind])
 
 
 FieldSpec: TypeAlias = Field | str | tuple[str, ...]
@@ -151,6 +179,7 @@ _OPTIONS = {
     "last": ("nulls", "last"),
     "not_null": ("nullable", False),
     "text": ("text", True),
+    **{kind: ("kind", kind) for kind in _KINDS},
 }
 
 
@@ -242,8 +271,12 @@ def _check_value(field: Field, value: object) -> Value:
     if isinstance(value, float):
         if math.isnan(value):
             _invalid(f"field {field.name!r}: NaN has no place in an order")
+        if not _of_kind(field, value):
+            _invalid(f"field {field.name!r} holds {field.kind} values, got {value!r}", wrong_type_=True)
         return value
     if isinstance(value, bool | int | str | datetime):
+        if not _of_kind(field, value):
+            _invalid(f"field {field.name!r} holds {field.kind} values, got {value!r}", wrong_type_=True)
         return value
     _invalid(
         f"field {field.name!r}: cannot order by {type(value).__name__} value {value!r} "
@@ -420,7 +453,9 @@ class Order:
         self.__attrs_init__(tuple(parsed), _secret(secret))
 
     def __attrs_post_init__(self) -> None:
-        spec = [[f.name, f.direction, f.nulls, f.nullable] for f in self.fields]
+        # A declared kind joins the digest only when set: orders without kinds keep their cursors.
+        spec = [[f.name, f.direction, f.nulls, f.nullable, *([f.kind] if f.kind else [])]
+                for f in self.fields]
         canonical = json.dumps(spec, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         object.__setattr__(self, "_digest", hashlib.sha256(canonical).hexdigest()[:12])
         # Per field: index, desc, nullable, NULL's rank, a value's rank — so key() does no lookups.
@@ -567,9 +602,20 @@ class Order:
                 f"cursor {_short(cursor)} holds {len(raw_values)} values, not {len(self.fields)}"
             )
         try:
-            return tuple(_decode_value(f, v) for f, v in zip(self.fields, raw_values, strict=True))
+            values = tuple(_decode_value(f, v) for f, v in zip(self.fields, raw_values, strict=True))
         except (ValueError, TypeError) as e:
             raise InvalidCursor(f"cursor {_short(cursor)} holds a bad value: {e}") from None
+        for field, value in zip(self.fields, values, strict=True):
+            if value is not None and not _of_kind(field, value):
+                raise InvalidCursor(
+                    f"cursor {_short(cursor)} holds {_short(value)} for field {field.name!r}, "
+                    f"which holds {field.kind} values"
+                )
+            if field.kind in ("int", "number") and isinstance(value, int) and not (
+                _SQL_INT_MIN <= value <= _SQL_INT_MAX
+            ):
+                raise InvalidCursor(f"cursor {_short(cursor)} holds {_short(value)}, beyond a 64-bit integer")
+        return values
 
     def page(self, fetched: Sequence[T], limit: int, *, max_limit: int = DEFAULT_MAX_LIMIT) -> Page[T]:
         """A page from up to ``limit + 1`` rows already in this order (a ``LIMIT limit + 1`` query).
@@ -618,6 +664,63 @@ class Order:
             return "(1 = 1)", []
         return keyset(self.fields, cols, _sql_values(self.parse_cursor(cursor), cursor), d)
 
+    def keyset_branches(
+        self,
+        columns: Mapping[str, ColumnName] | None,
+        cursor: str | None,
+        dialect: Dialect = "sqlite",
+    ) -> list[tuple[str, list[Value]]]:
+        """The rows after ``cursor`` as a list of ``(fragment, params)`` conditions, each an index
+        seek, in the order their rows come (``[("(1 = 1)", [])]`` for no cursor).
+
+        For an order whose directions change (``SCHEDULING``: priority desc, then ascending) or
+        whose fields are nullable (``RUNS_LIST``), no single condition seeks past the first
+        change: a deep page would scan the rest of the cursor's priority, or more. Run the
+        branches in turn -- ``SELECT ... WHERE <your filters> AND <fragment> ORDER BY
+        <order_by_sql> LIMIT ?`` with what is still missing of ``limit + 1`` -- and stop once
+        you have them: at most one query per direction change (and per nullable field), each
+        O(log n + limit). Nullable fields seek too: a field's non-NULL values after the cursor's
+        and its NULLs are two branches (``RUNS_LIST`` needs up to five queries).
+        """
+        from prioq.ordering._sql import branches
+
+        cols, d = _columns(self, columns), _dialect(dialect)
+        if cursor is None:
+            return [("(1 = 1)", [])]
+        return branches(self.fields, cols, _sql_values(self.parse_cursor(cursor), cursor), d)
+
+    def index_sql(
+        self,
+        table: ColumnName,
+        columns: Mapping[str, ColumnName] | None = None,
+        dialect: Dialect = "sqlite",
+        *,
+        name: str | None = None,
+    ) -> str:
+        """The ``CREATE INDEX`` statement of the index that serves this order: its columns in the
+        order's sequence, directions, collation and (PostgreSQL) NULL placement, so that a page
+        is an index range scan starting at the cursor -- O(log n + limit) at any depth.
+
+        ``table``: a name or ``(schema, name)``; ``name``: the index's (default
+        ``<table>_<field>[_desc]_...``, at most 63 characters). SQLite cannot place NULLs in an
+        index against its own rule (first ascending, last descending): declare such fields
+        ``not_null`` where the column is ``NOT NULL``, as the presets ``*_NOT_NULL`` do."""
+        from prioq.ordering._sql import index
+
+        parts = (table,) if isinstance(table, str) else table
+        if not isinstance(parts, tuple) or not 1 <= len(parts) <= 2 or not all(
+            isinstance(p, str) and p and "\x00" not in p for p in parts
+        ):
+            _invalid(f"table must be a name or a (schema, name) tuple, got {table!r}",
+                     wrong_type_=not isinstance(parts, tuple))
+        if name is None:
+            words = [w for f in self.fields for w in (f.name, "desc")[: 1 + (f.direction == "desc")]]
+            name = "_".join((parts[-1], *words))[:63]
+        elif not isinstance(name, str) or not name or "\x00" in name:
+            _invalid(f"index name must be a non-empty string, got {name!r}",
+                     wrong_type_=not isinstance(name, str))
+        return index(self.fields, _columns(self, columns), parts, name, _dialect(dialect))
+
     def sqlalchemy_order_by(self, columns: object) -> list[ColumnElement[Any]]:
         """SQLAlchemy ``order_by`` clauses. ``columns``: a mapping, a Table/subquery, or a mapped class."""
         from prioq.ordering._sqlalchemy import order_by
@@ -664,53 +767,16 @@ def _columns(order: Order, columns: Mapping[str, ColumnName] | None) -> tuple[tu
     return tuple(out)
 
 
-def paginate(
-    rows: Iterable[T],
-    order: Order,
-    limit: int,
-    cursor: str | None = None,
-    *,
-    max_limit: int = DEFAULT_MAX_LIMIT,
-) -> Page[T]:
-    """The page of ``rows`` (any order) that follows ``cursor``, up to ``limit`` items.
-
-    O(n·fields + n log limit): one key per row, then the ``limit + 1`` smallest
-    keys after the cursor's (a heap, no full sort). Raises
-    :class:`~prioq.errors.InvalidValue` (a ``ValueError``) for a limit outside
-    ``1..max_limit`` or rows that tie on every field within the page or at its
-    end (the order is not total: pages could skip rows),
-    :class:`~prioq.errors.InvalidType` for rows whose field mixes kinds, and
-    :class:`InvalidCursor` for a bad cursor, including one whose value is of
-    another kind than the rows' (a str where they hold ints). ``rows`` is not modified.
-    """
-    if not isinstance(order, Order):
-        _invalid(f"paginate needs an Order, got {order!r}", wrong_type_=True)
-    check_limit(limit, max_limit)
-    if not isinstance(rows, Iterable):
-        _invalid(f"paginate takes an iterable of rows, got {rows!r}", wrong_type_=True)
-    values = None if cursor is None else order.parse_cursor(cursor)
-    after = None if values is None else order._key(values)
-    keyed = [(order.key(r), i, r) for i, r in enumerate(rows)]  # i: stable, never compares rows
-    try:
-        if after is not None:
-            keyed = [entry for entry in keyed if entry[0] > after]
-        chosen = heapq.nsmallest(limit + 1, keyed)
-    except TypeError:
-        # Keys of different kinds do not compare: the rows mix kinds, or the cursor (a client's
-        # token) holds a value of another kind than the rows' (a str where they hold ints).
-        raise _incomparable(order, [r for _, _, r in keyed], cursor, values) from None
-    for (k1, _, _), (k2, _, row) in itertools.pairwise(chosen):
-        if k1 == k2:
-            _invalid(
-                f"rows tie on every field of {list(order.names)}: {order.values(row)!r}; "
-                "end the order with a unique field"
-            )
-    items = tuple(r for _, _, r in chosen[:limit])
-    return Page(items, order.cursor(items[-1]) if len(chosen) > limit else None)
-
-
 #: The run list dstack users asked for: most important first, newest first, then id.
+#: Its first fields are nullable: a deep page seeks on ``priority`` only (see ``RUNS_LIST_NOT_NULL``).
 RUNS_LIST = Order([("priority", "desc"), ("submitted_at", "desc"), ("id", "asc", "not_null")], nulls="last")
+#: ``RUNS_LIST`` for ``NOT NULL`` columns: every page, the thousandth as the first, is one index
+#: seek (``RUNS_LIST_NOT_NULL.index_sql("runs")`` prints the index).
+RUNS_LIST_NOT_NULL = Order([
+    ("priority", "desc", "not_null", "int"),
+    ("submitted_at", "desc", "not_null"),
+    ("id", "asc", "not_null"),
+])
 #: The scheduling order (docs/architecture.md#the-scheduling-order) on *base* priority:
 #: aging needs the scheduler.
 SCHEDULING = Order(

@@ -391,8 +391,9 @@ def _run_bench(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
 
 
 def _readonly_url(url: str) -> str:
-    """A sqlite URL opened read-only (no writer lock, never creates a file); others unchanged."""
-    if urlsplit(url).scheme.lower() != "sqlite":
+    """A sqlite or PostgreSQL URL opened read-only (``mode=ro``: no writer lock or lease, never
+    creates a file, a schema or a table); others unchanged."""
+    if urlsplit(url).scheme.lower() not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
         return url
     base, _, query = url.partition("?")
     if any(k == "mode" for k, _ in parse_qsl(query, keep_blank_values=True)):
@@ -451,7 +452,7 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         outcomes: dict[str, str] = {}  # non-success outcomes: who lends priority (docs/dependencies.md)
         borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
         if scheme in ("sqlite", "memory", ""):
-            # A read-only SQLite load takes no lock; PostgreSQL's load would take the leader lease.
+            # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
             snap = store.load()
             prefix = "quota/borrowing/"
             borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}

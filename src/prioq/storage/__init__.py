@@ -19,7 +19,9 @@ This module only re-exports; one module per question:
 * the SQL stores' shared parts: ``_sql`` (every statement and the DDL, per dialect),
   ``_migrations`` (schema versions), ``_codec`` (rows <-> JSON text),
   ``_writes`` (a commit's batched rows, the job-text cache), ``_reads`` (rows back into values);
-* :mod:`prioq.storage.sqlite` and :mod:`prioq.storage.postgres` — what is specific to each database.
+* :mod:`prioq.storage.sqlite` and :mod:`prioq.storage.postgres` — what is specific to each database;
+* ``_shared`` — :func:`shared` / :func:`shared_async`: stores that write through the application's
+  own connection, inside its transactions.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from prioq.storage._open import open_store
 from prioq.storage._pages import pending_order
 from prioq.storage._protocol import QueryStore, Store
 from prioq.storage._rows import Changes, JobRow, NodeRow, Snapshot
+
+if TYPE_CHECKING:
+    from prioq.storage._shared import shared, shared_async
 
 if TYPE_CHECKING:
     from prioq.storage.postgres import PostgresStore
@@ -48,6 +53,8 @@ __all__ = [
     "Store",
     "open_store",
     "pending_order",
+    "shared",
+    "shared_async",
 ]
 
 
@@ -61,4 +68,9 @@ def __getattr__(name: str) -> Any:
         from prioq.storage.postgres import PostgresStore
 
         return PostgresStore
+    if name in ("shared", "shared_async"):
+        # The shared stores build on both backends: loaded on first use too.
+        from prioq.storage import _shared
+
+        return getattr(_shared, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

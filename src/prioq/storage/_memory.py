@@ -68,9 +68,12 @@ class MemoryStore:
 
     # Read-only queries (QueryStore).
 
-    def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
-        """One page of pending jobs in base-priority order. O(n log n): memory keeps no index."""
-        return page_in_memory(self._jobs.values(), limit, cursor)
+    def pending_jobs(
+        self, limit: int, cursor: str | None = None, *, secret: bytes | str | None = None
+    ) -> Page[JobRow]:
+        """One page of pending jobs in base-priority order, cursors signed with ``secret``.
+        O(n log n): memory keeps no index."""
+        return page_in_memory(self._jobs.values(), limit, cursor, secret)
 
     def running_jobs(self) -> list[JobRow]:
         """Running and terminating jobs by ``started_at`` then id. O(r log r)."""

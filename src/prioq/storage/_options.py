@@ -8,12 +8,13 @@ found at the location (no such directory, not a prioq store, cannot connect).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
-from prioq._validate import number
+from prioq._validate import number, wrong_type
 from prioq.errors import InvalidValue
 
-__all__ = ["redact_url", "seconds", "split_url", "url_seconds"]
+__all__ = ["redact_url", "seconds", "split_url", "table_prefix", "url_seconds"]
 
 
 def split_url(url: str) -> SplitResult:
@@ -51,3 +52,18 @@ def url_seconds(text: str, what: str, url: str) -> float:
     except ValueError:
         shown = redact_url(url)
         raise InvalidValue(f"{what} must be seconds (a number), got {text!r} in {shown!r}") from None
+
+
+_PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,29}")
+
+
+def table_prefix(value: object) -> str:
+    """A table prefix: ``""`` or a lower-case SQL identifier of at most 30 characters (``prioq_``).
+    Lower case: PostgreSQL folds unquoted names, and prioq's names are written unquoted."""
+    if not isinstance(value, str):
+        raise wrong_type(InvalidValue, f"table prefix must be a string, got {value!r}")
+    if value and not _PREFIX.fullmatch(value):
+        raise InvalidValue(
+            f"table prefix must be empty or [a-z_][a-z0-9_]* (at most 30 characters), got {value!r}"
+        )
+    return value

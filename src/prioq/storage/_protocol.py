@@ -38,8 +38,12 @@ class QueryStore(Protocol):
     policy, which only a scheduler knows (``Scheduler.pending(now)`` has it).
     """
 
-    def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
-        """One page of pending jobs; pass ``page.next_cursor`` for the next. O(log n + limit)."""
+    def pending_jobs(
+        self, limit: int, cursor: str | None = None, *, secret: bytes | str | None = None
+    ) -> Page[JobRow]:
+        """One page of pending jobs; pass ``page.next_cursor`` for the next. O(log n + limit).
+        ``secret`` signs the cursors (HMAC): without it a cursor's checksum key is public and a
+        client can forge one; a server should pass its own secret, the same on every replica."""
         ...
 
     def running_jobs(self) -> list[JobRow]:

@@ -1,10 +1,15 @@
 """PostgreSQL store: many orchestrator replicas, one leader at a time (docs/storage.md#postgresql).
 
 The tables are those of the SQLite store (same columns, same JSON, same
-migrations: :mod:`prioq.storage._sql`), in their own schema (``prioq`` by
-default), plus one *lease* row::
+migrations, same table prefix -- ``prioq_jobs``...: :mod:`prioq.storage._sql`), in
+their own schema (``prioq`` by default), plus one *lease* row::
 
-    lease(id = 1, holder, epoch, expires_at)
+    prioq_lease(id = 1, holder, epoch, expires_at)
+
+The schema already keeps prioq's tables apart; the prefix applies all the same, so
+that a table has one name in every backend and ``schema=public`` (an application's
+own schema) is safe. ``readonly=True`` (``?mode=ro``) never creates, migrates or
+locks anything: a typo in ``?schema=`` is an error, not a new empty schema.
 
 A replica becomes the leader with :meth:`PostgresStore.try_acquire`, which takes
 the lease when it is free, expired (by the *database's* clock, ``now()``) or
@@ -37,15 +42,15 @@ from urllib.parse import parse_qsl, urlencode, urlunsplit
 
 import attrs
 
-from prioq._validate import identifier, lookup_id, wrong_type
+from prioq._validate import boolean, identifier, lookup_id, wrong_type
 from prioq.errors import InvalidValue, NotLeader, StoreError
 from prioq.storage._codec import dumps
-from prioq.storage._migrations import SCHEMA_VERSION, STEPS, check_not_newer, migrate
-from prioq.storage._options import redact_url, seconds, split_url, url_seconds
-from prioq.storage._pages import page_from_rows, pending_page_query
-from prioq.storage._reads import job_row, snapshot
+from prioq.storage._migrations import SCHEMA_VERSION, STEPS, Names, check_not_newer, locate, migrate
+from prioq.storage._options import redact_url, seconds, split_url, table_prefix, url_seconds
+from prioq.storage._pages import page_from_rows, pending_page_rows
+from prioq.storage._reads import commits, job_row, snapshot
 from prioq.storage._rows import Changes, JobRow, Snapshot
-from prioq.storage._sql import POSTGRESQL, Statements
+from prioq.storage._sql import DEFAULT_PREFIX, POSTGRESQL, Statements
 from prioq.storage._writes import JobTexts, Writes
 
 if TYPE_CHECKING:
@@ -68,7 +73,9 @@ class Lease:
 
 
 def _migration(version: int) -> Callable[[Any, str], None]:
-    return lambda cur, quoted_schema: STEPS[version](cur, POSTGRESQL, f"{quoted_schema}.")
+    return lambda cur, quoted_schema: STEPS[version](
+        cur, POSTGRESQL, Names(f"{quoted_schema}.", DEFAULT_PREFIX, DEFAULT_PREFIX)
+    )
 
 
 MIGRATIONS: dict[int, Callable[[Any, str], None]] = {v: _migration(v) for v in STEPS}
@@ -82,8 +89,13 @@ def _split_url(url: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {}
     rest = []
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in ("schema", "replica"):
+        if key in ("schema", "replica", "prefix"):
             options[key] = value
+        elif key == "mode":
+            if value not in ("ro", "rw"):
+                shown = redact_url(url)
+                raise InvalidValue(f"PostgreSQL mode must be 'ro' or 'rw', got {value!r} in {shown!r}")
+            options["readonly"] = value == "ro"
         elif key == "lease_seconds":
             options[key] = url_seconds(value, "lease_seconds", url)
         else:
@@ -111,8 +123,10 @@ def _schema_name(schema: object) -> str:
 class PostgresStore:
     """A :class:`prioq.storage.Store` in a PostgreSQL schema, shared by replicas.
 
-    ``PostgresStore(url, replica=None, lease_seconds=10.0, schema="prioq")``; the three
-    options may also come from the URL's query (``?schema=...&replica=...&lease_seconds=...``).
+    ``PostgresStore(url, replica=None, lease_seconds=10.0, schema="prioq", prefix="prioq_",
+    readonly=False)``; the options may also come from the URL's query
+    (``?schema=...&replica=...&lease_seconds=...&prefix=...&mode=ro``). A read-only store
+    answers the read-only queries and :meth:`load` (no lease needed) and creates nothing.
     ``replica`` names this process (default: host, pid and a random suffix);
     names must be unique among live replicas — a replica restarted under the
     same name takes its lease back at once instead of waiting for it to expire.
@@ -139,6 +153,8 @@ class PostgresStore:
         lease_seconds: float | None = None,
         schema: str | None = None,
         connect_timeout: float = 10.0,
+        prefix: str | None = None,
+        readonly: bool | None = None,
     ) -> None:
         # Every option is checked before psycopg is imported or anything is connected.
         url = identifier(url, "PostgreSQL URL")
@@ -147,6 +163,9 @@ class PostgresStore:
         lease_seconds = _option("lease_seconds", lease_seconds, options)
         schema = _option("schema", schema, options)
         schema = _schema_name("prioq" if schema is None else schema)
+        prefix = _option("prefix", prefix, options)
+        prefix = table_prefix(DEFAULT_PREFIX if prefix is None else prefix)
+        readonly = boolean(bool(_option("readonly", readonly, options)), "PostgreSQL readonly")
         if replica is None:
             replica = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         replica = identifier(replica, "replica")
@@ -166,7 +185,10 @@ class PostgresStore:
         self._lease_seconds = lease_seconds
         self._schema = schema
         self._s = f'"{schema}"'
-        self._sql = Statements.of(POSTGRESQL, f"{self._s}.")
+        self._prefix = prefix
+        self._readonly = readonly
+        self._sql = Statements.of(POSTGRESQL, f"{self._s}.", prefix)
+        self._commits: int | None = None
         self._connect_timeout = connect_timeout
         self._lock = threading.RLock()
         self._conn: Any = None
@@ -198,6 +220,26 @@ class PostgresStore:
     @property
     def schema(self) -> str:
         return self._schema
+
+    @property
+    def prefix(self) -> str:
+        """What the store's table names start with (``prioq_``: ``"prioq".prioq_jobs``...)."""
+        return self._prefix
+
+    is_shared = False
+    """Whether the store writes through the application's connection (:meth:`shared`)."""
+
+    @classmethod
+    def shared(cls, conn: Any, **options: Any) -> PostgresStore:
+        """A store in the application's PostgreSQL database that writes through ``conn`` (a psycopg
+        ``Connection`` or a SQLAlchemy ``Connection``), inside the caller's transactions: see
+        :func:`prioq.storage.shared` for the options and the contract."""
+        from prioq.storage._shared import shared as open_shared
+
+        store = open_shared(conn, **options)
+        if not isinstance(store, PostgresStore):
+            raise wrong_type(InvalidValue, f"PostgresStore.shared needs a PostgreSQL connection: {conn!r}")
+        return store
 
     @property
     def epoch(self) -> int | None:
@@ -254,42 +296,60 @@ class PostgresStore:
     def _lease_ms(self) -> str:
         return str(max(1, round(self._lease_seconds * 1000)))
 
-    def _detect_version(self, conn: Any) -> int:
+    def _detect_version(self, conn: Any) -> tuple[int, str]:
+        """``(version, prefix the tables have now)``; see :func:`prioq.storage._migrations.locate`."""
         tables = {
             r[0]
             for r in conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (self._schema,)
-            )
+            ).fetchall()
         }
-        if not tables:
-            return 0
-        if "meta" not in tables:
-            raise StoreError(
-                f"PostgreSQL schema {self._schema!r} holds tables ({', '.join(sorted(tables))}) "
-                "but is not a prioq store (no meta table); choose another ?schema="
-            )
-        row = conn.execute(self._sql.schema_version).fetchone()
-        if row is None or not isinstance(row[0], int) or row[0] < 1:
-            raise StoreError(f"PostgreSQL schema {self._schema!r}: meta holds no valid schema_version")
-        return int(row[0])
+
+        def columns(table: str) -> set[str]:
+            return {
+                r[0]
+                for r in conn.execute(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = %s AND table_name = %s",
+                    (self._schema, table),
+                ).fetchall()
+            }
+
+        def stamp(table: str) -> object:
+            row = conn.execute(f"SELECT schema_version FROM {self._s}.{table} WHERE id = 1").fetchone()
+            return None if row is None else row[0]
+
+        return locate(tables, self._prefix, columns, stamp, f"PostgreSQL schema {self._schema!r}")
 
     def _ensure_schema(self, conn: Any) -> None:
-        version = self._detect_version(conn)
-        if version == SCHEMA_VERSION:
-            return
+        version, _ = self._detect_version(conn)
         where = f"PostgreSQL schema {self._schema!r}"
         check_not_newer(version, where)
+        if self._readonly:
+            if version == 0:
+                raise StoreError(f"{where} holds no prioq store with table prefix {self._prefix!r} "
+                                 "(opened read-only: nothing was created)")
+            if version != SCHEMA_VERSION:
+                raise StoreError(f"{where} has schema version {version}; open it once for writing to "
+                                 f"migrate it to {SCHEMA_VERSION} before reading it read-only")
+            return
+        if version == SCHEMA_VERSION:
+            return
         with conn.transaction():
             # Replicas starting together: one migrates, the others wait here and then see it done.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prioq schema {self._schema}",))
             # Rewriting many old rows in Python may leave the transaction idle longer than a lease.
             conn.execute("SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
-            version = self._detect_version(conn)
-            check_not_newer(version, where)
-            cur = conn.cursor()
-            if version == 0:
-                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
-            migrate(cur, POSTGRESQL, f"{self._s}.", version)
+            self._migrate_in(conn.cursor())
+
+    def _migrate_in(self, cur: Any) -> None:
+        """Create or migrate inside the caller's transaction, under the schema's advisory lock
+        (replicas starting together: one migrates, the others wait, then see it done)."""
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"prioq schema {self._schema}",))
+        version, old = self._detect_version(cur)
+        check_not_newer(version, f"PostgreSQL schema {self._schema!r}")
+        if version == 0:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {self._s}")
+        migrate(cur, POSTGRESQL, Names(f"{self._s}.", self._prefix, old), version)
 
     # ------------------------------------------------------------------ the lease
 
@@ -300,6 +360,8 @@ class PostgresStore:
         After a takeover, build the scheduler anew (``Scheduler(store=store)``):
         commits are refused until :meth:`load` ran under the new epoch.
         """
+        if self._readonly:
+            raise StoreError(f"PostgreSQL store ({self._schema}) is open read-only: it takes no lease")
         started = time.monotonic()
         try:
             return self._try_acquire(started)
@@ -308,24 +370,33 @@ class PostgresStore:
                 return False  # the lease row stayed locked for a whole lease: not ours to take now
             raise
 
+    @contextlib.contextmanager
+    def _tx(self, conn: Any) -> Iterator[None]:
+        """One transaction of this store's own (a shared store: a savepoint in the caller's)."""
+        with conn.transaction():
+            yield
+
     def _try_acquire(self, started: float) -> bool:
-        with self._use() as conn, conn.transaction():
-            # Bounded wait for the lease row, whatever holds it.
-            conn.execute("SELECT set_config('lock_timeout', %s, true)", (self._lease_ms(),))
+        with self._use() as conn, self._tx(conn):
+            # Bounded wait for the lease row, whatever holds it (transaction-local: the caller's
+            # own statements in a shared transaction would inherit it, so only our own connection).
+            if not self.is_shared:
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (self._lease_ms(),))
             holder, epoch, expired = conn.execute(
                 f"SELECT holder, epoch, coalesce(expires_at <= now(), true) "
-                f"FROM {self._s}.lease WHERE id = 1 FOR UPDATE"
+                f"FROM {self._sql.lease} WHERE id = 1 FOR UPDATE"
             ).fetchone()
             if holder == self._replica and epoch == self._epoch:
                 new_epoch = epoch
                 conn.execute(
-                    f"UPDATE {self._s}.lease SET expires_at = now() + make_interval(secs => %s) WHERE id = 1",
+                    f"UPDATE {self._sql.lease} SET expires_at = now() + make_interval(secs => %s) "
+                    "WHERE id = 1",
                     (self._lease_seconds,),
                 )
             elif holder is None or expired or holder == self._replica:
                 new_epoch = epoch + 1
                 conn.execute(
-                    f"UPDATE {self._s}.lease SET holder = %s, epoch = %s, "
+                    f"UPDATE {self._sql.lease} SET holder = %s, epoch = %s, "
                     f"expires_at = now() + make_interval(secs => %s) WHERE id = 1",
                     (self._replica, new_epoch, self._lease_seconds),
                 )
@@ -344,7 +415,7 @@ class PostgresStore:
         started = time.monotonic()
         with self._use() as conn:
             row = conn.execute(
-                f"UPDATE {self._s}.lease SET expires_at = now() + make_interval(secs => %s) "
+                f"UPDATE {self._sql.lease} SET expires_at = now() + make_interval(secs => %s) "
                 f"WHERE id = 1 AND holder = %s AND epoch = %s RETURNING epoch",
                 (self._lease_seconds, self._replica, self._epoch),
             ).fetchone()
@@ -361,7 +432,7 @@ class PostgresStore:
         epoch, self._epoch = self._epoch, None
         with self._use() as conn:
             conn.execute(
-                f"UPDATE {self._s}.lease SET holder = NULL, expires_at = NULL "
+                f"UPDATE {self._sql.lease} SET holder = NULL, expires_at = NULL "
                 f"WHERE id = 1 AND holder = %s AND epoch = %s",
                 (self._replica, epoch),
             )
@@ -371,7 +442,7 @@ class PostgresStore:
         with self._use() as conn:
             holder, epoch, left = conn.execute(
                 "SELECT holder, epoch, extract(epoch FROM expires_at - now()) "
-                f"FROM {self._s}.lease WHERE id = 1"
+                f"FROM {self._sql.lease} WHERE id = 1"
             ).fetchone()
         return Lease(holder=holder, epoch=epoch, expires_in=None if left is None else float(left))
 
@@ -386,19 +457,28 @@ class PostgresStore:
     # ------------------------------------------------------------------ Store
 
     def load(self) -> Snapshot:
-        """The stored state, read under our lease (taken here if free). O(n) rows decoded."""
-        self._lease_for_load()
-        with self._use() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        """The stored state, read under our lease (taken here if free; a read-only store reads
+        without one). O(n) rows decoded; a row that is corrupt or contradicts the others raises
+        :class:`prioq.StoreError` naming it."""
+        if not self._readonly:
+            self._lease_for_load()
+        with self._use() as conn, self._tx(conn):
+            if not self.is_shared:  # a shared store reads in the caller's transaction, as it is
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             # The fence and the rows in one snapshot: a state read under our epoch, or nothing.
-            epoch = self._fence(conn)
-            meta = conn.execute(self._sql.load_meta).fetchone()
-            nodes = conn.execute(self._sql.load_nodes).fetchall()
-            jobs = conn.execute(self._sql.load_jobs).fetchall()
-            placement = conn.execute(self._sql.load_placement).fetchone()
-            extras = conn.execute(self._sql.load_extras).fetchall()
-        self._loaded_epoch = epoch
-        return snapshot(meta, nodes, jobs, self._texts, placement, extras)
+            epoch = None if self._readonly else self._fence(conn)
+            snap, count = self._load_in(conn)
+        self._loaded_epoch, self._commits = epoch, count
+        return snap
+
+    def _load_in(self, conn: Any) -> tuple[Snapshot, int]:
+        sql = self._sql
+        meta = conn.execute(sql.load_meta).fetchone()
+        nodes = conn.execute(sql.load_nodes).fetchall()
+        jobs = conn.execute(sql.load_jobs).fetchall()
+        placement = conn.execute(sql.load_placement).fetchone()
+        extras = conn.execute(sql.load_extras).fetchall()
+        return snapshot(meta, nodes, jobs, self._texts, placement, extras), commits(meta)
 
     def _lease_for_load(self) -> None:
         """Take the lease if we do not hold it; :class:`NotLeader` when another replica does."""
@@ -417,17 +497,32 @@ class PostgresStore:
         """
         writes = Writes.of(changes, self._texts)  # checked and encoded before any round trip
         self._check_may_commit()
+        if self.is_shared:
+            # In the caller's transaction, under a savepoint: the fence's row lock is held until the
+            # caller commits, so no takeover can commit in between either.
+            with self._use() as conn, self._tx(conn):
+                self._fence(conn, lock=True)
+                self._check_updated(self._apply(conn, writes), writes)
+            self._committed(writes)
+            return
         # Pipelined, three round trips whatever the size: BEGIN and the fence (the lease row
         # locked until COMMIT); then, only if the epoch is still ours, every write; then COMMIT.
         with self._use() as conn, conn.pipeline() as pipeline, conn.transaction():
             self._fence(conn, lock=True, pipeline=pipeline)  # round trip 1
-            updated = self._apply(conn, writes)
+            checks = self._apply(conn, writes)
             pipeline.sync()  # round trip 2
-            self._check_updated(updated, writes)
-        writes.committed()  # leaving the transaction sent COMMIT: round trip 3
+            self._check_updated(checks, writes)
+        self._committed(writes)  # leaving the transaction sent COMMIT: round trip 3
+
+    def _committed(self, writes: Writes) -> None:
+        writes.committed()
+        if self._commits is not None:
+            self._commits += 1
 
     def _check_may_commit(self) -> None:
         """What this replica knows without asking: it holds the lease, and loaded under it."""
+        if self._readonly:
+            raise StoreError(f"PostgreSQL store ({self._schema}) is open read-only")
         if self._epoch is None:
             raise NotLeader(f"replica {self._replica!r} does not hold the lease; try_acquire() first")
         if self._loaded_epoch != self._epoch:
@@ -441,7 +536,7 @@ class PostgresStore:
         row stays locked until the transaction ends, so no takeover can commit in between; in a
         ``pipeline`` the query is sent now and everything queued before it rides along."""
         lock_clause = " FOR UPDATE" if lock else ""
-        fence = conn.execute(f"SELECT holder, epoch FROM {self._s}.lease WHERE id = 1{lock_clause}")
+        fence = conn.execute(f"SELECT holder, epoch FROM {self._sql.lease} WHERE id = 1{lock_clause}")
         if pipeline is not None:
             pipeline.sync()
         holder, epoch = fence.fetchone()
@@ -451,8 +546,15 @@ class PostgresStore:
 
     def _apply(self, conn: Any, writes: Writes) -> Any:
         """Queue one commit's statements, each table's rows as one JSON array (no round trip
-        in a pipeline); returns the run-state update's cursor (``None`` if there is none)."""
+        in a pipeline); returns the cursors :meth:`_check_updated` checks: the meta update's
+        (the commit counter is the one loaded) and the run-state update's (``None`` if none)."""
+        if self._readonly:
+            raise StoreError(f"PostgreSQL store ({self._schema}) is open read-only")
         sql = self._sql
+        if self._commits is None:
+            meta = conn.execute(sql.update_meta_unchecked, writes.meta)
+        else:
+            meta = conn.execute(sql.update_meta, (*writes.meta, self._commits))
         if writes.job_deletes:
             conn.execute(sql.delete_jobs, (dumps([d for (d,) in writes.job_deletes]),))
         if writes.node_deletes:
@@ -464,17 +566,24 @@ class PostgresStore:
         updated = None
         if writes.run_updates:
             updated = conn.execute(sql.update_runs, (dumps(writes.run_updates),))
-        conn.execute(sql.update_meta, writes.meta)
         if writes.placement is not None:  # pipelined: no round trip of its own
             conn.execute(sql.update_placement, (writes.placement,))
         if writes.extra_deletes:
             conn.execute(sql.delete_extras, (dumps([d for (d,) in writes.extra_deletes]),))
         if writes.extra_upserts:
             conn.execute(sql.upsert_extras, (dumps(writes.extra_upserts),))
-        return updated
+        return meta, updated
 
-    def _check_updated(self, updated: Any, writes: Writes) -> None:
-        """Every run-state update found its row: the text cache lied otherwise (never lose a row)."""
+    def _check_updated(self, checks: tuple[Any, Any], writes: Writes) -> None:
+        """The commit counter was the one loaded (else the rows moved under this store: a rolled-back
+        shared transaction); every run-state update found its row (the text cache lied otherwise)."""
+        meta, updated = checks
+        if meta.rowcount != 1:
+            raise StoreError(
+                f"PostgreSQL store ({self._schema}): the stored state is not the one this scheduler "
+                "loaded (a transaction holding its last commit was rolled back?); nothing was written: "
+                "build the scheduler anew from the store"
+            )
         if updated is not None and updated.rowcount != len(writes.run_updates):
             raise StoreError(
                 f"PostgreSQL store ({self._schema}): {len(writes.run_updates) - updated.rowcount} job rows "
@@ -501,12 +610,15 @@ class PostgresStore:
 
     # ------------------------------------------------------------------ read-only queries
 
-    def pending_jobs(self, limit: int, cursor: str | None = None) -> Page[JobRow]:
-        """A page of pending jobs in base-priority order via the ``jobs_pending`` index. O(log n + limit)."""
-        sql, params = pending_page_query(self._sql.jobs, cursor, limit, POSTGRESQL)
-        with self._use() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return page_from_rows([job_row(r) for r in rows], limit)
+    def pending_jobs(
+        self, limit: int, cursor: str | None = None, *, secret: bytes | str | None = None
+    ) -> Page[JobRow]:
+        """A page of pending jobs in base-priority order via the ``jobs_pending`` index; cursors
+        signed with ``secret`` (see :func:`prioq.storage.pending_order`). O(log n + limit)."""
+        with self._use() as conn, self._tx(conn):
+            rows = pending_page_rows(lambda sql, params: conn.execute(sql, params).fetchall(),
+                                     self._sql.jobs, cursor, limit, POSTGRESQL, secret)
+        return page_from_rows([job_row(r) for r in rows], limit, secret)
 
     def running_jobs(self) -> list[JobRow]:
         """Running and terminating jobs by ``started_at`` then id. O(r log n)."""
