@@ -226,11 +226,14 @@ class Dependencies:
         q = self.state.queue
         old = q.lift_of(job_id)
         shape = q.where.get(job_id)
+        held = q.is_held(job_id)
 
         def undo() -> None:
             q.set_lift(job_id, old)
             if shape is not None:  # back where it was
                 q.park(job_id, shape)
+            elif held:
+                q.hold(job_id)
 
         self.state._do(lambda: q.set_lift(job_id, lift), undo)
 
@@ -364,7 +367,7 @@ class Dependencies:
         transaction (the state was just loaded). O(n + edges) plus O(log n) per lifted job."""
         s = self.state
         q = s.queue
-        pending = [q.get(j) for j in [*q.active, *q.where]]
+        pending = [q.get(j) for j in q.ids()]
         for job in pending:
             for dep in set(job.after):
                 self.waiters.setdefault(dep, set()).add(job.id)
@@ -381,16 +384,16 @@ class Dependencies:
         s = self.state
         q = s.queue
         waiters: dict[str, set[str]] = {}
-        for job_id in [*q.active, *q.where]:
+        for job_id in q.ids():
             for dep in q.get(job_id).after:
                 waiters.setdefault(dep, set()).add(job_id)
         assert waiters == self.waiters, (waiters, self.waiters)
         groups: dict[str, set[str]] = {}
-        for job in [*(q.get(j) for j in [*q.active, *q.where]), *(r.job for r in s.runs.values())]:
+        for job in [*(q.get(j) for j in q.ids()), *(r.job for r in s.runs.values())]:
             if job.group is not None:
                 groups.setdefault(job.group, set()).add(job.id)
         assert groups == self.groups, (groups, self.groups)
-        for job_id in [*q.active, *q.where]:
+        for job_id in q.ids():
             assert self._lift(job_id) == q.lift_of(job_id), job_id
 
 

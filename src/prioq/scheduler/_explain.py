@@ -52,7 +52,7 @@ def ordered(state: State, now: float) -> list[tuple[Job, float]]:
     else:
         keyed = sorted(
             ((queue.key(job, queue.seq_of(job.id), now), job)
-             for job in (queue.queued(job_id) for job_id in [*queue.active, *queue.where, *queue.held])),
+             for job in (queue.queued(job_id) for job_id in queue.ids())),
             key=lambda kj: kj[0],
         )
         jobs = [queue.user(job) for _, job in keyed]
@@ -154,7 +154,7 @@ def _position(state: State, job: Job, now: float) -> int:
             ahead += 1
         return ahead + 1
     mine = queue.key(queue.queued(job.id), queue.seq_of(job.id), now)
-    ids = [*queue.active, *queue.where, *queue.held]
+    ids = queue.ids()
     return 1 + sum(1 for j in ids if queue.key(queue.queued(j), queue.seq_of(j), now) < mine)
 
 

@@ -177,6 +177,10 @@ class Pending:
     def __len__(self) -> int:
         return len(self.active) + len(self.where) + len(self.held)
 
+    def ids(self) -> list[str]:
+        """Every pending job's id, wherever it waits (active, parked or held). O(n)."""
+        return [*self.active, *self.where, *self.held]
+
     def get(self, job_id: str) -> Job:
         """The pending job with this id, parked or not, as the user gave it. O(1)."""
         if self.lifted and isinstance(job_id, str):
@@ -496,5 +500,5 @@ class Pending:
             for sh in grouped:
                 owners[sh[-1]] = owners.get(sh[-1], 0) + 1  # type: ignore[index]
             assert owners == self.parked_owners
-        seqs = [self.seq_of(j) for j in [*self.active, *self.where, *self.held]]
+        seqs = [self.seq_of(j) for j in self.ids()]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"

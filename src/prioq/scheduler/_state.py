@@ -233,7 +233,7 @@ class State(PlacementState):
         """The same pending jobs, seqs and parking in a queue that has seen no ``now``."""
         old = self.queue
         fresh = Pending(self.policy.aging, self.fair)
-        for job_id in [*old.active, *old.where, *old.held]:
+        for job_id in old.ids():
             fresh.push(old.get(job_id), seq=old.seq_of(job_id), lift=old.lift_of(job_id))
         for job_id, shape in old.where.items():
             fresh.park(job_id, shape)
