@@ -496,3 +496,50 @@ def test_read_only_postgres_creates_nothing_and_writes_nothing(postgres_url: str
         PostgresStore(f"{postgres_url}?schema={pg_schema}&mode=rx")
     reader.close()
     writer.close()
+
+
+def test_async_scheduler_writes_through_the_applications_async_connection(tmp_path: Path) -> None:
+    """``prioq.aio.AsyncScheduler`` over a ``shared_async`` store: each call's CPU work runs in
+    the worker thread, its load and commit on the loop through the application's
+    AsyncConnection, inside the application's transaction: its rows and prioq's commit together
+    or not at all, and a scheduler reopened the same way resumes exactly."""
+    pytest.importorskip("greenlet")
+    pytest.importorskip("aiosqlite")
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from prioq.aio import AsyncScheduler
+    from prioq.storage import shared_async
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/app.db"
+
+    async def main() -> None:
+        engine = create_async_engine(url)
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("CREATE TABLE runs (id TEXT PRIMARY KEY, state TEXT)")
+            store = await shared_async(conn)
+            assert store.loop_bound
+            s = await AsyncScheduler.open(NODES, store=store)
+            await conn.commit()  # the cluster and the app's table, together
+            await s.submit(Job(id="a", submitted_at=0, request="cpu=1"), 0)
+            await conn.exec_driver_sql("INSERT INTO runs VALUES ('a', 'submitted')")
+            decisions = await s.schedule(1)
+            assert [d.job_id for d in decisions] == ["a"]
+            await conn.exec_driver_sql("UPDATE runs SET state = 'running' WHERE id = 'a'")
+            await conn.commit()
+            await s.submit(Job(id="b", submitted_at=2, request="cpu=1"), 2)
+            await conn.exec_driver_sql("INSERT INTO runs VALUES ('b', 'submitted')")
+            await conn.rollback()  # neither the app's row nor prioq's survives
+            await s.close()
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SELECT id, state FROM runs")).fetchall() == [("a", "running")]
+            again = await AsyncScheduler.open(store=await shared_async(conn))
+            assert again.resumed
+            assert [r.job.id for r in await again.running()] == ["a"]
+            assert await again.pending(2) == []
+            await again.close()
+        await engine.dispose()
+
+    asyncio.run(main())
+    assert prioq_ids(tmp_path / "app.db") == {"a"}

@@ -28,14 +28,14 @@ import asyncio
 import concurrent.futures
 import functools
 from collections.abc import Callable, Iterable
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from prioq import _validate as v
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
 from prioq.resources import Resources
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
-from prioq.storage import Store
+from prioq.storage import Changes, Snapshot, Store
 
 __all__ = ["AsyncScheduler"]
 
@@ -68,6 +68,8 @@ class AsyncScheduler:
         """Open (or resume) a scheduler without blocking the loop: the store is loaded in
         the worker thread, which then serves every call of the new facade."""
         executor = _worker()
+        if getattr(store, "loop_bound", False):  # shared_async: its I/O runs on this loop
+            store = _OnLoop(store, asyncio.get_running_loop())
         make = functools.partial(Scheduler, nodes, policy=policy, store=store, policy_change=policy_change)
         try:
             scheduler = await _shielded(asyncio.get_running_loop().run_in_executor(executor, make))
@@ -147,8 +149,11 @@ class AsyncScheduler:
     async def set_priority(self, job_id: str, priority: int, now: float) -> Job:
         return await self.call(lambda s: s.set_priority(job_id, priority, now))
 
-    async def release(self, job_id: str, now: float) -> Job:
-        return await self.call(lambda s: s.release(job_id, now))
+    async def release(self, job_id: str, now: float, outcome: str | None = None) -> Job:
+        return await self.call(lambda s: s.release(job_id, now, outcome))
+
+    async def set_group_priority(self, group: str, priority: int, now: float) -> list[Job]:
+        return await self.call(lambda s: s.set_group_priority(group, priority, now))
 
     async def requeue(self, job_id: str, now: float) -> Job:
         return await self.call(lambda s: s.requeue(job_id, now))
@@ -189,6 +194,33 @@ class AsyncScheduler:
 
     async def nodes(self) -> list[Node]:
         return await self.call(lambda s: s.nodes)
+
+    async def usage(self, now: float) -> dict[str, dict[str, float]]:
+        return await self.call(lambda s: s.usage(now))
+
+    async def outcomes(self) -> dict[str, str]:
+        return await self.call(lambda s: s.outcomes())
+
+
+class _OnLoop:
+    """A store whose I/O belongs to the event loop (one from :func:`prioq.storage.shared_async`
+    on the application's ``AsyncConnection``): the worker thread hands each load and commit
+    to the loop and waits for it. The loop runs the I/O as awaits, the call's CPU work stays
+    in the thread, and the call in flight is still shielded (the hand-off is a task of its own)."""
+
+    def __init__(self, store: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._store = store
+        self._loop = loop
+
+    def load(self) -> Snapshot:
+        snap: Snapshot = asyncio.run_coroutine_threadsafe(self._store.load_async(), self._loop).result()
+        return snap
+
+    def commit(self, changes: Changes) -> None:
+        asyncio.run_coroutine_threadsafe(self._store.commit_async(changes), self._loop).result()
+
+    def close(self) -> None:
+        self._store.close()
 
 
 def _worker() -> concurrent.futures.ThreadPoolExecutor:

@@ -210,6 +210,12 @@ class _Shared:
         result: Awaitable[T] = self._aconn.run_sync(bound)
         return await result
 
+    @property
+    def loop_bound(self) -> bool:
+        """Whether this store's I/O belongs to an event loop (made by :func:`shared_async`): call
+        ``load_async``/``commit_async``, or let :class:`prioq.aio.AsyncScheduler` do it."""
+        return self._aconn is not None
+
     async def load_async(self) -> Snapshot:
         """:meth:`load` for an async caller: through ``AsyncConnection.run_sync`` for a store made by
         :func:`shared_async` (the loop never waits on I/O); a plain call otherwise."""
