@@ -12,11 +12,12 @@ priority classes :class:`~prioq.errors.InvalidPolicy`, resource specs
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
 
+from prioq._frozen import FrozenMap
 from prioq._validate import (
     MAX_GANG,
     boolean,
@@ -52,7 +53,7 @@ DEPENDENCY_MODES = ("afterany", "afterok")
 """``Job.dependency`` values, as Slurm spells them."""
 
 
-class Labels(Mapping[str, str]):
+class Labels(FrozenMap[str]):
     """An immutable, hashable ``str -> str`` mapping (so jobs and nodes stay hashable).
 
     Built from a mapping or from ``(key, value)`` pairs; anything else raises
@@ -60,7 +61,7 @@ class Labels(Mapping[str, str]):
     job's labels, :class:`~prioq.errors.InvalidNodeType` for a node's).
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ()
 
     def __init__(
         self,
@@ -74,24 +75,6 @@ class Labels(Mapping[str, str]):
                 raise wrong_type(error, f"labels: keys and values must be strings, got {k!r}: {v!r}")
             data[k] = v
         self._items = dict(sorted(data.items()))
-
-    def __getitem__(self, key: str) -> str:
-        value: str = self._items[key]
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._items == dict(other.items())
-        return NotImplemented
 
     def __repr__(self) -> str:
         return repr(self._items)

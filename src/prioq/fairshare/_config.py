@@ -7,12 +7,13 @@ wrong type); see docs/fairness.md for what each field means.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
 
 import attrs
 
+from prioq._frozen import FrozenMap
 from prioq._validate import choice, identifier, number, wrong_type
 from prioq.errors import InvalidPolicy
 
@@ -55,7 +56,7 @@ class FairShare:
         return self.half_life / math.log(2)
 
 
-class Weights(Mapping[str, float]):
+class Weights(FrozenMap[float]):
     """Owner -> weight (a number >= 0), immutable and hashable; an owner not listed weighs 1.
 
     Keys are owner paths as in ``Job.owner`` (``"org"``, ``"org/team"``); the default owner
@@ -63,7 +64,7 @@ class Weights(Mapping[str, float]):
     after every owner with a positive weight at equal priority.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ()
 
     def __init__(self, items: Mapping[str, float] = MappingProxyType({})) -> None:
         if isinstance(items, Weights):
@@ -78,26 +79,9 @@ class Weights(Mapping[str, float]):
             data[name] = number(weight, f"policy weight of {name!r}", error=InvalidPolicy, minimum=0)
         self._items = dict(sorted(data.items()))
 
-    def __getitem__(self, owner: str) -> float:
-        return self._items[owner]
-
     def of(self, owner: str) -> float:
         """The weight of an owner path (1 when not listed). O(1)."""
         return self._items.get(owner, 1.0)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._items == dict(other.items())
-        return NotImplemented
 
     def __repr__(self) -> str:
         return f"Weights({self._items!r})"
