@@ -123,6 +123,23 @@ def test_a_job_bigger_than_its_quota_can_ever_give_says_so() -> None:
     )
 
 
+def test_a_job_whose_nominal_quota_is_lent_out_says_so() -> None:
+    """Found using quotas as an orchestrator would: the message read "8 requested + 0 in use >
+    nominal 8 + borrowable 0", which looks false; its nominal quota is in use by a borrower."""
+    pol = Policy(quotas={"a": Quota(nominal="gpu=4", cohort="c"), "b": Quota(nominal="gpu=4", cohort="c")})
+    s = Scheduler(NODES, policy=pol)
+    s.submit_many([Job(id=f"a{i}", submitted_at=0, request="gpu=4", owner="a") for i in range(2)], 0)
+    assert started(s.schedule(0)) == ["a0", "a1"]  # a1 borrows all of b's quota
+    s.submit(Job(id="b0", submitted_at=1, request="gpu=2", owner="b"), 1)
+    s.schedule(1)
+    (p,) = s.pending(1)
+    assert (p.job.id, p.reason) == ("b0", Reason.QUOTA)
+    assert p.message == (
+        "over quota of b: gpu: 2 requested + 0 in use > 0 it may hold now: nominal 4, "
+        "4 of it lent within cohort c"
+    )
+
+
 def test_borrowing_is_marked_and_explained() -> None:
     pol = Policy(quotas={"a": Quota(nominal="gpu=4", cohort="c", borrowing_limit="gpu=2"),
                          "b": Quota(nominal="gpu=8", cohort="c")})

@@ -216,10 +216,17 @@ class Ledger:
                 text += f"nominal {show(name, q.nominal[name])}"
             else:
                 room = max(0, self.available(owner, name))
-                text += (
-                    f"nominal {show(name, q.nominal[name])} + borrowable "
-                    f"{show(name, max(0, room + used - q.nominal[name]))} from cohort {q.cohort}"
-                )
+                lent = q.nominal[name] - used - room
+                if lent > 0:  # its own nominal quota is in use by others: back only by reclaiming
+                    text += (
+                        f"{show(name, used + room)} it may hold now: nominal {show(name, q.nominal[name])}, "
+                        f"{show(name, lent)} of it lent within cohort {q.cohort}"
+                    )
+                else:
+                    text += (
+                        f"nominal {show(name, q.nominal[name])} + borrowable "
+                        f"{show(name, room + used - q.nominal[name])} from cohort {q.cohort}"
+                    )
             parts.append(text)
         return "; ".join(parts)
 
