@@ -460,3 +460,32 @@ def test_parse_aging_rejects_bad_specs_as_policy_errors() -> None:
 def test_the_installed_command_is_the_sim_cli() -> None:
     assert 'prioq = "prioq.sim.cli:main"' in (ROOT / "pyproject.toml").read_text()
     assert "prioq.sim.cli" in (ROOT / "docs" / "simulation.md").read_text()
+
+
+def test_show_prints_fair_share_usage_as_the_scheduler_computes_it(tmp_path: Path) -> None:
+    """``prioq show`` decays each owner's stored usage and adds what its running jobs accrued
+    since: the figures equal ``Scheduler.usage`` at the same instant."""
+    from prioq import FairShare, Job, Node, Policy
+
+    url = f"sqlite:///{tmp_path}/fs.db"
+    store = open_store(url)
+    s = Scheduler([Node(id="n0", capacity="cpu=8 memory=64GB gpu=A100:80GB:4")],
+                  policy=Policy(fair_share=FairShare(half_life=3600)), store=store)
+    s.submit(Job(id="a", submitted_at=0, request="gpu=2 cpu=2 memory=8GB", owner="org/a"), 0)
+    s.submit(Job(id="b", submitted_at=0, request="gpu=1", owner="org/b"), 0)
+    s.schedule(0)
+    s.release("b", 1800)
+    expected = s.usage(5000)
+    store.close()
+    out = io.StringIO()
+    assert main(["show", "--store", url, "--half-life", "3600", "--now", "5000"], out=out) == 0
+    text = out.getvalue()
+    assert "USAGE (fair share, decayed with a half-life of 1h00m)" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.split("USAGE")[1].splitlines()[2:]}
+    for owner in ("org", "org/a", "org/b"):
+        gpu, cpu, mem = (float(x) for x in rows[owner])
+        want = expected[owner]
+        assert gpu == pytest.approx(want["gpu"] / 3600, rel=1e-3)
+        assert cpu == pytest.approx(want["cpu"] / 3600, rel=1e-3)
+        assert mem == pytest.approx(want["memory"] / 2**30 / 3600, rel=1e-3)
+    assert float(rows["org/a"][0]) > float(rows["org/b"][0]) > 0

@@ -451,12 +451,15 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         now, clock = args.now, "--now"
         outcomes: dict[str, str] = {}  # non-success outcomes: who lends priority (docs/dependencies.md)
         borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
+        accounts: dict[str, str] = {}  # fair-share usage per owner path (docs/fairness.md)
         if scheme in ("sqlite", "memory", ""):
             # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
             snap = store.load()
             prefix = "quota/borrowing/"
             borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}
             outcomes = {k[len("outcome/"):]: v for k, v in snap.extras.items() if k.startswith("outcome/")}
+            usage_key = "usage/"  # prioq.fairshare.USAGE_PREFIX (imported lazily below)
+            accounts = {k[len(usage_key):]: v for k, v in snap.extras.items() if k.startswith(usage_key)}
             if now is None:
                 now, clock = snap.now, "the scheduler's last call"
         if now is None:
@@ -514,7 +517,32 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         header = ["id", "priority", "state", "nodes", "started", "running", "request", "owner"]
         for line in _table(header, rows, {1, 4, 5}):
             print("  " + line, file=out)
+    if accounts:
+        _print_usage(accounts, running, now, args.half_life, out)
     return 0
+
+
+def _print_usage(accounts: dict[str, str], running: list[JobRow], now: float, half_life: float,
+                 out: IO[str]) -> None:
+    """Fair share's decayed usage per owner path at ``now``, exactly as the scheduler computes it:
+    the stored account (usage at its last start/stop) plus what the owner's running jobs have
+    accrued since, decayed with ``half_life`` (docs/fairness.md)."""
+    from prioq.fairshare import decode, levels, rate_of
+
+    rates: dict[str, tuple[int, int, int]] = {}
+    for row in running:
+        for path in levels(row.job.owner):
+            old = rates.get(path, (0, 0, 0))
+            add = rate_of(row.allocation)
+            rates[path] = (old[0] + add[0], old[1] + add[1], old[2] + add[2])
+    rows = []
+    for path, text in sorted(accounts.items()):
+        gpu, cpu, mem = decode(text, rates.get(path, (0, 0, 0))).at_time(now, half_life)
+        rows.append([path or "(no owner)", f"{gpu / 1000 / 3600:.4g}", f"{cpu / 1000 / 3600:.4g}",
+                     f"{mem / 2**30 / 3600:.4g}"])
+    print(f"\nUSAGE (fair share, decayed with a half-life of {_duration(half_life)})", file=out)
+    for line in _table(["owner", "GPU-hours", "CPU-hours", "memory GiB-hours"], rows, {1, 2, 3}):
+        print("  " + line, file=out)
 
 
 # --------------------------------------------------------------------------- parser
@@ -619,6 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "the latest submission or start)")
     show.add_argument("--limit", type=_nonnegative_int, default=50, metavar="N",
                       help="pending jobs to print (default 50, 0 = all)")
+    show.add_argument("--half-life", type=_positive_float, default=7 * 86400, metavar="SECONDS",
+                      help="the fair-share half-life, to decay owners' usage (default 604800, 7 days)")
     return parser
 
 
