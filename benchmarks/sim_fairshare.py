@@ -16,6 +16,10 @@ Markdown table (docs/fairness.md holds its output).
 
     python benchmarks/sim_fairshare.py            # both traces, ~minutes
     python benchmarks/sim_fairshare.py --toy      # a few hundred jobs of each (CI)
+    python benchmarks/sim_fairshare.py --plot docs/images   # also the per-owner wait plots
+
+``--plot DIR`` writes one SVG per trace (``fairness-<trace>.svg``, needs matplotlib): each
+owner's 95th-percentile wait under each strategy, owners sorted from best to worst served.
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ def main() -> int:
     ap.add_argument("--trace", choices=("both", "nasa-ipsc", "alibaba-openb"), default="both")
     ap.add_argument("--strategies", default=",".join(STRATEGIES), help="for openb")
     ap.add_argument("--nasa-strategies", default=",".join(NASA_STRATEGIES))
+    ap.add_argument("--plot", metavar="DIR", help="write fairness-<trace>.svg plots there")
     args = ap.parse_args()
     for work, until, title, names in workloads(args):
         if args.trace not in ("both", title.split(",")[0]):
@@ -81,6 +86,7 @@ def main() -> int:
         print("| strategy | Jain (owners' mean slowdown) | owner wait p95: median owner | worst owner "
               f"| mean wait | {'GPU' if gpu else 'CPU'} utilization | sim time |")
         print("|---|---:|---:|---:|---:|---:|---:|")
+        curves: dict[str, list[float]] = {}
         for name in names:
             t0 = time.process_time()
             res = simulate(work, strategy(name), until=until, fragmentation_every=0)
@@ -92,8 +98,37 @@ def main() -> int:
             used = "-" if util is None else f"{util:.1%}"
             print(f"| {name} | {jain} | {hours(statistics.median(p95))} | {hours(p95[-1])} "
                   f"| {hours(m.overall.wait_mean)} | {used} | {took:.0f} s |")
+            curves[name] = p95
         sys.stdout.flush()
+        if args.plot:
+            plot(curves, title, f"{args.plot}/fairness-{title.split(',')[0]}.svg")
     return 0
+
+
+def plot(curves: dict[str, list[float]], title: str, path: str) -> None:
+    """Each owner's p95 wait per strategy, owners sorted best to worst served (a step line each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "prioq"  # the same SVG for the same figures
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    colors = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00"]  # Okabe-Ito: colour-blind safe
+    styles = ["-", "--", "-.", ":", "-"]
+    for i, (name, p95) in enumerate(curves.items()):
+        xs = [(k + 1) / len(p95) for k in range(len(p95))]
+        ax.step(xs, [w / 3600 for w in p95], where="post", label=name, color=colors[i % 5],
+                linestyle=styles[i % 5], linewidth=1.6)
+    ax.set_xlabel("owners, best to worst served (fraction)")
+    ax.set_ylabel("owner's p95 wait (h)")
+    ax.set_title(title.split(",")[0] + ": each owner's 95th-percentile wait", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":
