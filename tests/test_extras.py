@@ -7,24 +7,11 @@ import pytest
 from prioq import Policy
 from prioq.errors import StoreError
 from prioq.scheduler._state import State
-from prioq.storage import Changes, MemoryStore
-
-
-class FlakyStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail = False
-        self.seen: list[Changes] = []
-
-    def commit(self, changes: Changes) -> None:
-        if self.fail:
-            raise StoreError("refused")
-        self.seen.append(changes)
-        super().commit(changes)
+from test_rollback import FailingStore
 
 
 def test_put_extra_commits_only_changed_keys_and_reloads() -> None:
-    store = FlakyStore()
+    store = FailingStore()
     state = State(Policy(), store)
     with state.transaction(1.0):
         state.put_extra("usage/a", "1")
@@ -40,7 +27,7 @@ def test_put_extra_commits_only_changed_keys_and_reloads() -> None:
 
 
 def test_a_failed_commit_undoes_put_extra() -> None:
-    store = FlakyStore()
+    store = FailingStore()
     state = State(Policy(), store)
     with state.transaction(1.0):
         state.put_extra("k", "old")

@@ -34,7 +34,8 @@ from prioq import (
 from prioq.errors import InvalidPolicyType
 from prioq.fairshare import levels
 from prioq.resources import MILLI
-from prioq.storage import Changes, MemoryStore, Store, open_store
+from prioq.storage import Store, open_store
+from test_rollback import FailingStore
 
 NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:2") for i in range(3)]
 
@@ -275,15 +276,6 @@ def test_usage_decays_by_half_per_half_life_and_accrues_at_most_rate_times_mean_
 # ----------------------------------------------------------------------------- rollback and restart
 
 
-class FailingStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail = False
-
-    def commit(self, changes: Changes) -> None:
-        if self.fail:
-            raise OSError("disk full")
-        super().commit(changes)
 
 
 POLICY = Policy(fair_share=FairShare(half_life=60), weights={"a": 2})

@@ -17,21 +17,8 @@ from typing import Any
 
 from prioq import Job, LinearAging, Node, Policy, Preempt, Preemption, Reason, Scheduler
 from prioq.errors import StoreError
-from prioq.storage import Changes, MemoryStore
-
-
-class FailingStore(MemoryStore):
-    """A memory store whose commits fail while ``fail`` is set."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail = False
-
-    def commit(self, changes: Changes) -> None:
-        if self.fail:
-            raise StoreError("refused")
-        super().commit(changes)
-
+from prioq.storage import MemoryStore
+from test_rollback import FailingStore
 
 POLICY = Policy(aging=LinearAging(rate=1, max_boost=20), preemption=Preemption(policy="lower-priority"))
 

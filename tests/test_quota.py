@@ -28,7 +28,8 @@ from prioq import (
 )
 from prioq.quota import QuotaShape, usage_of
 from prioq.scheduler._cycle import Cycle
-from prioq.storage import Changes, MemoryStore, open_store
+from prioq.storage import open_store
+from test_rollback import FailingStore
 
 NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:4") for i in range(4)]
 
@@ -262,15 +263,6 @@ def test_node_preemption_spares_other_owners_within_quota() -> None:
 # ------------------------------------------------------------------ rollback
 
 
-class FailingStore(MemoryStore):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fail = False
-
-    def commit(self, changes: Changes) -> None:
-        if self.fail:
-            raise OSError("disk full")
-        super().commit(changes)
 
 
 def test_a_failed_call_leaves_quota_state_unchanged() -> None:

@@ -24,16 +24,19 @@ from prioq.storage import Changes, MemoryStore
 
 
 class FailingStore(MemoryStore):
-    """A memory store whose commits fail while ``fail`` is set."""
+    """A memory store whose commits fail while ``fail`` is set; ``seen`` lists the commits it took.
+    (The one such store of the suite: other test modules import it from here.)"""
 
     def __init__(self) -> None:
         super().__init__()
         self.fail = False
+        self.seen: list[Changes] = []
 
     def commit(self, changes: Changes) -> None:
         if self.fail:
             raise OSError("disk full")
         super().commit(changes)
+        self.seen.append(changes)
 
 
 def observe(s: Scheduler) -> tuple[Any, ...]:
