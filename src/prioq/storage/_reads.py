@@ -13,7 +13,7 @@ from prioq.storage._codec import decode_job, decode_node, decode_row
 from prioq.storage._rows import JobRow, NodeRow, Snapshot
 from prioq.storage._writes import JobTexts
 
-__all__ = ["commits", "job_row", "node_row", "snapshot"]
+__all__ = ["commits", "job_row", "load_from", "node_row", "snapshot"]
 
 
 def job_row(r: tuple[Any, ...], texts: JobTexts | None = None) -> JobRow:
@@ -82,6 +82,18 @@ def _placement_text(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
         raise StoreError(f"corrupt stored placement state: expected text, got {type(value).__name__}")
     return value
+
+
+def load_from(conn: Any, sql: Any, texts: JobTexts) -> tuple[Snapshot, int]:
+    """The whole state and the commit count, read with ``sql`` (a store's
+    :class:`~prioq.storage._sql.Statements`) on ``conn`` inside the caller's read transaction:
+    the one load both SQL stores (and their shared variants) run. O(n) rows decoded."""
+    meta = conn.execute(sql.load_meta).fetchone()
+    nodes = conn.execute(sql.load_nodes).fetchall()
+    jobs = conn.execute(sql.load_jobs).fetchall()
+    placement = conn.execute(sql.load_placement).fetchone()
+    extras = conn.execute(sql.load_extras).fetchall()
+    return snapshot(meta, nodes, jobs, texts, placement, extras), commits(meta)
 
 
 def commits(meta: tuple[Any, ...] | None) -> int:

@@ -8,8 +8,8 @@ fails with a :class:`prioq.PrioqError` before anything is written.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import attrs
 
@@ -130,36 +130,39 @@ def check_changes(changes: object) -> Changes:
 
 
 def _check_job_row(job_id: object, row: object) -> None:
-    lookup_id(job_id, "store commit: job id")
-    if row is None:
-        return
-    checked = instance(row, JobRow, f"store commit: row of job {job_id!r}")
-    instance(checked.job, Job, f"store commit: job of row {job_id!r}")
-    if checked.job.id != job_id:
-        raise InvalidValue(f"store commit: the row under {job_id!r} holds job {checked.job.id!r}")
-
-
-def _check_extra(key: object, text: object) -> None:
-    """Keys and texts every store can hold alike: valid UTF-8 (no lone surrogates) without NUL,
-    which PostgreSQL's text refuses. O(len) per changed key."""
-    for value, what in ((key, "extras key"), (text, f"extras value of {key!r}")):
-        if value is None and what != "extras key":
-            continue
-        instance(value, str, f"store commit: {what}")
-        assert isinstance(value, str)
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidValue(f"store commit: {what} is not valid UTF-8 text: {value!r}") from None
-        if "\x00" in value:
-            raise InvalidValue(f"store commit: {what} holds a NUL character: {value!r}")
+    _check_row("job", job_id, row, JobRow, lambda r: r.job, Job)
 
 
 def _check_node_row(node_id: object, row: object) -> None:
-    lookup_id(node_id, "store commit: node id")
+    _check_row("node", node_id, row, NodeRow, lambda r: r.node, Node)
+
+
+def _check_row(kind: str, key: object, row: object, row_type: type[Any], held: Callable[[Any], Any],
+               value_type: type[Any]) -> None:
+    """A row filed under ``key`` (or ``None``: deleted) is a ``row_type`` holding a
+    ``value_type`` with that id. The slow path of :func:`check_changes`."""
+    lookup_id(key, f"store commit: {kind} id")
     if row is None:
         return
-    checked = instance(row, NodeRow, f"store commit: row of node {node_id!r}")
-    instance(checked.node, Node, f"store commit: node of row {node_id!r}")
-    if checked.node.id != node_id:
-        raise InvalidValue(f"store commit: the row under {node_id!r} holds node {checked.node.id!r}")
+    checked = instance(row, row_type, f"store commit: row of {kind} {key!r}")
+    value = instance(held(checked), value_type, f"store commit: {kind} of row {key!r}")
+    if value.id != key:
+        raise InvalidValue(f"store commit: the row under {key!r} holds {kind} {value.id!r}")
+
+
+def _check_extra(key: object, text: object) -> None:
+    _storable_text(key, "extras key")
+    if text is not None:
+        _storable_text(text, f"extras value of {key!r}")
+
+
+def _storable_text(value: object, what: str) -> None:
+    """Text every store can hold alike: valid UTF-8 (no lone surrogate) without NUL, which
+    PostgreSQL's text refuses. O(len)."""
+    checked = instance(value, str, f"store commit: {what}")
+    try:
+        checked.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidValue(f"store commit: {what} is not valid UTF-8 text: {checked!r}") from None
+    if "\x00" in checked:
+        raise InvalidValue(f"store commit: {what} holds a NUL character: {checked!r}")

@@ -185,6 +185,19 @@ class _Shared:
 
         def commit(self, changes: Changes) -> None: ...
 
+    @property
+    def _where(self) -> str:
+        raise NotImplementedError
+
+    @contextlib.contextmanager
+    def _use(self) -> Iterator[Any]:
+        """The caller's connection, under this store's lock, its driver errors as StoreError."""
+        with self._lock:  # type: ignore[attr-defined]
+            if self._closed:  # type: ignore[attr-defined]
+                raise StoreError(f"{self._where} is closed")
+            with self._guard(self._where) as db:
+                yield db
+
     @contextlib.contextmanager
     def _guard(self, what: str) -> Iterator[_Db]:
         try:
@@ -257,13 +270,9 @@ class SharedSQLiteStore(_Shared, SQLiteStore):
 
     is_shared = True
 
-    @contextlib.contextmanager
-    def _use(self) -> Iterator[Any]:
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"sqlite store {self._path} is closed")
-            with self._guard(f"sqlite store {self._path}") as db:
-                yield db
+    @property
+    def _where(self) -> str:
+        return f"sqlite store {self._path}"
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Any]:
@@ -328,13 +337,9 @@ class SharedPostgresStore(_Shared, PostgresStore):
 
     is_shared = True
 
-    @contextlib.contextmanager
-    def _use(self) -> Iterator[Any]:
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"PostgreSQL store ({self._schema}) is closed")
-            with self._guard(f"PostgreSQL store ({self._schema})") as db:
-                yield db
+    @property
+    def _where(self) -> str:
+        return f"PostgreSQL store ({self._schema})"
 
     @contextlib.contextmanager
     def _tx(self, conn: Any) -> Iterator[None]:

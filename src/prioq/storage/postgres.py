@@ -48,7 +48,7 @@ from prioq.storage._codec import dumps
 from prioq.storage._migrations import SCHEMA_VERSION, STEPS, Names, check_not_newer, locate, migrate
 from prioq.storage._options import redact_url, seconds, split_url, table_prefix, url_seconds
 from prioq.storage._pages import page_from_rows, pending_page_rows
-from prioq.storage._reads import commits, job_row, snapshot
+from prioq.storage._reads import job_row, load_from
 from prioq.storage._rows import Changes, JobRow, Snapshot
 from prioq.storage._sql import DEFAULT_PREFIX, POSTGRESQL, Statements
 from prioq.storage._writes import JobTexts, Writes
@@ -472,13 +472,7 @@ class PostgresStore:
         return snap
 
     def _load_in(self, conn: Any) -> tuple[Snapshot, int]:
-        sql = self._sql
-        meta = conn.execute(sql.load_meta).fetchone()
-        nodes = conn.execute(sql.load_nodes).fetchall()
-        jobs = conn.execute(sql.load_jobs).fetchall()
-        placement = conn.execute(sql.load_placement).fetchone()
-        extras = conn.execute(sql.load_extras).fetchall()
-        return snapshot(meta, nodes, jobs, self._texts, placement, extras), commits(meta)
+        return load_from(conn, self._sql, self._texts)
 
     def _lease_for_load(self) -> None:
         """Take the lease if we do not hold it; :class:`NotLeader` when another replica does."""

@@ -42,7 +42,7 @@ from prioq.errors import InvalidValue, StoreError
 from prioq.storage._migrations import SCHEMA_VERSION, STEPS, Names, check_not_newer, locate, migrate
 from prioq.storage._options import seconds, split_url, table_prefix, url_seconds
 from prioq.storage._pages import page_from_rows, pending_page_rows
-from prioq.storage._reads import commits, job_row, snapshot
+from prioq.storage._reads import job_row, load_from
 from prioq.storage._rows import Changes, JobRow, Snapshot
 from prioq.storage._sql import DEFAULT_PREFIX, SQLITE, Statements
 from prioq.storage._writes import JobTexts, Writes
@@ -325,13 +325,7 @@ class SQLiteStore:
         return snap
 
     def _load_in(self, conn: Any) -> tuple[Snapshot, int]:
-        sql = self._sql
-        meta = conn.execute(sql.load_meta).fetchone()
-        nodes = conn.execute(sql.load_nodes).fetchall()
-        jobs = conn.execute(sql.load_jobs).fetchall()
-        placement = conn.execute(sql.load_placement).fetchone()
-        extras = conn.execute(sql.load_extras).fetchall()
-        return snapshot(meta, nodes, jobs, self._texts, placement, extras), commits(meta)
+        return load_from(conn, self._sql, self._texts)
 
     def commit(self, changes: Changes) -> None:
         """Apply one call's changes in one transaction. O(k log n) for k changed rows."""
