@@ -40,7 +40,7 @@ from prioq.queue.aging import exact_effective_priority
 from prioq.scheduler import inherited_priorities
 from prioq.sim.cli import main
 from prioq.storage import MemoryStore, open_store
-from test_rollback import FailingStore
+from test_rollback import FailingStore, fail_then_agree
 
 ONE_GPU = [Node(id="n0", capacity="gpu=A100:1")]
 
@@ -572,21 +572,11 @@ def test_every_new_call_rolls_back_and_decides_as_a_twin(name: str) -> None:
     if name == "schedule":  # give the cycle something to decide: an idle one writes nothing
         for sched in (s, twin):
             sched.release("r2", 3)
-    before = observe(s)
-    assert observe(twin) == before
-    store.fail = True
-    with pytest.raises(prioq.StoreError, match="disk full"):
-        NEW_CALLS[name](s, 4)
-    assert observe(s) == before
-    s._check()
-    store.fail = False
-    for t, step in [(4, NEW_CALLS[name]), (5, NEW_CALLS["schedule"]), (6, NEW_CALLS["release failed"]),
-                    (7, NEW_CALLS["schedule"])]:
-        if step is NEW_CALLS["release failed"] and "r1" not in [r.job.id for r in s.running()]:
-            continue
-        assert step(s, t) == step(twin, t)
-        assert observe(s) == observe(twin)
-    s._check()
+    steps = [(4, NEW_CALLS[name]), (5, NEW_CALLS["schedule"]), (6, NEW_CALLS["release failed"]),
+             (7, NEW_CALLS["schedule"])]
+    fail_then_agree(s, twin, store, NEW_CALLS[name], steps,
+                    skip=lambda step: step is NEW_CALLS["release failed"]
+                    and "r1" not in [r.job.id for r in s.running()], observe=observe)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

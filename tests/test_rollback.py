@@ -106,18 +106,32 @@ def test_every_call_rolls_back_every_observable_and_decides_as_a_twin(name: str)
     if name == "schedule":  # give the cycle something to decide: an idle one writes nothing
         for x in (s, twin):
             x.release(next(iter(x.terminating())), 3.5)
+    steps = [(4, CALLS[name]), (5, CALLS["schedule"]), (6, CALLS["release victim"]),
+             (7, CALLS["schedule"]), (8, CALLS["schedule"])]
+    fail_then_agree(s, twin, store, CALLS[name], steps,
+                    skip=lambda step: step is CALLS["release victim"] and not s.terminating())
+
+
+Call = Callable[[Scheduler, float], Any]
+
+
+def fail_then_agree(s: Scheduler, twin: Scheduler, store: FailingStore, call: Call,
+                    steps: list[tuple[float, Call]], skip: Callable[[Call], bool],
+                    observe: Callable[[Scheduler], Any] = observe) -> None:
+    """The differential rollback oracle: ``call`` at t=4 fails at the store and changes no
+    observable of ``s`` (as ``observe`` sees it); afterwards ``s`` and its ``twin`` (which never
+    saw the failure) make the same decisions and show the same state through ``steps`` (those
+    ``skip`` allows)."""
     before = observe(s)
     assert observe(twin) == before
     store.fail = True
     with pytest.raises(prioq.StoreError, match="disk full"):
-        CALLS[name](s, 4)
+        call(s, 4)
     assert observe(s) == before
     s._check()
     store.fail = False
-    # Afterwards, the same call at the same time succeeds and both decide the same from then on.
-    for t, step in [(4, CALLS[name]), (5, CALLS["schedule"]), (6, CALLS["release victim"]),
-                    (7, CALLS["schedule"]), (8, CALLS["schedule"])]:
-        if step is CALLS["release victim"] and not s.terminating():
+    for t, step in steps:
+        if skip(step):
             continue
         assert step(s, t) == step(twin, t)
         assert observe(s) == observe(twin)
