@@ -44,7 +44,7 @@ from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
 from prioq.placement import NodeIndex, NodeState, PlacementPolicy
 from prioq.placement.fragmentation import FragmentationAware
 from prioq.policy import Policy
-from prioq.preemption import Preemption
+from prioq.preemption import Preemption, PreemptionRule
 from prioq.queue import PriorityQueue
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.quota import Quota, Quotas
@@ -110,6 +110,7 @@ __all__ = [
     "PolicyMismatch",
     "Preempt",
     "Preemption",
+    "PreemptionRule",
     "PrioqError",
     "PriorityClass",
     "PriorityQueue",

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 from sortedcontainers import SortedList
@@ -24,6 +24,8 @@ __all__ = [
     "Disruptions",
     "Plan",
     "Preemption",
+    "PreemptionRule",
+    "StandardRule",
     "disruptions_allowed",
     "max_disruptions",
     "may_preempt",
@@ -56,6 +58,41 @@ def _budget(value: object, what: str) -> Budget:
     return v.integer(value, what, error=InvalidPolicy, minimum=0, maximum=v.MAX_COUNTER)
 
 
+@runtime_checkable
+class PreemptionRule(Protocol):
+    """Who may evict whom, and in what order victims on one node are spared
+    (docs/testing.md#preemption-rules). Set as ``Preemption(rule=...)``; the built-in
+    :class:`StandardRule` is what ``Preemption.policy`` alone means.
+
+    Contract (the planner's pruning and :func:`prioq.testing.check_preemption_plan`
+    rely on it):
+
+    * ``may_evict`` narrows the built-in relation, never widens it: it answers ``True``
+      only for a preemptible victim that ranks below the preemptor (lower ``priority``;
+      under ``"lower-or-newer-equal"`` also an equal one submitted later), as
+      :func:`may_preempt` would; it may refuse any other, for any reason.
+    * it is monotone in the preemptor's ``priority`` (a higher preemptor may evict at
+      least what a lower one may), and a pure function of its arguments; ``now`` may
+      matter (with a rule, prioq keeps no preemption failure across cycles).
+    * ``importance`` is a total order key: victims on a node are spared (put back)
+      smallest key first, so the most important come first.
+    """
+
+    def may_evict(self, preemptor: Job, priority: float, seq: int, victim: Candidate, now: float) -> bool:
+        """Whether ``preemptor``, comparing at ``priority`` (arrival ``seq``), may evict ``victim`` now."""
+        ...
+
+    def importance(self, victim: Candidate) -> Any:
+        """The sort key of the order victims are spared in on a node, most important first."""
+        ...
+
+
+def _rule(value: object) -> PreemptionRule | None:
+    if value is not None and (isinstance(value, type) or not isinstance(value, PreemptionRule)):
+        raise v.wrong_type(InvalidPolicy, f"preemption rule: {value!r} does not implement PreemptionRule")
+    return value  # type: ignore[return-value]  # checked
+
+
 def _budgets(value: object) -> tuple[tuple[str, Budget], ...]:
     """``{group: budget}`` (or pairs) as a sorted tuple: hashable, so a Preemption stays a value."""
     if isinstance(value, Mapping):
@@ -81,7 +118,7 @@ def _budgets(value: object) -> tuple[tuple[str, Budget], ...]:
     return tuple(sorted(out.items()))
 
 
-@attrs.frozen(slots=True, kw_only=True)
+@attrs.frozen(slots=True, kw_only=True, repr=False)
 class Preemption:
     """Preemption rules.
 
@@ -106,6 +143,9 @@ class Preemption:
       ``max(10% of nodes, 100)`` nodes, a window of the node order starting at an
       offset that rotates with the preemptor's arrival sequence number; faster, and
       the plan is valid but may not be the cluster's best).
+    * ``rule``: a :class:`PreemptionRule` that decides eligibility and the victim order on
+      a node instead of :class:`StandardRule` (``None``, the default: the built-in rule
+      of ``policy``); ``policy`` must still not be ``"never"``.
     """
 
     policy: PreemptionPolicy = "never"
@@ -118,6 +158,7 @@ class Preemption:
     budgets: tuple[tuple[str, Budget], ...] = attrs.field(default=(), converter=_budgets)
     default_budget: Budget | None = None
     candidates: CandidateNodes = "all"
+    rule: PreemptionRule | None = attrs.field(default=None, converter=_rule)
 
     def __attrs_post_init__(self) -> None:
         v.choice(self.policy, ("never", "lower-priority", "lower-or-newer-equal"), "preemption policy",
@@ -138,6 +179,17 @@ class Preemption:
     @property
     def enabled(self) -> bool:
         return self.policy != "never"
+
+    def __repr__(self) -> str:
+        # ``rule`` only when set: the repr is the policy's stored fingerprint, which stores
+        # written before the field existed must still match
+        shown = (f for f in attrs.fields(Preemption) if f.name != "rule" or self.rule is not None)
+        return f"Preemption({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
+
+    @property
+    def eligibility(self) -> PreemptionRule:
+        """The rule in force: ``rule``, or the :class:`StandardRule` of these settings."""
+        return StandardRule(self) if self.rule is None else self.rule
 
     @property
     def has_budgets(self) -> bool:
@@ -256,6 +308,20 @@ def may_preempt(
     return False
 
 
+@attrs.frozen(slots=True)
+class StandardRule:
+    """The built-in :class:`PreemptionRule`: :func:`may_preempt` under ``settings``, and
+    Kubernetes' MoreImportantPod order (higher priority, then the earlier start)."""
+
+    settings: Preemption
+
+    def may_evict(self, preemptor: Job, priority: float, seq: int, victim: Candidate, now: float) -> bool:
+        return may_preempt(self.settings, preemptor, priority, seq, victim, now)
+
+    def importance(self, victim: Candidate) -> tuple[float, float, int, str]:
+        return _importance(victim)
+
+
 # (budget violations, highest victim priority, adjusted priority sum, victims,
 #  lost GPU-seconds (0 under the Kubernetes order), -earliest start of the
 #  highest-priority victims, node id): smaller is better, compared in order.
@@ -322,7 +388,8 @@ def _node_plan(
     alloc = fit(request, free)
     if alloc is None or not allow(ns, alloc):
         return None
-    violating, fine = _split_by_budget(sorted(eligible, key=_importance), allowed)
+    order = _importance if policy.rule is None else policy.rule.importance
+    violating, fine = _split_by_budget(sorted(eligible, key=order), allowed)
     victims: list[Candidate] = []
     violations = 0
     for violates, group in ((1, violating), (0, fine)):
@@ -566,7 +633,11 @@ def plan_preemption(
     k = preemptor.nodes
     strict = policy.policy == "lower-priority"
 
+    rule = policy.rule
+
     def ok(c: Candidate) -> bool:
+        if rule is not None:
+            return rule.may_evict(preemptor, priority, seq, c, now)
         return may_preempt(policy, preemptor, priority, seq, c, now)
 
     def ranks_below(t: float) -> bool:
@@ -606,8 +677,8 @@ def plan_preemption(
         for ns in index.candidates(preemptor.request, "first"):
             if fit(preemptor.request, ns.free) is not None:
                 first.append((_NEG, _NEG, ns.id))
-    if memo is not None and (veto_key is None or allowed):
-        memo = None
+    if memo is not None and (veto_key is None or allowed or rule is not None):
+        memo = None  # a user rule's answer is not keyed by the memo
     tie = (preemptor.submitted_at, seq, preemptor.id) if policy.policy == "lower-or-newer-equal" else None
     lost_at = now if policy.node_order == "least-lost-work" else None  # the score counts lost work
     plans: list[_NodePlan] = []

@@ -193,7 +193,8 @@ class Preempting:
             capable_ids=self._capable_ids(job.request),
         )
         if plan is None:
-            if not self._started_could_be_victims(job, prio, decisions):
+            # a user rule may answer differently later at the same version: no failure kept
+            if pol.rule is None and not self._started_could_be_victims(job, prio, decisions):
                 # valid until the version moves (starts, releases, nominations, node changes:
                 # each bumps it) or a protection window ends
                 s.remember_failed_plan(fail_key, self._protection_ends())
@@ -227,7 +228,7 @@ class Preempting:
             )
         if plan is None:
             self._quota_failed.add(cycle_key)
-            if not self.started:  # a job started in this cycle may be a victim in the next
+            if not self.started and pol.rule is None:  # started jobs may be victims next cycle
                 s.remember_failed_plan(fail_key, self._protection_ends())
             return None
         return self._carry_out(job, plan, decisions)
