@@ -90,7 +90,7 @@ class PreemptionRule(Protocol):
 def _rule(value: object) -> PreemptionRule | None:
     if value is not None and (isinstance(value, type) or not isinstance(value, PreemptionRule)):
         raise v.wrong_type(InvalidPolicy, f"preemption rule: {value!r} does not implement PreemptionRule")
-    return value  # type: ignore[return-value]  # checked
+    return value  # checked above
 
 
 def _budgets(value: object) -> tuple[tuple[str, Budget], ...]:
