@@ -276,6 +276,8 @@ def _policies(text: str) -> list[str]:
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
         raise UsageError(f"--policies: {dup!r} appears twice")
+    if any(":" in name for name in names) and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # "mymodule:X" from the cwd, as python -m
     for name in names:
         strategy(name)  # validates early: a typo fails before a long run
     return names
@@ -603,7 +605,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "side, and write an HTML report with plots.")
     _trace_options(sim, shaping=True)
     sim.add_argument("--policies", default=",".join(DEFAULT_COMPARISON), metavar="LIST",
-                     help=f"comma-separated strategy names (default: {','.join(DEFAULT_COMPARISON)})")
+                     help=f"comma-separated strategy names, or your own policies by import path "
+                     f"(priority+mymodule:MyPlacement) (default: {','.join(DEFAULT_COMPARISON)})")
     sim.add_argument("--report", metavar="PATH", help="write a self-contained HTML report there")
     sim.add_argument("--store", metavar="URL",
                      help="persist the scheduler state in this new store (sqlite:///run.db, "

@@ -19,22 +19,34 @@ A name is a base followed by ``+``-joined modifiers, e.g. ``priority+aging+preem
                           first among equal priorities (docs/fairness.md)
 ``fair-share-term``       ``FairShare(mode="term")``: Slurm's fair-share factor, up to +10, added
                           to the effective priority
+``module:Name``           your own policy, by import path (docs/testing.md): a class (called with
+                          no arguments), a factory or an instance implementing
+                          :class:`~prioq.placement.PlacementPolicy`,
+                          :class:`~prioq.queue.aging.AgingPolicy` or
+                          :class:`~prioq.preemption.PreemptionRule` (with the ``preemption``
+                          settings above unless ``preemption`` is given too); or a whole
+                          :class:`~prioq.Policy`. Alone (``mymodule:MyPlacement``) it modifies
+                          ``priority``.
 ========================  ======================================================================
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
+
+import attrs
 
 from prioq import _validate
 from prioq.errors import InvalidValue
 from prioq.fairshare import FairShare
+from prioq.placement import PlacementPolicy
 from prioq.policy import Policy
-from prioq.preemption import Preemption
-from prioq.queue.aging import LinearAging, StepAging
+from prioq.preemption import Preemption, PreemptionRule
+from prioq.queue.aging import AgingPolicy, LinearAging, StepAging
 from prioq.sim.engine import Strategy
 
-__all__ = ["DEFAULT_COMPARISON", "MODIFIERS", "strategy"]
+__all__ = ["DEFAULT_COMPARISON", "MODIFIERS", "imported_policy", "strategy"]
 
 DEFAULT_COMPARISON = ("fifo", "priority", "priority+aging", "priority+aging+preemption")
 """The four strategies the README's main job compares."""
@@ -58,6 +70,45 @@ MODIFIERS: dict[str, dict[str, Any]] = {
 }
 
 
+def imported_policy(path: str) -> object:
+    """The object ``path`` (``"package.module:Name"``, dots allowed after the colon) names,
+    called with no arguments when it is a class, or a factory that is not itself a
+    policy: a fresh instance per call, so a policy that learns starts clean in each run.
+    :class:`~prioq.InvalidValue` if it cannot be imported."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise InvalidValue(f"policy path {path!r}: expected 'module:Name'")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise InvalidValue(f"policy path {path!r}: cannot import {module_name!r} ({exc})") from exc
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise InvalidValue(f"policy path {path!r}: {module_name!r} has no {attr!r}")
+        obj = getattr(obj, part)
+    kinds = (Policy, PlacementPolicy, AgingPolicy, PreemptionRule)
+    if isinstance(obj, type) or (callable(obj) and not isinstance(obj, kinds)):
+        obj = obj()
+    return obj
+
+
+def _imported_fields(path: str, name: str, fields: dict[str, Any]) -> None:
+    """Add the fields a ``module:Name`` modifier sets to ``fields``."""
+    obj = imported_policy(path)
+    if isinstance(obj, Policy):
+        fields.update({f: getattr(obj, f) for f in attrs.fields_dict(Policy)})
+    elif isinstance(obj, PlacementPolicy):
+        fields["placement"] = obj
+    elif isinstance(obj, PreemptionRule):
+        base = fields.get("preemption") or MODIFIERS["preemption"]["preemption"]
+        fields["preemption"] = attrs.evolve(base, rule=obj)
+    elif isinstance(obj, AgingPolicy):
+        fields["aging"] = obj
+    else:
+        kinds = "a Policy, PlacementPolicy, AgingPolicy or PreemptionRule"
+        raise InvalidValue(f"strategy {name!r}: {path} is {obj!r}, not {kinds}")
+
+
 def strategy(name: str) -> Strategy:
     """The :class:`Strategy` a name describes (see the module docstring); :class:`~prioq.InvalidValue`
     if unknown (:class:`~prioq.InvalidType` if not a string)."""
@@ -65,6 +116,8 @@ def strategy(name: str) -> Strategy:
     if not name.strip():
         raise InvalidValue(f"strategy name must be a non-empty string, got {name!r}")
     base, *mods = name.strip().split("+")
+    if ":" in base:  # "mymodule:MyPlacement" alone modifies "priority"
+        base, mods = "priority", [base, *mods]
     if base not in ("fifo", "priority"):
         raise InvalidValue(f"strategy {name!r}: must start with 'fifo' or 'priority', not {base!r}")
     fields: dict[str, Any] = {}
@@ -77,10 +130,15 @@ def strategy(name: str) -> Strategy:
         if mod == "quota":
             quotas = True
             continue
+        if ":" in mod:
+            _imported_fields(mod, name, fields)
+            continue
         if mod not in MODIFIERS:
             known = ", ".join([*MODIFIERS, "no-estimates", "quota"])
             raise InvalidValue(f"strategy {name!r}: unknown modifier {mod!r} (known: {known})")
-        fields.update(MODIFIERS[mod])
+        for key, value in MODIFIERS[mod].items():  # keep an imported rule with "preemption"
+            rule = fields["preemption"].rule if key == "preemption" and "preemption" in fields else None
+            fields[key] = value if rule is None else attrs.evolve(value, rule=rule)
     policy = Policy(**fields)
     return Strategy(
         name=name, policy=policy, use_priority=base == "priority", estimates=estimates, trace_quotas=quotas
