@@ -1,0 +1,71 @@
+"""prioq.testing proves itself: every built-in policy passes the toolkit's state machine,
+and each deliberately broken policy (tests/broken_policies.py) is caught with a clear
+message within the default hypothesis budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import Phase, settings
+from hypothesis.errors import Flaky
+
+import prioq
+from broken_policies import Decaying, EvictAnyone, OverCommit, StarveFractional
+from prioq import LinearAging, Policy, Preemption, StepAging
+from prioq.testing import InvariantError, SchedulerStateMachine
+
+BUILT_IN: dict[str, Callable[[], Policy]] = {
+    "best-fit": lambda: Policy(),
+    "first-fit-no-reservation": lambda: Policy(reservation=False, placement="first-fit"),
+    "strict-spread": lambda: Policy(queueing="strict", placement="spread"),
+    "fgd-linear": lambda: Policy(placement="fragmentation-aware", aging=LinearAging(rate=1, max_boost=20)),
+    "preempt": lambda: Policy(
+        preemption=Preemption(policy="lower-priority", min_runtime=2),
+        aging=LinearAging(rate=1, max_boost=20),
+    ),
+    "preempt-newer": lambda: Policy(
+        preemption=Preemption(policy="lower-or-newer-equal", compare="effective", max_victims=3),
+        aging=StepAging(interval=5, step=10, max_boost=30),
+    ),
+    "fair-share": lambda: Policy(
+        fair_share=prioq.FairShare(), preemption=Preemption(policy="lower-priority")
+    ),
+}
+
+_SETTINGS = settings(max_examples=20, stateful_step_count=25, deadline=None)
+
+
+def machine(make: Callable[[], Policy], name: str) -> type[SchedulerStateMachine]:
+    return type(f"Machine_{name}", (SchedulerStateMachine,), {"make_policy": lambda self: make()})
+
+
+for _name, _make in BUILT_IN.items():
+    globals()[f"TestBuiltin_{_name.replace('-', '_')}"] = _SETTINGS(machine(_make, _name)).TestCase
+
+
+# ------------------------------------------------------------------ broken policies are caught
+
+BROKEN: dict[str, tuple[Callable[[], Policy], tuple[str, ...]]] = {
+    "over-commit": (lambda: Policy(placement=OverCommit()), ("refused its own cycle",)),
+    "preempts-higher": (
+        lambda: Policy(preemption=Preemption(policy="lower-priority", rule=EvictAnyone())),
+        ("does not rank below its preemptor",),
+    ),
+    # the contract check, or what the decrease does to the order and to waiting jobs
+    "decaying-aging": (lambda: Policy(aging=Decaying()), ("the boost decreases", "order:", "starvation")),
+    "starves": (lambda: Policy(placement=StarveFractional()), ("starvation", "passed over")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_policy_is_caught_with_a_clear_message(name: str) -> None:
+    make, messages = BROKEN[name]
+    # the default budget (100 examples of 50 steps); no shrinking, which only makes the
+    # example smaller (and, with the liveness rules, takes long)
+    found = settings(database=None, deadline=None, print_blob=False, report_multiple_bugs=False,
+                     phases=[Phase.explicit, Phase.generate])
+    test = found(machine(make, name)).TestCase("runTest")
+    with pytest.raises((InvariantError, Flaky)) as caught:
+        test.runTest()
+    assert any(m in str(caught.value) for m in messages), str(caught.value)
