@@ -20,6 +20,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from prioq import DuplicateJob, InvalidJob, InvalidTime, Job, UnknownJob
 from prioq.queue import PriorityQueue
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
+from prioq.testing import check_queue
 from reference_aging import reference_eff
 
 IDS = [f"j{i}" for i in range(10)]
@@ -259,6 +260,8 @@ class QueueMachine(RuleBasedStateMachine):
     @invariant()
     def consistent(self) -> None:
         self.q._check()
+        if self.now is not None:  # the toolkit's checker (users' check) agrees with this model
+            check_queue(self.q, self.now)
         assert len(self.q) == len(self.jobs)
         assert set(self.q) == set(self.jobs)
         for jid in IDS:
