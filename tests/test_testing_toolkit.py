@@ -69,3 +69,37 @@ def test_a_broken_policy_is_caught_with_a_clear_message(name: str) -> None:
     with pytest.raises((InvariantError, Flaky)) as caught:
         test.runTest()
     assert any(m in str(caught.value) for m in messages), str(caught.value)
+
+
+# ------------------------------------------------------------------ user policies by import path
+
+
+def test_a_strategy_takes_user_policies_by_import_path() -> None:
+    from prioq.placement import PlacementPolicy
+    from prioq.sim import strategy
+
+    placed = strategy("priority+prioq.placement:FirstFit")
+    assert isinstance(placed.policy.placement, PlacementPolicy)
+    assert placed.policy.placement.name == "first-fit"
+    assert strategy("prioq.placement:Spread").policy.placement.name == "spread"  # alone: modifies priority
+    ruled = strategy("priority+preemption+broken_policies:EvictAnyone")
+    assert isinstance(ruled.policy.preemption.rule, EvictAnyone)
+    assert ruled.policy.preemption.min_runtime == 600  # the preemption modifier's settings kept
+    assert isinstance(strategy("priority+broken_policies:Decaying").policy.aging, Decaying)
+    with pytest.raises(prioq.InvalidValue, match="cannot import"):
+        strategy("priority+no_such_module:X")
+    with pytest.raises(prioq.InvalidValue, match="not a Policy"):
+        strategy("priority+prioq.placement:PLACEMENTS")
+
+
+def test_the_cli_simulates_a_user_policy_by_import_path() -> None:
+    import io
+
+    from prioq.sim.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["simulate", "--trace", "nasa-ipsc", "--jobs", "30", "--no-progress",
+                 "--policies", "priority,priority+prioq.placement:FirstFit"],
+                out=out, err=err)
+    assert code == 0, err.getvalue()
+    assert "priority+prioq.placement:FirstFit" in out.getvalue()
