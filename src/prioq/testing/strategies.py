@@ -162,31 +162,39 @@ def jobs(job_id: str = "j1", *, submitted_at: st.SearchStrategy[float] | None = 
     )
 
 
+def _job_parts(requests: st.SearchStrategy[str] | None) -> st.SearchStrategy[dict[str, Any]]:
+    """Everything of a workload's job but its id, arrival and dependencies' ids."""
+    return st.fixed_dictionaries({
+        "gap": st.sampled_from([0.0, 1.0, 10.0, 60.0, 600.0]),
+        "priority": st.integers(0, 100),
+        "request": requests if requests is not None else request_specs(),
+        "nodes": st.sampled_from([1, 1, 1, 2]),
+        "preemptible": st.booleans().map(lambda b: not b),
+        "owner": st.sampled_from(OWNERS),
+        "duration": st.integers(1, 3600).map(float),
+        "after": st.lists(st.integers(1, 4), max_size=2, unique=True),  # how many jobs back
+        "dependency": st.sampled_from(["afterany", "afterok"]),
+    })
+
+
 @st.composite
 def workloads(draw: st.DrawFn, *, max_jobs: int = 12, cluster: st.SearchStrategy[list[Node]] | None = None,
               requests: st.SearchStrategy[str] | None = None, name: str = "hypothesis") -> Workload:
     """A :class:`~prioq.sim.Workload` for :func:`prioq.sim.simulate`: a cluster (default
     :func:`clusters`) and up to ``max_jobs`` jobs ``j1, j2, ...`` in submission order, with
     arrival gaps, durations (every job has one: the simulator needs its true runtime),
-    priorities, owners, gangs and dependencies on earlier jobs."""
+    priorities, owners, gangs and dependencies on earlier jobs. Drawn as one list, so a
+    failing workload shrinks job by job."""
     node_list = draw(cluster if cluster is not None else clusters())
-    n = draw(st.integers(0, max_jobs))
+    parts = draw(st.lists(_job_parts(requests), max_size=max_jobs))
     out: list[Job] = []
     t = 0.0
-    for i in range(n):
-        t += draw(st.sampled_from([0.0, 1.0, 10.0, 60.0, 600.0]))
-        job = draw(jobs(f"j{i + 1}", submitted_at=st.just(t), requests=requests,
-                        after=[j.id for j in out[-4:]]))
-        if job.duration is None:
-            job = Job(**{**_fields(job), "duration": 60.0})
-        out.append(job)
+    for i, part in enumerate(parts):
+        t += part.pop("gap")
+        back = part.pop("after")
+        after = tuple(f"j{i + 1 - k}" for k in back if k <= i)
+        out.append(Job(id=f"j{i + 1}", submitted_at=t, after=after, **part))
     return Workload(name=name, jobs=tuple(out), nodes=tuple(node_list))
-
-
-def _fields(job: Job) -> dict[str, Any]:
-    import attrs
-
-    return attrs.asdict(job, recurse=False)
 
 
 def aging_policies() -> st.SearchStrategy[AgingPolicy]:
