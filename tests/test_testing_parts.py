@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import attrs
 import pytest
 from hypothesis import Phase, find, given, settings
+from hypothesis import strategies as st
 
 import prioq
 from prioq import Job, Node, Policy, Preemption, Scheduler
@@ -147,3 +148,10 @@ def test_without_hypothesis_the_checkers_work_and_the_rest_says_how_to_install()
     lines = out.splitlines()
     assert lines[0] == "check_scheduler"
     assert all("pip install 'prioq[testing]'" in line for line in lines[1:3]), out
+
+
+@settings(max_examples=10, deadline=None)
+@given(strategies.jobs(group=st.just("g"), labels=st.just({"team": "x"})),
+       strategies.nodes(labels=st.just({"zone": "a"})))
+def test_jobs_and_nodes_take_strategies_for_other_fields(job: Job, node: Node) -> None:
+    assert job.group == "g" and dict(job.labels) == {"team": "x"} and dict(node.labels) == {"zone": "a"}

@@ -634,11 +634,16 @@ def plan_preemption(
     strict = policy.policy == "lower-priority"
 
     rule = policy.rule
+    if rule is None:  # the built-in rule, called directly (no protocol dispatch per candidate)
 
-    def ok(c: Candidate) -> bool:
-        if rule is not None:
-            return rule.may_evict(preemptor, priority, seq, c, now)
-        return may_preempt(policy, preemptor, priority, seq, c, now)
+        def ok(c: Candidate) -> bool:
+            return may_preempt(policy, preemptor, priority, seq, c, now)
+
+    else:
+        may_evict = rule.may_evict
+
+        def ok(c: Candidate) -> bool:
+            return may_evict(preemptor, priority, seq, c, now)
 
     def ranks_below(t: float) -> bool:
         return t < priority or (t == priority and not strict)

@@ -97,10 +97,12 @@ def requests(**kinds: bool) -> st.SearchStrategy[ResourceRequest]:
     return request_specs(**kinds).map(ResourceRequest.parse)
 
 
-def nodes(node_id: str = "n1", capacities: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[Node]:
+def nodes(node_id: str = "n1", capacities: st.SearchStrategy[str] | None = None,
+          **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Node]:
     """One :class:`~prioq.Node` with id ``node_id`` and a capacity from ``capacities``
-    (default :func:`capacity_specs`)."""
-    return st.builds(Node, id=st.just(node_id), capacity=capacities or capacity_specs())
+    (default :func:`capacity_specs`); ``fields``: strategies for any other ``Node`` field
+    (``labels=...``, or fields added later), left at their defaults otherwise."""
+    return st.builds(Node, id=st.just(node_id), capacity=capacities or capacity_specs(), **fields)
 
 
 def _named(capacities: Sequence[Resources | str]) -> list[Node]:
@@ -142,13 +144,15 @@ OWNERS = (None, "team-a", "team-b", "team-a/alice")
 
 def jobs(job_id: str = "j1", *, submitted_at: st.SearchStrategy[float] | None = None,
          requests: st.SearchStrategy[str] | None = None, priorities: st.SearchStrategy[int] | None = None,
-         after: Sequence[str] = (), gangs: bool = True) -> st.SearchStrategy[Job]:
+         after: Sequence[str] = (), gangs: bool = True,
+         **fields: st.SearchStrategy[Any]) -> st.SearchStrategy[Job]:
     """One :class:`~prioq.Job`: a request (default :func:`request_specs`), priority 0..100,
     an owner, sometimes a gang of 2 (``gangs``), a duration or none, preemptible or not,
-    and maybe waiting for some of ``after`` (ids of earlier jobs)."""
+    and maybe waiting for some of ``after`` (ids of earlier jobs). ``fields``: strategies
+    for any other ``Job`` field (``group=...``, ``labels=...``, fields added later), or
+    replacing one of those above."""
     deps = st.lists(st.sampled_from(list(after)), max_size=2, unique=True) if after else st.just([])
-    return st.builds(
-        Job,
+    drawn: dict[str, st.SearchStrategy[Any]] = dict(
         id=st.just(job_id),
         submitted_at=submitted_at if submitted_at is not None else st.just(0.0),
         priority=priorities if priorities is not None else st.integers(0, 100),
@@ -160,6 +164,7 @@ def jobs(job_id: str = "j1", *, submitted_at: st.SearchStrategy[float] | None = 
         after=deps.map(tuple),
         dependency=st.sampled_from(["afterany", "afterok"]),
     )
+    return st.builds(Job, **{**drawn, **fields})
 
 
 def _job_parts(requests: st.SearchStrategy[str] | None) -> st.SearchStrategy[dict[str, Any]]:
