@@ -3,7 +3,7 @@
 * :class:`OverCommit` -- a placement that fits a request against a node's capacity, not
   what is free there;
 * :class:`EvictAnyone` -- a preemption rule that lets a job evict any preemptible job,
-  higher priorities included;
+  higher priorities included (and spares the lowest ones first, so it does);
 * :class:`Decaying` -- an aging curve whose boost falls back after a while;
 * :class:`StarveFractional` -- a placement that never places a fractional-GPU request.
 """
@@ -42,7 +42,7 @@ class EvictAnyone:
         return victim.job.preemptible  # the bug: no priority comparison
 
     def importance(self, victim: Candidate) -> Any:
-        return victim.job.id
+        return (victim.priority, victim.job.id)  # and spares the lowest first
 
 
 class Decaying:

@@ -114,15 +114,21 @@ class SchedulerStateMachine(RuleBasedStateMachine):
         )
         self.s.submit(job, self.now)
 
-    @rule(k=st.integers(1, 4), urgent=st.sampled_from(["gpu=2", "gpu=4", "gpu=A100:1"]))
-    def crowd_then_urgent(self, k: int, urgent: str) -> None:
+    @rule(k=st.integers(1, 4), urgent=st.sampled_from(["gpu=2", "gpu=4", "gpu=A100:1", "gpu=1"]),
+          mixed=st.booleans())
+    def crowd_then_urgent(self, k: int, urgent: str, mixed: bool = False) -> None:
         """Low-priority work fills GPUs, then an urgent job arrives: this reaches preemption,
-        terminating victims and nominations, which random rules rarely do."""
-        for _ in range(k):
-            self.submit(req="gpu=1", priority=self.lo, nodes=1, duration=None, preemptible=True, back=0)
+        terminating victims and nominations, which random rules rarely do. ``mixed``: the
+        crowd alternates low and high priorities and the newcomer is in between, so a
+        preemption may only take the low ones."""
+        for i in range(k):
+            high = mixed and i % 2 == 1
+            self.submit(req="gpu=1", priority=self.hi if high else self.lo, nodes=1, duration=None,
+                        preemptible=True, back=0)
         self.schedule()
         self.advance(10)
-        self.submit(req=urgent, priority=self.hi, nodes=1, duration=None, preemptible=True, back=0)
+        middle = (self.lo + self.hi) // 2 if mixed else self.hi
+        self.submit(req=urgent, priority=middle, nodes=1, duration=None, preemptible=True, back=0)
         self.schedule()
 
     @rule(dt=st.sampled_from([0, 1, 3, 10, 100]))
