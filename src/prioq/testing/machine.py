@@ -147,9 +147,9 @@ class SchedulerStateMachine(RuleBasedStateMachine):
         check_decisions(before, decisions, view(self.s, self.now))
         return decisions
 
-    def _cycle(self) -> list[Decision]:
+    def _cycle(self, s: Scheduler | None = None) -> list[Decision]:
         try:
-            return self.s.schedule(self.now)
+            return (self.s if s is None else s).schedule(self.now)
         except PrioqError as exc:
             raise InvariantError(
                 f"schedule(now={self.now}) refused its own cycle: {type(exc).__name__}: {exc}\n  "
@@ -306,7 +306,7 @@ class SchedulerStateMachine(RuleBasedStateMachine):
                 f"restart: the reopened scheduler differs\n  live:     {before}\n  reopened: {after}"
             )
         old._state.store = MemoryStore()  # a detached twin: the store is the new scheduler's now
-        live, reopened = old.schedule(self.now), self.s.schedule(self.now)
+        live, reopened = self._cycle(old), self._cycle()
         if live != reopened:
             raise InvariantError(f"restart: the reopened scheduler decides differently\n  live:     {live}\n"
                                  f"  reopened: {reopened}")
