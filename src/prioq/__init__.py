@@ -27,6 +27,7 @@ from prioq.errors import (
     UnknownJob,
     UnknownNode,
 )
+from prioq.events import Event, EventKind, EventPage
 from prioq.fairshare import FairShare, Weights
 from prioq.model import (
     Decision,
@@ -79,6 +80,9 @@ __all__ = [
     "Device",
     "DuplicateJob",
     "DuplicateNode",
+    "Event",
+    "EventKind",
+    "EventPage",
     "FairShare",
     "FragmentationAware",
     "GPURequest",

@@ -21,6 +21,7 @@ import attrs
 
 from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, UnknownGroup
+from prioq.events import EventKind, EventPage
 from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.placement import NodeState
@@ -30,6 +31,7 @@ from prioq.resources import MILLI, Resources
 from prioq.scheduler import _explain
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._depends import OUTCOMES
+from prioq.scheduler._events import DEFAULT_RETENTION, EventLog, decided
 from prioq.scheduler._resume import (
     POLICY_KEY,
     NodeChanges,
@@ -67,12 +69,15 @@ class Scheduler:
         policy: Policy | None = None,
         store: Store | None = None,
         policy_change: Literal["refuse", "replace"] = "refuse",
+        event_retention: int = DEFAULT_RETENTION,
     ) -> None:
         policy = Policy() if policy is None else v.instance(policy, Policy, "policy")
         node_list = None if nodes is None else _node_list(nodes)
         store = MemoryStore() if store is None else v.instance(store, Store, "store")  # type: ignore[type-abstract]
         v.choice(policy_change, ("refuse", "replace"), "policy_change")
+        retention = v.integer(event_retention, "event_retention", minimum=0)
         self._state = state = State(policy, store)
+        self._events = EventLog(state, retention)
         snap = state.store.load()
         text = policy_text(policy)
         replace = check_policy(snap.extras.get(POLICY_KEY), text, policy_change)
@@ -84,6 +89,7 @@ class Scheduler:
             if replace:
                 check_replacement(policy, [jrow.job for jrow in snap.jobs])
             state.load(snap)
+            self._events.load()
             if replace:
                 with state.transaction(None):
                     state.put_extra(POLICY_KEY, text)
@@ -92,7 +98,7 @@ class Scheduler:
         elif node_list:
             with state.transaction(None):
                 for node in node_list:
-                    state.add_node(node)
+                    self._add_node(node)
 
     def _reconcile(self, node_list: Sequence[Node]) -> NodeChanges:
         """Apply the differences between the stored cluster and ``node_list`` as
@@ -106,7 +112,7 @@ class Scheduler:
             for node_id in remove:
                 requeued += self._remove_node(s.node(node_id))
             for node in add:
-                s.add_node(node)
+                self._add_node(node)
         return NodeChanges(
             added=tuple(n.id for n in add if n.id not in replaced),
             removed=tuple(n for n in remove if n not in replaced),
@@ -166,6 +172,7 @@ class Scheduler:
         self._state.deps.check_acyclic([stored])
         with self._state.transaction(now):
             self._state.push(stored, None)
+            self._events.record(EventKind.SUBMITTED, job_id=stored.id, priority=stored.priority)
             self._state.arrive([stored.request])  # the placement policy learns from arrivals
         return stored
 
@@ -183,6 +190,7 @@ class Scheduler:
         with self._state.transaction(now):
             for job in stored:
                 self._state.push(job, None)
+                self._events.record(EventKind.SUBMITTED, job_id=job.id, priority=job.priority)
             self._state.arrive([job.request for job in stored])  # the placement policy learns
         return stored
 
@@ -202,6 +210,7 @@ class Scheduler:
                 s.drop_nomination(job_id)
                 s.remove_pending(job_id)
             s.deps.record(job_id, "cancelled")
+            self._events.record(EventKind.CANCELLED, job_id=job_id)
         # The placement policy is not told: FGD learns from arrivals, and a cancel is not one.
         return job
 
@@ -236,6 +245,8 @@ class Scheduler:
             # A frozen effective priority moves with the base one: raising a running
             # job's priority must protect it under compare="effective" too.
             s.set_frozen(job_id, frozen + (priority - old))
+        if old != priority:
+            self._events.record(EventKind.PRIORITY_CHANGED, job_id=job_id, priority=priority)
         if job_id in s.runs:
             return s.set_running_priority(job_id, priority)
         return s.set_pending_priority(job_id, priority)
@@ -259,11 +270,13 @@ class Scheduler:
             s.stop(job_id)
             if run.preempted_by is not None and outcome is None and self.policy.preemption.requeue:
                 s.push(run.job, run.seq)
+                self._events.record(EventKind.REQUEUED, job_id=job_id, reason="preempted")
             else:
                 s.drop_frozen(job_id)
                 if outcome is None:
                     outcome = "succeeded" if run.preempted_by is None else "preempted"
                 s.deps.record(job_id, outcome)
+                self._events.record(EventKind.RELEASED, job_id=job_id, outcome=outcome)
         return run.job
 
     def requeue(self, job_id: str, now: float) -> Job:
@@ -276,6 +289,7 @@ class Scheduler:
         with s.transaction(now):
             s.stop(job_id)
             s.push(run.job, run.seq)
+            self._events.record(EventKind.REQUEUED, job_id=job_id, reason="requeue")
         return run.job
 
     def add_node(self, node: Node, now: float) -> None:
@@ -285,7 +299,11 @@ class Scheduler:
         if node.id in self._state.index:
             raise DuplicateNode(f"node {node.id!r} already exists")
         with self._state.transaction(now):
-            self._state.add_node(node)
+            self._add_node(node)
+
+    def _add_node(self, node: Node) -> None:
+        self._state.add_node(node)
+        self._events.record(EventKind.NODE_ADDED, node_ids=(node.id,))
 
     def remove_node(self, node_id: str, now: float) -> list[str]:
         """Remove a node; jobs running there are requeued (whole gangs). Returns their ids."""
@@ -301,10 +319,13 @@ class Scheduler:
         for job_id in requeued:
             run = s.stop(job_id)
             s.push(run.job, run.seq)
+            self._events.record(EventKind.REQUEUED, job_id=job_id, node_ids=run.running.node_ids,
+                                reason="node removed")
         for owner, nodes in list(s.nominated.items()):
             if ns.id in nodes:
                 s.drop_nomination(owner)
         s.remove_node(ns)
+        self._events.record(EventKind.NODE_REMOVED, node_ids=(ns.id,))
         return requeued
 
     # ------------------------------------------------------------------ what to do
@@ -318,7 +339,10 @@ class Scheduler:
         """
         now = self._now(now)
         with self._state.transaction(now):
-            return Cycle(self._state, now).run()
+            decisions = Cycle(self._state, now).run()
+            for decision in decisions:
+                decided(self._events, decision)
+            return decisions
 
     # ------------------------------------------------------------------ reads
 
@@ -360,6 +384,15 @@ class Scheduler:
             gpu, cpu, mem = acc.at_time(now, half_life)
             out[path] = {"gpu": gpu / MILLI, "cpu": cpu / MILLI, "memory": mem}
         return out
+
+    def events(self, since: int = 0, limit: int | None = None) -> EventPage:
+        """The change events after sequence number ``since`` (a cursor: the previous page's
+        ``cursor``), oldest first, at most ``limit`` (docs/orchestrator.md#events). Reads only.
+        O(skipped + limit) over the kept events."""
+        since = v.integer(since, "events since", minimum=0)
+        if limit is not None:
+            limit = v.integer(limit, "events limit", minimum=1)
+        return self._events.page(since, limit)
 
     def get(self, job_id: str) -> Job:
         """A held job by id (pending or running). O(1)."""

@@ -1,0 +1,258 @@
+"""Change events (issue 13): every state change a call causes, numbered, committed with it.
+
+The main property: a mirror that knows nothing but the events (what a server keeps in
+its own tables) equals the scheduler's pending, running, terminating and node sets
+after every step of the stateful machine, and a scheduler reopened on the store
+returns the same events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from hypothesis.stateful import invariant
+
+import prioq
+from prioq import Job, Node, Policy, Preemption, Scheduler
+from prioq.events import Event, EventKind, EventPage
+from prioq.storage import MemoryStore
+from test_rollback import CALLS, FailingStore, busy, fail_then_agree, observe
+from test_scheduler_stateful import POLICIES, SchedulerMachine
+
+Mirror = tuple[dict[str, int], dict[str, tuple[tuple[str, ...], bool, int]], set[str]]
+
+
+def replay(events: list[Event]) -> Mirror:
+    """What a server mirrors from events alone: pending {id: priority}, running
+    {id: (nodes, terminating, priority)}, node ids."""
+    pending: dict[str, int] = {}
+    running: dict[str, tuple[tuple[str, ...], bool, int]] = {}
+    nodes: set[str] = set()
+    for e in events:
+        k, j = e.kind, e.job_id
+        if k is EventKind.SUBMITTED:
+            assert j is not None and e.priority is not None and j not in pending and j not in running
+            pending[j] = e.priority
+        elif k is EventKind.STARTED:
+            assert j is not None
+            running[j] = (e.node_ids, False, pending.pop(j))
+        elif k in (EventKind.PREEMPTED, EventKind.STOPPED):
+            assert j is not None
+            where, _, prio = running[j]
+            running[j] = (where, True, prio)
+        elif k is EventKind.REQUEUED:
+            assert j is not None
+            pending[j] = running.pop(j)[2]
+        elif k in (EventKind.RELEASED, EventKind.CANCELLED, EventKind.DROPPED):
+            assert j is not None
+            if j in running:
+                running.pop(j)
+            else:
+                pending.pop(j)
+        elif k is EventKind.PRIORITY_CHANGED:
+            assert j is not None and e.priority is not None
+            if j in running:
+                where, term, _ = running[j]
+                running[j] = (where, term, e.priority)
+            else:
+                pending[j] = e.priority
+        elif k is EventKind.NODE_ADDED:
+            nodes.add(e.node_ids[0])
+        elif k is EventKind.NODE_REMOVED:
+            nodes.remove(e.node_ids[0])
+    return pending, running, nodes
+
+
+def state_of(s: Scheduler) -> Mirror:
+    now = s.now if s.now is not None else 0.0
+    terminating = s.terminating()
+    return (
+        {p.job.id: p.job.priority for p in s.pending(now)},
+        {r.job.id: (r.node_ids, r.job.id in terminating, r.job.priority) for r in s.running()},
+        {n.id for n in s.nodes},
+    )
+
+
+def all_events(s: Scheduler) -> list[Event]:
+    page = s.events()
+    assert not page.gap
+    return list(page.events)
+
+
+class EventsMachine(SchedulerMachine):
+    """The scheduler machine, plus: the events replayed equal the state, numbers are
+    consecutive, and a reopened scheduler returns the same events."""
+
+    @invariant()
+    def events_mirror_the_state(self) -> None:
+        events = all_events(self.s)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert replay(events) == state_of(self.s)
+        if len(events) % 7 == 0:  # now and then (a reopen costs a load)
+            again = Scheduler(store=self.store, policy=self.s.policy)
+            assert all_events(again) == events
+
+
+def _machine(name: str) -> type[EventsMachine]:
+    return type(f"Events_{name}", (EventsMachine,), {"policy_name": name})
+
+
+_SETTINGS = settings(max_examples=25, stateful_step_count=30, deadline=None)
+TestEventsBestEffort = _SETTINGS(_machine("best-effort")).TestCase
+TestEventsPreempt = _SETTINGS(_machine("preempt")).TestCase
+TestEventsStrict = _SETTINGS(_machine("strict")).TestCase
+assert {"best-effort", "preempt", "strict"} <= set(POLICIES)
+
+
+# ------------------------------------------------------------------ examples
+
+
+def kinds(page: EventPage) -> list[tuple[str, str | None]]:
+    return [(e.kind.value, e.job_id or e.node_ids[0]) for e in page.events]
+
+
+def test_each_call_records_what_it_changed_in_order() -> None:
+    s = Scheduler([Node(id="n", capacity="gpu=A100:1")],
+                  policy=Policy(preemption=Preemption(policy="lower-priority")))
+    s.submit(Job(id="low", submitted_at=0, priority=1, request="gpu=1"), 0)
+    s.schedule(1)
+    s.submit(Job(id="high", submitted_at=2, priority=9, request="gpu=1"), 2)
+    s.schedule(3)                       # low is told to stop for high
+    s.release("low", 4)                 # the victim stopped: requeued
+    s.schedule(5)                       # high starts
+    s.set_priority("low", 2, 6)
+    s.set_priority("low", 2, 6)         # no change: no event
+    s.cancel("low", 7)
+    s.release("high", 8, outcome="failed")
+    page = s.events()
+    assert kinds(page) == [
+        ("node-added", "n"), ("submitted", "low"), ("started", "low"), ("submitted", "high"),
+        ("preempted", "low"), ("requeued", "low"), ("started", "high"), ("priority-changed", "low"),
+        ("cancelled", "low"), ("released", "high"),
+    ]
+    by_seq = {e.seq: e for e in page.events}
+    assert by_seq[5].by == "high" and by_seq[5].node_ids == ("n",) and by_seq[5].at == 3.0
+    assert by_seq[6].reason == "preempted"
+    assert by_seq[10].outcome == "failed"
+    assert page.cursor == 10 and not page.gap
+
+
+def test_cursor_pages_and_limit() -> None:
+    s = Scheduler([Node(id="n", capacity="cpu=1")])
+    s.submit_many([Job(id=f"j{i}", submitted_at=0) for i in range(5)], 0)
+    first = s.events(limit=2)
+    assert [e.seq for e in first.events] == [1, 2] and first.cursor == 2
+    rest = s.events(since=first.cursor)
+    assert [e.seq for e in rest.events] == [3, 4, 5, 6] and rest.cursor == 6
+    empty = s.events(since=rest.cursor)
+    assert empty.events == () and empty.cursor == 6
+
+
+def test_node_removal_requeues_then_removes() -> None:
+    s = Scheduler([Node(id="a", capacity="cpu=4"), Node(id="b", capacity="cpu=4")])
+    s.submit(Job(id="g", submitted_at=0, request="cpu=1", nodes=2), 0)
+    s.schedule(1)
+    s.remove_node("a", 2)
+    tail = s.events(since=4).events
+    assert [(e.kind, e.job_id, e.node_ids, e.reason) for e in tail] == [
+        (EventKind.REQUEUED, "g", ("a", "b"), "node removed"),
+        (EventKind.NODE_REMOVED, None, ("a",), None),
+    ]
+
+
+def test_retention_drops_the_oldest_in_the_same_commit_and_reports_a_gap() -> None:
+    store = MemoryStore()
+    s = Scheduler([Node(id="n", capacity="cpu=1")], store=store, event_retention=3)
+    for i in range(5):
+        s.submit(Job(id=f"j{i}", submitted_at=0), 0)
+    page = s.events()
+    assert [e.seq for e in page.events] == [4, 5, 6] and page.gap
+    assert not s.events(since=3).gap
+    stored = sorted(k for k in store.load().extras if k.startswith("event/"))
+    assert stored == [f"event/{n:020d}" for n in (4, 5, 6)]
+    again = Scheduler(store=store, event_retention=3)
+    assert again.events() == page
+    again.submit(Job(id="x", submitted_at=1), 1)
+    assert [e.seq for e in again.events().events] == [5, 6, 7]
+
+
+def test_retention_zero_records_nothing() -> None:
+    s = Scheduler([Node(id="n", capacity="cpu=1")], event_retention=0)
+    s.submit(Job(id="a", submitted_at=0), 0)
+    assert s.events() == EventPage(events=(), cursor=0)
+
+
+def test_reconciling_nodes_at_open_is_recorded() -> None:
+    store = MemoryStore()
+    s = Scheduler([Node(id="a", capacity="cpu=1")], store=store)
+    s.submit(Job(id="j", submitted_at=0), 0)
+    s.schedule(1)
+    s = Scheduler([Node(id="b", capacity="cpu=1")], store=store)
+    assert kinds(s.events(since=3)) == [("requeued", "j"), ("node-removed", "a"), ("node-added", "b")]
+    assert replay(all_events(s)) == state_of(s)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "3", True, None])
+def test_bad_cursor_or_limit_is_refused(bad: Any) -> None:
+    s = Scheduler()
+    if bad is not None:
+        with pytest.raises(prioq.InvalidValue):
+            s.events(since=bad)
+    with pytest.raises(prioq.InvalidValue):
+        s.events(limit=0 if bad is None else bad)
+    with pytest.raises(prioq.InvalidValue):
+        Scheduler(event_retention=-1 if bad is None else bad)
+
+
+def test_event_text_round_trips() -> None:
+    e = Event(seq=7, at=1.5, kind=EventKind.PREEMPTED, job_id="v", node_ids=("a", "b"), by="p")
+    assert Event.from_text(7, e.text()) == e
+    with pytest.raises(prioq.InvalidValue):
+        Event.from_text(1, "{}")
+
+
+# ------------------------------------------------------------------ rollback and store
+
+
+def observe_events(s: Scheduler) -> tuple[Any, ...]:
+    return (*observe(s), s.events())
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_a_failed_call_records_no_event_and_numbers_stay_consecutive(name: str) -> None:
+    store, twin_store = FailingStore(), FailingStore()
+    s, twin = busy(store), busy(twin_store)
+    if name == "schedule":
+        for x in (s, twin):
+            x.release(next(iter(x.terminating())), 3.5)
+    steps = [(4, CALLS[name]), (5, CALLS["schedule"]), (6, CALLS["release victim"]), (7, CALLS["schedule"])]
+    fail_then_agree(s, twin, store, CALLS[name], steps,
+                    skip=lambda step: step is CALLS["release victim"] and not s.terminating(),
+                    observe=observe_events)
+    events = all_events(s)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert replay(events) == state_of(s)
+
+
+def test_events_commit_with_the_change_that_caused_them() -> None:
+    store = FailingStore()
+    s = Scheduler([Node(id="n", capacity="cpu=1")], store=store)
+    s.submit(Job(id="a", submitted_at=0), 0)
+    (commit,) = [c for c in store.seen if any(k.startswith("event/") and "submitted" in (t or "")
+                                              for k, t in c.extras.items())]
+    assert "a" in commit.jobs
+
+
+def test_events_persist_in_sqlite(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/e.db"
+    s = Scheduler([Node(id="n", capacity="cpu=1")], store=prioq.open_store(url))
+    s.submit(Job(id="a", submitted_at=0), 0)
+    s.schedule(1)
+    before = s.events()
+    s._state.store.close()
+    again = Scheduler(store=prioq.open_store(url))
+    assert again.events() == before
+    again.release("a", 2)
+    assert again.events(since=before.cursor).events[0].seq == before.cursor + 1
