@@ -14,13 +14,13 @@ included (docs/architecture.md#the-transaction-contract).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal
 
 import attrs
 
 from prioq import _validate as v
-from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, UnknownGroup
+from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, InvalidValue, UnknownGroup
 from prioq.events import EventKind, EventPage
 from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
@@ -202,17 +202,33 @@ class Scheduler:
         s = self._state
         job = s.job(v.lookup_id(job_id))
         with s.transaction(now):
-            s.drop_frozen(job_id)
-            s.clear_reason(job_id)
-            if job_id in s.runs:
-                s.stop(job_id)
-            else:
-                s.drop_nomination(job_id)
-                s.remove_pending(job_id)
-            s.deps.record(job_id, "cancelled")
-            self._events.record(EventKind.CANCELLED, job_id=job_id)
+            self._cancel(job_id)
         # The placement policy is not told: FGD learns from arrivals, and a cancel is not one.
         return job
+
+    def cancel_many(self, job_ids: Iterable[str], now: float) -> list[Job]:
+        """Cancel several held jobs as ``cancel`` does each, in one commit; all or none (every id
+        is checked first: an unknown or repeated one changes nothing). O(k log n)."""
+        now = self._now(now)
+        s = self._state
+        ids = _id_list(job_ids, "cancel_many")
+        jobs = [s.job(job_id) for job_id in ids]
+        with s.transaction(now):
+            for job_id in ids:
+                self._cancel(job_id)
+        return jobs
+
+    def _cancel(self, job_id: str) -> None:
+        s = self._state
+        s.drop_frozen(job_id)
+        s.clear_reason(job_id)
+        if job_id in s.runs:
+            s.stop(job_id)
+        else:
+            s.drop_nomination(job_id)
+            s.remove_pending(job_id)
+        s.deps.record(job_id, "cancelled")
+        self._events.record(EventKind.CANCELLED, job_id=job_id)
 
     def set_priority(self, job_id: str, priority: int, now: float) -> Job:
         """Change a job's base priority; takes effect at once. O(log n) (plus the jobs whose
@@ -223,6 +239,22 @@ class Scheduler:
         priority = self._check_priority(job_id, priority)
         with s.transaction(now):
             return self._set_priority(job_id, priority)
+
+    def set_priority_many(self, priorities: Mapping[str, int] | Iterable[tuple[str, int]],
+                          now: float) -> list[Job]:
+        """Change several jobs' base priorities (``{job_id: priority}`` or pairs) as
+        ``set_priority`` does each, in one commit; all or none (every id and priority is
+        checked first). Returns the jobs in the order given. O(k log n)."""
+        now = self._now(now)
+        s = self._state
+        pairs = _pairs(priorities)
+        ids = _id_list([job_id for job_id, _ in pairs], "set_priority_many")
+        checked = []
+        for job_id, priority in zip(ids, (p for _, p in pairs), strict=True):
+            s.job(job_id)
+            checked.append((job_id, self._check_priority(job_id, priority)))
+        with s.transaction(now):
+            return [self._set_priority(job_id, priority) for job_id, priority in checked]
 
     def set_group_priority(self, group: str, priority: int, now: float) -> list[Job]:
         """Change the base priority of every held job of ``group`` (``Job.group``), pending and
@@ -495,4 +527,31 @@ def _node_list(nodes: object) -> Sequence[Node]:
         if node.id in seen:
             raise DuplicateNode(f"node {node.id!r} given twice")
         seen.add(node.id)
+    return out
+
+
+def _id_list(ids: object, what: str) -> list[str]:
+    """Distinct job ids, in the order given (a plain string is refused, not split)."""
+    out = list(v.identifiers(ids, f"{what}: job ids"))
+    seen: set[str] = set()
+    for job_id in out:
+        if job_id in seen:
+            raise InvalidValue(f"{what}: job {job_id!r} given twice")
+        seen.add(job_id)
+    return out
+
+
+def _pairs(priorities: object) -> list[tuple[object, object]]:
+    """``{job_id: priority}`` or ``(job_id, priority)`` pairs, as a list of pairs."""
+    if isinstance(priorities, Mapping):
+        return list(priorities.items())
+    if isinstance(priorities, str | bytes) or not isinstance(priorities, Iterable):
+        message = f"set_priority_many: expected a mapping or pairs, got {priorities!r}"
+        raise v.wrong_type(InvalidValue, message)
+    out: list[tuple[object, object]] = []
+    for pair in priorities:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            message = f"set_priority_many: expected (job_id, priority) pairs, got {pair!r}"
+            raise v.wrong_type(InvalidValue, message)
+        out.append((pair[0], pair[1]))
     return out
