@@ -63,6 +63,7 @@ from prioq.resources import (
     why_not,
 )
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
+from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -76,6 +77,7 @@ __all__ = [
     "SCHEDULING",
     "AgingPolicy",
     "Decision",
+    "Demand",
     "DependencyCycle",
     "Device",
     "DuplicateJob",
@@ -96,6 +98,7 @@ __all__ = [
     "InvalidType",
     "InvalidValue",
     "Job",
+    "JobStatus",
     "Labels",
     "LinearAging",
     "MemoryStore",
@@ -103,6 +106,7 @@ __all__ = [
     "NoAging",
     "Node",
     "NodeChanges",
+    "NodeClassFit",
     "NodeIndex",
     "NodeState",
     "NotLeader",
@@ -116,12 +120,14 @@ __all__ = [
     "Preemption",
     "PrioqError",
     "PriorityClass",
+    "PriorityParts",
     "PriorityQueue",
     "QueryStore",
     "Quota",
     "Quotas",
     "Range",
     "Reason",
+    "Reservation",
     "ResourceRequest",
     "Resources",
     "Running",

@@ -7,7 +7,11 @@ Slurm's pending reasons.
 
 from __future__ import annotations
 
+import datetime
+import heapq
+import itertools
 import math
+from collections.abc import Callable
 from fractions import Fraction
 
 from prioq.fairshare import Ledger, levels
@@ -19,12 +23,18 @@ from prioq.scheduler._pending import Lift
 from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._state import State
 
-__all__ = ["effective_priority", "explain", "ordered", "pending"]
+__all__ = [
+    "TimeFormat", "effective_priority", "epoch_or_plain", "explain", "ordered", "pending", "position",
+    "ratio",
+]
+
+TimeFormat = Callable[[float], str]
+"""How explain prints an instant."""
 
 _NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW)
 
 
-def _ratio(value: Fraction) -> float:
+def ratio(value: Fraction) -> float:
     """``value`` correctly rounded to a float (as the queue rounds its exact keys)."""
     try:
         return value.numerator / value.denominator
@@ -43,19 +53,22 @@ def _at_clock(state: State, now: float) -> bool:
     return state.now is not None and now == state.now
 
 
-def ordered(state: State, now: float) -> list[tuple[Job, float]]:
-    """Every pending job in scheduling order at ``now`` with its effective priority,
-    changing nothing. O(n log n)."""
+def ordered(state: State, now: float, limit: int | None = None) -> list[tuple[Job, float]]:
+    """The first ``limit`` (all: ``None``) pending jobs in scheduling order at ``now`` with their
+    effective priorities, changing nothing. At the scheduler's clock without fair share the
+    queues are merged lazily: O((limit + shapes) log n); otherwise every key is computed,
+    O(n log limit) (O(n log n) for all)."""
     queue = state.queue
-    if _at_clock(state, now):
-        jobs = list(queue.ordered(now))
+    if _at_clock(state, now) and (limit is None or queue.fair is None):
+        jobs = list(itertools.islice(queue.ordered(now), limit))
     else:
-        keyed = sorted(
-            ((queue.key(job, queue.seq_of(job.id), now), job)
-             for job in (queue.queued(job_id) for job_id in queue.ids())),
-            key=lambda kj: kj[0],
-        )
-        jobs = [queue.user(job) for _, job in keyed]
+        keyed = ((queue.key(job, queue.seq_of(job.id), now), job)
+                 for job in (queue.queued(job_id) for job_id in queue.ids()))
+        if limit is None:
+            picked = sorted(keyed, key=lambda kj: kj[0])
+        else:
+            picked = heapq.nsmallest(limit, keyed, key=lambda kj: kj[0])
+        jobs = [queue.user(job) for _, job in picked]
     return [(job, effective_priority(state, job.id, now)) for job in jobs]
 
 
@@ -66,15 +79,16 @@ def effective_priority(state: State, job_id: str, now: float) -> float:
     if _at_clock(state, now):
         return queue.effective_priority(job_id, now)
     job = queue.queued(job_id)  # a lifted job's copy: its inherited priority and aging start
-    return _ratio(exact_effective_priority(queue.aging, job.priority, job.submitted_at, now))
+    return ratio(exact_effective_priority(queue.aging, job.priority, job.submitted_at, now))
 
 
-def pending(state: State, now: float) -> list[PendingJob]:
-    """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
+def pending(state: State, now: float, limit: int | None = None) -> list[PendingJob]:
+    """The first ``limit`` waiting jobs in scheduling order, with the reason from the last cycle.
+    O(n log n) for all; see :func:`ordered` for a limit."""
     out = []
     fair = state.fair
     inherited_from = state.deps.inherited_from
-    for job, eff in ordered(state, now):
+    for job, eff in ordered(state, now, limit):
         reason, message = state.reason(job.id)
         share = None
         if fair is not None:
@@ -86,7 +100,21 @@ def pending(state: State, now: float) -> list[PendingJob]:
     return out
 
 
-def explain(state: State, job_id: str, now: float) -> str:
+def epoch_or_plain(t: float) -> str:
+    """An instant as ISO-8601 UTC when it looks like epoch seconds (at or after 1e9 s, i.e.
+    2001-09-09), else as a plain number: the default time format of :func:`explain`."""
+    if t >= EPOCH_LIKE and t < MAX_EPOCH:
+        stamp = datetime.datetime.fromtimestamp(t, datetime.UTC)
+        text = stamp.isoformat(timespec="milliseconds" if stamp.microsecond else "seconds")
+        return text.replace("+00:00", "Z")
+    return f"{t:g}"
+
+
+EPOCH_LIKE = 1e9
+MAX_EPOCH = 253402300800.0  # 10000-01-01: datetime's range ends there
+
+
+def explain(state: State, job_id: str, now: float, fmt: TimeFormat = epoch_or_plain) -> str:
     """Where a job runs, or why it waits: reason, position, effective priority, node fit.
 
     O(n) for the position plus O(N) in nodes for a pending job's node breakdown.
@@ -96,9 +124,9 @@ def explain(state: State, job_id: str, now: float) -> str:
         where = ", ".join(run.running.node_ids)
         if run.preempted_by is not None:
             told = read_preempt(state.extras, job_id)
-            since = "" if told is None else f" at {told[0]:g}, grace until {told[1]:g}"
+            since = "" if told is None else f" at {fmt(told[0])}, grace until {fmt(told[1])}"
             return f"terminating: preempted by {run.preempted_by} on {where}{since}"
-        text = f"running on {where} since {run.running.started_at:g}"
+        text = f"running on {where} since {fmt(run.running.started_at)}"
         cohort = state.ledger.borrowing_jobs.get(job_id) if state.ledger is not None else None
         if cohort is not None:
             text += f"; borrowing quota from cohort {cohort}"
@@ -106,7 +134,7 @@ def explain(state: State, job_id: str, now: float) -> str:
     job = state.job(job_id)
     eff = effective_priority(state, job_id, now)
     reason, message = state.reason(job_id)
-    position = _position(state, job, now)
+    place = position(state, job_id, now)
     fair = state.fair
     term = fair.term(job.owner, now) if fair is not None and fair.fair.mode == "term" else None
     lift = state.queue.lift_of(job_id)
@@ -116,11 +144,11 @@ def explain(state: State, job_id: str, now: float) -> str:
         parts += f" + fair share {term:g}"
         eff += term
     head = (
-        f"waiting: {reason.value} — {message}; position {position} of {len(state.queue)}, "
+        f"waiting: {reason.value} — {message}; position {place} of {len(state.queue)}, "
         f"effective priority {eff:g} ({parts})"
     )
     if lift is not None:
-        head += "; " + _inheritance(job, lift)
+        head += "; " + _inheritance(job, lift, fmt)
     if fair is not None:
         head += "; " + _owner_shares(fair, job.owner, now)
     if reason in _NODE_BREAKDOWN:
@@ -130,32 +158,32 @@ def explain(state: State, job_id: str, now: float) -> str:
     return head
 
 
-def _inheritance(job: Job, lift: Lift) -> str:
+def _inheritance(job: Job, lift: Lift, fmt: TimeFormat) -> str:
     """How a lifted job's queued priority and aging start come from its waiting dependants."""
     parts = []
     if lift.priority_from != job.id:
         parts.append(f"priority {lift.priority} from {lift.priority_from}")
     if lift.submitted_from != job.id:
-        parts.append(f"aging since {lift.submitted_at:g} from {lift.submitted_from}")
+        parts.append(f"aging since {fmt(lift.submitted_at)} from {lift.submitted_from}")
     return (
         f"inherits {' and '.join(parts)} (waiting for it); own priority {job.priority}, "
-        f"submitted at {job.submitted_at:g}, which preemption uses"
+        f"submitted at {fmt(job.submitted_at)}, which preemption uses"
     )
 
 
-def _position(state: State, job: Job, now: float) -> int:
-    """1 + the number of pending jobs ahead of ``job`` at ``now``, changing nothing. O(n)."""
+def position(state: State, job_id: str, now: float) -> int:
+    """1 + the number of pending jobs ahead of ``job_id`` at ``now``, changing nothing.
+
+    At the scheduler's clock without fair share the queues are merged lazily up to the job:
+    O((position + shapes) log n). Otherwise its key is compared with every other's: O(n)."""
     queue = state.queue
-    if _at_clock(state, now):
-        ahead = 0
-        for other in queue.ordered(now):
-            if other.id == job.id:
-                break
-            ahead += 1
-        return ahead + 1
-    mine = queue.key(queue.queued(job.id), queue.seq_of(job.id), now)
-    ids = queue.ids()
-    return 1 + sum(1 for j in ids if queue.key(queue.queued(j), queue.seq_of(j), now) < mine)
+    if _at_clock(state, now) and queue.fair is None:
+        for i, other in enumerate(queue.ordered(now), 1):
+            if other.id == job_id:
+                return i
+        raise AssertionError(f"pending job {job_id} not in the order")  # pragma: no cover
+    mine = queue.key(queue.queued(job_id), queue.seq_of(job_id), now)
+    return 1 + sum(1 for j in queue.ids() if queue.key(queue.queued(j), queue.seq_of(j), now) < mine)
 
 
 def _quota_now(state: State, job: Job) -> str:

@@ -14,7 +14,7 @@ included (docs/architecture.md#the-transaction-contract).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -28,7 +28,7 @@ from prioq.placement import NodeState
 from prioq.policy import Policy
 from prioq.quota import usage_of
 from prioq.resources import MILLI, Resources
-from prioq.scheduler import _explain
+from prioq.scheduler import _explain, _status
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._depends import OUTCOMES
 from prioq.scheduler._events import DEFAULT_RETENTION, EventLog, decided
@@ -43,6 +43,8 @@ from prioq.scheduler._resume import (
     read_preempt,
 )
 from prioq.scheduler._state import State
+from prioq.scheduler._status import reservation_of, unsatisfiable_candidates
+from prioq.status import Demand, JobStatus, Reservation
 from prioq.storage import MemoryStore, Store
 
 __all__ = ["Scheduler"]
@@ -78,6 +80,7 @@ class Scheduler:
         retention = v.integer(event_retention, "event_retention", minimum=0)
         self._state = state = State(policy, store)
         self._events = EventLog(state, retention)
+        self._reservation: Reservation | None = None
         snap = state.store.load()
         text = policy_text(policy)
         replace = check_policy(snap.extras.get(POLICY_KEY), text, policy_change)
@@ -370,17 +373,64 @@ class Scheduler:
         orchestrator calls ``requeue`` if a start fails.
         """
         now = self._now(now)
+        cycle = Cycle(self._state, now)
         with self._state.transaction(now):
-            decisions = Cycle(self._state, now).run()
+            self._drop_unsatisfiable(now)
+            decisions = cycle.run()
             for decision in decisions:
                 decided(self._events, decision)
-            return decisions
+        self._reservation = reservation_of(cycle.claims)  # as of this (committed) cycle
+        return decisions
+
+    def _drop_unsatisfiable(self, now: float) -> None:
+        """``Policy.unsatisfiable_after``: drop the pending jobs no node could ever hold that
+        have waited that long since submission, outcome ``"unsatisfiable"`` (docs/orchestrator.md)."""
+        after = self.policy.unsatisfiable_after
+        if after is None:
+            return
+        s = self._state
+        doomed = sorted(j.id for j in unsatisfiable_candidates(s) if now - j.submitted_at >= after)
+        for job_id in doomed:
+            job = s.queue.get(job_id)
+            s.drop_frozen(job_id)
+            s.clear_reason(job_id)
+            s.drop_nomination(job_id)
+            s.remove_pending(job_id)
+            s.deps.record(job_id, "unsatisfiable")
+            self._events.record(EventKind.DROPPED, job_id=job_id, outcome="unsatisfiable",
+                                reason=f"no node could ever hold {job.request}"
+                                + (f" on {job.nodes} nodes" if job.nodes > 1 else "")
+                                + f" after {now - job.submitted_at:g} s")
 
     # ------------------------------------------------------------------ reads
 
-    def pending(self, now: float) -> list[PendingJob]:
-        """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
-        return _explain.pending(self._state, self._now(now))  # moves nothing (one clock)
+    def pending(self, now: float, limit: int | None = None) -> list[PendingJob]:
+        """Waiting jobs in scheduling order, with the reason from the last cycle; the first
+        ``limit`` only when given. O(n log n) for all; with a limit, at the scheduler's clock
+        and without fair share O((limit + shapes) log n), else O(n log limit)."""
+        now = self._now(now)
+        if limit is not None:
+            limit = v.integer(limit, "pending limit", minimum=0)
+        return _explain.pending(self._state, now, limit)  # moves nothing (one clock)
+
+    def status(self, job_id: str, now: float) -> JobStatus:
+        """Where a job stands, as a value: state, reason, position, effective priority part by
+        part, fit per node class, reservation and estimated start (docs/orchestrator.md#status).
+        A job that left with a recorded non-success outcome is ``"finished"``; any other id
+        raises :class:`~prioq.UnknownJob`. Reads only. O(position log n) for the position at
+        the scheduler's clock without fair share (O(n) otherwise) plus O(N) in nodes."""
+        now = self._now(now)
+        return _status.status(self._state, v.lookup_id(job_id), now, self._reservation)
+
+    def unmet_demand(self, now: float, waited_over: float | None = None) -> list[Demand]:
+        """The request shapes the cluster does not serve, for an autoscaler: pending jobs no node
+        could ever hold and, with ``waited_over`` (seconds), those waiting at least that long
+        since submission; jobs waiting on dependencies are left out. Reads only. O(n) with
+        ``waited_over``; without, O(active + shapes) plus the unsatisfiable jobs."""
+        now = self._now(now)
+        if waited_over is not None:
+            waited_over = v.number(waited_over, "unmet_demand waited_over", minimum=0)
+        return _status.demand(self._state, now, waited_over)
 
     def running(self) -> list[Running]:
         """Running jobs (terminating victims included), by start time then id."""
@@ -435,13 +485,19 @@ class Scheduler:
         by id; successes are not kept (docs/dependencies.md). O(records)."""
         return self._state.deps.outcomes()
 
-    def explain(self, job_id: str, now: float) -> str:
+    def explain(self, job_id: str, now: float, time_format: Callable[[float], str] | None = None) -> str:
         """Why a job waits (or where it runs), in the style of Kubernetes events / Slurm reasons.
 
-        O(N) in nodes for a pending job: it counts, per reason, the nodes that do not fit.
+        Instants print as ISO-8601 UTC when they look like epoch seconds (>= 1e9), else as
+        numbers; ``time_format(t)`` replaces that. O(position log n) for the position (see
+        ``status``) plus O(N) in nodes for a pending job: it counts, per reason, the nodes
+        that do not fit.
         """
         now = self._now(now)
-        return _explain.explain(self._state, v.lookup_id(job_id), now)
+        if time_format is not None and not callable(time_format):
+            raise v.wrong_type(InvalidValue, f"explain time_format: expected a callable, got {time_format!r}")
+        fmt = _explain.epoch_or_plain if time_format is None else _checked_format(time_format)
+        return _explain.explain(self._state, v.lookup_id(job_id), now, fmt)
 
     # ------------------------------------------------------------------ validation
 
@@ -555,3 +611,13 @@ def _pairs(priorities: object) -> list[tuple[object, object]]:
             raise v.wrong_type(InvalidValue, message)
         out.append((pair[0], pair[1]))
     return out
+
+
+def _checked_format(time_format: Callable[[float], str]) -> Callable[[float], str]:
+    """The caller's time format, its answers checked to be strings."""
+    def fmt(t: float) -> str:
+        text = time_format(t)
+        if not isinstance(text, str):
+            raise v.wrong_type(InvalidValue, f"explain time_format: returned {text!r}, not a str")
+        return text
+    return fmt
