@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from fractions import Fraction
 
-from prioq.model import Job
+from prioq.model import Job, Reason
 from prioq.queue import exact_effective_priority
 from prioq.resources import ResourceRequest, Resources, check
 from prioq.scheduler import _explain
@@ -57,7 +57,13 @@ def status(state: State, job_id: str, now: float, reservation: Reservation | Non
     reason, message = state.reason(job_id)
     classes = node_classes(state, job)
     mine = reservation if reservation is not None and reservation.job_id == job_id else None
-    start = mine.start if mine is not None else _earliest(state, job, classes, now)
+    if mine is not None:
+        start = mine.start
+    elif reason is Reason.RESERVED:
+        # room now, but held for the reservation: not before it starts (unknown: unknown)
+        start = None if reservation is None or reservation.start is None else max(now, reservation.start)
+    else:
+        start = _earliest(state, job, classes, now)
     return JobStatus(
         job_id=job_id,
         state="held" if _held(state, job) else "pending",
