@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
-from hypothesis.stateful import invariant
+from hypothesis import strategies as st
+from hypothesis.stateful import invariant, precondition, rule
 
 import prioq
 from prioq import Job, Node, Policy, Preemption, Scheduler
@@ -95,6 +96,47 @@ class EventsMachine(SchedulerMachine):
             assert all_events(again) == events
 
 
+    def held(self) -> list[str]:
+        return sorted([p.job.id for p in self.s.pending(self.now)] + [r.job.id for r in self.s.running()])
+
+    @precondition(lambda self: len(self.s) > 0)
+    @rule(data=st.data(), priority=st.integers(0, 100))
+    def set_priority_many(self, data: st.DataObject, priority: int) -> None:
+        ids = data.draw(st.lists(st.sampled_from(self.held()), min_size=1, max_size=4, unique=True))
+        wanted = {j: priority + i for i, j in enumerate(ids) if priority + i <= 100}
+        got = self.s.set_priority_many(wanted, self.now)
+        assert all(self.s.get(j.id) == j for j in got)
+
+    @precondition(lambda self: len(self.s) > 0)
+    @rule(data=st.data())
+    def cancel_many(self, data: st.DataObject) -> None:
+        ids = data.draw(st.lists(st.sampled_from(self.held()), min_size=1, max_size=3, unique=True))
+        self.s.cancel_many(ids, self.now)
+        assert not any(j in self.s for j in ids)
+
+
+class DropMachine(EventsMachine):
+    """With ``Policy(unsatisfiable_after=...)``: dropped jobs are events, mirrors still agree,
+    and right after a cycle no pending job has waited that long unsatisfiable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.s = Scheduler(store=self.store, policy=DROP)
+        self.checked = 0
+
+    @rule()
+    def schedule(self) -> None:
+        super().schedule()
+        self.checked += 1
+        late = [d for d in self.s.unmet_demand(self.now)
+                if d.oldest_submitted_at <= self.now - DROP_AFTER]
+        assert late == []
+
+
+DROP_AFTER = 10
+DROP = Policy(unsatisfiable_after=DROP_AFTER, preemption=Preemption(policy="lower-priority"))
+
+
 def _machine(name: str) -> type[EventsMachine]:
     return type(f"Events_{name}", (EventsMachine,), {"policy_name": name})
 
@@ -103,6 +145,7 @@ _SETTINGS = settings(max_examples=25, stateful_step_count=30, deadline=None)
 TestEventsBestEffort = _SETTINGS(_machine("best-effort")).TestCase
 TestEventsPreempt = _SETTINGS(_machine("preempt")).TestCase
 TestEventsStrict = _SETTINGS(_machine("strict")).TestCase
+TestEventsDrop = _SETTINGS(DropMachine).TestCase
 assert {"best-effort", "preempt", "strict"} <= set(POLICIES)
 
 
@@ -256,3 +299,32 @@ def test_events_persist_in_sqlite(tmp_path: Any) -> None:
     assert again.events() == before
     again.release("a", 2)
     assert again.events(since=before.cursor).events[0].seq == before.cursor + 1
+
+
+def test_async_scheduler_exposes_status_demand_events_and_bulk_calls() -> None:
+    import asyncio
+    import inspect
+
+    from prioq.aio import AsyncScheduler
+
+    for name in ("status", "unmet_demand", "events", "set_priority_many", "cancel_many"):
+        assert inspect.iscoroutinefunction(getattr(AsyncScheduler, name)), name
+
+    async def main() -> tuple[Any, ...]:
+        async with await AsyncScheduler.open([Node(id="n", capacity="gpu=A100:1")], event_retention=50) as s:
+            await s.submit_many([Job(id=f"r{i}", submitted_at=0, request="gpu=1") for i in range(3)], 0)
+            await s.schedule(1)
+            await s.set_priority_many({"r1": 5, "r2": 7}, 2)
+            status = await s.status("r2", 2)
+            demand = await s.unmet_demand(100, waited_over=50)
+            await s.cancel_many(["r1", "r2"], 3)
+            page = await s.events(since=5)
+            first = await s.pending(3, limit=1)
+            return status, demand, page, first
+
+    status, demand, page, first = asyncio.run(main())
+    assert (status.state, status.position) == ("pending", 1)
+    assert [d.job_ids for d in demand] == [("r1", "r2")]
+    assert [(e.kind.value, e.job_id) for e in page.events] == [
+        ("priority-changed", "r1"), ("priority-changed", "r2"), ("cancelled", "r1"), ("cancelled", "r2")]
+    assert first == []
