@@ -438,14 +438,17 @@ class Scheduler:
         return sorted(runs, key=lambda r: (r.started_at, r.job.id))
 
     def terminating(self) -> dict[str, Terminating]:
-        """Victims told to stop: ``{victim: (by, deadline)}``, the preemptor it makes room
-        for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
+        """Victims told to stop: ``{victim: (by, deadline)}`` by victim id, the preemptor it makes
+        room for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
         extras = self._state.extras
         out = {}
-        for job_id, run in self._state.runs.items():
-            if run.preempted_by is not None:
-                told = read_preempt(extras, job_id)
-                out[job_id] = Terminating(run.preempted_by, None if told is None else told[1])
+        runs = self._state.runs
+        # by id: the runs' dict order is not an observable (a rolled-back release re-inserts)
+        for job_id in sorted(j for j, run in runs.items() if run.preempted_by is not None):
+            told = read_preempt(extras, job_id)
+            by = runs[job_id].preempted_by
+            assert by is not None
+            out[job_id] = Terminating(by, None if told is None else told[1])
         return out
 
     def nominations(self) -> dict[str, tuple[str, ...]]:
