@@ -174,16 +174,62 @@ def _inheritance(job: Job, lift: Lift, fmt: TimeFormat) -> str:
 def position(state: State, job_id: str, now: float) -> int:
     """1 + the number of pending jobs ahead of ``job_id`` at ``now``, changing nothing.
 
-    At the scheduler's clock without fair share the queues are merged lazily up to the job:
-    O((position + shapes) log n). Otherwise its key is compared with every other's: O(n)."""
+    At the scheduler's clock without fair share the queues are first merged lazily up to
+    the job, for at most ``_WALK`` jobs: O((position + shapes) log n) near the head. Past
+    that (and with fair share, or ahead of the clock) every other job's effective priority
+    is compared with the job's as a float, and only near-ties compare the exact order keys:
+    O(n) cheap comparisons, never a sort."""
     queue = state.queue
     if _at_clock(state, now) and queue.fair is None:
-        for i, other in enumerate(queue.ordered(now), 1):
+        for i, other in enumerate(itertools.islice(queue.ordered(now), _WALK), 1):
             if other.id == job_id:
                 return i
-        raise AssertionError(f"pending job {job_id} not in the order")  # pragma: no cover
-    mine = queue.key(queue.queued(job_id), queue.seq_of(job_id), now)
-    return 1 + sum(1 for j in queue.ids() if queue.key(queue.queued(j), queue.seq_of(j), now) < mine)
+    first = _first_term(state, now)
+    mine = first(job_id)
+    mine_key = None
+    ahead = 0
+    for other_id in queue.ids():
+        f = first(other_id)
+        if abs(f - mine) > _TIE * (abs(mine) + 1.0):  # surely apart: floats keep the order
+            ahead += f > mine
+        elif other_id != job_id:
+            if mine_key is None:
+                mine_key = queue.key(queue.queued(job_id), queue.seq_of(job_id), now)
+            ahead += queue.key(queue.queued(other_id), queue.seq_of(other_id), now) < mine_key
+    return ahead + 1
+
+
+_WALK = 64
+"""Jobs the lazy merge walks before :func:`position` counts instead (a merge step costs
+exact key arithmetic; a count step one float comparison)."""
+_TIE = 2.0**-40
+"""Relative distance under which two effective priorities (rounded, plus a fair-share term
+rounded again) may be in either order: their exact keys decide."""
+
+
+def _first_term(state: State, now: float) -> Callable[[str], float]:
+    """A pending job's effective priority (plus its owner's fair-share term with
+    ``mode="term"``) as a float: the first element of its order key, correctly rounded up to
+    the term's addition. O(1) per job at the scheduler's clock (owners' terms computed once)."""
+    fair = state.fair
+    queue = state.queue
+    at_clock = _at_clock(state, now)
+
+    def eff(job_id: str) -> float:
+        return queue.effective_priority(job_id, now) if at_clock else effective_priority(state, job_id, now)
+
+    if fair is None or fair.fair.mode != "term":
+        return eff
+    terms: dict[str | None, float] = {}
+
+    def with_term(job_id: str) -> float:
+        owner = queue.get(job_id).owner
+        term = terms.get(owner)
+        if term is None:
+            term = terms[owner] = fair.term(owner, now)
+        return eff(job_id) + term
+
+    return with_term
 
 
 def _quota_now(state: State, job: Job) -> str:
