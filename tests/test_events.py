@@ -205,8 +205,8 @@ def test_node_removal_requeues_then_removes() -> None:
     ]
 
 
-def test_retention_drops_the_oldest_in_the_same_commit_and_reports_a_gap() -> None:
-    store = MemoryStore()
+def test_retention_drops_the_oldest_calls_in_the_same_commit_and_reports_a_gap() -> None:
+    store = FailingStore()
     s = Scheduler([Node(id="n", capacity="cpu=1")], store=store, event_retention=3)
     for i in range(5):
         s.submit(Job(id=f"j{i}", submitted_at=0), 0)
@@ -215,10 +215,24 @@ def test_retention_drops_the_oldest_in_the_same_commit_and_reports_a_gap() -> No
     assert not s.events(since=3).gap
     stored = sorted(k for k in store.load().extras if k.startswith("event/"))
     assert stored == [f"event/{n:020d}" for n in (4, 5, 6)]
+    row = '[{"kind":"submitted","at":0.0,"job_id":"j4","priority":0}]'
+    assert store.seen[-1].extras == {"event/00000000000000000006": row, "event/00000000000000000003": None}
+    s.submit_many([Job(id=f"m{i}", submitted_at=1) for i in range(4)], 1)   # one row of four
+    assert [e.seq for e in s.events().events] == [7, 8, 9, 10]  # whole calls go while >= 3 stay
     again = Scheduler(store=store, event_retention=3)
-    assert again.events() == page
-    again.submit(Job(id="x", submitted_at=1), 1)
-    assert [e.seq for e in again.events().events] == [5, 6, 7]
+    assert again.events() == s.events()
+    again.submit(Job(id="x", submitted_at=2), 2)
+    assert [e.seq for e in again.events().events] == [7, 8, 9, 10, 11]
+    assert len([k for k in store.load().extras if k.startswith("event/")]) == 2
+
+
+def test_one_row_per_call_however_many_events() -> None:
+    store = FailingStore()
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=1") for i in range(50)], store=store)
+    s.submit_many([Job(id=f"j{i}", submitted_at=0) for i in range(50)], 0)
+    s.schedule(1)
+    rows = [k for k, v in store.seen[-1].extras.items() if k.startswith("event/")]
+    assert rows == ["event/00000000000000000101"] and len(s.events().events) == 150
 
 
 def test_retention_zero_records_nothing() -> None:
@@ -249,11 +263,13 @@ def test_bad_cursor_or_limit_is_refused(bad: Any) -> None:
         Scheduler(event_retention=-1 if bad is None else bad)
 
 
-def test_event_text_round_trips() -> None:
+def test_event_data_round_trips_and_unreadable_rows_are_refused() -> None:
     e = Event(seq=7, at=1.5, kind=EventKind.PREEMPTED, job_id="v", node_ids=("a", "b"), by="p")
-    assert Event.from_text(7, e.text()) == e
-    with pytest.raises(prioq.InvalidValue):
-        Event.from_text(1, "{}")
+    assert Event.from_data(7, e.data()) == e
+    assert Event.trusted(7, 1.5, EventKind.PREEMPTED, "v", ("a", "b"), None, "p", None, None) == e
+    for bad in ("{}", "[1]", "[{}]", '[{"kind": "nope", "at": 1}]', "not json"):
+        with pytest.raises(prioq.InvalidValue):
+            Event.list_from_text(1, bad)
 
 
 # ------------------------------------------------------------------ rollback and store
@@ -283,7 +299,7 @@ def test_events_commit_with_the_change_that_caused_them() -> None:
     store = FailingStore()
     s = Scheduler([Node(id="n", capacity="cpu=1")], store=store)
     s.submit(Job(id="a", submitted_at=0), 0)
-    (commit,) = [c for c in store.seen if any(k.startswith("event/") and "submitted" in (t or "")
+    (commit,) = [c for c in store.seen if any(k.startswith("event/") and '"submitted"' in (t or "")
                                               for k, t in c.extras.items())]
     assert "a" in commit.jobs
 

@@ -1,20 +1,23 @@
 """The scheduler's event log: numbered change events, journaled and persisted (docs/orchestrator.md#events).
 
-Events live in the store's keyed area (``State.extras``), one key per event,
-``event/<seq, 20 digits>``: the zero padding makes the keys sort as the numbers
-do, so a SQL reader range-scans the extras table's primary key
-(``WHERE id > 'event/…'``) without a table of its own, and a scheduler reopened
-on the store loads them with the rest of its extras. Each event is written by
-``State.put_extra`` inside the call's transaction, so it commits (or rolls back)
-with the change that caused it.
+Events live in the store's keyed area (``State.extras``), one key per call that
+recorded any, ``event/<seq of its first event, 20 digits>``, holding that call's
+events as a JSON list: one row per commit however many jobs a cycle starts. The
+zero padding makes the keys sort as the numbers do, so a SQL reader range-scans the
+extras table's primary key (``WHERE id > 'event/…'``) without a table of its own,
+and a scheduler reopened on the store loads them with the rest of its extras. The
+row is written by ``State.put_extra`` inside the call's transaction (:meth:`EventLog.flush`,
+at the end of the call's body), so it commits, or rolls back, with the change.
 
-Retention: at most ``retention`` events are kept; recording one more deletes the
-oldest in the same commit. ``retention=0`` records nothing.
+Retention: the oldest rows are deleted, in the same commit, while the events left
+still number at least ``retention`` (so at most ``retention`` plus one call's events
+are kept). ``retention=0`` records nothing.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 from collections import deque
 
 from prioq.events import Event, EventKind, EventPage
@@ -32,39 +35,60 @@ def event_key(seq: int) -> str:
 
 
 class EventLog:
-    """The kept events in seq order (consecutive numbers), and the next number."""
+    """The kept events in seq order (consecutive numbers), the stored rows they came in,
+    and the events of the open call not written yet."""
 
     def __init__(self, state: State, retention: int) -> None:
         self.state = state
         self.retention = retention
         self.items: deque[Event] = deque()
+        self.rows: deque[tuple[int, int]] = deque()  # (first seq, count) per stored row, oldest first
         self.next_seq = 1
+        self.unwritten: list[Event] = []
 
     def load(self) -> None:
-        """The events a reopened store holds (outside any transaction). O(extras log extras)."""
+        """The events a reopened store holds (outside any transaction). O(events)."""
         extras = self.state.extras
-        keys = sorted(k for k in extras if k.startswith(EVENT_PREFIX))
-        self.items = deque(Event.from_text(int(k[len(EVENT_PREFIX):]), extras[k]) for k in keys)
+        for key in sorted(k for k in extras if k.startswith(EVENT_PREFIX)):
+            first = int(key[len(EVENT_PREFIX):])
+            events = Event.list_from_text(first, extras[key])
+            self.rows.append((first, len(events)))
+            self.items.extend(events)
         if self.items:
             self.next_seq = self.items[-1].seq + 1
+
+    def begin(self) -> None:
+        """A call's transaction opens: nothing of an earlier, failed call is left to write."""
+        self.unwritten = []
 
     def record(self, kind: EventKind, *, job_id: str | None = None, node_ids: tuple[str, ...] = (),
                priority: int | None = None, by: str | None = None, outcome: str | None = None,
                reason: str | None = None) -> None:
-        """Journaled: append one event at the transaction's clock (and drop the oldest beyond
-        retention), both written with the call's commit. O(1) amortized."""
+        """Journaled: one event at the transaction's clock, written by :meth:`flush`. O(1)."""
         if self.retention == 0:
             return
+        event = Event.trusted(self.next_seq, self.state.now, kind, job_id, node_ids, priority, by, outcome,
+                              reason)
+        self.state._do(lambda: self._append(event), self._pop)
+        self.unwritten.append(event)
+
+    def flush(self) -> None:
+        """Journaled: write the call's events as one row, and delete the oldest rows beyond
+        retention, with the call's commit. O(events written + events dropped)."""
+        events, self.unwritten = self.unwritten, []
+        if not events:
+            return
         s = self.state
-        event = Event(seq=self.next_seq, at=s.now, kind=kind, job_id=job_id, node_ids=node_ids,
-                      priority=priority, by=by, outcome=outcome, reason=reason)
-        s._do(lambda: self._append(event), self._pop)
-        s.put_extra(event_key(event.seq), event.text())
-        items = self.items
-        while len(items) > self.retention:
-            oldest = items[0]
-            s._do(items.popleft, lambda oldest=oldest: items.appendleft(oldest))  # type: ignore[misc]
-            s.put_extra(event_key(oldest.seq), None)
+        first = events[0].seq
+        s.put_extra(event_key(first), json.dumps([e.data() for e in events], separators=(",", ":")))
+        rows, items = self.rows, self.items
+        s._do(lambda: rows.append((first, len(events))), rows.pop)
+        while len(rows) > 1 and len(items) - rows[0][1] >= self.retention:
+            old_first, count = rows[0]
+            gone = [items[i] for i in range(count)]
+            s._do(lambda count=count: _drop(rows, items, count),  # type: ignore[misc]
+                  lambda old=rows[0], gone=gone: _undrop(rows, items, old, gone))  # type: ignore[misc]
+            s.put_extra(event_key(old_first), None)
 
     def _append(self, event: Event) -> None:
         self.items.append(event)
@@ -77,11 +101,23 @@ class EventLog:
         """The events after ``since``, oldest first, at most ``limit``. O(skipped + limit)."""
         items = self.items
         first = items[0].seq if items else self.next_seq
-        gap = since + 1 < first and since + 1 < self.next_seq
+        gap = since + 1 < first
         skip = max(0, since + 1 - first)
         stop = None if limit is None else skip + limit
         got = tuple(itertools.islice(items, skip, stop))
         return EventPage(events=got, cursor=got[-1].seq if got else since, gap=gap)
+
+
+def _drop(rows: deque[tuple[int, int]], items: deque[Event], count: int) -> None:
+    rows.popleft()
+    for _ in range(count):
+        items.popleft()
+
+
+def _undrop(rows: deque[tuple[int, int]], items: deque[Event], row: tuple[int, int],
+            gone: list[Event]) -> None:
+    rows.appendleft(row)
+    items.extendleft(reversed(gone))
 
 
 def decided(log: EventLog, decision: object) -> None:

@@ -210,12 +210,15 @@ rounded again) may be in either order: their exact keys decide."""
 def _first_term(state: State, now: float) -> Callable[[str], float]:
     """A pending job's effective priority (plus its owner's fair-share term with
     ``mode="term"``) as a float: the first element of its order key, correctly rounded up to
-    the term's addition. O(1) per job at the scheduler's clock (owners' terms computed once)."""
+    the term's addition. O(1) per job (owners' terms computed once); ahead of the clock with
+    aging, exact arithmetic per job (a float wait could cross a step boundary)."""
     fair = state.fair
     queue = state.queue
     at_clock = _at_clock(state, now)
 
     def eff(job_id: str) -> float:
+        if queue.no_aging:  # the queued (maybe lifted) priority itself: no arithmetic at all
+            return float(queue.queued(job_id).priority)
         return queue.effective_priority(job_id, now) if at_clock else effective_priority(state, job_id, now)
 
     if fair is None or fair.fair.mode != "term":

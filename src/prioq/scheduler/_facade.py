@@ -14,7 +14,8 @@ included (docs/architecture.md#the-transaction-contract).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
 import attrs
@@ -94,12 +95,12 @@ class Scheduler:
             state.load(snap)
             self._events.load()
             if replace:
-                with state.transaction(None):
+                with self._transaction(None):
                     state.put_extra(POLICY_KEY, text)
             if node_list is not None:
                 self._node_changes = self._reconcile(node_list)
         elif node_list:
-            with state.transaction(None):
+            with self._transaction(None):
                 for node in node_list:
                     self._add_node(node)
 
@@ -111,7 +112,7 @@ class Scheduler:
         if not remove and not add:
             return NodeChanges()
         requeued: list[str] = []
-        with s.transaction(None):
+        with self._transaction(None):
             for node_id in remove:
                 requeued += self._remove_node(s.node(node_id))
             for node in add:
@@ -122,6 +123,15 @@ class Scheduler:
             replaced=tuple(replaced),
             requeued=tuple(requeued),
         )
+
+    @contextlib.contextmanager
+    def _transaction(self, now: float | None) -> Iterator[None]:
+        """The state's transaction for one call, its events written at the end of the body
+        (one row, with the call's commit; docs/orchestrator.md#events)."""
+        with self._state.transaction(now):
+            self._events.begin()
+            yield
+            self._events.flush()
 
     # ------------------------------------------------------------------ properties
 
@@ -173,7 +183,7 @@ class Scheduler:
         now = self._now(now)
         stored = self._validate_new(job, set())
         self._state.deps.check_acyclic([stored])
-        with self._state.transaction(now):
+        with self._transaction(now):
             self._state.push(stored, None)
             self._events.record(EventKind.SUBMITTED, job_id=stored.id, priority=stored.priority)
             self._state.arrive([stored.request])  # the placement policy learns from arrivals
@@ -190,7 +200,7 @@ class Scheduler:
             stored.append(self._validate_new(job, seen))
             seen.add(job.id)
         self._state.deps.check_acyclic(stored)
-        with self._state.transaction(now):
+        with self._transaction(now):
             for job in stored:
                 self._state.push(job, None)
                 self._events.record(EventKind.SUBMITTED, job_id=job.id, priority=job.priority)
@@ -204,7 +214,7 @@ class Scheduler:
         now = self._now(now)
         s = self._state
         job = s.job(v.lookup_id(job_id))
-        with s.transaction(now):
+        with self._transaction(now):
             self._cancel(job_id)
         # The placement policy is not told: FGD learns from arrivals, and a cancel is not one.
         return job
@@ -216,7 +226,7 @@ class Scheduler:
         s = self._state
         ids = _id_list(job_ids, "cancel_many")
         jobs = [s.job(job_id) for job_id in ids]
-        with s.transaction(now):
+        with self._transaction(now):
             for job_id in ids:
                 self._cancel(job_id)
         return jobs
@@ -240,7 +250,7 @@ class Scheduler:
         s = self._state
         s.job(v.lookup_id(job_id))
         priority = self._check_priority(job_id, priority)
-        with s.transaction(now):
+        with self._transaction(now):
             return self._set_priority(job_id, priority)
 
     def set_priority_many(self, priorities: Mapping[str, int] | Iterable[tuple[str, int]],
@@ -256,7 +266,7 @@ class Scheduler:
         for job_id, priority in zip(ids, (p for _, p in pairs), strict=True):
             s.job(job_id)
             checked.append((job_id, self._check_priority(job_id, priority)))
-        with s.transaction(now):
+        with self._transaction(now):
             return [self._set_priority(job_id, priority) for job_id, priority in checked]
 
     def set_group_priority(self, group: str, priority: int, now: float) -> list[Job]:
@@ -269,7 +279,7 @@ class Scheduler:
         if not members:
             raise UnknownGroup(f"no queued or running job belongs to group {group!r}")
         priority = self._check_priority(f"group {group}", priority)
-        with s.transaction(now):
+        with self._transaction(now):
             return [self._set_priority(job_id, priority) for job_id in sorted(members)]
 
     def _set_priority(self, job_id: str, priority: int) -> Job:
@@ -301,7 +311,7 @@ class Scheduler:
         run = s.run_of(v.lookup_id(job_id))
         if outcome is not None:
             v.choice(outcome, OUTCOMES, f"release {job_id}: outcome")
-        with s.transaction(now):
+        with self._transaction(now):
             s.stop(job_id)
             if run.preempted_by is not None and outcome is None and self.policy.preemption.requeue:
                 s.push(run.job, run.seq)
@@ -321,7 +331,7 @@ class Scheduler:
         now = self._now(now)
         s = self._state
         run = s.run_of(v.lookup_id(job_id))
-        with s.transaction(now):
+        with self._transaction(now):
             s.stop(job_id)
             s.push(run.job, run.seq)
             self._events.record(EventKind.REQUEUED, job_id=job_id, reason="requeue")
@@ -333,7 +343,7 @@ class Scheduler:
         (node,) = _node_list([node])
         if node.id in self._state.index:
             raise DuplicateNode(f"node {node.id!r} already exists")
-        with self._state.transaction(now):
+        with self._transaction(now):
             self._add_node(node)
 
     def _add_node(self, node: Node) -> None:
@@ -345,7 +355,7 @@ class Scheduler:
         now = self._now(now)
         s = self._state
         ns = s.node(v.lookup_id(node_id, "node id"))
-        with s.transaction(now):
+        with self._transaction(now):
             return self._remove_node(ns)
 
     def _remove_node(self, ns: NodeState) -> list[str]:
@@ -374,7 +384,7 @@ class Scheduler:
         """
         now = self._now(now)
         cycle = Cycle(self._state, now)
-        with self._state.transaction(now):
+        with self._transaction(now):
             self._drop_unsatisfiable(now)
             decisions = cycle.run()
             for decision in decisions:
