@@ -60,7 +60,9 @@ class Scheduler:
     stored one (:class:`~prioq.errors.PolicyMismatch` otherwise, unless
     ``policy_change="replace"``), and ``nodes``, when given, are reconciled with the
     stored cluster as ``remove_node``/``add_node`` calls, reported in
-    ``node_changes`` (docs/orchestrator.md#resume).
+    ``node_changes`` (docs/orchestrator.md#resume). ``event_retention``: how many change
+    events (``events()``) to keep at least, in the store with the changes; ``0`` records none
+    (docs/orchestrator.md#events).
 
     Not thread-safe: one owner at a time (a thread, an asyncio task, or a lock).
     """
