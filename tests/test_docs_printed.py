@@ -83,7 +83,9 @@ def check_page(page: str) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_what_an_example_prints_is_what_its_comment_says(page: str) -> None:
+def test_what_an_example_prints_is_what_its_comment_says(page: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # examples that open "sqlite:///x.db" write there
     assert check_page(page) == []
 
 
