@@ -17,6 +17,7 @@ from fractions import Fraction
 from prioq.fairshare import Ledger, levels
 from prioq.model import Job, PendingJob, Reason
 from prioq.queue import exact_effective_priority
+from prioq.queue.aging import LinearAging
 from prioq.quota import Amounts
 from prioq.resources import check
 from prioq.scheduler._pending import Lift
@@ -56,14 +57,27 @@ def _at_clock(state: State, now: float) -> bool:
 def ordered(state: State, now: float, limit: int | None = None) -> list[tuple[Job, float]]:
     """The first ``limit`` (all: ``None``) pending jobs in scheduling order at ``now`` with their
     effective priorities, changing nothing. At the scheduler's clock without fair share the
-    queues are merged lazily: O((limit + shapes) log n); otherwise every key is computed,
-    O(n log limit) (O(n log n) for all)."""
+    queues are merged lazily: O((limit + shapes) log n); otherwise every job's effective
+    priority is bounded cheaply and only the jobs that may be among the first ``limit``
+    get exact keys: O(n) float operations plus O(c log limit) for c candidates (``limit``
+    plus near-ties). O(n log n) exact for all."""
     queue = state.queue
     if _at_clock(state, now) and (limit is None or queue.fair is None):
         jobs = list(itertools.islice(queue.ordered(now), limit))
+    elif limit == 0:
+        jobs = []
     else:
+        ids = queue.ids()
+        if limit is not None and limit < len(ids):
+            # Only jobs that may be among the first ``limit`` need exact keys: the limit-th
+            # highest lower bound is a floor no job under it can reach (see _bounds).
+            bounds = _bounds(state, now)
+            boxed = [(bounds(job_id), job_id) for job_id in ids]
+            floor = heapq.nlargest(limit, (b[0][0] for b in boxed))[-1]
+            floor -= _TIE * (abs(floor) + 1.0)
+            ids = [job_id for (_, hi), job_id in boxed if hi >= floor]
         keyed = ((queue.key(job, queue.seq_of(job.id), now), job)
-                 for job in (queue.queued(job_id) for job_id in queue.ids()))
+                 for job in (queue.queued(job_id) for job_id in ids))
         if limit is None:
             picked = sorted(keyed, key=lambda kj: kj[0])
         else:
@@ -177,22 +191,25 @@ def position(state: State, job_id: str, now: float) -> int:
     At the scheduler's clock without fair share the queues are first merged lazily up to
     the job, for at most ``_WALK`` jobs: O((position + shapes) log n) near the head. Past
     that (and with fair share, or ahead of the clock) every other job's effective priority
-    is compared with the job's as a float, and only near-ties compare the exact order keys:
-    O(n) cheap comparisons, never a sort."""
+    is bounded by floats and compared with the job's; only where the bounds overlap do the
+    exact order keys decide: O(n) cheap comparisons, never a sort."""
     queue = state.queue
     if _at_clock(state, now) and queue.fair is None:
         for i, other in enumerate(itertools.islice(queue.ordered(now), _WALK), 1):
             if other.id == job_id:
                 return i
-    first = _first_term(state, now)
-    mine = first(job_id)
+    bounds = _bounds(state, now)
+    lo_mine, hi_mine = bounds(job_id)
+    slack = _TIE * (abs(hi_mine) + 1.0)
     mine_key = None
     ahead = 0
     for other_id in queue.ids():
-        f = first(other_id)
-        if abs(f - mine) > _TIE * (abs(mine) + 1.0):  # surely apart: floats keep the order
-            ahead += f > mine
-        elif other_id != job_id:
+        lo, hi = bounds(other_id)
+        if lo > hi_mine + slack:
+            ahead += 1  # surely higher
+        elif hi < lo_mine - slack or other_id == job_id:
+            continue  # surely lower
+        else:
             if mine_key is None:
                 mine_key = queue.key(queue.queued(job_id), queue.seq_of(job_id), now)
             ahead += queue.key(queue.queued(other_id), queue.seq_of(other_id), now) < mine_key
@@ -201,36 +218,59 @@ def position(state: State, job_id: str, now: float) -> int:
 
 _WALK = 64
 """Jobs the lazy merge walks before :func:`position` counts instead (a merge step costs
-exact key arithmetic; a count step one float comparison)."""
+exact key arithmetic; a count step a few float operations)."""
 _TIE = 2.0**-40
-"""Relative distance under which two effective priorities (rounded, plus a fair-share term
-rounded again) may be in either order: their exact keys decide."""
+"""Relative slack for the roundings in :func:`_bounds` (a few ulps each): closer than this,
+the exact keys decide."""
 
 
-def _first_term(state: State, now: float) -> Callable[[str], float]:
-    """A pending job's effective priority (plus its owner's fair-share term with
-    ``mode="term"``) as a float: the first element of its order key, correctly rounded up to
-    the term's addition. O(1) per job (owners' terms computed once); ahead of the clock with
-    aging, exact arithmetic per job (a float wait could cross a step boundary)."""
+def _bounds(state: State, now: float) -> Callable[[str], tuple[float, float]]:
+    """For a pending job, floats ``lo <= hi`` around the first element of its order key (the
+    effective priority, plus the owner's fair-share term with ``mode="term"``), up to
+    :data:`_TIE`'s slack. O(1) per job: at the scheduler's clock the queue's own correctly
+    rounded value; ahead of it under :class:`LinearAging` the boost at the float wait's two
+    neighbours (the exact wait lies between them, and the boost is non-decreasing); other
+    aging policies ahead of the clock compute exactly (a float wait could cross a step)."""
     fair = state.fair
     queue = state.queue
     at_clock = _at_clock(state, now)
+    aging = queue.aging
+    rate = cap = math.nan
+    if isinstance(aging, LinearAging) and float(aging.rate) == aging.rate and (
+        float(aging.max_boost) == aging.max_boost
+    ):
+        rate, cap = float(aging.rate), float(aging.max_boost)
 
-    def eff(job_id: str) -> float:
+    def eff(job_id: str) -> tuple[float, float]:
         if queue.no_aging:  # the queued (maybe lifted) priority itself: no arithmetic at all
-            return float(queue.queued(job_id).priority)
-        return queue.effective_priority(job_id, now) if at_clock else effective_priority(state, job_id, now)
+            p = float(queue.queued(job_id).priority)
+            return p, p
+        if at_clock:
+            e = queue.effective_priority(job_id, now)
+            return e, e
+        if rate == rate:  # LinearAging with float parameters: min(rate * wait, cap), rounded once
+            q = queue.queued(job_id)
+            wait = now - q.submitted_at  # its sign is exact
+            if wait <= 0:
+                p = float(q.priority)
+                return p, p
+            lo = min(rate * math.nextafter(wait, 0.0), cap)
+            hi = min(rate * math.nextafter(wait, math.inf), cap)
+            return q.priority + lo, q.priority + hi
+        e = effective_priority(state, job_id, now)
+        return e, e
 
     if fair is None or fair.fair.mode != "term":
         return eff
     terms: dict[str | None, float] = {}
 
-    def with_term(job_id: str) -> float:
+    def with_term(job_id: str) -> tuple[float, float]:
         owner = queue.get(job_id).owner
         term = terms.get(owner)
         if term is None:
             term = terms[owner] = fair.term(owner, now)
-        return eff(job_id) + term
+        lo, hi = eff(job_id)
+        return lo + term, hi + term
 
     return with_term
 
