@@ -344,3 +344,27 @@ def test_async_scheduler_exposes_status_demand_events_and_bulk_calls() -> None:
     assert [(e.kind.value, e.job_id) for e in page.events] == [
         ("priority-changed", "r1"), ("priority-changed", "r2"), ("cancelled", "r1"), ("cancelled", "r2")]
     assert first == []
+
+
+def test_a_decision_of_another_kind_maps_to_stopped_with_its_reason() -> None:
+    """The hook a Stop decision (time limit, drain: another engineer's work) lands on."""
+    import attrs
+
+    from prioq.scheduler._events import decided
+
+    @attrs.frozen
+    class Stop:
+        job_id: str
+        node_ids: tuple[str, ...]
+        reason: str
+
+    s = Scheduler([Node(id="n", capacity="cpu=1")])
+    s.submit(Job(id="a", submitted_at=0), 0)
+    s.schedule(1)
+    with s._transaction(2):
+        decided(s._events, Stop("a", ("n",), "time-limit"))
+    (e,) = s.events(since=3).events
+    got = (e.kind, e.job_id, e.node_ids, e.reason, e.at)
+    assert got == (EventKind.STOPPED, "a", ("n",), "time-limit", 2.0)
+    mirror = replay(all_events(s))
+    assert mirror[1] == {"a": (("n",), True, 0)}  # terminating, as after a Preempt

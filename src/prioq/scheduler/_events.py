@@ -125,10 +125,12 @@ def decided(log: EventLog, decision: object) -> None:
     running job for a reason of its own, such as a drain or a time limit, is ``STOPPED``)."""
     if isinstance(decision, Start):
         log.record(EventKind.STARTED, job_id=decision.job_id, node_ids=decision.node_ids)
-    elif isinstance(decision, Preempt):
-        log.record(EventKind.PREEMPTED, job_id=decision.job_id, node_ids=decision.node_ids, by=decision.by)
+        return
+    reason = getattr(decision, "reason", None)  # a drain's or a time limit's, when decisions carry one
+    text = None if reason is None else str(reason)
+    if isinstance(decision, Preempt):
+        log.record(EventKind.PREEMPTED, job_id=decision.job_id, node_ids=decision.node_ids, by=decision.by,
+                   reason=text)
     else:
-        reason = getattr(decision, "reason", None)
         log.record(EventKind.STOPPED, job_id=getattr(decision, "job_id", None),
-                   node_ids=tuple(getattr(decision, "node_ids", ())),
-                   reason=None if reason is None else str(reason))
+                   node_ids=tuple(getattr(decision, "node_ids", ())), reason=text)
