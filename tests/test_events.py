@@ -368,3 +368,47 @@ def test_a_decision_of_another_kind_maps_to_stopped_with_its_reason() -> None:
     assert got == (EventKind.STOPPED, "a", ("n",), "time-limit", 2.0)
     mirror = replay(all_events(s))
     assert mirror[1] == {"a": (("n",), True, 0)}  # terminating, as after a Preempt
+
+
+def test_a_server_mirrors_events_in_the_shared_transaction_and_sees_exactly_what_committed(
+        tmp_path: Any) -> None:
+    """docs/orchestrator.md#events with prioq.storage.shared: the server's mirror rows, its
+    cursor and prioq's change (with its events) commit together or not at all."""
+    import sqlite3
+
+    from prioq.storage import shared
+
+    conn = sqlite3.connect(tmp_path / "app.db")
+    conn.execute("CREATE TABLE mirror (id TEXT PRIMARY KEY, state TEXT)")
+    conn.execute("CREATE TABLE cursor (seq INTEGER)")
+    conn.execute("INSERT INTO cursor VALUES (0)")
+    conn.commit()
+    store = shared(conn)
+    s = Scheduler([Node(id="n", capacity="cpu=1")], store=store)
+    conn.commit()
+
+    def mirror(s: Scheduler) -> None:
+        (cursor,) = conn.execute("SELECT seq FROM cursor").fetchone()
+        page = s.events(since=cursor)
+        for e in page.events:
+            if e.kind is EventKind.SUBMITTED:
+                conn.execute("INSERT INTO mirror VALUES (?, 'pending')", (e.job_id,))
+            elif e.kind is EventKind.STARTED:
+                conn.execute("UPDATE mirror SET state='running' WHERE id=?", (e.job_id,))
+        conn.execute("UPDATE cursor SET seq=?", (page.cursor,))
+
+    s.submit(Job(id="a", submitted_at=0), 0)
+    mirror(s)
+    conn.commit()
+    s.submit(Job(id="b", submitted_at=1), 1)
+    mirror(s)
+    conn.rollback()  # neither b, nor its event, nor the mirror row, nor the cursor
+    s = Scheduler(store=store)  # in step with the database again
+    assert [e.job_id for e in s.events().events if e.job_id] == ["a"]
+    s.schedule(2)
+    mirror(s)
+    conn.commit()
+    assert conn.execute("SELECT id, state FROM mirror").fetchall() == [("a", "running")]
+    assert conn.execute("SELECT seq FROM cursor").fetchone() == (s.events().cursor,)
+    store.close()
+    conn.close()
