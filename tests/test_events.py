@@ -412,3 +412,19 @@ def test_a_server_mirrors_events_in_the_shared_transaction_and_sees_exactly_what
     assert conn.execute("SELECT seq FROM cursor").fetchone() == (s.events().cursor,)
     store.close()
     conn.close()
+
+
+def test_a_big_call_writes_rows_of_bounded_size() -> None:
+    from prioq.scheduler._events import ROW_EVENTS
+
+    store = FailingStore()
+    s = Scheduler([Node(id="n", capacity="cpu=1")], store=store, event_retention=ROW_EVENTS)
+    s.submit_many([Job(id=f"j{i}", submitted_at=0) for i in range(2 * ROW_EVENTS + 10)], 0)
+    rows = sorted(k for k, v in store.seen[-1].extras.items() if k.startswith("event/") and v is not None)
+    # three rows of at most ROW_EVENTS (from seq 2, 2 + ROW_EVENTS, 2 + 2 * ROW_EVENTS); retention
+    # drops whole rows while >= ROW_EVENTS events stay, so the first went in the same commit
+    assert rows == [f"event/{2 + n:020d}" for n in (ROW_EVENTS, 2 * ROW_EVENTS)]
+    assert store.seen[-1].extras[f"event/{2:020d}"] is None
+    kept = s.events()
+    assert kept.gap and [e.seq for e in kept.events][0] == 2 + ROW_EVENTS
+    assert Scheduler(store=store, event_retention=ROW_EVENTS).events() == kept

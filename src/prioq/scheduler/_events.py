@@ -1,8 +1,8 @@
 """The scheduler's event log: numbered change events, journaled and persisted (docs/orchestrator.md#events).
 
 Events live in the store's keyed area (``State.extras``), one key per call that
-recorded any, ``event/<seq of its first event, 20 digits>``, holding that call's
-events as a JSON list: one row per commit however many jobs a cycle starts. The
+recorded any (per :data:`ROW_EVENTS` of them), ``event/<seq of its first event, 20
+digits>``, holding that call's events as a JSON list: a row per commit, not per event. The
 zero padding makes the keys sort as the numbers do, so a SQL reader range-scans the
 extras table's primary key (``WHERE id > 'event/…'``) without a table of its own,
 and a scheduler reopened on the store loads them with the rest of its extras. The
@@ -16,6 +16,7 @@ are kept). ``retention=0`` records nothing.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections import deque
@@ -24,10 +25,14 @@ from prioq.events import Event, EventKind, EventPage
 from prioq.model import Preempt, Start
 from prioq.scheduler._state import State
 
-__all__ = ["DEFAULT_RETENTION", "EVENT_PREFIX", "EventLog", "decided", "event_key"]
+__all__ = ["DEFAULT_RETENTION", "EVENT_PREFIX", "ROW_EVENTS", "EventLog", "decided", "event_key"]
 
 EVENT_PREFIX = "event/"
 DEFAULT_RETENTION = 10_000
+ROW_EVENTS = 512
+"""Events per stored row at most: a cycle that starts thousands of jobs writes a few rows,
+each encoded by one ``json.dumps`` short enough not to hold the GIL for long (an asyncio
+server's loop waits for it: docs/orchestrator.md#the-event-loop)."""
 
 
 def event_key(seq: int) -> str:
@@ -79,10 +84,12 @@ class EventLog:
         if not events:
             return
         s = self.state
-        first = events[0].seq
-        s.put_extra(event_key(first), json.dumps([e.data() for e in events], separators=(",", ":")))
         rows, items = self.rows, self.items
-        s._do(lambda: rows.append((first, len(events))), rows.pop)
+        for at in range(0, len(events), ROW_EVENTS):
+            chunk = events[at:at + ROW_EVENTS]
+            first = chunk[0].seq
+            s.put_extra(event_key(first), json.dumps([e.data() for e in chunk], separators=(",", ":")))
+            s._do(functools.partial(rows.append, (first, len(chunk))), rows.pop)
         while len(rows) > 1 and len(items) - rows[0][1] >= self.retention:
             old_first, count = rows[0]
             gone = [items[i] for i in range(count)]
