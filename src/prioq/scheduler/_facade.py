@@ -80,7 +80,7 @@ class Scheduler:
         node_list = None if nodes is None else _node_list(nodes)
         store = MemoryStore() if store is None else v.instance(store, Store, "store")  # type: ignore[type-abstract]
         v.choice(policy_change, ("refuse", "replace"), "policy_change")
-        retention = v.integer(event_retention, "event_retention", minimum=0)
+        retention = v.integer(event_retention, "event_retention", minimum=0, maximum=v.MAX_COUNTER)
         self._state = state = State(policy, store)
         self._events = EventLog(state, retention)
         self._reservation: Reservation | None = None
@@ -422,7 +422,7 @@ class Scheduler:
         and without fair share O((limit + shapes) log n), else O(n log limit)."""
         now = self._now(now)
         if limit is not None:
-            limit = v.integer(limit, "pending limit", minimum=0)
+            limit = v.integer(limit, "pending limit", minimum=0, maximum=v.MAX_COUNTER)
         return _explain.pending(self._state, now, limit)  # moves nothing (one clock)
 
     def status(self, job_id: str, now: float) -> JobStatus:
@@ -486,9 +486,9 @@ class Scheduler:
         """The change events after sequence number ``since`` (a cursor: the previous page's
         ``cursor``), oldest first, at most ``limit`` (docs/orchestrator.md#events). Reads only.
         O(skipped + limit) over the kept events."""
-        since = v.integer(since, "events since", minimum=0)
+        since = v.integer(since, "events since", minimum=0, maximum=v.MAX_COUNTER)
         if limit is not None:
-            limit = v.integer(limit, "events limit", minimum=1)
+            limit = v.integer(limit, "events limit", minimum=1, maximum=v.MAX_COUNTER)
         return self._events.page(since, limit)
 
     def get(self, job_id: str) -> Job:
