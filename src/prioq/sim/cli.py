@@ -439,9 +439,53 @@ def _all_pending(store: object) -> list[JobRow]:
 
 
 def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """The queue once, or with ``--watch S`` every S seconds (``--iterations K`` times; 0: until
+    interrupted), as text or, with ``--html`` / ``--json``, as the queue view's files."""
+    aging = parse_aging(args.aging)  # before opening anything: a typo fails fast
+    done = 0
+    while True:
+        if args.html is not None or args.json is not None:
+            _write_view(args, aging, out)
+        else:
+            _show_text(args, aging, out)
+        done += 1
+        if args.watch is None or (args.iterations and done >= args.iterations):
+            return 0
+        out.flush()
+        time.sleep(args.watch)
+
+
+def _write_view(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> None:
+    """Write the queue view (docs/visualization.md) of the store, read-only, to --html / --json."""
+    import attrs
+
+    from prioq.storage import open_store
+    from prioq.view import queue_view
+
+    url = _readonly_url(args.store)
+    store = open_store(url)
+    try:
+        snap = store.load()  # read-only: no lease, no lock, nothing created
+    finally:
+        store.close()
+    view = queue_view(snap, args.now, aging=aging, limit=args.limit)
+    parts = urlsplit(args.store)
+    where = parts._replace(netloc=parts.hostname or "", query="").geturl() if parts.password else args.store
+    view = attrs.evolve(view, source=where, aging=args.aging)
+    if args.html is not None:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(view.html(title="prioq queue", refresh=args.watch))
+    if args.json is not None:
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(view.json(indent=1) + "\n")
+    written = " and ".join(p for p in (args.html, args.json) if p is not None)
+    print(f"now = {_number(view.now)}: {view.pending_total} pending, {len(view.running)} running "
+          f"-> {written}", file=out)
+
+
+def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> None:
     from prioq.storage import open_store
 
-    aging = parse_aging(args.aging)  # before opening anything: a typo fails fast
     url = _readonly_url(args.store)
     scheme = urlsplit(url).scheme.lower()
     store = open_store(url)
@@ -519,7 +563,6 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             print("  " + line, file=out)
     if accounts:
         _print_usage(accounts, running, now, args.half_life, out)
-    return 0
 
 
 def _print_usage(accounts: dict[str, str], running: list[JobRow], now: float, half_life: float,
@@ -647,6 +690,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "the latest submission or start)")
     show.add_argument("--limit", type=_nonnegative_int, default=50, metavar="N",
                       help="pending jobs to print (default 50, 0 = all)")
+    show.add_argument("--html", metavar="PATH",
+                      help="write the queue view, a self-contained HTML page, there (docs/visualization.md)")
+    show.add_argument("--json", metavar="PATH", help="write the queue view's data as JSON there")
+    show.add_argument("--watch", type=_positive_float, metavar="SECONDS",
+                      help="read the store again every SECONDS (the HTML page reloads itself as often)")
+    show.add_argument("--iterations", type=_nonnegative_int, default=0, metavar="K",
+                      help="with --watch: stop after K reads (default 0: until interrupted)")
     show.add_argument("--half-life", type=_positive_float, default=7 * 86400, metavar="SECONDS",
                       help="the fair-share half-life, to decay owners' usage (default 604800, 7 days)")
     return parser
