@@ -199,15 +199,17 @@ class Page:
         sent = [e for e in self.events if e["method"] == "Network.requestWillBeSent"]
         return [e["params"]["request"]["url"] for e in sent]
 
-    def screenshot(self, png: Path) -> tuple[int, int]:
-        """The whole page (not only the viewport) as a PNG; returns its CSS width and height."""
+    def screenshot(self, png: Path, max_height: int | None = None) -> tuple[int, int]:
+        """The whole page (not only the viewport; its top ``max_height`` pixels if given) as a
+        PNG; returns the page's CSS width and height."""
         size = self.browser.call("Page.getLayoutMetrics", self.session)["cssContentSize"]
-        width, height = int(size["width"]), int(size["height"])
+        width, full = int(size["width"]), int(size["height"])
+        height = full if max_height is None else min(full, max_height)
         shot = self.browser.call("Page.captureScreenshot", self.session, format="png",
                                  captureBeyondViewport=True,
                                  clip={"x": 0, "y": 0, "width": width, "height": height, "scale": 1})
         png.write_bytes(base64.b64decode(shot["data"]))
-        return width, height
+        return width, full
 
     def close(self) -> None:
         self.browser.call("Target.closeTarget", targetId=self.target)

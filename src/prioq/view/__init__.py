@@ -23,9 +23,10 @@ from prioq.view._data import (
     class_name,
 )
 from prioq.view._html import duration, number
-from prioq.view._style import BASE_CSS, PALETTE, PART_COLOURS, colour
+from prioq.view._style import BAND_COLOURS, BASE_CSS, PALETTE, PART_COLOURS, colour
 
 __all__ = [
+    "BAND_COLOURS",
     "BASE_CSS",
     "PALETTE",
     "PART_COLOURS",

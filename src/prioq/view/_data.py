@@ -13,7 +13,7 @@ import attrs
 from prioq import _validate
 from prioq.errors import InvalidValue
 from prioq.model import Job, Node
-from prioq.queue.aging import AgingPolicy, NoAging
+from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.resources import MILLI, Resources
 from prioq.scheduler import Scheduler, inherited_priorities
 from prioq.storage import JobRow, Snapshot
@@ -125,7 +125,7 @@ class Band:
     pending: int
     running: int
     colour: int
-    """Index into :data:`prioq.view.PALETTE` (the page draws the band in that colour)."""
+    """Index into :data:`prioq.view.BAND_COLOURS` (the page draws the band in that colour)."""
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -200,7 +200,14 @@ def _plain(value: object) -> object:
 
 
 def _aging_text(aging: AgingPolicy) -> str:
-    return "none" if isinstance(aging, NoAging) else repr(aging)
+    """``+1 per 90 s, at most +40`` for the built-in policies; others as their repr."""
+    if isinstance(aging, NoAging):
+        return "none"
+    if isinstance(aging, LinearAging) and aging.rate > 0:
+        return f"linear, +1 per {1 / aging.rate:.4g} s, at most +{aging.max_boost:g}"
+    if isinstance(aging, StepAging):
+        return f"+{aging.step:g} every {aging.interval:g} s, at most +{aging.max_boost:g}"
+    return repr(aging)
 
 
 def _gpu_milli(allocation: Sequence[Resources]) -> int:

@@ -3,7 +3,7 @@ one responsive stylesheet (readable at 1,400 px and on a phone; no fonts or file
 
 from __future__ import annotations
 
-__all__ = ["BASE_CSS", "PALETTE", "PART_COLOURS", "colour"]
+__all__ = ["BAND_COLOURS", "BASE_CSS", "PALETTE", "PART_COLOURS", "colour"]
 
 PALETTE: tuple[str, ...] = (
     "#0072B2",  # blue
@@ -21,9 +21,14 @@ PART_COLOURS: dict[str, str] = {"base": "#0072B2", "aging": "#E69F00", "fair_sha
 """The parts of an effective priority, each always drawn in the same colour (and labelled)."""
 
 
+BAND_COLOURS: tuple[str, ...] = ("#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#999999")
+"""Priority bands' colours: the palette's colours that :data:`PART_COLOURS` does not use (plus
+grey), so that a band never looks like a part of a priority."""
+
+
 def colour(index: int) -> str:
-    """The ``index``-th palette colour, cycling."""
-    return PALETTE[index % len(PALETTE)]
+    """The ``index``-th band colour, cycling."""
+    return BAND_COLOURS[index % len(BAND_COLOURS)]
 
 
 BASE_CSS = """
@@ -50,6 +55,8 @@ border:1px solid rgba(0,0,0,.35)}
 .note{background:#fff8e1;border-left:4px solid #E69F00;padding:.4rem .7rem;margin:.6rem 0}
 ul.headline{padding-left:1.2rem}ul.headline li{margin:.3rem 0}
 figure{margin:1rem 0}figure svg{max-width:100%;height:auto;display:block}
+.figures{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,36rem),1fr));gap:0 1.5rem}
+.figures figure svg{width:100%}
 figcaption{color:var(--muted);font-size:.9rem;margin-top:.3rem}
 @media (max-width:700px){
  body{padding:.6rem .7rem 2rem;font-size:14px}
