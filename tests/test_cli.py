@@ -73,7 +73,7 @@ _PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  #
 
 
 def figures(html: str) -> dict[str, str]:
-    return dict(re.findall(r'<figure id="([a-z-]+)">(.*?)</figure>', html, flags=re.S))
+    return dict(re.findall(r'<figure id="([a-z-]+)"[^>]*>(.*?)</figure>', html, flags=re.S))
 
 
 def data_lines(svg: str) -> list[str]:
@@ -491,3 +491,54 @@ def test_show_prints_fair_share_usage_as_the_scheduler_computes_it(tmp_path: Pat
         assert cpu == pytest.approx(want["cpu"] / 3600, rel=1e-3)
         assert mem == pytest.approx(want["memory"] / 2**30 / 3600, rel=1e-3)
     assert float(rows["org/a"][0]) > float(rows["org/b"][0]) > 0
+
+
+# --------------------------------------------------------------------------- show --html (issue 15)
+
+
+def test_show_html_and_json_with_a_bounded_watch(trace: tuple[Path, Path], tmp_path: Path) -> None:
+    """``--watch S --iterations K`` reads the store K times, rewriting both files each time; the page
+    reloads itself every S seconds; the JSON is the view of the store (docs/visualization.md)."""
+    import json
+
+    jobs, nodes = trace
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    assert run("simulate", "--trace", str(jobs), "--nodes", str(nodes), "--policies",
+               "priority+aging+preemption", "--store", url, "--until", "1010")[0] == 0
+    page, data = tmp_path / "q.html", tmp_path / "q.json"
+    code, out, err = run("show", "--store", url, "--aging", "aging", "--html", str(page), "--json", str(data),
+                         "--watch", "0.05", "--iterations", "3")
+    assert code == 0, err
+    assert out.splitlines() == [f"now = 1000: 3 pending, 4 running -> {page} and {data}"] * 3
+    html = page.read_text(encoding="utf-8")
+    assert '<meta http-equiv="refresh" content="0.05">' in html
+    view = json.loads(data.read_text(encoding="utf-8"))
+    _, text = run("show", "--store", url, "--aging", "aging")[:2]
+    pending, running = parse_show(text)
+    assert [p["job_id"] for p in view["pending"]] == [p[0] for p in pending]
+    assert [p["effective"] for p in view["pending"]] == pytest.approx([p[1] for p in pending], abs=0.01)
+    assert [r["job_id"] for r in view["running"]] == [r[0] for r in running]
+    assert set(view["terminating"]) == {r[0] for r in running if r[1] == "terminating"}
+    assert sorted(view["terminating"].values()) == ["high-0", "mid-0"]
+    # Without --iterations a watch goes on until interrupted (here: the second sleep).
+    calls = []
+
+    def interrupt(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli.time, "sleep", interrupt)
+        code, out, err = run("show", "--store", url, "--json", str(data), "--watch", "7")
+    assert code == 130 and calls == [7, 7] and len(out.splitlines()) == 2
+
+
+def test_since_and_owners_from_shape_the_workload(trace: tuple[Path, Path]) -> None:
+    jobs, nodes = trace
+    code, out, err = run("simulate", "--trace", str(jobs), "--nodes", str(nodes), "--policies", "fifo",
+                         "--since", "500", "--owners-from", "class")
+    assert code == 0, err
+    assert table_row(out, "jobs") == ["4"]  # mid-0, mid-1, high-0, high-1
+    assert "jobs submitted from t=500 s" in out and "owners from the 'class' label" in out
+    assert table_row(out, "fairness") != ["-"]

@@ -96,7 +96,8 @@ def test_the_report_in_a_browser(browser: chromium.Browser, trace: Path, tmp_pat
         assert [f[0] for f in figures] == list(REPORT_FIGURES)
         for fid, w, h, visibility, _ in figures:
             # two columns of plots on a wide screen, one on a phone
-            assert w > (0.45 if width > 900 else 0.8) * width - 60 and h > 100 and visibility == "visible", fid
+            share = 0.45 if width > 900 else 0.8
+            assert w > share * width - 60 and h > 100 and visibility == "visible", fid
             svg = page.evaluate(f"(() => {{ const r = document.querySelector('#{fid} svg')"
                                 ".getBoundingClientRect(); return [r.width, r.height]; })()")
             assert svg[0] > 250 and svg[1] > 80, (fid, svg)  # drawn at a readable size, not squashed

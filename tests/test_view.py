@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,21 @@ def test_bad_arguments() -> None:
     with pytest.raises(InvalidValue):
         queue_view(MemoryStore(), aging="linear")  # type: ignore[arg-type]
     assert isinstance(queue_view(s), QueueView)  # a scheduler never called: now 0, empty queue
+
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "visualization.md"
+
+
+def test_docs_visualization_examples_print_what_the_page_shows() -> None:
+    """Every ```python block of docs/visualization.md runs; one followed by "prints" prints exactly
+    the block after it."""
+    text = DOC.read_text()
+    blocks = re.findall(r"```python\n(.*?)```(?:\n\nprints\n\n```\n(.*?)```)?", text, flags=re.S)
+    assert blocks and any(expected for _, expected in blocks)
+    namespace: dict[str, object] = {"__name__": "docs_visualization"}
+    for code, expected in blocks:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            exec(compile(code, str(DOC), "exec"), namespace)
+        if expected:
+            assert out.getvalue() == expected

@@ -157,6 +157,7 @@ def _tables(results: Mapping[str, SimResult], window: _plots.Window) -> str:
 
 
 _CSS = """
+.figures figure.wide{grid-column:1/-1}
 table.metrics{width:auto;min-width:min(100%,40rem)}
 table.metrics caption{text-align:left;font-weight:600;padding:.3rem 0}
 table.metrics th[scope=row]{font-weight:500;background:none;white-space:nowrap}
@@ -165,8 +166,9 @@ table.metrics td{white-space:nowrap}
 """
 
 
-def _figure(fid: str, svg: str, caption: str) -> str:
-    return f'<figure id="{fid}">{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
+def _figure(fid: str, svg: str, caption: str, *, wide: bool = False) -> str:
+    cls = ' class="wide"' if wide else ""
+    return f'<figure id="{fid}"{cls}>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>'
 
 
 def render_report(results: Mapping[str, SimResult], *, title: str, source: str = "") -> str:
@@ -195,8 +197,8 @@ def render_report(results: Mapping[str, SimResult], *, title: str, source: str =
                                                  "GPUs held (%)", True, window),
                 f"Share of the cluster's GPUs held over {zoom}."),
         _figure("wait-cdf", _plots.wait_cdfs(results),
-                "Wait-time CDF per priority class: further left is better."),
-        _figure("class-waits", _plots.class_waits(results), "Median and 95th-percentile wait per class."),
+                "Wait-time CDF per priority class: further left is better.", wide=True),
+        _figure("class-waits", _plots.class_waits(results), "Mean and 95th-percentile wait per class."),
     ]
     owners = _plots.owner_waits(results)
     owner_note = ""
