@@ -42,9 +42,9 @@ __all__ = ["DEMO_ARGS", "main"]
 DEMO_ARGS: tuple[str, ...] = (
     "--trace", "alibaba-openb",
     "--policies", "fifo,priority,priority+aging,priority+aging+preemption",
-    "--since", "10300000",
+    "--since", "11500000",
     "--owners-from", "qos",
-    "--cluster-fraction", "0.04",
+    "--cluster-fraction", "0.03",
     "--arrival-scale", "0.03",
     "--drain", "21600",
 )
@@ -52,12 +52,11 @@ DEMO_ARGS: tuple[str, ...] = (
 
 Replayed at its real pace the openb trace barely loads its cluster (at most
 65 of 6,212 GPUs busy at once), so every strategy shows zero waits. The demo
-keeps the trace's busy last month (pods submitted from t=10,300,000 s, day 119:
-7,382 of the 8,152; the first 119 days hold only a tenth of the pods and would
-be idle hours on every plot), the first 4% of the nodes (49 nodes, 226 GPUs),
-and divides the gaps between submissions by 33 (runtimes unchanged), so that
-jobs wait for most of the run; it stops six hours after the last arrival (the
-trace's longest pods run for months). Owners are the pods' QoS classes, for
+keeps the trace's last 16 days (pods submitted from t=11,500,000 s, day 133:
+4,144 of the 8,152; earlier days would be quiet hours on every plot), the first
+3% of the nodes (36 nodes, 148 GPUs), and divides the gaps between submissions
+by 33 (runtimes unchanged), so that jobs wait for most of the run; it stops six
+hours after the last arrival (the trace's longest pods run for months). Owners are the pods' QoS classes, for
 fairness and the per-owner panel. See docs/simulation.md.
 """
 
