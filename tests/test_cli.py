@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -254,6 +255,15 @@ def test_show_on_postgresql_uses_read_only_queries(
         assert out.startswith("now = 1000 (latest submission or start in the store)")
         pending, running = parse_show(out)
         assert pending and running
+        # The queue view of the same store (a read-only load: no lease either) lists the same jobs.
+        import json
+
+        data = Path(tempfile.mkdtemp()) / "q.json"
+        code, _, err = run("show", "--store", url, "--json", str(data))
+        assert code == 0, err
+        view = json.loads(data.read_text())
+        assert [p["job_id"] for p in view["pending"]] == [p[0] for p in pending]
+        assert [r["job_id"] for r in view["running"]] == [r[0] for r in running]
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             # show never took the leader lease: holder and fencing epoch are as simulate left them.
             assert conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone() == lease

@@ -9,7 +9,9 @@
   compressed in time and space so that the cluster is contended).
 * ``prioq bench`` replays a whole trace (or a synthetic workload) once and prints events/s.
 * ``prioq show`` prints a store's pending queue and running jobs, like a UI's jobs
-  page, from the stores' read-only queries (it never takes a scheduler's lease).
+  page, from the stores' read-only queries (it never takes a scheduler's lease); with
+  ``--html`` / ``--json`` it writes the queue view instead (:mod:`prioq.view`,
+  docs/visualization.md), with ``--watch`` again every few seconds.
 
 Bad input (an unknown trace or strategy name, a malformed file, a store that
 cannot be opened: any :class:`~prioq.PrioqError`, or an ``OSError``) exits with
@@ -700,7 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a store's pending queue and running jobs",
                           description="Print the pending queue (scheduling order, effective priority, "
                           "aging boost, wait, pending or nominated) and the running/terminating jobs of "
-                          "a store, from its read-only queries.")
+                          "a store, from its read-only queries; or write the queue view as HTML / JSON "
+                          "(--html, --json), again every few seconds with --watch.")
     show.add_argument("--store", required=True, metavar="URL",
                       help="sqlite:///path.db (opened read-only) or postgresql://...")
     show.add_argument("--aging", default="none", metavar="SPEC",
