@@ -151,3 +151,33 @@ def test_docs_visualization_examples_print_what_the_page_shows() -> None:
             exec(compile(code, str(DOC), "exec"), namespace)
         if expected:
             assert out.getvalue() == expected
+
+
+# --------------------------------------------------------------------------- the report's story
+
+
+def test_report_headline_and_window_follow_the_metrics() -> None:
+    """The contended window covers the queue; the headline names the classes that waited less and
+    more than under the baseline, and says so when there is nothing to compare or no owner."""
+    from prioq.sim import Workload, simulate, strategy
+    from prioq.sim._plots import contended_window
+    from prioq.sim.report import headline, render_report
+
+    nodes = [Node(id="n", capacity="cpu=4 gpu=T4:1")]
+    # idle until 10,000 s, then a burst of one-GPU jobs that queue behind each other
+    jobs = [Job(id="early", submitted_at=0, duration=10, priority=10, request="gpu=1", labels={"class": "lo"})]
+    jobs += [Job(id=f"j{k}", submitted_at=10_000 + k, duration=600, priority=90 if k % 2 else 10,
+                 request="gpu=1", labels={"class": "hi" if k % 2 else "lo"}) for k in range(8)]
+    w = Workload(name="burst", jobs=jobs, nodes=nodes)
+    results = {name: simulate(w, strategy(name)) for name in ("fifo", "priority")}
+    lo, hi, t0, end = contended_window(results)
+    assert (t0, end) == (0, results["fifo"].metrics.end)
+    assert 9_000 < lo <= 10_001 and hi >= 10_000 + 7 * 600  # the idle first 10,000 s are left out
+    lines = headline(results, (lo, hi, t0, end))
+    assert "of the run): the time plots show that window" in lines[0]
+    assert "the trace names no owners" in lines[1]
+    assert "<b>priority</b> vs fifo: waited less (95th percentile): hi " in lines[2]
+    assert "Waited more: lo " in lines[2] and "No preemptions." in lines[2]
+    one = render_report({"fifo": results["fifo"]}, title="one run")  # a single run: no comparison
+    assert '<section id="headline">' in one and "vs fifo" not in one
+    assert "no per-owner panel" in one and "No strategy ages jobs" in one
