@@ -165,7 +165,8 @@ def test_report_headline_and_window_follow_the_metrics() -> None:
 
     nodes = [Node(id="n", capacity="cpu=4 gpu=T4:1")]
     # idle until 10,000 s, then a burst of one-GPU jobs that queue behind each other
-    jobs = [Job(id="early", submitted_at=0, duration=10, priority=10, request="gpu=1", labels={"class": "lo"})]
+    jobs = [Job(id="early", submitted_at=0, duration=10, priority=10, request="gpu=1",
+                labels={"class": "lo"})]
     jobs += [Job(id=f"j{k}", submitted_at=10_000 + k, duration=600, priority=90 if k % 2 else 10,
                  request="gpu=1", labels={"class": "hi" if k % 2 else "lo"}) for k in range(8)]
     w = Workload(name="burst", jobs=jobs, nodes=nodes)
