@@ -57,7 +57,9 @@ def queue_view(
     ``source``: a live :class:`~prioq.Scheduler` (its policy gives aging, fair share and pending
     reasons; ``now`` defaults to its clock and may not be before it), or a store / a
     :class:`~prioq.storage.Snapshot` read without a scheduler (``aging`` then says how the
-    scheduler ages jobs, default none; ``now`` defaults to the store's clock). ``limit``: pending
+    scheduler ages jobs, default none; ``now`` defaults to the store's clock; open a PostgreSQL
+    store read-only, ``?mode=ro``, as ``prioq show`` does: a writable one's ``load`` takes the
+    leader lease). ``limit``: pending
     jobs to list (``None`` or 0: all). Reads only: nothing changes, no lease is taken.
     O(n log n) in jobs plus O(devices). Bad arguments raise :class:`~prioq.InvalidValue`
     (wrong types its ``...Type`` variant).
