@@ -7,6 +7,7 @@ coloured mark also carries its text, so nothing depends on telling colours apart
 
 from __future__ import annotations
 
+import math
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ __all__ = ["duration", "number", "render_queue"]
 
 _CSS = """
 svg.parts{width:100%;min-width:7rem;height:14px;display:block}
+table.narrow{width:auto;min-width:min(100%,32rem)}
+svg.ladder{width:100%;max-width:60rem;height:auto;display:block;margin-top:.8rem}
 .legend span{margin-right:1rem;white-space:nowrap}
 .devices{display:flex;flex-wrap:wrap;gap:4px;margin:.4rem 0}
 .devices svg{width:46px;height:58px}
@@ -91,6 +94,60 @@ def _summary(v: QueueView) -> str:
     return f'<section id="summary"><div class="cards stats">{cards}</div>{notes}</section>'
 
 
+def _ticks(lo: float, hi: float, count: int = 6) -> list[float]:
+    """Round tick values covering [lo, hi]."""
+    raw = (hi - lo) / max(1, count - 1)
+    magnitude = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    first = math.ceil(lo / step) * step
+    return [first + k * step for k in range(int((hi - first) / step) + 1)]
+
+
+def _ladder(v: QueueView) -> str:
+    """Bands as lanes on one effective-priority axis: each band's base priority is a line, each
+    shown pending job a dot at its effective priority, so aging lifting a job past the base of a
+    higher band shows at a glance."""
+    if not v.bands:
+        return ""
+    values = [float(b.priority) for b in v.bands] + [p.effective for p in v.pending]
+    lo, hi = min(values), max(values)
+    pad = max(1.0, 0.05 * (hi - lo))
+    lo, hi = lo - pad, hi + pad
+    left, right, lane = 130.0, 790.0, 26.0
+
+    def x(value: float) -> float:
+        return left + (right - left) * (value - lo) / (hi - lo)
+
+    parts = []
+    for k, b in enumerate(v.bands):
+        y = 8 + k * lane
+        mid = y + (lane - 4) / 2
+        fill = colour(b.colour)
+        base = x(b.priority)
+        parts.append(f'<rect x="{left}" y="{y}" width="{right - left}" height="{lane - 4}" fill="#f4f5f7"/>')
+        parts.append(f'<text x="{left - 8}" y="{mid + 4:.1f}" font-size="12" text-anchor="end" '
+                     f'fill="#1a1a1a">{escape(b.name)}</text>')
+        parts.append(f'<line x1="{base:.1f}" x2="{base:.1f}" y1="{y}" y2="{y + lane - 4}" stroke="{fill}" '
+                     f'stroke-width="3"><title>{escape(b.name)}: base {b.priority}</title></line>')
+        for p in v.pending:
+            if p.band == b.name:
+                tip = f"{escape(p.job_id)}: effective {number(p.effective)} (#{p.position})"
+                parts.append(f'<circle cx="{x(p.effective):.1f}" cy="{mid:.1f}" r="5" fill="{fill}" '
+                             f'stroke="#1a1a1a" stroke-width="0.8"><title>{tip}</title></circle>')
+    bottom = 8 + len(v.bands) * lane
+    for t in _ticks(lo, hi):
+        tick = x(t)
+        parts.append(f'<line x1="{tick:.1f}" x2="{tick:.1f}" y1="{bottom - 2}" y2="{bottom + 3}" stroke="#555"/>')
+        parts.append(f'<text x="{x(t):.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" '
+                     f'fill="#1a1a1a">{number(t)}</text>')
+    height = bottom + 34
+    caption = "effective priority (line: the band's base priority; dot: a pending job)"
+    parts.append(f'<text x="{(left + right) / 2}" y="{height - 4}" font-size="11" text-anchor="middle" '
+                 f'fill="#555">{escape(caption)}</text>')
+    return (f'<svg class="ladder" viewBox="0 0 800 {height:.0f}" role="img" aria-label="pending jobs by '
+            f'effective priority, one lane per band">{"".join(parts)}</svg>')
+
+
 def _bands(v: QueueView) -> str:
     rows = "".join(
         f"<tr>{_td('band', _swatch(b.colour) + escape(b.name))}{_td('base priority', str(b.priority), 'num')}"
@@ -100,9 +157,9 @@ def _bands(v: QueueView) -> str:
     return (
         '<section id="bands"><h2>Priority bands</h2><p class="meta">Each priority class (or level) '
         "has a colour; pending and running jobs carry it. Most important first.</p>"
-        '<div class="scroll"><table class="stack"><thead><tr><th>band</th><th class="num">base priority'
-        '</th><th class="num">pending</th><th class="num">running</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table></div></section>"
+        '<div class="scroll"><table class="stack narrow"><thead><tr><th>band</th>'
+        '<th class="num">base priority</th><th class="num">pending</th><th class="num">running</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>{_ladder(v)}</section>"
     )
 
 
