@@ -137,7 +137,8 @@ def _ladder(v: QueueView) -> str:
     bottom = 8 + len(v.bands) * lane
     for t in _ticks(lo, hi):
         tick = x(t)
-        parts.append(f'<line x1="{tick:.1f}" x2="{tick:.1f}" y1="{bottom - 2}" y2="{bottom + 3}" stroke="#555"/>')
+        parts.append(f'<line x1="{tick:.1f}" x2="{tick:.1f}" y1="{bottom - 2}" y2="{bottom + 3}" '
+                     'stroke="#555"/>')
         parts.append(f'<text x="{x(t):.1f}" y="{bottom + 15}" font-size="11" text-anchor="middle" '
                      f'fill="#1a1a1a">{number(t)}</text>')
     height = bottom + 34
@@ -158,7 +159,8 @@ def _bands(v: QueueView) -> str:
         '<section id="bands"><h2>Priority bands</h2><p class="meta">Each priority class (or level) '
         "has a colour; pending and running jobs carry it. Most important first.</p>"
         '<div class="scroll"><table class="stack narrow"><thead><tr><th>band</th>'
-        '<th class="num">base priority</th><th class="num">pending</th><th class="num">running</th></tr></thead>'
+        '<th class="num">base priority</th><th class="num">pending</th><th class="num">running</th>'
+        "</tr></thead>"
         f"<tbody>{rows}</tbody></table></div>{_ladder(v)}</section>"
     )
 
