@@ -466,6 +466,8 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         if args.html is not None or args.json is not None:
             _write_view(args, aging, out)
         else:
+            if done:
+                print(file=out)  # a blank line between two readings of the queue
             _show_text(args, aging, out)
         done += 1
         if args.watch is None or (args.iterations and done >= args.iterations):

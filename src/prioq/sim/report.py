@@ -49,7 +49,10 @@ def _change(before: float | None, after: float | None) -> str:
     """``17.2m → 5.86m (−66%)``."""
     if before is None or after is None:
         return f"{_format('wait_p95', before)} → {_format('wait_p95', after)}"
-    rel = f" ({(after - before) / before:+.0%})" if before > 0 else ""
+    change = (after - before) / before if before > 0 else None
+    # one decimal near +-100%, where rounding would claim a wait vanished or doubled exactly
+    digits = 1 if change is not None and 0.99 <= abs(change) < 1.01 and abs(change) != 1 else 0
+    rel = f" ({change:+.{digits}%})" if change is not None else ""
     return f"{_duration(before)} → {_duration(after)}{rel}".replace("-", "−")
 
 
