@@ -161,6 +161,8 @@ def _tables(results: Mapping[str, SimResult], window: _plots.Window) -> str:
 
 _CSS = """
 .figures figure.wide{grid-column:1/-1}
+@media (max-width:700px){.figures figure.wide{overflow-x:auto}
+ .figures figure.wide svg{width:220%;max-width:none}}
 table.metrics{width:auto;min-width:min(100%,40rem)}
 table.metrics caption{text-align:left;font-weight:600;padding:.3rem 0}
 table.metrics th[scope=row]{font-weight:500;background:none;white-space:nowrap}
