@@ -66,6 +66,14 @@ def test_parts_add_up_and_the_order_is_the_scheduler_s(specs: list[tuple[int, st
         assert entry.reason == p.reason.value
         if not term:
             assert entry.fair_share == 0
+    # The parts are Scheduler.status's (issue 15 computes them from public reads; status landed later).
+    for entry in view.pending[:5]:
+        st = s.status(entry.job_id, now)
+        assert st.position == entry.position and st.priority is not None
+        assert st.priority.base + st.priority.inherited == entry.base
+        assert st.priority.aging == pytest.approx(entry.aging, abs=1e-9)
+        assert (st.priority.fair_share or 0.0) == pytest.approx(entry.fair_share, abs=1e-9)
+        assert st.priority.total == pytest.approx(entry.effective, abs=1e-9)
     assert [r.job_id for r in view.running] == [r.job.id for r in s.running()]
     # Device shares: what each device's holders hold plus what is free is the whole device.
     for node in view.nodes:
