@@ -119,9 +119,11 @@ class DropMachine(EventsMachine):
     """With ``Policy(unsatisfiable_after=...)``: dropped jobs are events, mirrors still agree,
     and right after a cycle no pending job has waited that long unsatisfiable."""
 
+    def make_policy(self) -> Policy:  # also what a restart reopens with
+        return DROP
+
     def __init__(self) -> None:
         super().__init__()
-        self.s = Scheduler(store=self.store, policy=DROP)
         self.checked = 0
 
     @rule()
