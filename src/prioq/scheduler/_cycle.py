@@ -91,7 +91,7 @@ class Cycle:
             for family, tiers in pend.tiers.items():
                 order = sorted(tiers)
                 best: Fraction | int | None = None  # the best head's effective priority so far
-                while order and (best is None or top is None or order[-1] + top >= best):
+                while order and (best is None or top is None or pend.in_key_units(order[-1] + top) >= best):
                     entry = head_of(tiers[order.pop()])
                     heap.append(entry)
                     eff = entry[0][0]
