@@ -87,3 +87,19 @@ def test_a_node_with_only_protected_jobs_is_remembered_only_until_the_protection
     assert s.schedule(50) == []
     assert s.schedule(99) == []
     assert s.schedule(100) == [Preempt(job_id="low", node_ids=("a",), by="high", grace=0)]
+
+
+def test_capable_node_ids_follow_node_changes() -> None:
+    # The ids of the nodes that could hold a request are kept across cycles (Caches.capable_ids)
+    # only while the list of capable nodes they came from is current: a node added or
+    # removed replaces that list, and the ids with it.
+    from prioq.scheduler._preempting import Preempting
+
+    s = Scheduler([Node(id="a", capacity="gpu=A100:2")], policy=POLICY)
+    request = Job(id="q", submitted_at=0, request="gpu=2").request
+    assert Preempting(s._state, 0, set())._capable_ids(request) == {"a"}
+    assert Preempting(s._state, 0, set())._capable_ids(request) == {"a"}  # kept
+    s.add_node(Node(id="b", capacity="gpu=A100:4"), 1)
+    assert Preempting(s._state, 1, set())._capable_ids(request) == {"a", "b"}
+    s.remove_node("a", 2)
+    assert Preempting(s._state, 2, set())._capable_ids(request) == {"b"}
