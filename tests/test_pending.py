@@ -116,3 +116,20 @@ def test_keys_of_other_agings_and_of_fair_share_term_mode_stay_unscaled() -> Non
     assert Pending(NoAging()).linear is None
     pend = Pending(StepAging(interval=0.1, step=7, max_boost=30))
     assert pend.in_key_units(Fraction(7, 2)) == Fraction(7, 2)
+
+
+def test_a_parked_job_is_filed_at_its_phase_as_of_the_latest_now() -> None:
+    # Parking (and holding) pushes at the active queue's clock: a saturated job gets no aging
+    # event to replay later (a lower tier that no cycle peeks for a while would otherwise
+    # replay every member's events from the start of its wait on its first peek).
+    pend = Pending(LinearAging(rate=1, max_boost=10))
+    for i in range(3):
+        pend.push(Job(id=f"j{i}", submitted_at=float(i), priority=i))
+    assert [j.id for j in pend.ordered(100.0)] == ["j2", "j1", "j0"]  # the queues' clock: 100
+    pend.park("j0", "s")
+    pend.hold("j1")
+    assert pend.parked["s"].statistics().pending_events == 0
+    assert pend.held.statistics().pending_events == 0
+    assert pend.parked["s"].statistics().events_processed == 0
+    assert [j.id for j in pend.ordered(100.0)] == ["j2", "j1", "j0"]
+    pend._check()

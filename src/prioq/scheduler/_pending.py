@@ -342,11 +342,22 @@ class Pending:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
             if isinstance(shape, Tier):
                 self.tiers.setdefault(shape.family, {})[shape.priority] = shape
-        queue.push(job, seq=seq)
+        self._push_now(queue, job, seq)
         self.where[job_id] = shape
         self._join_group(job, seq, shape)
         if job.duration is not None:
             heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
+
+    def _push_now(self, queue: PriorityQueue, job: Job, seq: int) -> None:
+        """Push a job moving out of the active queue at the active queue's clock (the latest
+        ``now`` seen), so that it is filed at its aging phase as of then: a queue that no
+        cycle peeks for a while (a lower tier) would otherwise replay each of its jobs'
+        aging events from the wait's start on its first peek. O(log n)."""
+        now, last = self.active.last_now, queue.last_now
+        if now is not None and (last is None or last <= now):
+            queue.push(job, seq=seq, now=now)
+        else:
+            queue.push(job, seq=seq)
 
     def unpark(self, job_id: str) -> None:
         """Unpark a parked job: move it back to the active queue, keeping its seq. O(log n)."""
@@ -383,7 +394,7 @@ class Pending:
     def hold(self, job_id: str) -> None:
         """Hold an active job out of cycles, keeping its seq. O(log n)."""
         seq = self.active.seq_of(job_id)
-        self.held.push(self.active.remove(job_id), seq=seq)
+        self._push_now(self.held, self.active.remove(job_id), seq)
 
     def wake(self, job_id: str) -> bool:
         """Back to the active queue if held, keeping its seq; whether it was held. O(log n)."""
