@@ -448,7 +448,6 @@ class CandidateIndex:
             self._stale.clear()
 
     def _file(self, ns: NodeState) -> None:
-        self._unfile(ns.id)
         jobs = self.on_node.get(ns.id)
         by_prio: dict[float, list[float]] = {}  # priority -> [GPU milli, latest start]
         for c in (jobs or {}).values():
@@ -472,9 +471,14 @@ class CandidateIndex:
                     key = (prio, -latest, ns.id)
                     break
             keys.append(key)
-        for level, key in zip(self._lists, keys, strict=True):
-            if key is not None:
-                level.add(key)
+        # only the levels whose key changed are touched (a start or a stop moves a few)
+        old = self._keys.get(ns.id) or (None,) * (GPU_LEVELS + 1)
+        for level, key, prev in zip(self._lists, keys, old, strict=True):
+            if key != prev:
+                if prev is not None:
+                    level.remove(prev)
+                if key is not None:
+                    level.add(key)
         self._keys[ns.id] = tuple(keys)
 
     def level(self, request: ResourceRequest) -> int:
