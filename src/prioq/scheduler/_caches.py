@@ -25,6 +25,9 @@ class Caches:
 
     capable: dict[ResourceRequest, list[NodeState]] = attrs.Factory(dict)
     """request -> nodes whose capacity could ever hold it; cleared on node changes."""
+    capable_ids: dict[ResourceRequest, tuple[list[NodeState], frozenset[str]]] = attrs.Factory(dict)
+    """request -> (the ``capable`` list it was built from, that list's node ids): valid
+    while ``capable`` holds that very list (node changes replace it)."""
     preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
     """preemption-plan key -> (state version, expiry): a plan that failed stays failed
     until the version changes or a running job's min_runtime protection ends."""
@@ -41,6 +44,7 @@ class Caches:
 
     def reset(self) -> None:
         self.capable.clear()
+        self.capable_ids.clear()
         self.preempt_fail.clear()
         self.messages.clear()
         self.reservation = None

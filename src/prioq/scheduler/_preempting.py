@@ -97,7 +97,6 @@ class Preempting:
             self._memo.clear()
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int, float | None], float] = {}
-        self._capable: dict[ResourceRequest, frozenset[str]] = {}
         # disruption budgets, counted once per cycle on first use
         self._disruptions: Disruptions | None = None
         # jobs started earlier in this cycle that a later plan might have evicted:
@@ -246,11 +245,14 @@ class Preempting:
         return Reason.PREEMPTING, f"preempting {', '.join(plan.victims)} on {', '.join(plan.node_ids)}"
 
     def _capable_ids(self, request: ResourceRequest) -> frozenset[str]:
-        """Ids of the nodes that could ever hold ``request``, once per cycle and request."""
-        ids = self._capable.get(request)
-        if ids is None:
-            ids = self._capable[request] = frozenset(ns.id for ns in self.state.capable_nodes(request))
-        return ids
+        """Ids of the nodes that could ever hold ``request``: built once per list of
+        capable nodes (:meth:`State.capable_nodes`, rebuilt after node changes). O(1)."""
+        nodes = self.state.capable_nodes(request)
+        cache = self.state.caches.capable_ids
+        got = cache.get(request)
+        if got is None or got[0] is not nodes:
+            got = cache[request] = (nodes, frozenset(ns.id for ns in nodes))
+        return got[1]
 
     def forget_started(self, node_ids: Iterable[str]) -> None:
         """At the end of a cycle: forget the node plans of the nodes a start touched. A plan
