@@ -39,6 +39,7 @@ from prioq.model import (
     Reason,
     Running,
     Start,
+    Stop,
 )
 from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
 from prioq.placement import NodeIndex, NodeState, PlacementPolicy
@@ -62,6 +63,7 @@ from prioq.resources import (
     why_not,
 )
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
+from prioq.selection import LabelRequirement, Selector, Taint, Toleration
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -92,6 +94,7 @@ __all__ = [
     "InvalidType",
     "InvalidValue",
     "Job",
+    "LabelRequirement",
     "Labels",
     "LinearAging",
     "MemoryStore",
@@ -122,11 +125,15 @@ __all__ = [
     "Resources",
     "Running",
     "Scheduler",
+    "Selector",
     "Start",
     "StepAging",
+    "Stop",
     "Store",
     "StoreError",
+    "Taint",
     "Terminating",
+    "Toleration",
     "UnknownGroup",
     "UnknownJob",
     "UnknownNode",
