@@ -28,13 +28,15 @@ from prioq.model import Job, Node, Reason, Running, Start
 from prioq.placement import NodeIndex, NodeState
 from prioq.policy import Policy
 from prioq.preemption import Candidate, CandidateIndex
-from prioq.quota import Ledger, usage_of
+from prioq.quota import Ledger
 from prioq.resources import ResourceRequest, Resources, fit
+from prioq.scheduler._cache_state import CacheState
 from prioq.scheduler._caches import Caches
 from prioq.scheduler._depends import Dependencies
 from prioq.scheduler._pending import Pending
 from prioq.scheduler._persist import changes
 from prioq.scheduler._placement_state import PlacementState
+from prioq.scheduler._quota_state import QuotaState
 from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.storage import Snapshot, Store
 
@@ -72,7 +74,7 @@ class Run:
         return (self.end, self.running.started_at, self.running.job.id)
 
 
-class State(PlacementState):
+class State(PlacementState, QuotaState, CacheState):
     """Everything the scheduler knows, changed only through the journaled mutators below."""
 
     def __init__(self, policy: Policy, store: Store) -> None:
@@ -242,46 +244,8 @@ class State(PlacementState):
         fresh.restore_counter(old.next_seq)
         return fresh
 
-    def _do(self, apply: Callable[[], Any], undo: Callable[[], Any]) -> None:
-        apply()
-        assert self._undo is not None, "state changes only inside a transaction"
-        self._undo.append(undo)
-
-    def bump(self) -> None:
-        # Never rolled back (a rollback bumps it once more): a cache entry keyed on a
-        # version must never match a state other than the one it was computed from.
-        self.version += 1
-
     def mark_job(self, job_id: str) -> None:
         self._dirty_jobs.add(job_id)
-
-    def put_extra(self, key: str, text: str | None) -> None:
-        """Set (or with ``None`` delete) one key of the policies' keyed state; the next commit
-        writes it. Journaled. O(1)."""
-        if self.extras.get(key) == text:
-            return
-        if text is None:
-            self._del_item(self.extras, key)
-        else:
-            self._set_item(self.extras, key, text)
-        self._dirty_extras.add(key)
-
-    def _set_item(self, d: dict[Any, Any], key: Any, value: Any) -> None:
-        had = key in d
-        old = d.get(key)
-
-        def undo() -> None:
-            if had:
-                d[key] = old
-            else:
-                d.pop(key, None)
-
-        self._do(lambda: d.__setitem__(key, value), undo)
-
-    def _del_item(self, d: dict[Any, Any], key: Any) -> None:
-        if key in d:
-            old = d[key]
-            self._do(lambda: d.pop(key), lambda: d.__setitem__(key, old))
 
     # ------------------------------------------------------------------ reads
 
@@ -682,80 +646,6 @@ class State(PlacementState):
             self.fair.forget()
         self.bump()
         self._dirty_nodes.add(ns.id)
-
-    # ------------------------------------------------------------------ quotas
-
-    def _quota_charge(self, job: Job, sign: int) -> None:
-        """Journaled: a job of a quota'd owner starts (1) or stops (-1); a start while the
-        owner borrows marks the job as borrowing (persisted under ``quota/borrowing/<job>``)."""
-        ledger = self.ledger
-        assert ledger is not None
-        owner = job.owner
-        quota = ledger.quota(owner)
-        if quota is None or owner is None:
-            return
-        usage = usage_of(job.request, job.nodes)
-        self._do(lambda: ledger.charge(owner, job.id, usage, sign),
-                 lambda: ledger.charge(owner, job.id, usage, -sign))
-        if sign > 0 and quota.cohort is not None and ledger.borrowing(owner):
-            self._set_item(ledger.borrowing_jobs, job.id, quota.cohort)
-            self.put_extra(f"quota/borrowing/{job.id}", quota.cohort)
-        elif sign < 0 and job.id in ledger.borrowing_jobs:
-            self._del_item(ledger.borrowing_jobs, job.id)
-            self.put_extra(f"quota/borrowing/{job.id}", None)
-
-    def hold_quota(self, job: Job, sign: int) -> None:
-        """Journaled: count a nominated job's quota as in use (1) or not any more (-1), so that
-        nobody takes the quota it evicted for while its victims stop (see Cycle.run)."""
-        ledger = self.ledger
-        assert ledger is not None and job.owner is not None
-        owner, usage = job.owner, usage_of(job.request, job.nodes)
-        self._do(lambda: ledger.charge(owner, job.id, usage, sign, False),
-                 lambda: ledger.charge(owner, job.id, usage, -sign, False))
-
-    def _load_quota(self, snap: Snapshot) -> None:
-        """Usage from the running jobs (terminating ones hold quota until released); the
-        borrowing marks from the store."""
-        ledger = self.ledger
-        if ledger is None:
-            return
-        for run in self.runs.values():
-            owner = run.job.owner
-            if owner is not None and ledger.quota(owner) is not None:
-                ledger.charge(owner, run.job.id, usage_of(run.job.request, run.job.nodes), 1)
-        for key, cohort in snap.extras.items():
-            if key.startswith("quota/borrowing/") and key[16:] in self.runs:
-                ledger.borrowing_jobs[key[16:]] = cohort
-
-    # ------------------------------------------------------------------ caches
-
-    def remember_failed_plan(self, key: tuple[object, ...], expiry: float) -> None:
-        """A preemption plan for ``key`` failed in this state (see :class:`Caches`)."""
-        fails = self.caches.preempt_fail
-        if len(fails) > 4096:  # bounded: request shapes are few in practice
-            fails.clear()
-        fails[key] = (self.version, expiry)
-
-    def remember_reservation(self, key: tuple[object, ...], choice: tuple[tuple[str, ...], float]) -> None:
-        """The nodes reserved for a blocked job and when they free up (see :class:`Caches`)."""
-        self.caches.reservation = (key, choice)
-
-    def resources_message(self, shape: tuple[ResourceRequest, int]) -> str:
-        """The RESOURCES reason text of a request shape, built once (see :class:`Caches`)."""
-        messages = self.caches.messages
-        message = messages.get(shape)
-        if message is None:
-            if len(messages) > 4096:  # bounded: request shapes are few in practice
-                messages.clear()
-            request, nodes = shape
-            need = f" on {nodes} nodes" if nodes > 1 else ""
-            message = messages[shape] = f"no node has {request} free{need}"
-        return message
-
-    def plan_failed(self, key: tuple[object, ...], now: float) -> bool:
-        failed = self.caches.preempt_fail.get(key)
-        return failed is not None and failed[0] == self.version and now < failed[1]
-
 
 class _Transaction:
     """One public call's transaction on a :class:`State` (see :meth:`State.transaction`)."""
