@@ -335,7 +335,8 @@ class Preempt:
         if self.reason != "preemption":
             choice(self.reason, PREEMPT_REASONS, f"preempt {self.job_id}: reason")
             if self.by is not None:
-                raise InvalidValue(f"preempt {self.job_id}: a {self.reason} has no preemptor, got by={self.by!r}")
+                raise InvalidValue(
+                    f"preempt {self.job_id}: a {self.reason} has no preemptor, got by={self.by!r}")
         else:
             identifier(self.by, f"preempt {self.job_id}: by")
         number(self.grace, f"preempt {self.job_id}: grace", minimum=0)

@@ -229,7 +229,8 @@ class Toleration:
     @staticmethod
     def parse(text: str, error: type[InvalidValue] = InvalidValue) -> Toleration:
         if type(text) is not str:
-            raise wrong_type(error, f"toleration: expected Toleration or 'key[=value][:effect]', got {text!r}")
+            raise wrong_type(error, f"toleration: expected Toleration or 'key[=value][:effect]', "
+                             f"got {text!r}")
         head, sep, effect = text.rpartition(":")
         if not sep:
             head, effect = text, ""
@@ -289,7 +290,9 @@ def selection(job: object) -> Selection | None:
     return (sel, tol, allowed)
 
 
-def eligible(sel: Selection | None, node_id: str, labels: Mapping[str, str], taints: tuple[Taint, ...]) -> bool:
+def eligible(
+    sel: Selection | None, node_id: str, labels: Mapping[str, str], taints: tuple[Taint, ...]
+) -> bool:
     """Whether a node (not cordoned) is eligible for a job of selection ``sel``.
     O(requirements + taints x tolerations)."""
     if sel is None:

@@ -18,10 +18,12 @@ from prioq.resources import check
 from prioq.scheduler._pending import Lift
 from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._state import State
+from prioq.selection import selection
 
 __all__ = ["effective_priority", "explain", "ordered", "pending"]
 
-_NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW)
+_NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW,
+                   Reason.NO_SELECTED_NODE)
 
 
 def _ratio(value: Fraction) -> float:
@@ -184,7 +186,12 @@ def _owner_shares(fair: Ledger, owner: str | None, now: float) -> str:
 def _node_breakdown(state: State, job: Job) -> str:
     counts: dict[str, int] = {}
     fits = 0
+    sel = selection(job)
     for ns in state.index:
+        if not state.is_eligible(sel, ns):  # node selection first, as Kubernetes' filters
+            why = state.excluded_because(sel, ns)
+            counts[why] = counts.get(why, 0) + 1
+            continue
         misfit = check(job.request, ns.free)
         if misfit is None:
             fits += 1

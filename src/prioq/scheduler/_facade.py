@@ -22,7 +22,7 @@ import attrs
 from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, UnknownGroup
 from prioq.fairshare import levels, rate_of
-from prioq.model import Decision, Job, Node, PendingJob, Running
+from prioq.model import Decision, Job, Node, PendingJob, Preempt, Running
 from prioq.placement import NodeState
 from prioq.policy import Policy
 from prioq.quota import usage_of
@@ -40,6 +40,7 @@ from prioq.scheduler._resume import (
     policy_text,
     read_preempt,
 )
+from prioq.scheduler._selection import CORDON_PREFIX, cordon, drain, read_stop
 from prioq.scheduler._state import State
 from prioq.storage import MemoryStore, Store
 
@@ -248,21 +249,24 @@ class Scheduler:
         (docs/dependencies.md). A released preemption victim without an outcome is
         requeued with its original priority and ``submitted_at`` (ended ``"preempted"``
         when ``Preemption.requeue`` is false); given an outcome, it ended so and is not
-        requeued.
+        requeued. A job told to stop by a drain is released as a preemption victim; one told
+        to stop by its time limit ends ``"failed"`` unless given an outcome.
         """
         now = self._now(now)
         s = self._state
         run = s.run_of(v.lookup_id(job_id))
         if outcome is not None:
             v.choice(outcome, OUTCOMES, f"release {job_id}: outcome")
+        told = read_stop(s.extras, job_id)
+        evicted = run.preempted_by is not None or (told is not None and told[0] == "drain")
         with s.transaction(now):
             s.stop(job_id)
-            if run.preempted_by is not None and outcome is None and self.policy.preemption.requeue:
+            if evicted and outcome is None and self.policy.preemption.requeue:
                 s.push(run.job, run.seq)
             else:
                 s.drop_frozen(job_id)
                 if outcome is None:
-                    outcome = "succeeded" if run.preempted_by is None else "preempted"
+                    outcome = "preempted" if evicted else "failed" if told is not None else "succeeded"
                 s.deps.record(job_id, outcome)
         return run.job
 
@@ -304,8 +308,43 @@ class Scheduler:
         for owner, nodes in list(s.nominated.items()):
             if ns.id in nodes:
                 s.drop_nomination(owner)
+        s.put_extra(CORDON_PREFIX + ns.id, None)  # a node added again later is not cordoned
         s.remove_node(ns)
         return requeued
+
+    def cordon_node(self, node_id: str, now: float) -> None:
+        """Start nothing new on a node (jobs running there stay); persisted. Preemptors
+        nominated there plan again elsewhere. O(n) (the selection views are rebuilt)."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with s.transaction(now):
+            if not s.cordoned(ns.id):
+                cordon(s, ns.id, "cordoned")
+
+    def uncordon_node(self, node_id: str, now: float) -> None:
+        """Let a cordoned or drained node take work again. O(n)."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with s.transaction(now):
+            cordon(s, ns.id, None)
+
+    def drain_node(self, node_id: str, now: float) -> list[Preempt]:
+        """Cordon a node and ask every job running there to stop within the preemption grace:
+        ``Preempt(reason="drain", by=None)`` decisions, once per job (draining again tells
+        only jobs not told yet). ``release`` of such a job requeues it, as for a preemption
+        victim; it then starts on another node. O(r log n + n) for r jobs there."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with s.transaction(now):
+            return drain(s, ns.id, now)
+
+    def cordoned(self) -> dict[str, str]:
+        """Cordoned nodes: ``{node: "cordoned" | "drained"}``, in node order. O(n)."""
+        s = self._state
+        return {ns.id: s.extras[CORDON_PREFIX + ns.id] for ns in s.index if s.cordoned(ns.id)}
 
     # ------------------------------------------------------------------ what to do
 
@@ -314,11 +353,14 @@ class Scheduler:
 
         Jobs are considered in scheduling order; each costs O(log n) per
         candidate node visited. Started jobs count as running at once; the
-        orchestrator calls ``requeue`` if a start fails.
+        orchestrator calls ``requeue`` if a start fails. Running jobs past their
+        ``time_limit`` come first, as ``Stop(reason="time-limit")`` decisions (once each).
         """
         now = self._now(now)
         with self._state.transaction(now):
-            return Cycle(self._state, now).run()
+            stops: list[Decision] = list(self._state.due_stops(now))
+            decisions = Cycle(self._state, now).run()
+            return stops + decisions if stops else decisions
 
     # ------------------------------------------------------------------ reads
 
@@ -332,14 +374,18 @@ class Scheduler:
         return sorted(runs, key=lambda r: (r.started_at, r.job.id))
 
     def terminating(self) -> dict[str, Terminating]:
-        """Victims told to stop: ``{victim: (by, deadline)}``, the preemptor it makes room
-        for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
+        """Victims told to stop: ``{victim: (by, deadline, reason)}``, the preemptor it makes
+        room for and when its grace ends (told-at + ``Preemption.grace``; kept across
+        restarts). Jobs told to stop by a drain (``reason="drain"``) or their time limit
+        (``"time-limit"``, deadline: when told) have ``by=None``."""
         extras = self._state.extras
         out = {}
         for job_id, run in self._state.runs.items():
             if run.preempted_by is not None:
                 told = read_preempt(extras, job_id)
                 out[job_id] = Terminating(run.preempted_by, None if told is None else told[1])
+            elif (stop := read_stop(extras, job_id)) is not None:
+                out[job_id] = Terminating(None, stop[2], stop[0])
         return out
 
     def nominations(self) -> dict[str, tuple[str, ...]]:

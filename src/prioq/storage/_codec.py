@@ -230,7 +230,8 @@ def _job(d: dict[str, Any]) -> Job:
         dependency=d.get("dependency", "afterany"),
         node_selector=[LabelRequirement(key=k, operator=op, values=tuple(vs))
                        for k, op, vs in d.get("node_selector", ())],
-        tolerations=[Toleration(key=k, operator=op, value=v, effect=e) for k, op, v, e in d.get("tolerations", ())],
+        tolerations=[Toleration(key=k, operator=op, value=v, effect=e)
+                     for k, op, v, e in d.get("tolerations", ())],
         allowed_nodes=tuple(d.get("allowed_nodes", ())),
         time_limit=d.get("time_limit"),
     )
