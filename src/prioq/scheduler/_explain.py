@@ -17,6 +17,7 @@ from prioq.quota import Amounts
 from prioq.resources import check
 from prioq.scheduler._pending import Lift
 from prioq.scheduler._resume import read_preempt
+from prioq.scheduler._selection import read_stop
 from prioq.scheduler._state import State
 from prioq.selection import selection
 
@@ -100,6 +101,10 @@ def explain(state: State, job_id: str, now: float) -> str:
             told = read_preempt(state.extras, job_id)
             since = "" if told is None else f" at {told[0]:g}, grace until {told[1]:g}"
             return f"terminating: preempted by {run.preempted_by} on {where}{since}"
+        stop = read_stop(state.extras, job_id)
+        if stop is not None:  # told to stop by a drain or its time limit
+            what = "node drained" if stop[0] == "drain" else "time limit reached"
+            return f"terminating: {what}, told at {stop[1]:g} on {where}, grace until {stop[2]:g}"
         text = f"running on {where} since {run.running.started_at:g}"
         cohort = state.ledger.borrowing_jobs.get(job_id) if state.ledger is not None else None
         if cohort is not None:

@@ -374,10 +374,10 @@ class Scheduler:
         return sorted(runs, key=lambda r: (r.started_at, r.job.id))
 
     def terminating(self) -> dict[str, Terminating]:
-        """Victims told to stop: ``{victim: (by, deadline, reason)}``, the preemptor it makes
-        room for and when its grace ends (told-at + ``Preemption.grace``; kept across
-        restarts). Jobs told to stop by a drain (``reason="drain"``) or their time limit
-        (``"time-limit"``, deadline: when told) have ``by=None``."""
+        """Victims told to stop: ``{victim: (by, deadline)}``, the preemptor it makes room
+        for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts).
+        Jobs told to stop by a drain or their time limit have ``by=None`` (a time limit's
+        deadline is when it was told: no grace); ``explain`` says which."""
         extras = self._state.extras
         out = {}
         for job_id, run in self._state.runs.items():
@@ -385,7 +385,7 @@ class Scheduler:
                 told = read_preempt(extras, job_id)
                 out[job_id] = Terminating(run.preempted_by, None if told is None else told[1])
             elif (stop := read_stop(extras, job_id)) is not None:
-                out[job_id] = Terminating(None, stop[2], stop[0])
+                out[job_id] = Terminating(None, stop[2])
         return out
 
     def nominations(self) -> dict[str, tuple[str, ...]]:

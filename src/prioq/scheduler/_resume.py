@@ -34,13 +34,12 @@ _ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+>")
 
 
 class Terminating(NamedTuple):
-    """A victim told to stop: the preemptor it makes room for (``None`` for a drain or a time
-    limit), when its grace ends (``None`` only for a victim told to stop by a prioq that did
-    not record it), and why: ``"preemption"``, ``"drain"`` or ``"time-limit"``."""
+    """A victim told to stop: the preemptor it makes room for (``None`` for a job told to stop
+    by a drain or its time limit), and when its grace ends (``None`` only for a victim told
+    to stop by a prioq that did not record it)."""
 
     by: str | None
     deadline: float | None
-    reason: str = "preemption"
 
 
 @attrs.frozen(slots=True, kw_only=True)
