@@ -438,3 +438,13 @@ def test_memory_store_keeps_selection_fields() -> None:
     job = Job(id="j", submitted_at=0, node_selector={"fleet": "n"}, tolerations=["x"], time_limit=5)
     s.submit(job, 0)
     assert Scheduler(store=store).get("j") == job
+
+
+def test_bench_selection_toy_prints_its_ratios() -> None:
+    import subprocess
+    import sys
+
+    bench = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_selection.py"
+    out = subprocess.run([sys.executable, str(bench), "--toy"], check=True, capture_output=True, text=True).stdout
+    assert "1. one cycle" in out and "2. saturated fleet" in out and "3. view upkeep" in out
+    assert out.count("100 started") == 3  # every job placed, with or without selection

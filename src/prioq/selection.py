@@ -59,7 +59,7 @@ def _label_text(value: object, what: str, error: type[InvalidValue]) -> str:
     return value
 
 
-@attrs.frozen(slots=True, kw_only=True)
+@attrs.frozen(slots=True, kw_only=True, cache_hash=True)  # hashed on every placement (selection keys)
 class LabelRequirement:
     """One requirement on a node's labels: ``key`` ``operator`` ``values``.
 
@@ -112,7 +112,7 @@ class LabelRequirement:
         return f"{self.key} {word} ({','.join(self.values)})"
 
 
-@attrs.frozen(slots=True)
+@attrs.frozen(slots=True, cache_hash=True)
 class Selector:
     """Labels a node must have: every requirement holds (an empty selector selects every node).
 
@@ -168,7 +168,7 @@ class Selector:
 _EMPTY = Selector()
 
 
-@attrs.frozen(slots=True, kw_only=True)
+@attrs.frozen(slots=True, kw_only=True, cache_hash=True)  # hashed on every placement (selection keys)
 class Taint:
     """A node's taint: jobs that do not tolerate it are not placed there (``NoSchedule``).
 
@@ -198,7 +198,7 @@ class Taint:
         return f"{self.key}{'=' + self.value if self.value else ''}:{self.effect}"
 
 
-@attrs.frozen(slots=True, kw_only=True)
+@attrs.frozen(slots=True, kw_only=True, cache_hash=True)  # hashed on every placement (selection keys)
 class Toleration:
     """A job's toleration of taints (Kubernetes semantics).
 

@@ -86,6 +86,9 @@ class SelectionState:
         self._views: dict[Hashable, NodeIndex] = {}
         self._restricted: bool | None = None
         self._limits: list[tuple[float, str]] | None = None
+        # (label key, value) -> ids of the nodes with it, in node order: a view of an ``In``
+        # selector is built from its candidates, not from every node (derived, like views)
+        self._by_label: dict[tuple[str, str], list[str]] | None = None
 
     def _reset_selection(self) -> None:
         """Forget every derived structure (after a rollback, or a change of eligibility)."""
@@ -93,6 +96,7 @@ class SelectionState:
         self._views.clear()
         self._restricted = None
         self._limits = None
+        self._by_label = None
 
     def _load_selection(self) -> None:
         """After a load: jobs told to stop are no preemption candidates."""
@@ -136,12 +140,34 @@ class SelectionState:
             if len(self._views) >= _MAX_VIEWS:
                 self.index.drop_views()
                 self._views.clear()
-            if sel is not None and sel[2]:  # allowed ids: only those are looked at
-                nodes = [self.index.get(nid) for nid in sel[2] if nid in self.index]
-            else:
-                nodes = list(self.index)
+            nodes = self._candidates(sel)
             view = self._views[sel] = self.index.view(ns.id for ns in nodes if self.is_eligible(sel, ns))
         return view
+
+    def _candidates(self, sel: Selection | None) -> list[NodeState]:
+        """The nodes that may be eligible for ``sel``, in node order: its allowed ids, or the
+        nodes carrying one of the values of its narrowest ``In`` requirement, or every node.
+        O(candidates), plus O(n) to build the label index once per change of eligibility."""
+        index = self.index
+        if sel is None:
+            return list(index)
+        if sel[2]:  # allowed ids: only those are looked at
+            return sorted((index.get(nid) for nid in sel[2] if nid in index), key=lambda ns: ns.order)
+        if self._by_label is None:
+            by_label: dict[tuple[str, str], list[str]] = {}
+            for ns in index:
+                for item in ns.node.labels.items():
+                    by_label.setdefault(item, []).append(ns.id)
+            self._by_label = by_label
+        best: list[str] | None = None
+        for r in sel[0].requirements:
+            if r.operator == "In":
+                ids = [nid for v in r.values for nid in self._by_label.get((r.key, v), ())]
+                if best is None or len(ids) < len(best):
+                    best = ids
+        if best is None:
+            return list(index)
+        return sorted((index.get(nid) for nid in set(best)), key=lambda ns: ns.order)
 
     def index_for(self, job: Job) -> NodeIndex:
         """:meth:`placement_index` of ``job``'s selection. O(1) once built."""
