@@ -445,6 +445,7 @@ def test_bench_selection_toy_prints_its_ratios() -> None:
     import sys
 
     bench = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_selection.py"
-    out = subprocess.run([sys.executable, str(bench), "--toy"], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([sys.executable, str(bench), "--toy"], check=True, capture_output=True,
+                         text=True).stdout
     assert "1. one cycle" in out and "2. saturated fleet" in out and "3. view upkeep" in out
     assert out.count("100 started") == 3  # every job placed, with or without selection
