@@ -449,3 +449,31 @@ def test_bench_selection_toy_prints_its_ratios() -> None:
                          text=True).stdout
     assert "1. one cycle" in out and "2. saturated fleet" in out and "3. view upkeep" in out
     assert out.count("100 started") == 3  # every job placed, with or without selection
+
+
+def test_the_simulator_stops_a_job_at_its_time_limit() -> None:
+    from prioq.sim import Workload, simulate, strategy
+
+    jobs = [Job(id="long", submitted_at=0, duration=100, request="cpu=1", time_limit=10),
+            Job(id="next", submitted_at=1, duration=5, request="cpu=1")]
+    result = simulate(Workload(name="w", jobs=jobs, nodes=[Node(id="n", capacity="cpu=1")]), strategy("fifo"))
+    times = {r.job_id: (r.started_at, r.finished_at) for r in result.records}
+    assert times == {"long": (0, 10), "next": (10, 15)}
+
+
+def test_async_scheduler_cordons_and_drains() -> None:
+    import asyncio
+
+    from prioq.aio import AsyncScheduler
+
+    async def run() -> None:
+        async with AsyncScheduler(Scheduler(fleet("n0", "n1"))) as s:
+            await s.submit(Job(id="a", submitted_at=0, request="cpu=1", allowed_nodes=["n0"]), 0)
+            await s.schedule(0)
+            await s.cordon_node("n1", 1)
+            assert await s.cordoned() == {"n1": "cordoned"}
+            assert [d.job_id for d in await s.drain_node("n0", 2)] == ["a"]
+            await s.uncordon_node("n1", 3)
+            assert await s.cordoned() == {"n0": "drained"}
+
+    asyncio.run(run())

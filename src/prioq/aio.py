@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar
 
 from prioq import _validate as v
-from prioq.model import Decision, Job, Node, PendingJob, Running
+from prioq.model import Decision, Job, Node, PendingJob, Preempt, Running
 from prioq.policy import Policy
 from prioq.resources import Resources
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
@@ -163,6 +163,18 @@ class AsyncScheduler:
 
     async def remove_node(self, node_id: str, now: float) -> list[str]:
         return await self.call(lambda s: s.remove_node(node_id, now))
+
+    async def cordon_node(self, node_id: str, now: float) -> None:
+        await self.call(lambda s: s.cordon_node(node_id, now))
+
+    async def uncordon_node(self, node_id: str, now: float) -> None:
+        await self.call(lambda s: s.uncordon_node(node_id, now))
+
+    async def drain_node(self, node_id: str, now: float) -> list[Preempt]:
+        return await self.call(lambda s: s.drain_node(node_id, now))
+
+    async def cordoned(self) -> dict[str, str]:
+        return await self.call(lambda s: s.cordoned())
 
     # ------------------------------------------------------------------ what to do
 
