@@ -477,3 +477,28 @@ def test_async_scheduler_cordons_and_drains() -> None:
             assert await s.cordoned() == {"n0": "drained"}
 
     asyncio.run(run())
+
+
+def test_postgresql_keeps_selection_cordons_and_stops(postgres_url: str) -> None:
+    import secrets
+
+    from test_storage_postgres import drop_schema, pg
+
+    schema = f"sel_{secrets.token_hex(4)}"
+    try:
+        nodes = [*fleet("n0", "n1"), Node(id="t0", capacity="cpu=4", taints=["gpu=a:NoSchedule"])]
+        s = Scheduler(nodes, store=pg(postgres_url, schema))
+        job = Job(id="u", submitted_at=0, request="cpu=1", time_limit=5, tolerations=["gpu=a:NoSchedule"],
+                  node_selector=[LabelRequirement(key="fleet", operator="DoesNotExist")],
+                  allowed_nodes=["t0"])
+        s.submit(job, 0)
+        s.schedule(0)
+        s.cordon_node("n0", 1)
+        assert s.schedule(5) == [Stop(job_id="u", node_ids=("t0",))]
+        s._state.store.close()  # type: ignore[attr-defined]
+        again = Scheduler(store=pg(postgres_url, schema))
+        assert again.get("u") == job and again.nodes == nodes
+        assert again.cordoned() == {"n0": "cordoned"} and again.terminating() == {"u": (None, 5.0)}
+        again._state.store.close()  # type: ignore[attr-defined]
+    finally:
+        drop_schema(postgres_url, schema)

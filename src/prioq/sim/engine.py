@@ -287,7 +287,8 @@ class _Run:
     def on_tick(self, payload: object) -> None:
         """A periodic cycle: the next tick is queued while there is work left. (A tick with a
         payload is a job's time limit: only the cycle after it, which stops the job.)"""
-        if payload is None and self.interval is not None and (self.arrived < len(self.jobs) or len(self.sched)):
+        work_left = self.arrived < len(self.jobs) or len(self.sched)
+        if payload is None and self.interval is not None and work_left:
             self.push(self.now + self.interval, _TICK, None)
 
     # ------------------------------------------------------------------ decisions
