@@ -457,6 +457,7 @@ class Scheduler:
         """Invariant check for stress tests (O(everything))."""
         s = self._state
         s.index._check()
+        s._check_selection()
         s.queue._check()
         used: dict[str, Resources] = {ns.id: Resources() for ns in s.index}
         for job_id, run in s.runs.items():

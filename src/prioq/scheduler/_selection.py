@@ -169,6 +169,14 @@ class SelectionState:
             return list(index)
         return sorted((index.get(nid) for nid in set(best)), key=lambda ns: ns.order)
 
+    def _check_selection(self) -> None:
+        """Invariant check for stress tests: every view holds exactly its selection's eligible
+        nodes, filed by their current free capacity."""
+        for sel, view in self._views.items():
+            view._check()
+            assert {ns.id for ns in view} == {ns.id for ns in self.index if self.is_eligible(sel, ns)}, sel  # type: ignore[arg-type]
+            assert all(view.get(ns.id) is ns for ns in self.index if ns.id in view)
+
     def index_for(self, job: Job) -> NodeIndex:
         """:meth:`placement_index` of ``job``'s selection. O(1) once built."""
         return self.placement_index(selection(job))
