@@ -377,7 +377,7 @@ class Scheduler:
         """Victims told to stop: ``{victim: (by, deadline)}``, the preemptor it makes room
         for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts).
         Jobs told to stop by a drain or their time limit have ``by=None`` (a time limit's
-        deadline is when it was told: no grace); ``explain`` says which."""
+        deadline is when it was told: no grace); ``explain`` says which. By job id."""
         extras = self._state.extras
         out = {}
         for job_id, run in self._state.runs.items():
@@ -386,7 +386,7 @@ class Scheduler:
                 out[job_id] = Terminating(run.preempted_by, None if told is None else told[1])
             elif (stop := read_stop(extras, job_id)) is not None:
                 out[job_id] = Terminating(None, stop[2])
-        return out
+        return dict(sorted(out.items()))  # by id: the same order whatever calls failed before
 
     def nominations(self) -> dict[str, tuple[str, ...]]:
         """Preemptors waiting for their victims, with the nodes they will get."""
