@@ -502,3 +502,18 @@ def test_postgresql_keeps_selection_cordons_and_stops(postgres_url: str) -> None
         again._state.store.close()  # type: ignore[attr-defined]
     finally:
         drop_schema(postgres_url, schema)
+
+
+def test_status_and_unmet_demand_respect_selection() -> None:
+    """After the merge with status() and unmet_demand(): a job's node classes are the nodes it may
+    use, and a job whose selection no node meets is unmet demand (an autoscaler must add one)."""
+    s = Scheduler([Node(id="d0", capacity="cpu=4", labels={"fleet": "dev"}),
+                   Node(id="p0", capacity="cpu=8", labels={"fleet": "prod"})])
+    dev = {"fleet": "dev"}
+    s.submit_many([Job(id=j, submitted_at=0, request="cpu=4", node_selector=dev) for j in "ab"], 0)
+    s.submit(Job(id="c", submitted_at=0, request="cpu=1", node_selector={"fleet": "gpu"}), 0)
+    s.schedule(0)
+    (fit,) = s.status("b", 0).misfits  # p0 has room, but b may not use it
+    assert fit.node_ids == ("d0",) and fit.fit_now == 0
+    (demand,) = s.unmet_demand(0)
+    assert demand.job_ids == ("c",) and demand.why == "unsatisfiable"

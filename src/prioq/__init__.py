@@ -27,6 +27,7 @@ from prioq.errors import (
     UnknownJob,
     UnknownNode,
 )
+from prioq.events import Event, EventKind, EventPage
 from prioq.fairshare import FairShare, Weights
 from prioq.model import (
     Decision,
@@ -64,6 +65,7 @@ from prioq.resources import (
 )
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
 from prioq.selection import LabelRequirement, Selector, Taint, Toleration
+from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -77,10 +79,14 @@ __all__ = [
     "SCHEDULING",
     "AgingPolicy",
     "Decision",
+    "Demand",
     "DependencyCycle",
     "Device",
     "DuplicateJob",
     "DuplicateNode",
+    "Event",
+    "EventKind",
+    "EventPage",
     "FairShare",
     "FragmentationAware",
     "GPURequest",
@@ -94,6 +100,7 @@ __all__ = [
     "InvalidType",
     "InvalidValue",
     "Job",
+    "JobStatus",
     "LabelRequirement",
     "Labels",
     "LinearAging",
@@ -102,6 +109,7 @@ __all__ = [
     "NoAging",
     "Node",
     "NodeChanges",
+    "NodeClassFit",
     "NodeIndex",
     "NodeState",
     "NotLeader",
@@ -115,12 +123,14 @@ __all__ = [
     "Preemption",
     "PrioqError",
     "PriorityClass",
+    "PriorityParts",
     "PriorityQueue",
     "QueryStore",
     "Quota",
     "Quotas",
     "Range",
     "Reason",
+    "Reservation",
     "ResourceRequest",
     "Resources",
     "Running",

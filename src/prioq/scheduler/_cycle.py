@@ -250,7 +250,7 @@ class Cycle:
         order could decide nothing (no reservation left to make, no preemption). ``None``: the
         group's members are visited in order. O(placement) once per request shape."""
         s = self.state
-        if s.unsatisfiable(job, selection(job)):  # never reserves nor preempts
+        if s.unsatisfiable(job):  # never reserves nor preempts
             return _never(s, job)
         if s.policy.preemption.enabled or self._reservation_open() or not self._no_room(job):
             return None
@@ -425,7 +425,7 @@ class Cycle:
                 )
         if s.policy.queueing == "strict" and self.blocked is not None:
             return Reason.BLOCKED, f"strict queueing: {self.blocked} ahead of it cannot start"
-        if s.unsatisfiable(job, selection(job)):
+        if s.unsatisfiable(job):
             self._maybe_park(job)
             return _never(s, job)
         if s.ledger is not None and job.owner is not None and s.ledger.quota(job.owner) is not None:
@@ -621,7 +621,7 @@ class Cycle:
                 fits_before += 1
         self.fits_before[shape] = (fits_before, len(self.touched))
         if fits_before >= job.nodes:
-            return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
+            return Reason.PRIORITY, "jobs started before it in the last cycle took the capacity it fits"
         return Reason.RESOURCES, s.resources_message(shape)
 
 

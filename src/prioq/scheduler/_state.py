@@ -39,7 +39,7 @@ from prioq.scheduler._placement_state import PlacementState
 from prioq.scheduler._quota_state import QuotaState
 from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.scheduler._selection import STOP_PREFIX, SelectionState
-from prioq.selection import Selection
+from prioq.selection import Selection, selection
 from prioq.storage import Snapshot, Store
 
 __all__ = ["Caches", "Run", "State"]
@@ -329,10 +329,10 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
             self.caches.capable[key] = nodes
         return nodes
 
-    def unsatisfiable(self, job: Job, sel: Selection | None = None) -> bool:
-        """No node (of those selection ``sel`` may use) could ever hold it, even empty.
-        O(1) after the first look per request shape."""
-        return len(self.capable_nodes(job.request, sel)) < job.nodes
+    def unsatisfiable(self, job: Job) -> bool:
+        """No node it may use (its selection; tainted and cordoned nodes left out) could ever
+        hold it, even empty. O(1) after the first look per request shape."""
+        return len(self.capable_nodes(job.request, selection(job))) < job.nodes
 
     def victims_of(self, preemptor: str) -> list[str]:
         """Running jobs told to stop for ``preemptor``, sorted. O(v log v) for its v victims."""
