@@ -315,7 +315,7 @@ class Start:
 PREEMPT_REASONS = ("preemption", "drain")
 
 
-@attrs.frozen(slots=True, kw_only=True)
+@attrs.frozen(slots=True, kw_only=True, repr=False)
 class Preempt:
     """Decision: stop victim ``job_id`` (on ``node_ids``) within ``grace`` seconds so ``by`` can run.
 
@@ -340,6 +340,12 @@ class Preempt:
         else:
             identifier(self.by, f"preempt {self.job_id}: by")
         number(self.grace, f"preempt {self.job_id}: grace", minimum=0)
+
+    def __repr__(self) -> str:
+        # the reason only when it is not the usual one: preemptions print as they always did
+        why = "" if self.reason == "preemption" else f", reason={self.reason!r}"
+        return (f"Preempt(job_id={self.job_id!r}, node_ids={self.node_ids!r}, by={self.by!r}, "
+                f"grace={self.grace!r}{why})")
 
 
 @attrs.frozen(slots=True, kw_only=True)
