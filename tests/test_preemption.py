@@ -231,3 +231,42 @@ def test_a_cycle_never_starts_and_preempts_the_same_job() -> None:
     preempted = {d.job_id for d in decisions if isinstance(d, prioq.Preempt)}
     assert started == {"A"} and not preempted & started
     s._check()
+
+
+@settings(max_examples=150)
+@given(
+    policy=st.sampled_from(["never", "lower-priority", "lower-or-newer-equal"]),
+    min_runtime=st.sampled_from([0.0, 5.0, 30.0]),
+    victims=st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from([0.0, 1.0, 2.0]), st.integers(0, 3), st.booleans(),
+                  st.sampled_from([0.0, 10.0, 25.0]), st.booleans()),
+        max_size=8,
+    ),
+    priority=st.integers(0, 4),
+    seq=st.integers(0, 3),
+)
+def test_eligible_victims_are_exactly_those_may_preempt_allows(
+    policy: Any, min_runtime: float, victims: list[tuple[int, float, int, bool, float, bool]],
+    priority: int, seq: int,
+) -> None:
+    # the planner's hot loop (_eligible) inlines may_preempt: the same answer for every victim
+    from prioq.preemption import _eligible
+
+    pol = Preemption(policy=policy, min_runtime=min_runtime)
+    preemptor = Job(id="p1", submitted_at=1.0, priority=priority)
+    on_node: dict[str, Candidate] = {}
+    candidates: dict[str, Candidate] = {}
+    for i, (prio, sub, vseq, preemptible, started, listed) in enumerate(victims):
+        job = Job(id=f"p{i}", submitted_at=sub, priority=prio, preemptible=preemptible)
+        alloc = fit(job.request, Node(id="n", capacity="cpu=64").capacity)
+        assert alloc is not None
+        running = Running(job=job, node_ids=("n",), started_at=started, allocation=(alloc,))
+        c = Candidate(running=running, priority=float(prio), seq=vseq)
+        on_node[job.id] = c
+        if listed:
+            candidates[job.id] = c
+    now = 30.0
+    got = _eligible(on_node, candidates, pol, preemptor, float(priority), seq, now)
+    want = [c for j, c in on_node.items()
+            if j in candidates and may_preempt(pol, preemptor, float(priority), seq, c, now)]
+    assert got == want

@@ -67,3 +67,39 @@ def test_failure_is_still_remembered_when_the_started_job_is_protected() -> None
     assert [d.job_id for d in s.schedule(100)] == ["low"]
     assert s.schedule(105) == []
     assert s.schedule(110) == [Preempt(job_id="low", node_ids=("n0",), by="high", grace=0)]
+
+
+def test_a_node_with_only_protected_jobs_is_remembered_only_until_the_protection_ends() -> None:
+    # A node whose lower jobs are all inside min_runtime has nothing to evict: its node plan
+    # (Caches.node_plans) is remembered as "nothing here" while the node is unchanged --
+    # but only until the protection ends, even when the state version moved in between
+    # (so the failure cache does not answer first).
+    pol = Policy(aging=POLICY.aging, preemption=Preemption(policy="lower-priority", min_runtime=100))
+    s = Scheduler([Node(id="a", capacity="gpu=A100:2"), Node(id="b", capacity="gpu=A100:1")], policy=pol)
+    s.submit(Job(id="low", submitted_at=0, priority=1, request="gpu=2"), 0)
+    s.submit(Job(id="other", submitted_at=0, priority=1, request="gpu=1"), 0)
+    assert {d.job_id for d in s.schedule(0)} == {"low", "other"}
+    s.submit(Job(id="high", submitted_at=10, priority=100, request="gpu=2"), 10)
+    assert s.schedule(10) == []  # low is protected until 100
+    memo = s._state.caches.node_plans
+    assert any(plan is None and 99 < until <= 100 for plan, until in memo.get("a", {}).values())
+    s.release("other", 50)  # the version moves; node a does not change
+    assert s.schedule(50) == []
+    assert s.schedule(99) == []
+    assert s.schedule(100) == [Preempt(job_id="low", node_ids=("a",), by="high", grace=0)]
+
+
+def test_capable_node_ids_follow_node_changes() -> None:
+    # The ids of the nodes that could hold a request are kept across cycles (Caches.capable_ids)
+    # only while the list of capable nodes they came from is current: a node added or
+    # removed replaces that list, and the ids with it.
+    from prioq.scheduler._preempting import Preempting
+
+    s = Scheduler([Node(id="a", capacity="gpu=A100:2")], policy=POLICY)
+    request = Job(id="q", submitted_at=0, request="gpu=2").request
+    assert Preempting(s._state, 0, set())._capable_ids(request) == {"a"}
+    assert Preempting(s._state, 0, set())._capable_ids(request) == {"a"}  # kept
+    s.add_node(Node(id="b", capacity="gpu=A100:4"), 1)
+    assert Preempting(s._state, 1, set())._capable_ids(request) == {"a", "b"}
+    s.remove_node("a", 2)
+    assert Preempting(s._state, 2, set())._capable_ids(request) == {"b"}

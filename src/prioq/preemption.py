@@ -448,7 +448,6 @@ class CandidateIndex:
             self._stale.clear()
 
     def _file(self, ns: NodeState) -> None:
-        self._unfile(ns.id)
         jobs = self.on_node.get(ns.id)
         by_prio: dict[float, list[float]] = {}  # priority -> [GPU milli, latest start]
         for c in (jobs or {}).values():
@@ -472,9 +471,14 @@ class CandidateIndex:
                     key = (prio, -latest, ns.id)
                     break
             keys.append(key)
-        for level, key in zip(self._lists, keys, strict=True):
-            if key is not None:
-                level.add(key)
+        # only the levels whose key changed are touched (a start or a stop moves a few)
+        old = self._keys.get(ns.id) or (None,) * (GPU_LEVELS + 1)
+        for level, key, prev in zip(self._lists, keys, old, strict=True):
+            if key != prev:
+                if prev is not None:
+                    level.remove(prev)
+                if key is not None:
+                    level.add(key)
         self._keys[ns.id] = tuple(keys)
 
     def level(self, request: ResourceRequest) -> int:
@@ -505,11 +509,28 @@ class CandidateIndex:
 
 
 def _eligible(
-    ns: NodeState, on_node: Mapping[str, Candidate], candidates: Mapping[str, Candidate],
-    ok: Callable[[Candidate], bool],
+    on_node: Mapping[str, Candidate], candidates: Mapping[str, Candidate], policy: Preemption,
+    preemptor: Job, priority: float, seq: int, now: float,
 ) -> list[Candidate]:
+    """The candidates on a node that ``preemptor`` may evict: :func:`may_preempt`, with
+    what does not depend on the victim taken out of the loop (the hot loop of a plan)."""
     # in any order: _node_plan sorts them by importance (a total order), sums are exact
-    return [c for j, c in on_node.items() if j in candidates and ok(c)]
+    if policy.policy == "never":
+        return []
+    min_runtime = policy.min_runtime
+    if policy.policy != "lower-or-newer-equal":
+        return [
+            c for j, c in on_node.items()
+            if c.priority < priority and j in candidates and c.running.job.preemptible
+            and not now - c.running.started_at < min_runtime
+        ]
+    tie = (preemptor.submitted_at, seq, preemptor.id)
+    return [
+        c for j, c in on_node.items()
+        if j in candidates and c.running.job.preemptible and not now - c.running.started_at < min_runtime
+        and (c.priority < priority or (
+            c.priority == priority and (c.running.job.submitted_at, c.seq, c.running.job.id) > tie))
+    ]
 
 
 def plan_preemption(
@@ -565,9 +586,6 @@ def plan_preemption(
     """
     k = preemptor.nodes
     strict = policy.policy == "lower-priority"
-
-    def ok(c: Candidate) -> bool:
-        return may_preempt(policy, preemptor, priority, seq, c, now)
 
     def ranks_below(t: float) -> bool:
         return t < priority or (t == priority and not strict)
@@ -634,10 +652,11 @@ def plan_preemption(
                     plans.sort(key=lambda p: p.score)
                 continue
         on_node = cindex.on_node.get(nid, {})
-        eligible = _eligible(ns, on_node, candidates, ok)
+        eligible = _eligible(on_node, candidates, policy, preemptor, priority, seq, now)
         if not eligible and t != _NEG:
-            continue
-        plan = _node_plan(preemptor.request, ns, eligible, policy, now, allow, allowed)
+            plan = None  # nothing to evict here (protected by min_runtime, not preemptible)
+        else:
+            plan = _node_plan(preemptor.request, ns, eligible, policy, now, allow, allowed)
         if mkey is not None and memo is not None:
             memo.setdefault(nid, {})[mkey] = (plan, _protection_ends(on_node, policy, now))
         if plan is not None:

@@ -266,10 +266,10 @@ class NodeIndex:
     def _whole_candidates(self, models: list[GPU], k: int, prefer: Prefer) -> Iterator[NodeState]:
         buckets = [(w, b) for (m, w), b in self._whole.items() if w >= k and m in models]
         if prefer == "first":
-            yield from heapq.merge(*(b for _, b in buckets), key=_order)
+            yield from _merged([b for _, b in buckets])
             return
         for w in sorted({w for w, _ in buckets}, reverse=prefer == "spread"):
-            yield from heapq.merge(*(b for bw, b in buckets if bw == w), key=_order)
+            yield from _merged([b for bw, b in buckets if bw == w])
 
     def _share_candidates(self, models: list[GPU], milli: int, prefer: Prefer) -> Iterator[NodeState]:
         seen: set[str] = set()
@@ -277,12 +277,10 @@ class NodeIndex:
             (s, self._share[m][s]) for m in models if m in self._share for s in self._share[m].irange(milli)
         ]
         if prefer == "first":
-            merged: Iterable[NodeState] = heapq.merge(*(b for _, b in lists), key=_order)
+            merged: Iterable[NodeState] = _merged([b for _, b in lists])
         else:
             shares = sorted({s for s, _ in lists}, reverse=prefer == "spread")
-            merged = (
-                ns for s in shares for ns in heapq.merge(*(b for bs, b in lists if bs == s), key=_order)
-            )
+            merged = (ns for s in shares for ns in _merged([b for bs, b in lists if bs == s]))
         for ns in merged:
             if ns.id not in seen:
                 seen.add(ns.id)
@@ -302,3 +300,11 @@ class NodeIndex:
                     assert ns in self._share[m][s]
         whole_total = sum(len(b) for b in self._whole.values())
         assert whole_total == sum(1 for f in self._filed.values() for (_, w, _) in f if w)
+
+
+def _merged(buckets: list[SortedKeyList[NodeState, Any]]) -> Iterable[NodeState]:
+    """The buckets' nodes merged in node order: a single bucket (the usual case: one GPU
+    model) as it is, without ``heapq.merge``'s per-item cost."""
+    if len(buckets) == 1:
+        return buckets[0]
+    return heapq.merge(*buckets, key=_order)

@@ -27,6 +27,9 @@ class Caches:
     capable: dict[Hashable, list[NodeState]] = attrs.Factory(dict)
     """request (or (request, selection)) -> nodes whose capacity could ever hold it (among those
     the selection may use); cleared on node changes, cordons and uncordons."""
+    capable_ids: dict[Hashable, tuple[list[NodeState], frozenset[str]]] = attrs.Factory(dict)
+    """the same key -> (the ``capable`` list it was built from, that list's node ids): valid
+    while ``capable`` holds that very list (node changes replace it)."""
     preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
     """preemption-plan key -> (state version, expiry): a plan that failed stays failed
     until the version changes or a running job's min_runtime protection ends."""
@@ -43,6 +46,7 @@ class Caches:
 
     def reset(self) -> None:
         self.capable.clear()
+        self.capable_ids.clear()
         self.preempt_fail.clear()
         self.messages.clear()
         self.reservation = None

@@ -93,7 +93,7 @@ class Cycle:
             for family, tiers in pend.tiers.items():
                 order = sorted(tiers)
                 best: Fraction | int | None = None  # the best head's effective priority so far
-                while order and (best is None or top is None or order[-1] + top >= best):
+                while order and (best is None or top is None or pend.in_key_units(order[-1] + top) >= best):
                     entry = head_of(tiers[order.pop()])
                     heap.append(entry)
                     eff = entry[0][0]
@@ -565,11 +565,16 @@ class Cycle:
         s = self.state
         index = s.index_for(job)  # its eligible nodes only (node selection, cordons)
         seen_full = s.caches.no_room.get(shape) if job.nodes == 1 else None
-        if seen_full is not None and still_no_room(s.policy.placement, job.request, s.index, seen_full):
-            # no room when last looked (maybe cycles ago), and no node changed since has any
-            self.no_room.add(shape)
-            s.caches.remember_no_room(shape, s.index.clock)
-            return None
+        if seen_full is not None:
+            if still_no_room(s.policy.placement, job.request, s.index, seen_full):
+                # no room when last looked (maybe cycles ago), and no node changed since has any
+                self.no_room.add(shape)
+                s.caches.remember_no_room(shape, s.index.clock)
+                return None
+            # room again somewhere: the mark is stale, and every later look would re-check
+            # the same (growing) list of changed nodes; the walk below tells, and a walk
+            # that finds no room sets a fresh mark
+            del s.caches.no_room[shape]
         if job.nodes == 1 and self.claims:  # one walk tells both (see place_with_room)
             one, anywhere = place_with_room(
                 self.state.policy.placement, job.request, index, self.claims.allow_for(job)

@@ -57,14 +57,17 @@ from prioq.fairshare import Ledger, Rank
 from prioq.model import Job
 from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
 from prioq.queue.aging import NoAging
+from prioq.scheduler._keys import LinearKeys
 
 __all__: list[str] = []
 
 Shape = Hashable
 OrderKey = tuple[Fraction | int | tuple[float, float], Rank, float, int, str]
 """(-effective priority, owner rank, submitted_at, seq, id): the first is an int or a
-Fraction, or (fair share term, no aging) the exact sum as a :func:`_two_sum` pair; one
-scheduler's keys all have the same kind."""
+Fraction, or (fair share term, no aging) the exact sum as a :func:`_two_sum` pair; under
+``LinearAging`` (fair share's term mode aside) the exact value times a constant power of
+two, an int (:class:`~prioq.scheduler._keys.LinearKeys`); one scheduler's keys all have
+the same kind and units."""
 
 
 _FLOOR_RANK: Rank = ((-1, 0.0),)
@@ -138,6 +141,9 @@ class Pending:
         self.aging = aging
         self.fair = fair
         self.no_aging = type(aging) is NoAging
+        # LinearAging's keys in exact ints, except where fair share's term (a float of any
+        # exponent) is added to the effective priority
+        self.linear = None if fair is not None and fair.fair.mode == "term" else LinearKeys.of(aging)
         self.active = PriorityQueue(aging=aging)
         self.parked: dict[Shape, PriorityQueue] = {}
         # per shape, (duration, seq, id) of members with a duration, a heap cleaned lazily:
@@ -336,11 +342,22 @@ class Pending:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
             if isinstance(shape, Tier):
                 self.tiers.setdefault(shape.family, {})[shape.priority] = shape
-        queue.push(job, seq=seq)
+        self._push_now(queue, job, seq)
         self.where[job_id] = shape
         self._join_group(job, seq, shape)
         if job.duration is not None:
             heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
+
+    def _push_now(self, queue: PriorityQueue, job: Job, seq: int) -> None:
+        """Push a job moving out of the active queue at the active queue's clock (the latest
+        ``now`` seen), so that it is filed at its aging phase as of then: a queue that no
+        cycle peeks for a while (a lower tier) would otherwise replay each of its jobs'
+        aging events from the wait's start on its first peek. O(log n)."""
+        now, last = self.active.last_now, queue.last_now
+        if now is not None and (last is None or last <= now):
+            queue.push(job, seq=seq, now=now)
+        else:
+            queue.push(job, seq=seq)
 
     def unpark(self, job_id: str) -> None:
         """Unpark a parked job: move it back to the active queue, keeping its seq. O(log n)."""
@@ -377,7 +394,7 @@ class Pending:
     def hold(self, job_id: str) -> None:
         """Hold an active job out of cycles, keeping its seq. O(log n)."""
         seq = self.active.seq_of(job_id)
-        self.held.push(self.active.remove(job_id), seq=seq)
+        self._push_now(self.held, self.active.remove(job_id), seq)
 
     def wake(self, job_id: str) -> bool:
         """Back to the active queue if held, keeping its seq; whether it was held. O(log n)."""
@@ -408,11 +425,8 @@ class Pending:
         term to the effective priority (docs/fairness.md). O(1) (O(depth) with fair share).
         ``job`` as the queues hold it: a lifted job's copy (see :class:`Lift`)."""
         fair = self.fair
-        eff: Fraction | int
-        if self.no_aging:
-            eff = job.priority  # without aging: the int priority (the hot path of a cycle)
-        else:
-            eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
+        # without aging: the int priority (the hot path of a cycle)
+        eff = job.priority if self.no_aging else self._eff(job, now)
         if fair is None:
             return (-eff, (), job.submitted_at, seq, job.id)
         rank = fair.rank(job.owner, now)
@@ -432,11 +446,7 @@ class Pending:
         job = queue.peek(now)
         fair = self.fair
         assert fair is not None
-        eff: Fraction | int
-        if self.no_aging:
-            eff = job.priority
-        else:
-            eff = _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
+        eff = job.priority if self.no_aging else self._eff(job, now)
         first: Fraction | int | tuple[float, float] = -eff
         if fair.fair.mode == "term":  # no member's term exceeds term_weight
             if self.no_aging:
@@ -445,6 +455,16 @@ class Pending:
             else:
                 first = _fast(-(eff + Fraction(fair.fair.term_weight)))
         return (first, _FLOOR_RANK, -math.inf, -1, ""), job
+
+    def _eff(self, job: Job, now: float) -> Fraction | int:
+        """The effective priority as the keys hold it (exact; see :data:`OrderKey`). O(1)."""
+        if self.linear is not None:
+            return self.linear.effective(job.priority, job.submitted_at, now)
+        return _fast(exact_effective_priority(self.aging, job.priority, job.submitted_at, now))
+
+    def in_key_units(self, value: int | Fraction) -> int | Fraction:
+        """An effective-priority value in the units of the keys' first element. O(1)."""
+        return value if self.linear is None else self.linear.scaled(value)
 
     def stale(self, key: OrderKey, job: Job, now: float) -> bool:
         """Whether ``key`` no longer holds for ``job``: its owner's rank moved since (starts in

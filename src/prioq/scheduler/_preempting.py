@@ -98,7 +98,6 @@ class Preempting:
             self._memo.clear()
         # (request, gang size) -> highest priority that found no victims this cycle
         self._failed_at: dict[tuple[ResourceRequest, int, float | None, Selection | None], float] = {}
-        self._capable: dict[tuple[ResourceRequest, Selection | None], frozenset[str]] = {}
         # disruption budgets, counted once per cycle on first use
         self._disruptions: Disruptions | None = None
         # jobs started earlier in this cycle that a later plan might have evicted:
@@ -250,12 +249,15 @@ class Preempting:
 
     def _capable_ids(self, request: ResourceRequest, sel: Selection | None) -> frozenset[str]:
         """Ids of the nodes that could ever hold ``request`` among those selection ``sel`` may
-        use, once per cycle, request and selection."""
-        ids = self._capable.get((request, sel))
-        if ids is None:
-            ids = self._capable[(request, sel)] = frozenset(
-                ns.id for ns in self.state.capable_nodes(request, sel))
-        return ids
+        use: built once per list of capable nodes (:meth:`State.capable_nodes`, rebuilt after
+        node changes, cordons and uncordons). O(1)."""
+        nodes = self.state.capable_nodes(request, sel)
+        cache = self.state.caches.capable_ids
+        key = request if sel is None else (request, sel)
+        got = cache.get(key)
+        if got is None or got[0] is not nodes:
+            got = cache[key] = (nodes, frozenset(ns.id for ns in nodes))
+        return got[1]
 
     def forget_started(self, node_ids: Iterable[str]) -> None:
         """At the end of a cycle: forget the node plans of the nodes a start touched. A plan
