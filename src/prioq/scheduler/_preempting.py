@@ -247,7 +247,7 @@ class Preempting:
         s.nominate(job.id, plan.node_ids)
         return Reason.PREEMPTING, f"preempting {', '.join(plan.victims)} on {', '.join(plan.node_ids)}"
 
-    def _capable_ids(self, request: ResourceRequest, sel: Selection | None) -> frozenset[str]:
+    def _capable_ids(self, request: ResourceRequest, sel: Selection | None = None) -> frozenset[str]:
         """Ids of the nodes that could ever hold ``request`` among those selection ``sel`` may
         use: built once per list of capable nodes (:meth:`State.capable_nodes`, rebuilt after
         node changes, cordons and uncordons). O(1)."""
