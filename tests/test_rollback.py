@@ -96,6 +96,8 @@ CALLS: dict[str, Callable[[Scheduler, float], object]] = {
     "requeue": lambda s, t: s.requeue("frac", t),
     "add_node": lambda s, t: s.add_node(Node(id="x", capacity="gpu=A100:8"), t),
     "remove_node": lambda s, t: s.remove_node("n0", t),
+    "cordon_node": lambda s, t: s.cordon_node("n1", t),
+    "drain_node": lambda s, t: s.drain_node("n0", t),
 }
 
 

@@ -40,6 +40,7 @@ from prioq.model import (
     Reason,
     Running,
     Start,
+    Stop,
 )
 from prioq.ordering import RUNS_LIST, SCHEDULING, Order, Page, paginate
 from prioq.placement import NodeIndex, NodeState, PlacementPolicy
@@ -63,6 +64,7 @@ from prioq.resources import (
     why_not,
 )
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
+from prioq.selection import LabelRequirement, Selector, Taint, Toleration
 from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
@@ -99,6 +101,7 @@ __all__ = [
     "InvalidValue",
     "Job",
     "JobStatus",
+    "LabelRequirement",
     "Labels",
     "LinearAging",
     "MemoryStore",
@@ -133,11 +136,15 @@ __all__ = [
     "Resources",
     "Running",
     "Scheduler",
+    "Selector",
     "Start",
     "StepAging",
+    "Stop",
     "Store",
     "StoreError",
+    "Taint",
     "Terminating",
+    "Toleration",
     "UnknownGroup",
     "UnknownJob",
     "UnknownNode",

@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 
 from prioq import _validate as v
 from prioq.events import EventPage
-from prioq.model import Decision, Job, Node, PendingJob, Running
+from prioq.model import Decision, Job, Node, PendingJob, Preempt, Running
 from prioq.policy import Policy
 from prioq.resources import Resources
 from prioq.scheduler import DEFAULT_RETENTION, NodeChanges, Scheduler, Terminating
@@ -174,6 +174,18 @@ class AsyncScheduler:
 
     async def remove_node(self, node_id: str, now: float) -> list[str]:
         return await self.call(lambda s: s.remove_node(node_id, now))
+
+    async def cordon_node(self, node_id: str, now: float) -> None:
+        await self.call(lambda s: s.cordon_node(node_id, now))
+
+    async def uncordon_node(self, node_id: str, now: float) -> None:
+        await self.call(lambda s: s.uncordon_node(node_id, now))
+
+    async def drain_node(self, node_id: str, now: float) -> list[Preempt]:
+        return await self.call(lambda s: s.drain_node(node_id, now))
+
+    async def cordoned(self) -> dict[str, str]:
+        return await self.call(lambda s: s.cordoned())
 
     # ------------------------------------------------------------------ what to do
 

@@ -33,6 +33,7 @@ from prioq._validate import (
 )
 from prioq.errors import InvalidJob, InvalidNode, InvalidPolicy, InvalidSpec, InvalidValue
 from prioq.resources import MILLI, ResourceRequest, Resources
+from prioq.selection import Selector, Taint, Toleration, taints_of, tolerations_of
 
 __all__ = [
     "DEPENDENCY_MODES",
@@ -46,6 +47,7 @@ __all__ = [
     "Reason",
     "Running",
     "Start",
+    "Stop",
 ]
 
 
@@ -108,6 +110,22 @@ def _job_labels(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> 
 
 def _node_labels(value: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Labels:
     return _labels_of(value, InvalidNode)
+
+
+def _job_selector(value: object) -> Selector:
+    return Selector.of(value, InvalidJob)
+
+
+def _job_tolerations(value: object) -> tuple[Toleration, ...]:
+    return tolerations_of(value, InvalidJob)
+
+
+def _node_taints(value: object) -> tuple[Taint, ...]:
+    return taints_of(value, InvalidNode)
+
+
+def _allowed_nodes(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(identifiers(value, "job allowed_nodes", error=InvalidJob))))
 
 
 def _request(value: str | Mapping[str, Any] | ResourceRequest) -> ResourceRequest:
@@ -182,7 +200,12 @@ class Job:
     collection of ids, never a plain string); ``dependency``: what it waits
     for, Slurm's ``"afterany"`` (default: each has ended, however) or
     ``"afterok"`` (each has succeeded; a failed or cancelled one means the
-    job never starts) -- docs/dependencies.md. The
+    job never starts) -- docs/dependencies.md. ``node_selector`` (a
+    :class:`~prioq.selection.Selector` or a mapping like ``{"fleet": "dev"}``),
+    ``tolerations`` and ``allowed_nodes`` (ids; empty: any) restrict the nodes it
+    may run on (docs/scheduler.md#node-selection). ``time_limit``: seconds it may
+    run before the scheduler tells it to stop (a ``Stop`` decision), > 0 and exact
+    as a float. The
     scheduler's range check of ``priority`` (default 0..100) happens at
     submit. Bad fields raise :class:`~prioq.errors.InvalidJob` (wrong types:
     :class:`~prioq.errors.InvalidJobType`); a bad ``request`` spec raises
@@ -202,6 +225,10 @@ class Job:
     after: tuple[str, ...] = attrs.field(default=(), converter=_job_ids)
     labels: Labels = attrs.field(factory=Labels, converter=_job_labels)
     dependency: Literal["afterany", "afterok"] = "afterany"
+    node_selector: Selector = attrs.field(factory=Selector, converter=_job_selector)
+    tolerations: tuple[Toleration, ...] = attrs.field(default=(), converter=_job_tolerations)
+    allowed_nodes: tuple[str, ...] = attrs.field(default=(), converter=_allowed_nodes)
+    time_limit: float | None = None
 
     def __attrs_post_init__(self) -> None:
         identifier(self.id, "job id", error=InvalidJob)
@@ -215,6 +242,8 @@ class Job:
         _optional_id(self.priority_class, f"{what}: priority_class", InvalidJob)
         if self.duration is not None:
             _duration(self.duration, f"{what}: duration")
+        if self.time_limit is not None:
+            _duration(self.time_limit, f"{what}: time_limit")
         if self.dependency != "afterany":  # the common case without a call
             choice(self.dependency, DEPENDENCY_MODES, f"{what}: dependency", error=InvalidJob)
         if self.id in self.after:
@@ -228,11 +257,14 @@ class Node:
     Bad fields raise :class:`~prioq.errors.InvalidNode` (wrong types:
     :class:`~prioq.errors.InvalidNodeType`); a bad ``capacity`` raises
     :class:`~prioq.errors.InvalidSpec`, as does a GPU that is not one whole device.
+    ``taints``: :class:`~prioq.selection.Taint` values or ``"key[=value]:NoSchedule"``
+    strings; only jobs that tolerate them all are placed there.
     """
 
     id: str
     capacity: Resources = attrs.field(converter=_capacity)
     labels: Labels = attrs.field(factory=Labels, converter=_node_labels)
+    taints: tuple[Taint, ...] = attrs.field(default=(), converter=_node_taints)
 
     def __attrs_post_init__(self) -> None:
         identifier(self.id, "node id", error=InvalidNode)
@@ -280,25 +312,58 @@ class Start:
             identifier(self.job_id, "start: job_id")
 
 
-@attrs.frozen(slots=True, kw_only=True)
+PREEMPT_REASONS = ("preemption", "drain")
+
+
+@attrs.frozen(slots=True, kw_only=True, repr=False)
 class Preempt:
     """Decision: stop victim ``job_id`` (on ``node_ids``) within ``grace`` seconds so ``by`` can run.
 
-    The victim is *terminating* until the orchestrator calls ``release(job_id)``.
+    ``reason="preemption"``: ``by`` is the preemptor. ``reason="drain"``: a node it runs
+    on is drained (``Scheduler.drain_node``), ``by`` is ``None``. Either way the victim is
+    *terminating* until the orchestrator calls ``release(job_id)``, which requeues it.
     """
 
     job_id: str
     node_ids: tuple[str, ...] = attrs.field(converter=_node_ids)
-    by: str
+    by: str | None = None
     grace: float = 0.0
+    reason: Literal["preemption", "drain"] = "preemption"
 
     def __attrs_post_init__(self) -> None:
         identifier(self.job_id, "preempt: job_id")
-        identifier(self.by, f"preempt {self.job_id}: by")
+        if self.reason != "preemption":
+            choice(self.reason, PREEMPT_REASONS, f"preempt {self.job_id}: reason")
+            if self.by is not None:
+                raise InvalidValue(
+                    f"preempt {self.job_id}: a {self.reason} has no preemptor, got by={self.by!r}")
+        else:
+            identifier(self.by, f"preempt {self.job_id}: by")
         number(self.grace, f"preempt {self.job_id}: grace", minimum=0)
 
+    def __repr__(self) -> str:
+        # the reason only when it is not the usual one: preemptions print as they always did
+        why = "" if self.reason == "preemption" else f", reason={self.reason!r}"
+        return (f"Preempt(job_id={self.job_id!r}, node_ids={self.node_ids!r}, by={self.by!r}, "
+                f"grace={self.grace!r}{why})")
 
-Decision = Start | Preempt
+
+@attrs.frozen(slots=True, kw_only=True)
+class Stop:
+    """Decision: stop ``job_id`` (on ``node_ids``) now; ``reason="time-limit"``: it ran for its
+    ``Job.time_limit``. It is *terminating* until ``release(job_id)``, which ends it (outcome
+    ``"failed"`` unless given: Slurm's TIMEOUT is no success)."""
+
+    job_id: str
+    node_ids: tuple[str, ...] = attrs.field(converter=_node_ids)
+    reason: Literal["time-limit"] = "time-limit"
+
+    def __attrs_post_init__(self) -> None:
+        identifier(self.job_id, "stop: job_id")
+        choice(self.reason, ("time-limit",), f"stop {self.job_id}: reason")
+
+
+Decision = Start | Preempt | Stop
 
 
 class Reason(enum.Enum):
@@ -323,6 +388,9 @@ class Reason(enum.Enum):
     DEPENDENCY_FAILED = "DEPENDENCY_FAILED"
     """An ``afterok`` dependency ended without success: the job never starts (Slurm's
     DependencyNeverSatisfied)."""
+    NO_SELECTED_NODE = "NO_SELECTED_NODE"
+    """No node it may use (its ``node_selector``, ``tolerations`` and ``allowed_nodes``;
+    cordoned nodes left out) could ever hold it, even empty; other nodes could."""
     NEW = "NEW"
     """Not considered by a scheduling cycle yet."""
 

@@ -96,6 +96,8 @@ class NodeIndex:
         # caller that found no room re-check only what changed since (changed_since)
         self._log: list[str] = []
         self._log_base = 0
+        # node id -> the views (sub-indexes, see view()) it is filed in
+        self._in_views: dict[str, list[NodeIndex]] = {}
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -142,7 +144,24 @@ class NodeIndex:
             self._models[d.gpu] = self._models.get(d.gpu, 0) + 1
         self._file(ns)
 
+    def view(self, node_ids: Iterable[str]) -> NodeIndex:
+        """A sub-index of these nodes of this index (node selection, docs/scheduler.md#node-selection),
+        kept in step with it: every :meth:`update` here re-files the node there too, so a
+        placement restricted to the view walks only its buckets. Nodes added later are not in
+        it; :meth:`drop_views` detaches every view. O(m log m) for m nodes."""
+        sub = NodeIndex()
+        for nid in node_ids:
+            sub.add(self._nodes[nid])
+            self._in_views.setdefault(nid, []).append(sub)
+        return sub
+
+    def drop_views(self) -> None:
+        """Stop keeping every view made by :meth:`view` in step. O(views' nodes)."""
+        self._in_views.clear()
+
     def remove(self, node_id: str) -> NodeState:
+        for sub in self._in_views.pop(node_id, ()):
+            sub.remove(node_id)
         ns = self._nodes.pop(node_id)
         self._mixed.pop(node_id, None)
         self._unfile(ns)
@@ -152,11 +171,19 @@ class NodeIndex:
         return ns
 
     def update(self, ns: NodeState, free: Resources) -> None:
-        """Set a node's free resources and re-file it. O(d log n)."""
+        """Set a node's free resources and re-file it (in its views too). O(d log n) per index."""
         self._changed(ns.id)
+        views = self._in_views.get(ns.id)
+        if views:
+            for sub in views:  # before ns.free changes: unfiling finds the node by its old free
+                sub._changed(ns.id)
+                sub._unfile(ns)
         self._unfile(ns)
         ns.free = free
         self._file(ns)
+        if views:
+            for sub in views:
+                sub._file(ns)
 
     def _file(self, ns: NodeState) -> None:
         self._by_cpu.add(ns)

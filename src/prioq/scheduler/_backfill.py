@@ -28,6 +28,7 @@ from prioq.placement import NodeState
 from prioq.resources import ResourceRequest, Resources, fit
 from prioq.scheduler._pending import OrderKey
 from prioq.scheduler._state import INF, Run, State
+from prioq.selection import selection
 
 __all__ = ["Claim", "Claims"]
 
@@ -248,7 +249,7 @@ def soonest(state: State, job: Job, exclude: frozenset[str] = frozenset()) -> tu
     if len(memo) > 65536:  # bounded: request shapes x nodes
         memo.clear()
     bounded: list[tuple[float, int, NodeState, list[Any]]] = []
-    for ns in state.capable_nodes(job.request):
+    for ns in state.capable_nodes(job.request, selection(job)):  # only nodes the job may use
         if ns.id in exclude:
             continue
         entry = None

@@ -7,8 +7,8 @@ so an entry never matches a state other than the one it was computed from.
 
 from __future__ import annotations
 
-from prioq.resources import ResourceRequest
 from prioq.scheduler._caches import Caches
+from prioq.selection import describe
 
 __all__ = ["CacheState"]
 
@@ -30,16 +30,18 @@ class CacheState:
         """The nodes reserved for a blocked job and when they free up (see :class:`Caches`)."""
         self.caches.reservation = (key, choice)
 
-    def resources_message(self, shape: tuple[ResourceRequest, int]) -> str:
+    def resources_message(self, shape: tuple[object, ...]) -> str:
         """The RESOURCES reason text of a request shape, built once (see :class:`Caches`)."""
         messages = self.caches.messages
         message = messages.get(shape)
         if message is None:
             if len(messages) > 4096:  # bounded: request shapes are few in practice
                 messages.clear()
-            request, nodes = shape
+            request, nodes = shape[0], shape[1]
+            assert isinstance(nodes, int)
             need = f" on {nodes} nodes" if nodes > 1 else ""
-            message = messages[shape] = f"no node has {request} free{need}"
+            among = f" among the nodes it selects ({describe(shape[2])})" if len(shape) > 2 else ""  # type: ignore[arg-type]
+            message = messages[shape] = f"no node has {request} free{need}{among}"
         return message
 
     def plan_failed(self, key: tuple[object, ...], now: float) -> bool:

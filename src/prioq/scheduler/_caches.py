@@ -4,6 +4,7 @@ resets it on every rollback."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 import attrs
@@ -23,22 +24,23 @@ class Caches:
     or cleared on what can change its answer (see the field docs).
     """
 
-    capable: dict[ResourceRequest, list[NodeState]] = attrs.Factory(dict)
-    """request -> nodes whose capacity could ever hold it; cleared on node changes."""
-    capable_ids: dict[ResourceRequest, tuple[list[NodeState], frozenset[str]]] = attrs.Factory(dict)
-    """request -> (the ``capable`` list it was built from, that list's node ids): valid
+    capable: dict[Hashable, list[NodeState]] = attrs.Factory(dict)
+    """request (or (request, selection)) -> nodes whose capacity could ever hold it (among those
+    the selection may use); cleared on node changes, cordons and uncordons."""
+    capable_ids: dict[Hashable, tuple[list[NodeState], frozenset[str]]] = attrs.Factory(dict)
+    """the same key -> (the ``capable`` list it was built from, that list's node ids): valid
     while ``capable`` holds that very list (node changes replace it)."""
     preempt_fail: dict[tuple[object, ...], tuple[int, float]] = attrs.Factory(dict)
     """preemption-plan key -> (state version, expiry): a plan that failed stays failed
     until the version changes or a running job's min_runtime protection ends."""
-    messages: dict[tuple[ResourceRequest, int], str] = attrs.Factory(dict)
-    """(request, gang size) -> the RESOURCES message text (a pure function of the key)."""
+    messages: dict[tuple[object, ...], str] = attrs.Factory(dict)
+    """(request, gang size[, selection]) -> the RESOURCES message text (a pure function of the key)."""
     reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
     """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
     # Keyed on per-node change marks (docs/architecture.md#caches): (request, 1) -> the node
     # index's clock when it fit no node; node -> plan key -> (preemption plan, valid until);
     # (request, node) -> [candidate-index stamp, earliest end there, when it fits there].
-    no_room: dict[tuple[ResourceRequest, int], int] = attrs.Factory(dict)
+    no_room: dict[tuple[object, ...], int] = attrs.Factory(dict)
     node_plans: dict[str, dict[tuple[object, ...], tuple[Any, float]]] = attrs.Factory(dict)
     soonest: dict[tuple[ResourceRequest, str], list[Any]] = attrs.Factory(dict)
 
@@ -52,7 +54,7 @@ class Caches:
         self.node_plans.clear()
         self.no_room.clear()
 
-    def remember_no_room(self, shape: tuple[ResourceRequest, int], mark: int) -> None:
+    def remember_no_room(self, shape: tuple[object, ...], mark: int) -> None:
         """``shape`` fit no node at the node index's clock ``mark``."""
         if len(self.no_room) > 4096:  # bounded: request shapes are few in practice
             self.no_room.clear()

@@ -23,17 +23,19 @@ from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.quota import QuotaShape, usage_of
-from prioq.resources import ResourceRequest, Resources, fit
+from prioq.resources import Resources, fit
 from prioq.scheduler import _quota
 from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import ASLEEP, OrderKey, Tier, _two_sum
 from prioq.scheduler._preempting import Preempting
+from prioq.scheduler._selection import shape_of
 from prioq.scheduler._state import ReasonText, Stamped, State
+from prioq.selection import selection
 
 __all__ = ["Cycle"]
 
 Placement = list[tuple[NodeState, Resources]]
-_Shape = tuple[ResourceRequest, int]
+_Shape = tuple[object, ...]  # request, gang size (and the job's selection): see shape_of
 _ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
 
 
@@ -187,7 +189,7 @@ class Cycle:
                 borrowers.append((key, stream, job))
                 continue
             self.key_of[job.id] = key
-            if stream >= 0 and settled and (job.request, job.nodes) in self.no_room:
+            if stream >= 0 and settled and shape_of(job) in self.no_room:
                 done = settled.get(_base(shapes[stream]))
                 if done is not None:
                     # jobs of one shape are interchangeable whoever owns them: as for mates
@@ -216,14 +218,14 @@ class Cycle:
                 if not self._says_nothing_of_mates(job, reason, shape):
                     # its shape-mates behind it wait for the same reason
                     shape_reasons[shape] = (cycle, job.id, reason)
-                    if rest and (job.request, job.nodes) in self.no_room:
+                    if rest and shape_of(job) in self.no_room:
                         # No room even ignoring claims, and no victims at its priority: the
                         # lower tiers (behind it, same request, no durations) fail alike.
                         shape_reasons[family] = (cycle, job.id, reason)
                     elif rest:
                         for tier in rest:
                             heapq.heappush(heap, head_of(tier))
-                    if s.fair is not None and s.ledger is None and (job.request, job.nodes) in self.no_room:
+                    if s.fair is not None and s.ledger is None and shape_of(job) in self.no_room:
                         settled.setdefault(_base(shape), reason)
                     continue
                 s.unpark(job.id)  # it waits for reasons of its own, in the active queue
@@ -249,7 +251,7 @@ class Cycle:
         group's members are visited in order. O(placement) once per request shape."""
         s = self.state
         if s.unsatisfiable(job):  # never reserves nor preempts
-            return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+            return _never(s, job)
         if s.policy.preemption.enabled or self._reservation_open() or not self._no_room(job):
             return None
         return self.why(job)
@@ -261,7 +263,7 @@ class Cycle:
 
     def _no_room(self, job: Job) -> bool:
         """No room for ``job``'s request shape even ignoring claims (kept: frees only shrink)."""
-        shape = (job.request, job.nodes)
+        shape = shape_of(job)
         if shape not in self.no_room:
             if self._gang(job, None) is not None:
                 return False
@@ -386,7 +388,7 @@ class Cycle:
         if type(shape) is QuotaShape:
             # mates share the owner and usage: over quota alike; any other reason is its own
             return reason[0] is not Reason.QUOTA
-        if job.duration is None or (job.request, job.nodes) in self.no_room:
+        if job.duration is None or shape_of(job) in self.no_room:
             return False
         pend = self.state.queue
         shortest = pend.shortest(shape)
@@ -425,7 +427,7 @@ class Cycle:
             return Reason.BLOCKED, f"strict queueing: {self.blocked} ahead of it cannot start"
         if s.unsatisfiable(job):
             self._maybe_park(job)
-            return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+            return _never(s, job)
         if s.ledger is not None and job.owner is not None and s.ledger.quota(job.owner) is not None:
             over = self._quota(job, job.owner)
             if over is not None:
@@ -447,7 +449,7 @@ class Cycle:
                 return preempted
         reason = self.why(job)
         self._block(job)
-        if (job.request, job.nodes) in self.no_room:
+        if shape_of(job) in self.no_room:
             self._maybe_park(job)
         if (
             s.policy.reservation
@@ -499,6 +501,8 @@ class Cycle:
         # preemption compares effective priorities (they change with time).
         if not strict and not (preempt and s.policy.preemption.compare == "effective"):
             extra: tuple[object, ...] = (job.priority, s.class_may_preempt(job)) if preempt else ()
+            if (sel := selection(job)) is not None:
+                extra += (sel,)  # jobs of other selections are not interchangeable
             if s.queue.where.get(job.id) != QuotaShape(owner, job.request, job.nodes, extra):
                 _quota.park(s, job, owner, extra)
         return Reason.QUOTA, text
@@ -534,9 +538,9 @@ class Cycle:
         if pol.preemption.enabled and job.duration is None and s.ledger is None and s.fair is None:
             # tiers of a family (see run); not under quotas (a job behind a head that found
             # no room may be over its owner's quota instead) nor fair share (owners' groups)
-            s.park(job.id, Tier((job.request, job.nodes, s.class_may_preempt(job)), job.priority))
+            s.park(job.id, Tier((*shape_of(job), s.class_may_preempt(job)), job.priority))
             return
-        shape: tuple[object, ...] = (job.request, job.nodes, job.duration is None)
+        shape: tuple[object, ...] = (*shape_of(job), job.duration is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
         if s.fair is not None or s.ledger is not None:
@@ -555,10 +559,11 @@ class Cycle:
         A request that found no room even ignoring claims will not find any later
         in the cycle: such requests are remembered and later identical ones cost O(1).
         """
-        shape = (job.request, job.nodes)
+        shape = shape_of(job)
         if shape in self.no_room:
             return None
         s = self.state
+        index = s.index_for(job)  # its eligible nodes only (node selection, cordons)
         seen_full = s.caches.no_room.get(shape) if job.nodes == 1 else None
         if seen_full is not None:
             if still_no_room(s.policy.placement, job.request, s.index, seen_full):
@@ -572,7 +577,7 @@ class Cycle:
             del s.caches.no_room[shape]
         if job.nodes == 1 and self.claims:  # one walk tells both (see place_with_room)
             one, anywhere = place_with_room(
-                self.state.policy.placement, job.request, self.state.index, self.claims.allow_for(job)
+                self.state.policy.placement, job.request, index, self.claims.allow_for(job)
             )
             got, raw = (None if one is None else [one]), (None if anywhere is None else [anywhere])
         else:
@@ -589,6 +594,7 @@ class Cycle:
 
     def _gang(self, job: Job, allow: Callable[[NodeState, Resources], bool] | None) -> Placement | None:
         placement = self.state.policy.placement
+        index = self.state.index_for(job)
         chosen: Placement = []
         used: set[str] = set()
 
@@ -596,7 +602,7 @@ class Cycle:
             return ns.id not in used and (allow is None or allow(ns, alloc))
 
         for _ in range(job.nodes):
-            got = placement.place(job.request, self.state.index, allow_member)
+            got = placement.place(job.request, index, allow_member)
             if got is None:
                 return None
             chosen.append(got)
@@ -607,15 +613,16 @@ class Cycle:
         """Why a job that could not start waits. Amortized O(1) per job: results are kept
         per request shape and only nodes touched since the last look are re-checked."""
         s = self.state
-        shape = (job.request, job.nodes)
+        shape = shape_of(job)
         if shape not in self.no_room:
             owners = self.claims.holders(self.room_on.get(shape, ()), job)
             if owners:
                 return Reason.RESERVED, f"capacity that fits it is held for {', '.join(owners)}"
             return Reason.RESOURCES, f"placement policy {s.policy.placement.name!r} found no node for it"
         fits_before, checked = self.fits_before.get(shape, (0, 0))
+        index = s.index_for(job)
         for nid in self.touched[checked:]:
-            if fit(job.request, self.free_before[nid]) is not None:
+            if nid in index and fit(job.request, self.free_before[nid]) is not None:
                 fits_before += 1
         self.fits_before[shape] = (fits_before, len(self.touched))
         if fits_before >= job.nodes:
@@ -626,6 +633,14 @@ class Cycle:
 def _base(shape: Hashable) -> Hashable:
     """A parked shape without the owner fair share adds to it (see ``Cycle._maybe_park``)."""
     return shape[:-1] if isinstance(shape, tuple) else shape
+
+
+def _never(s: State, job: Job) -> ReasonText:
+    """Why a job that no node it may use could ever hold waits: UNSATISFIABLE if no node at
+    all could, else NO_SELECTED_NODE (its selection, taints or cordons leave those out)."""
+    if s.never_fits(job):
+        return Reason.UNSATISFIABLE, _unsatisfiable_message(job)
+    return Reason.NO_SELECTED_NODE, s.no_selected_node(job)
 
 
 def _unsatisfiable_message(job: Job) -> str:

@@ -22,7 +22,9 @@ from prioq.quota import Amounts
 from prioq.resources import check
 from prioq.scheduler._pending import Lift
 from prioq.scheduler._resume import read_preempt
+from prioq.scheduler._selection import read_stop
 from prioq.scheduler._state import State
+from prioq.selection import selection
 
 __all__ = [
     "TimeFormat", "effective_priority", "epoch_or_plain", "explain", "ordered", "pending", "position",
@@ -32,7 +34,8 @@ __all__ = [
 TimeFormat = Callable[[float], str]
 """How explain prints an instant."""
 
-_NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW)
+_NODE_BREAKDOWN = (Reason.RESOURCES, Reason.UNSATISFIABLE, Reason.PRIORITY, Reason.RESERVED, Reason.NEW,
+                   Reason.NO_SELECTED_NODE)
 
 
 def ratio(value: Fraction) -> float:
@@ -140,6 +143,10 @@ def explain(state: State, job_id: str, now: float, fmt: TimeFormat = epoch_or_pl
             told = read_preempt(state.extras, job_id)
             since = "" if told is None else f" at {fmt(told[0])}, grace until {fmt(told[1])}"
             return f"terminating: preempted by {run.preempted_by} on {where}{since}"
+        stop = read_stop(state.extras, job_id)
+        if stop is not None:  # told to stop by a drain or its time limit
+            what = "node drained" if stop[0] == "drain" else "time limit reached"
+            return f"terminating: {what}, told at {fmt(stop[1])} on {where}, grace until {fmt(stop[2])}"
         text = f"running on {where} since {fmt(run.running.started_at)}"
         cohort = state.ledger.borrowing_jobs.get(job_id) if state.ledger is not None else None
         if cohort is not None:
@@ -301,7 +308,12 @@ def _owner_shares(fair: Ledger, owner: str | None, now: float) -> str:
 def _node_breakdown(state: State, job: Job) -> str:
     counts: dict[str, int] = {}
     fits = 0
+    sel = selection(job)
     for ns in state.index:
+        if not state.is_eligible(sel, ns):  # node selection first, as Kubernetes' filters
+            why = state.excluded_because(sel, ns)
+            counts[why] = counts.get(why, 0) + 1
+            continue
         misfit = check(job.request, ns.free)
         if misfit is None:
             fits += 1

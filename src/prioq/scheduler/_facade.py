@@ -24,7 +24,7 @@ from prioq import _validate as v
 from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, InvalidValue, UnknownGroup
 from prioq.events import EventKind, EventPage
 from prioq.fairshare import levels, rate_of
-from prioq.model import Decision, Job, Node, PendingJob, Running
+from prioq.model import Decision, Job, Node, PendingJob, Preempt, Running
 from prioq.placement import NodeState
 from prioq.policy import Policy
 from prioq.quota import usage_of
@@ -43,6 +43,7 @@ from prioq.scheduler._resume import (
     policy_text,
     read_preempt,
 )
+from prioq.scheduler._selection import CORDON_PREFIX, cordon, drain, read_stop
 from prioq.scheduler._state import State
 from prioq.scheduler._status import reservation_of, unsatisfiable_candidates
 from prioq.status import Demand, JobStatus, Reservation
@@ -306,22 +307,25 @@ class Scheduler:
         (docs/dependencies.md). A released preemption victim without an outcome is
         requeued with its original priority and ``submitted_at`` (ended ``"preempted"``
         when ``Preemption.requeue`` is false); given an outcome, it ended so and is not
-        requeued.
+        requeued. A job told to stop by a drain is released as a preemption victim; one told
+        to stop by its time limit ends ``"failed"`` unless given an outcome.
         """
         now = self._now(now)
         s = self._state
         run = s.run_of(v.lookup_id(job_id))
         if outcome is not None:
             v.choice(outcome, OUTCOMES, f"release {job_id}: outcome")
+        told = read_stop(s.extras, job_id)
+        evicted = run.preempted_by is not None or (told is not None and told[0] == "drain")
         with self._transaction(now):
             s.stop(job_id)
-            if run.preempted_by is not None and outcome is None and self.policy.preemption.requeue:
+            if evicted and outcome is None and self.policy.preemption.requeue:
                 s.push(run.job, run.seq)
                 self._events.record(EventKind.REQUEUED, job_id=job_id, reason="preempted")
             else:
                 s.drop_frozen(job_id)
                 if outcome is None:
-                    outcome = "succeeded" if run.preempted_by is None else "preempted"
+                    outcome = "preempted" if evicted else "failed" if told is not None else "succeeded"
                 s.deps.record(job_id, outcome)
                 self._events.record(EventKind.RELEASED, job_id=job_id, outcome=outcome)
         return run.job
@@ -371,9 +375,47 @@ class Scheduler:
         for owner, nodes in list(s.nominated.items()):
             if ns.id in nodes:
                 s.drop_nomination(owner)
+        s.put_extra(CORDON_PREFIX + ns.id, None)  # a node added again later is not cordoned
         s.remove_node(ns)
         self._events.record(EventKind.NODE_REMOVED, node_ids=(ns.id,))
         return requeued
+
+    def cordon_node(self, node_id: str, now: float) -> None:
+        """Start nothing new on a node (jobs running there stay); persisted. Preemptors
+        nominated there plan again elsewhere. O(n) (the selection views are rebuilt)."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with self._transaction(now):
+            if not s.cordoned(ns.id):
+                cordon(s, ns.id, "cordoned")
+
+    def uncordon_node(self, node_id: str, now: float) -> None:
+        """Let a cordoned or drained node take work again. O(n)."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with self._transaction(now):
+            cordon(s, ns.id, None)
+
+    def drain_node(self, node_id: str, now: float) -> list[Preempt]:
+        """Cordon a node and ask every job running there to stop within the preemption grace:
+        ``Preempt(reason="drain", by=None)`` decisions, once per job (draining again tells
+        only jobs not told yet). ``release`` of such a job requeues it, as for a preemption
+        victim; it then starts on another node. O(r log n + n) for r jobs there."""
+        now = self._now(now)
+        s = self._state
+        ns = s.node(v.lookup_id(node_id, "node id"))
+        with self._transaction(now):
+            decisions = drain(s, ns.id, now)
+            for decision in decisions:
+                decided(self._events, decision)
+        return decisions
+
+    def cordoned(self) -> dict[str, str]:
+        """Cordoned nodes: ``{node: "cordoned" | "drained"}``, in node order. O(n)."""
+        s = self._state
+        return {ns.id: s.extras[CORDON_PREFIX + ns.id] for ns in s.index if s.cordoned(ns.id)}
 
     # ------------------------------------------------------------------ what to do
 
@@ -382,13 +424,17 @@ class Scheduler:
 
         Jobs are considered in scheduling order; each costs O(log n) per
         candidate node visited. Started jobs count as running at once; the
-        orchestrator calls ``requeue`` if a start fails.
+        orchestrator calls ``requeue`` if a start fails. Running jobs past their
+        ``time_limit`` come first, as ``Stop(reason="time-limit")`` decisions (once each).
         """
         now = self._now(now)
         cycle = Cycle(self._state, now)
         with self._transaction(now):
             self._drop_unsatisfiable(now)
+            stops: list[Decision] = list(self._state.due_stops(now))  # time limits first
             decisions = cycle.run()
+            if stops:
+                decisions = stops + decisions
             for decision in decisions:
                 decided(self._events, decision)
         self._reservation = reservation_of(cycle.claims)  # as of this (committed) cycle
@@ -451,16 +497,21 @@ class Scheduler:
 
     def terminating(self) -> dict[str, Terminating]:
         """Victims told to stop: ``{victim: (by, deadline)}`` by victim id, the preemptor it makes
-        room for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
+        room for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts).
+        Jobs told to stop by a drain or their time limit have ``by=None`` (a time limit's
+        deadline is when it was told: no grace); ``explain`` says which."""
         extras = self._state.extras
         out = {}
         runs = self._state.runs
         # by id: the runs' dict order is not an observable (a rolled-back release re-inserts)
-        for job_id in sorted(j for j, run in runs.items() if run.preempted_by is not None):
-            told = read_preempt(extras, job_id)
+        s = self._state
+        for job_id in sorted(j for j, run in runs.items() if run.preempted_by is not None or s.stopping(j)):
             by = runs[job_id].preempted_by
-            assert by is not None
-            out[job_id] = Terminating(by, None if told is None else told[1])
+            if by is not None:
+                told = read_preempt(extras, job_id)
+                out[job_id] = Terminating(by, None if told is None else told[1])
+            elif (stop := read_stop(extras, job_id)) is not None:
+                out[job_id] = Terminating(None, stop[2])
         return out
 
     def nominations(self) -> dict[str, tuple[str, ...]]:
@@ -547,6 +598,7 @@ class Scheduler:
         """Invariant check for stress tests (O(everything))."""
         s = self._state
         s.index._check()
+        s._check_selection()
         s.queue._check()
         used: dict[str, Resources] = {ns.id: Resources() for ns in s.index}
         for job_id, run in s.runs.items():

@@ -30,6 +30,7 @@ from prioq.resources import ResourceRequest
 from prioq.scheduler._backfill import Claim, Claims
 from prioq.scheduler._quota import eligible_view, quota_plan
 from prioq.scheduler._state import INF, ReasonText, State
+from prioq.selection import Selection, selection
 
 __all__ = ["Preempting"]
 
@@ -96,7 +97,7 @@ class Preempting:
         if sum(len(v) for v in self._memo.values()) > 65536:  # bounded
             self._memo.clear()
         # (request, gang size) -> highest priority that found no victims this cycle
-        self._failed_at: dict[tuple[ResourceRequest, int, float | None], float] = {}
+        self._failed_at: dict[tuple[ResourceRequest, int, float | None, Selection | None], float] = {}
         # disruption budgets, counted once per cycle on first use
         self._disruptions: Disruptions | None = None
         # jobs started earlier in this cycle that a later plan might have evicted:
@@ -160,9 +161,10 @@ class Preempting:
         # Under a reservation a job that ends before it starts is spared (EASY backfill):
         # jobs of one request but other durations are not interchangeable then.
         spared_by = job.duration if claims.reserved_for is not None else None
+        sel = selection(job)  # victims only on nodes the job may use
         fail_key = (
             job.request, job.nodes, prio, s.class_may_preempt(job), claims.reserved_for, spared_by,
-            job.submitted_at if pol.policy == "lower-or-newer-equal" else None,
+            job.submitted_at if pol.policy == "lower-or-newer-equal" else None, sel,
         )
         if s.plan_failed(fail_key, self.now):
             return None
@@ -171,7 +173,7 @@ class Preempting:
         # bound, so at worst a plan is tried for nothing)
         if not self._ranks_above(prio, s.cindex.floor()):
             return None  # nobody running ranks below it
-        shape = (job.request, job.nodes, spared_by)
+        shape = (job.request, job.nodes, spared_by, sel)
         failed_at = self._failed_at.get(shape)
         if failed_at is not None and not self._ranks_above(prio, failed_at):
             return None  # an equal request of higher priority found no victims this cycle
@@ -179,7 +181,7 @@ class Preempting:
             job,
             prio,
             s.queue.seq_of(job.id),
-            s.index,
+            s.placement_index(sel),
             candidates,
             pol,
             self.now,
@@ -189,7 +191,7 @@ class Preempting:
             cindex=s.cindex,
             memo=self._memo,
             veto_key=_veto_key(claims, job, self.now),
-            capable_ids=self._capable_ids(job.request),
+            capable_ids=self._capable_ids(job.request, sel),
         )
         if plan is None:
             # a user rule may answer differently later at the same version: no failure kept
@@ -209,8 +211,9 @@ class Preempting:
         keyed on the owner too."""
         s = self.state
         pol = s.policy.preemption
+        sel = selection(job)
         fail_key = ("quota", job.request, job.nodes, prio, job.owner, over_quota, job.submitted_at,
-                    claims.reserved_for, job.duration if claims.reserved_for is not None else None)
+                    claims.reserved_for, job.duration if claims.reserved_for is not None else None, sel)
         # Within a cycle usage only grows and candidates only shrink, and later jobs are newer:
         # an equal job of the same owner that found no plan means this one finds none either.
         cycle_key = fail_key[:6] + fail_key[7:]
@@ -222,8 +225,9 @@ class Preempting:
             plan = quota_plan(s, job, prio, seq, self.candidates(), self.now, allow)
         else:
             plan = plan_preemption(
-                job, prio, seq, s.index, eligible_view(s, job, prio, seq, self.candidates()), pol, self.now,
-                allow, s.capable_nodes(job.request), self.allowed() if pol.has_budgets else {},
+                job, prio, seq, s.placement_index(sel), eligible_view(s, job, prio, seq, self.candidates()),
+                pol, self.now, allow, s.capable_nodes(job.request, sel),
+                self.allowed() if pol.has_budgets else {},
             )
         if plan is None:
             self._quota_failed.add(cycle_key)
@@ -244,14 +248,16 @@ class Preempting:
         s.nominate(job.id, plan.node_ids)
         return Reason.PREEMPTING, f"preempting {', '.join(plan.victims)} on {', '.join(plan.node_ids)}"
 
-    def _capable_ids(self, request: ResourceRequest) -> frozenset[str]:
-        """Ids of the nodes that could ever hold ``request``: built once per list of
-        capable nodes (:meth:`State.capable_nodes`, rebuilt after node changes). O(1)."""
-        nodes = self.state.capable_nodes(request)
+    def _capable_ids(self, request: ResourceRequest, sel: Selection | None = None) -> frozenset[str]:
+        """Ids of the nodes that could ever hold ``request`` among those selection ``sel`` may
+        use: built once per list of capable nodes (:meth:`State.capable_nodes`, rebuilt after
+        node changes, cordons and uncordons). O(1)."""
+        nodes = self.state.capable_nodes(request, sel)
         cache = self.state.caches.capable_ids
-        got = cache.get(request)
+        key = request if sel is None else (request, sel)
+        got = cache.get(key)
         if got is None or got[0] is not nodes:
-            got = cache[request] = (nodes, frozenset(ns.id for ns in nodes))
+            got = cache[key] = (nodes, frozenset(ns.id for ns in nodes))
         return got[1]
 
     def forget_started(self, node_ids: Iterable[str]) -> None:

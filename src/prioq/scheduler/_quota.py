@@ -18,6 +18,7 @@ from prioq.preemption import Candidate, Plan, plan_preemption
 from prioq.quota import Contender, Ledger, QuotaShape, eligible, targets, usage_of
 from prioq.resources import Resources, fit
 from prioq.scheduler._state import State
+from prioq.selection import selection
 
 __all__: list[str] = []
 
@@ -122,7 +123,8 @@ def quota_plan(
         return Plan(victims=victims, node_ids=nodes)
     rest = {j: c for j, c in eligible_view(state, job, priority, seq, base).items() if j not in victims}
     plan = plan_preemption(
-        job, priority, seq, state.index, rest, pol, now, allow, state.capable_nodes(job.request),
+        job, priority, seq, state.index_for(job), rest, pol, now, allow,
+        state.capable_nodes(job.request, selection(job)),
     )
     if plan is None:
         return None
@@ -139,7 +141,7 @@ def _fits_after(
         for nid, alloc in zip(run.node_ids, run.allocation, strict=True):
             freed[nid] = freed.get(nid, Resources()) + alloc
     chosen: list[str] = []
-    for ns in state.capable_nodes(job.request):
+    for ns in state.capable_nodes(job.request, selection(job)):  # eligible nodes only
         free = ns.free + freed[ns.id] if ns.id in freed else ns.free
         got = fit(job.request, free)
         if got is not None and allow(ns, got):

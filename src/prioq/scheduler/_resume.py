@@ -34,10 +34,11 @@ _ADDRESS = re.compile(r" (?:object )?at 0x[0-9a-fA-F]+>")
 
 
 class Terminating(NamedTuple):
-    """A victim told to stop: the preemptor it makes room for, and when its grace ends
-    (``None`` only for a victim told to stop by a prioq that did not record it)."""
+    """A victim told to stop: the preemptor it makes room for (``None`` for a job told to stop
+    by a drain or its time limit), and when its grace ends (``None`` only for a victim told
+    to stop by a prioq that did not record it)."""
 
-    by: str
+    by: str | None
     deadline: float | None
 
 

@@ -38,6 +38,8 @@ from prioq.scheduler._persist import changes
 from prioq.scheduler._placement_state import PlacementState
 from prioq.scheduler._quota_state import QuotaState
 from prioq.scheduler._resume import preempt_key, preempt_text
+from prioq.scheduler._selection import STOP_PREFIX, SelectionState
+from prioq.selection import Selection, selection
 from prioq.storage import Snapshot, Store
 
 __all__ = ["Caches", "Run", "State"]
@@ -74,7 +76,7 @@ class Run:
         return (self.end, self.running.started_at, self.running.job.id)
 
 
-class State(PlacementState, QuotaState, CacheState):
+class State(PlacementState, QuotaState, CacheState, SelectionState):
     """Everything the scheduler knows, changed only through the journaled mutators below."""
 
     def __init__(self, policy: Policy, store: Store) -> None:
@@ -128,6 +130,7 @@ class State(PlacementState, QuotaState, CacheState):
         self.with_next_change: dict[str, str] = {}
         self._saved_counters = (0, 0)
         self._init_placement_state()
+        self._init_selection()
 
     def load(self, snap: Snapshot) -> None:
         """Fill an empty state from a store's snapshot: the one write outside a transaction
@@ -164,6 +167,7 @@ class State(PlacementState, QuotaState, CacheState):
         self._load_quota(snap)
         self._load_placement_state(snap)
         self.extras.update(snap.extras)
+        self._load_selection()
         if self.fair is not None:
             runs = ((r.job.owner, r.running.allocation) for r in self.runs.values())
             self.fair.load(self.extras, runs, snap.now)
@@ -227,6 +231,7 @@ class State(PlacementState, QuotaState, CacheState):
             # undone event by event: rebuild it (O(n log n), on failure only).
             self.queue = self._rebuilt_queue()
         self.caches.reset()
+        self._reset_selection()
         if self.fair is not None:
             self.fair.forget()
         self.bump()
@@ -305,26 +310,29 @@ class State(PlacementState, QuotaState, CacheState):
             return True
         return self.policy.priority_class(job.priority_class).preemption != "never"
 
-    def capable_nodes(self, request: ResourceRequest) -> list[NodeState]:
-        """Nodes whose capacity could ever hold ``request``, in node order (cached until nodes change)."""
-        nodes = self.caches.capable.get(request)
+    def capable_nodes(self, request: ResourceRequest, sel: Selection | None = None) -> list[NodeState]:
+        """Nodes whose capacity could ever hold ``request``, in node order, among those a job of
+        selection ``sel`` may use (cached until nodes or their eligibility change)."""
+        key = request if sel is None else (request, sel)
+        nodes = self.caches.capable.get(key)
         if nodes is None:
             # one fit per capacity object: nodes parsed from one spec share it (spec cache),
             # and clusters have few node types
             groups: dict[int, bool] = {}
             nodes = []
-            for ns in self.index:
+            for ns in self.placement_index(sel):
                 ok = groups.get(id(ns.node.capacity))
                 if ok is None:
                     ok = groups[id(ns.node.capacity)] = fit(request, ns.node.capacity) is not None
                 if ok:
                     nodes.append(ns)
-            self.caches.capable[request] = nodes
+            self.caches.capable[key] = nodes
         return nodes
 
     def unsatisfiable(self, job: Job) -> bool:
-        """No node could ever hold it, even empty. O(1) after the first look per request shape."""
-        return len(self.capable_nodes(job.request)) < job.nodes
+        """No node it may use (its selection; tainted and cordoned nodes left out) could ever
+        hold it, even empty. O(1) after the first look per request shape."""
+        return len(self.capable_nodes(job.request, selection(job))) < job.nodes
 
     def victims_of(self, preemptor: str) -> list[str]:
         """Running jobs told to stop for ``preemptor``, sorted. O(v log v) for its v victims."""
@@ -533,6 +541,7 @@ class State(PlacementState, QuotaState, CacheState):
             self._do(lambda: self._candidate_add(run), lambda: self.cindex.remove(job.id))
         if self.ledger is not None:
             self._quota_charge(job, 1)
+        self.limit_started(job, now)
         self.mark_job(job.id)
         return Start(job_id=job.id, node_ids=running.node_ids, allocation=running.allocation)
 
@@ -556,6 +565,7 @@ class State(PlacementState, QuotaState, CacheState):
         self.mark_job(job_id)
         if run.preempted_by is not None:
             self.put_extra(preempt_key(job_id), None)  # its preemption record goes with it
+        self.put_extra(STOP_PREFIX + job_id, None)  # as does a drain's or time limit's
         return run
 
     def _charge(self, owner: str | None, allocation: Sequence[Resources], sign: int) -> None:
@@ -632,7 +642,7 @@ class State(PlacementState, QuotaState, CacheState):
         )
         self._do(lambda: self.index.add(ns), lambda: self.index.remove(node.id))
         self._do(lambda: self.cindex.refile(ns), lambda: self.cindex.drop_node(ns.id))
-        self.caches.capable.clear()
+        self.eligibility_changed()
         if self.fair is not None:
             self.fair.forget()
         self.bump()
@@ -641,7 +651,7 @@ class State(PlacementState, QuotaState, CacheState):
     def remove_node(self, ns: NodeState) -> None:
         self._do(lambda: self.index.remove(ns.id), lambda: self.index.add(ns))
         self._do(lambda: self.cindex.drop_node(ns.id), lambda: self.cindex.refile(ns))
-        self.caches.capable.clear()
+        self.eligibility_changed()
         if self.fair is not None:
             self.fair.forget()
         self.bump()

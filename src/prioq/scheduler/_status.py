@@ -15,6 +15,7 @@ from prioq.scheduler._backfill import Claims, soonest
 from prioq.scheduler._pending import Tier
 from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._state import State
+from prioq.selection import selection
 from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
 
 __all__ = ["demand", "reservation_of", "status", "unsatisfiable_candidates"]
@@ -105,9 +106,13 @@ def priority_parts(state: State, job: Job, now: float) -> PriorityParts:
 
 def node_classes(state: State, job: Job) -> tuple[NodeClassFit, ...]:
     """Per class of nodes (same capacity, in node order of the first), whether the job could
-    ever fit one and how many have room now. O(N) fits."""
+    ever fit one and how many have room now; only the nodes it may use (node selection,
+    docs/scheduler.md#node-selection). O(N) fits."""
     by_class: dict[Resources, list[tuple[str, Resources]]] = {}
+    sel = selection(job)
     for ns in state.index:
+        if not state.is_eligible(sel, ns):
+            continue
         by_class.setdefault(ns.node.capacity, []).append((ns.id, ns.free))
     out = []
     for capacity, nodes in by_class.items():

@@ -22,6 +22,7 @@ See ``docs/simulation.md``.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import statistics
@@ -519,6 +520,8 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
         outcomes: dict[str, str] = {}  # non-success outcomes: who lends priority (docs/dependencies.md)
         borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
         accounts: dict[str, str] = {}  # fair-share usage per owner path (docs/fairness.md)
+        cordons: dict[str, str] = {}  # cordoned and drained nodes; jobs told to stop (docs/scheduler.md)
+        stops: dict[str, str] = {}
         if scheme in ("sqlite", "memory", ""):
             # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
             snap = store.load()
@@ -527,6 +530,8 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
             outcomes = {k[len("outcome/"):]: v for k, v in snap.extras.items() if k.startswith("outcome/")}
             usage_key = "usage/"  # prioq.fairshare.USAGE_PREFIX (imported lazily below)
             accounts = {k[len(usage_key):]: v for k, v in snap.extras.items() if k.startswith(usage_key)}
+            cordons = {k[len("cordon/"):]: v for k, v in snap.extras.items() if k.startswith("cordon/")}
+            stops = {k[len("stop/"):]: v for k, v in snap.extras.items() if k.startswith("stop/")}
             if now is None:
                 now, clock = snap.now, "the scheduler's last call"
         if now is None:
@@ -576,6 +581,8 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
             state = row.state if row.preempted_by is None else f"{row.state} for {row.preempted_by}"
             if row.job.id in borrowing:
                 state += f" (borrowing from {borrowing[row.job.id]})"
+            if row.job.id in stops:  # [reason, told at, deadline] (prioq.scheduler._selection)
+                state = "terminating (" + str(json.loads(stops[row.job.id])[0]) + ")"
             started = row.started_at if row.started_at is not None else now
             rows.append([
                 row.job.id, str(row.job.priority), state, ",".join(row.node_ids), _number(started),
@@ -584,6 +591,10 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
         header = ["id", "priority", "state", "nodes", "started", "running", "request", "owner"]
         for line in _table(header, rows, {1, 4, 5}):
             print("  " + line, file=out)
+    if cordons:
+        print(f"\nCORDONED ({len(cordons)} nodes)", file=out)
+        for node_id, mode in sorted(cordons.items()):
+            print(f"  {node_id}  {mode}", file=out)
     if accounts:
         _print_usage(accounts, running, now, args.half_life, out)
 

@@ -23,7 +23,7 @@ import attrs
 
 from prioq import _validate
 from prioq.errors import InvalidJob, InvalidValue
-from prioq.model import Job, Node, Preempt, Start
+from prioq.model import Job, Node, Preempt, Start, Stop
 from prioq.policy import Policy
 from prioq.resources import MILLI
 from prioq.scheduler import Scheduler
@@ -287,8 +287,10 @@ class _Run:
             self.progress(self.arrived, len(self.jobs))
 
     def on_tick(self, payload: object) -> None:
-        """A periodic cycle: the next tick is queued while there is work left."""
-        if self.interval is not None and (self.arrived < len(self.jobs) or len(self.sched)):
+        """A periodic cycle: the next tick is queued while there is work left. (A tick with a
+        payload is a job's time limit: only the cycle after it, which stops the job.)"""
+        work_left = self.arrived < len(self.jobs) or len(self.sched)
+        if payload is None and self.interval is not None and work_left:
             self.push(self.now + self.interval, _TICK, None)
 
     # ------------------------------------------------------------------ decisions
@@ -303,6 +305,8 @@ class _Run:
                 self.on_start(d)
             elif isinstance(d, Preempt):
                 self.on_preempt(d)
+            elif isinstance(d, Stop):
+                self.on_stop(d)
 
     def on_start(self, d: Start) -> None:
         """A job starts: it holds its allocation and completes ``duration`` seconds later."""
@@ -317,12 +321,20 @@ class _Run:
         self.cpu_used += c
         assert st.job.duration is not None
         self.push(self.now + st.job.duration, _RELEASE, (d.job_id, st.generation, False))
+        if st.job.time_limit is not None and st.job.time_limit < st.job.duration:
+            self.push(self.now + st.job.time_limit, _TICK, d.job_id)  # a cycle then: its Stop
 
     def on_preempt(self, d: Preempt) -> None:
         """A victim stops after the grace period; its pending completion becomes stale."""
         st = self.states[d.job_id]
         st.generation += 1
         self.push(self.now + d.grace, _RELEASE, (d.job_id, st.generation, True))
+
+    def on_stop(self, d: Stop) -> None:
+        """A job reached its time limit: it stops now (its pending completion becomes stale)."""
+        st = self.states[d.job_id]
+        st.generation += 1
+        self.push(self.now, _RELEASE, (d.job_id, st.generation, False))
 
     def stopped(self, job_id: str) -> None:
         g, c = self.holding.pop(job_id)

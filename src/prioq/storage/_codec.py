@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from prioq.errors import PrioqError, StoreError
 from prioq.model import Job, Node
 from prioq.resources import GPU, Device, GPURequest, Range, ResourceRequest, Resources
+from prioq.selection import LabelRequirement, Taint, Toleration
 from prioq.storage._rows import JobRow
 
 __all__ = [
@@ -201,6 +202,14 @@ def encode_job(job: Job) -> str:
         out["dependency"] = job.dependency
     if job.labels:
         out["labels"] = dict(job.labels)
+    if job.node_selector:
+        out["node_selector"] = [[r.key, r.operator, list(r.values)] for r in job.node_selector.requirements]
+    if job.tolerations:
+        out["tolerations"] = [[t.key, t.operator, t.value, t.effect] for t in job.tolerations]
+    if job.allowed_nodes:
+        out["allowed_nodes"] = list(job.allowed_nodes)
+    if job.time_limit is not None:
+        out["time_limit"] = job.time_limit
     return _dumps(out)
 
 
@@ -219,6 +228,12 @@ def _job(d: dict[str, Any]) -> Job:
         after=tuple(d.get("after", ())),
         labels=d.get("labels", {}),
         dependency=d.get("dependency", "afterany"),
+        node_selector=[LabelRequirement(key=k, operator=op, values=tuple(vs))
+                       for k, op, vs in d.get("node_selector", ())],
+        tolerations=[Toleration(key=k, operator=op, value=v, effect=e)
+                     for k, op, v, e in d.get("tolerations", ())],
+        allowed_nodes=tuple(d.get("allowed_nodes", ())),
+        time_limit=d.get("time_limit"),
     )
 
 
@@ -231,13 +246,17 @@ def encode_node(node: Node) -> str:
     out: dict[str, Any] = {"id": node.id, "capacity": encode_resources(node.capacity)}
     if node.labels:
         out["labels"] = dict(node.labels)
+    if node.taints:
+        out["taints"] = [[t.key, t.value, t.effect] for t in node.taints]
     return _dumps(out)
 
 
 def decode_node(text: str | bytes) -> Node:
     def build() -> Node:
         d = json.loads(text)
-        return Node(id=d["id"], capacity=decode_resources(d["capacity"]), labels=d.get("labels", {}))
+        taints = [Taint(key=k, value=v, effect=e) for k, v, e in d.get("taints", ())]
+        return Node(id=d["id"], capacity=decode_resources(d["capacity"]), labels=d.get("labels", {}),
+                    taints=taints)
 
     return _guard("node", text, build)
 
