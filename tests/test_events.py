@@ -22,15 +22,15 @@ from prioq.storage import MemoryStore
 from test_rollback import CALLS, FailingStore, busy, fail_then_agree, observe
 from test_scheduler_stateful import POLICIES, SchedulerMachine
 
-Mirror = tuple[dict[str, int], dict[str, tuple[tuple[str, ...], bool, int]], set[str]]
+Mirror = tuple[dict[str, int], dict[str, tuple[tuple[str, ...], bool, int]], dict[str, str | None]]
 
 
 def replay(events: list[Event]) -> Mirror:
     """What a server mirrors from events alone: pending {id: priority}, running
-    {id: (nodes, terminating, priority)}, node ids."""
+    {id: (nodes, terminating, priority)}, {node id: cordon mode or None}."""
     pending: dict[str, int] = {}
     running: dict[str, tuple[tuple[str, ...], bool, int]] = {}
-    nodes: set[str] = set()
+    nodes: dict[str, str | None] = {}
     for e in events:
         k, j = e.kind, e.job_id
         if k is EventKind.SUBMITTED:
@@ -60,9 +60,15 @@ def replay(events: list[Event]) -> Mirror:
             else:
                 pending[j] = e.priority
         elif k is EventKind.NODE_ADDED:
-            nodes.add(e.node_ids[0])
+            nodes[e.node_ids[0]] = None
         elif k is EventKind.NODE_REMOVED:
-            nodes.remove(e.node_ids[0])
+            del nodes[e.node_ids[0]]
+        elif k is EventKind.NODE_CORDONED:
+            assert e.reason in ("cordoned", "drained")
+            nodes[e.node_ids[0]] = e.reason
+        elif k is EventKind.NODE_UNCORDONED:
+            assert nodes[e.node_ids[0]] is not None
+            nodes[e.node_ids[0]] = None
     return pending, running, nodes
 
 
@@ -72,7 +78,7 @@ def state_of(s: Scheduler) -> Mirror:
     return (
         {p.job.id: p.job.priority for p in s.pending(now)},
         {r.job.id: (r.node_ids, r.job.id in terminating, r.job.priority) for r in s.running()},
-        {n.id for n in s.nodes},
+        {n.id: s.cordoned().get(n.id) for n in s.nodes},
     )
 
 
@@ -113,6 +119,21 @@ class EventsMachine(SchedulerMachine):
         ids = data.draw(st.lists(st.sampled_from(self.held()), min_size=1, max_size=3, unique=True))
         self.s.cancel_many(ids, self.now)
         assert not any(j in self.s for j in ids)
+
+
+    @precondition(lambda self: len(self.s.nodes) > 0)
+    @rule(data=st.data(), mode=st.sampled_from(["cordon", "uncordon", "drain"]))
+    def cordon_or_drain(self, data: st.DataObject, mode: str) -> None:
+        node = data.draw(st.sampled_from(sorted(n.id for n in self.s.nodes)))
+        before = len(all_events(self.s))
+        if mode == "cordon":
+            self.s.cordon_node(node, self.now)
+        elif mode == "uncordon":
+            self.s.uncordon_node(node, self.now)
+        else:
+            told = self.s.drain_node(node, self.now)
+            stopped = [e.job_id for e in all_events(self.s)[before:] if e.kind is EventKind.STOPPED]
+            assert stopped == [d.job_id for d in told]  # a drain's preempts are STOPPED events
 
 
 class DropMachine(EventsMachine):

@@ -22,8 +22,8 @@ __all__ = ["Event", "EventKind", "EventPage"]
 
 class EventKind(enum.Enum):
     """What changed. Every decision kind has one (``STARTED`` for a start, ``PREEMPTED`` for
-    a preemption; a decision that stops a running job for a reason of its own maps to
-    ``STOPPED``)."""
+    a preemption; a decision that stops a running job for a reason of its own -- a drain's
+    ``Preempt(reason="drain")``, a time limit's ``Stop`` -- maps to ``STOPPED``)."""
 
     SUBMITTED = "submitted"
     """A new job is pending (``priority``: its base priority)."""
@@ -48,6 +48,11 @@ class EventKind(enum.Enum):
     """``node_ids[0]`` joined the cluster."""
     NODE_REMOVED = "node-removed"
     """``node_ids[0]`` left the cluster (its jobs' ``REQUEUED`` events precede this)."""
+    NODE_CORDONED = "node-cordoned"
+    """``node_ids[0]`` takes no new work (``reason``: ``"cordoned"`` or ``"drained"``; a
+    drain's ``STOPPED`` events follow)."""
+    NODE_UNCORDONED = "node-uncordoned"
+    """``node_ids[0]`` takes work again."""
 
 
 @attrs.frozen(slots=True, kw_only=True)

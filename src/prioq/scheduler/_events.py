@@ -135,7 +135,7 @@ def decided(log: EventLog, decision: object) -> None:
         return
     reason = getattr(decision, "reason", None)  # a drain's or a time limit's, when decisions carry one
     text = None if reason is None else str(reason)
-    if isinstance(decision, Preempt):
+    if isinstance(decision, Preempt) and decision.reason == "preemption":
         log.record(EventKind.PREEMPTED, job_id=decision.job_id, node_ids=decision.node_ids, by=decision.by,
                    reason=text)
     else:

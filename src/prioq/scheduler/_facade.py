@@ -389,6 +389,7 @@ class Scheduler:
         with self._transaction(now):
             if not s.cordoned(ns.id):
                 cordon(s, ns.id, "cordoned")
+                self._events.record(EventKind.NODE_CORDONED, node_ids=(ns.id,), reason="cordoned")
 
     def uncordon_node(self, node_id: str, now: float) -> None:
         """Let a cordoned or drained node take work again. O(n)."""
@@ -396,7 +397,9 @@ class Scheduler:
         s = self._state
         ns = s.node(v.lookup_id(node_id, "node id"))
         with self._transaction(now):
-            cordon(s, ns.id, None)
+            if s.cordoned(ns.id):
+                cordon(s, ns.id, None)
+                self._events.record(EventKind.NODE_UNCORDONED, node_ids=(ns.id,))
 
     def drain_node(self, node_id: str, now: float) -> list[Preempt]:
         """Cordon a node and ask every job running there to stop within the preemption grace:
@@ -407,7 +410,10 @@ class Scheduler:
         s = self._state
         ns = s.node(v.lookup_id(node_id, "node id"))
         with self._transaction(now):
+            was = s.extras.get(CORDON_PREFIX + ns.id)
             decisions = drain(s, ns.id, now)
+            if was != "drained":
+                self._events.record(EventKind.NODE_CORDONED, node_ids=(ns.id,), reason="drained")
             for decision in decisions:
                 decided(self._events, decision)
         return decisions

@@ -22,6 +22,7 @@ from prioq.queue import PriorityQueue
 from prioq.queue.aging import AgingPolicy, exact_effective_priority
 from prioq.resources import MILLI, Resources, fit
 from prioq.scheduler import Scheduler, Terminating
+from prioq.selection import describe, eligible, selection
 
 __all__ = [
     "InvariantError",
@@ -60,6 +61,14 @@ class SchedulerView:
     running: Mapping[str, Running]
     terminating: Mapping[str, Terminating]
     nominations: Mapping[str, tuple[str, ...]]
+    cordoned: Mapping[str, str] = attrs.field(factory=dict)
+    """Cordoned or drained nodes (``Scheduler.cordoned()``): they start nothing new."""
+
+    def may_use(self, job: Job, node_id: str) -> bool:
+        """Whether ``job`` may start on ``node_id``: not cordoned, and its node selector,
+        tolerations and allowed nodes admit the node (docs/scheduler.md#node-selection)."""
+        node = self.nodes[node_id]
+        return node_id not in self.cordoned and eligible(selection(job), node_id, node.labels, node.taints)
 
     def job(self, job_id: str) -> Job:
         """A pending or running job by id (``KeyError`` if neither)."""
@@ -83,6 +92,7 @@ def view(s: Scheduler, now: float) -> SchedulerView:
         running={r.job.id: r for r in s.running()},
         terminating=dict(s.terminating()),
         nominations=dict(s.nominations()),
+        cordoned=s.cordoned(),
     )
 
 
@@ -342,6 +352,10 @@ def check_decisions(before: SchedulerView, decisions: Sequence[Decision], after:
         if run is None or run.node_ids != d.node_ids or run.allocation != d.allocation:
             _fail(f"start {d.job_id}: the scheduler does not show it running as decided", repr(d), repr(run))
         _check_start(job, d)
+        for nid in d.node_ids:
+            if nid in before.nodes and not before.may_use(job, nid):
+                _fail(f"start of {_job(job)} on node {nid}, which it may not use "
+                      f"({before.cordoned.get(nid) or 'selection: ' + describe(selection(job))})")
         for nid, alloc in zip(d.node_ids, d.allocation, strict=True):
             if nid not in room or not alloc.fits_within(room[nid]):
                 _fail(f"over-commit: start of {_job(job)} takes {alloc} on node {nid}, "
@@ -351,7 +365,7 @@ def check_decisions(before: SchedulerView, decisions: Sequence[Decision], after:
         started.add(d.job_id)
     plans: dict[str, list[str]] = {}
     for d in decisions:
-        if isinstance(d, Preempt):
+        if isinstance(d, Preempt) and d.by is not None:  # a drain's has no preemptor
             if d.job_id not in before.running:
                 _fail(f"preempt {d.job_id} for {d.by}: the victim was not running")
             t = after.terminating.get(d.job_id)
@@ -374,7 +388,8 @@ def check_decisions(before: SchedulerView, decisions: Sequence[Decision], after:
         for p in after.pending:
             if p.reason not in (Reason.RESOURCES, Reason.PRIORITY):
                 continue
-            fits = [n for n in after.nodes if fit(p.job.request, after.free[n]) is not None]
+            fits = [n for n in after.nodes
+                    if after.may_use(p.job, n) and fit(p.job.request, after.free[n]) is not None]
             if len(fits) >= p.job.nodes:
                 _fail(f"best-effort: {_job(p.job)} was passed over ({p.reason.value}: {p.message}) "
                       f"although it fits on {fits}")

@@ -37,6 +37,7 @@ from prioq.model import Decision, Job, Node, Preempt, Reason, Start  # noqa: E40
 from prioq.policy import Policy  # noqa: E402
 from prioq.resources import fit  # noqa: E402
 from prioq.scheduler import Scheduler  # noqa: E402
+from prioq.selection import eligible, selection  # noqa: E402
 from prioq.storage import MemoryStore, Store  # noqa: E402
 from prioq.testing import strategies as pst  # noqa: E402
 from prioq.testing.checkers import (  # noqa: E402
@@ -49,7 +50,8 @@ from prioq.testing.checkers import (  # noqa: E402
 
 __all__ = ["SchedulerStateMachine"]
 
-_NEVER = (Reason.UNSATISFIABLE, Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED, Reason.QUOTA)
+_NEVER = (Reason.UNSATISFIABLE, Reason.NO_SELECTED_NODE, Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED,
+          Reason.QUOTA)
 """Reasons a job may keep after capacity frees: it can never fit, or waits for others."""
 
 
@@ -202,7 +204,11 @@ class SchedulerStateMachine(RuleBasedStateMachine):
             )
 
     def _fits_empty(self, job: Job) -> bool:
-        return sum(1 for n in self.s.nodes if fit(job.request, n.capacity) is not None) >= job.nodes
+        """Whether enough nodes the job may use (not cordoned, selected) could hold it empty."""
+        cordoned, sel = self.s.cordoned(), selection(job)
+        usable = (n for n in self.s.nodes
+                  if n.id not in cordoned and eligible(sel, n.id, n.labels, n.taints))
+        return sum(1 for n in usable if fit(job.request, n.capacity) is not None) >= job.nodes
 
     @precondition(lambda self: len(self.s) > 0 and self.s.policy.aging.max_boost >= 2
                   and not self.s.policy.quotas)
