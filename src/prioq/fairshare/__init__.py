@@ -4,7 +4,9 @@
   :class:`Weights` (``Policy.weights``), validated values;
 * :mod:`prioq.fairshare._ledger` -- :class:`Account` (one owner's decayed usage, exact in
   closed form between start/stop events) and :class:`Ledger` (every owner's account, shares
-  and ranks).
+  and ranks);
+* :mod:`prioq.fairshare._order` -- :class:`OwnerOrder` (owners walked in the order of their
+  keys at ``now``, each re-keyed only when visited).
 
 See ``docs/fairness.md``.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from prioq.fairshare._config import DEFAULT_HALF_LIFE, FairShare, Weights, levels
 from prioq.fairshare._ledger import RESOURCES, USAGE_PREFIX, Account, Ledger, Rank, decode, rate_of
+from prioq.fairshare._order import OwnerOrder
 
 __all__ = [
     "DEFAULT_HALF_LIFE",
@@ -21,6 +24,7 @@ __all__ = [
     "Account",
     "FairShare",
     "Ledger",
+    "OwnerOrder",
     "Rank",
     "Weights",
     "decode",

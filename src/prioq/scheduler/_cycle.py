@@ -19,7 +19,6 @@ import math
 from collections.abc import Callable, Hashable
 from fractions import Fraction
 
-from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.quota import QuotaShape, usage_of
@@ -35,6 +34,10 @@ __all__ = ["Cycle"]
 Placement = list[tuple[NodeState, Resources]]
 _Shape = tuple[ResourceRequest, int]
 _ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
+# The term of an owner later in a walk (a larger normalised share) exceeds an earlier one's
+# by rounding only: a few ulps times ln 2 times the weighted share, below 2**-32 relative
+# for every share whose term is not 0.0 (see Cycle._first_of)
+_TERM_SLACK = 1.0 + 2.0**-32
 
 
 class Cycle:
@@ -56,8 +59,6 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
-        self._ranked: tuple[int, list[tuple[Rank, str | None]]] | None = None  # _owners_by_rank
-        self._termed: tuple[int, list[tuple[float, str | None]]] | None = None  # _owners_by_term
         # owner -> its first job this cycle found over quota (strict queueing blocks only
         # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
         self.over_quota: dict[str, str] = {}
@@ -104,8 +105,7 @@ class Cycle:
             # at a key no member's is below; expanded into its owners' heads when reached,
             # unless one look shows none of them can start and the visit could decide nothing
             # one owner's own (quota parking): as without; sleepers: not visited
-            heap.extend(head_of(shape) for shape in pend.parked
-                        if pend.group_key(shape) is None and shape != ASLEEP)
+            heap.extend(head_of(shape) for shape in pend.ungrouped if shape != ASLEEP)
             self.key_of.update((job.id, key) for key, _, job in heap)
             groups = list(pend.groups)
             for g, group in enumerate(groups):
@@ -280,10 +280,11 @@ class Cycle:
         if pend.no_aging and fair.fair.mode == "order":
             # Only a head of the group's top priority can be first, and among those the
             # owner's rank decides: walk owners by rank, stop past the best one found
-            # (typically after a few owners, not all of them).
+            # (typically after a few owners, not all of them; see OwnerOrder).
             top = pend.groups[group].peek(now).priority
             base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
-            for rank, owner in self._owners_by_rank():
+            assert pend.owners is not None
+            for rank, owner in pend.owners.walk(now):
                 if best is not None and rank > best[0][1]:
                     break
                 queue = queues.get((*base, owner))
@@ -296,12 +297,15 @@ class Cycle:
                         best = (key, head)
         elif pend.no_aging:
             # term mode: walk owners by term, highest first; an owner's best is its head, at
-            # most the group's top priority plus its term: stop once that cannot beat the best
+            # most the group's top priority plus its term: stop once that cannot beat the best.
+            # The walk's order is the normalised share's; the term is taken from the share
+            # itself, so the bound allows for rounding (_TERM_SLACK).
             top = pend.groups[group].peek(now).priority
             base = group[1]  # type: ignore[index]
-            for term, owner in self._owners_by_term():
+            assert pend.owners is not None
+            for _, owner in pend.owners.walk(now):
                 if best is not None:
-                    total, err = _two_sum(float(top), term)
+                    total, err = _two_sum(float(top), fair.term(owner, now) * _TERM_SLACK)
                     if best[0][0] < (-total, -err):  # type: ignore[operator]  # pairs in this mode
                         break
                 queue = queues.get((*base, owner))
@@ -319,27 +323,6 @@ class Cycle:
                     best = (key, head)
         assert best is not None
         return best
-
-    def _owners_by_term(self) -> list[tuple[float, str | None]]:
-        """The owners with parked jobs, highest fair-share term first (see _owners_by_rank)."""
-        fair = self.state.fair
-        assert fair is not None
-        if self._termed is None or self._termed[0] != len(self.started):
-            owners = [(fair.term(o, self.now), o) for o in self.state.queue.parked_owners]
-            owners.sort(key=lambda to: -to[0])
-            self._termed = (len(self.started), owners)
-        return self._termed[1]
-
-    def _owners_by_rank(self) -> list[tuple[Rank, str | None]]:
-        """The owners with parked jobs, lowest rank first; rebuilt after starts (ranks move
-        only then within a cycle). O(owners log owners)."""
-        fair = self.state.fair
-        assert fair is not None
-        if self._ranked is None or self._ranked[0] != len(self.started):
-            owners = [(fair.rank(o, self.now), o) for o in self.state.queue.parked_owners]
-            owners.sort(key=lambda ro: ro[0])
-            self._ranked = (len(self.started), owners)
-        return self._ranked[1]
 
     def _would_borrow(self, job: Job) -> bool:
         """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit
