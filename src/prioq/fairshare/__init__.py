@@ -14,11 +14,21 @@ See ``docs/fairness.md``.
 from __future__ import annotations
 
 from prioq.fairshare._config import DEFAULT_HALF_LIFE, FairShare, Weights, levels
-from prioq.fairshare._ledger import RESOURCES, USAGE_PREFIX, Account, Ledger, Rank, decode, rate_of
+from prioq.fairshare._ledger import (
+    FRAME_HALF_LIVES,
+    RESOURCES,
+    USAGE_PREFIX,
+    Account,
+    Ledger,
+    Rank,
+    decode,
+    rate_of,
+)
 from prioq.fairshare._order import OwnerOrder
 
 __all__ = [
     "DEFAULT_HALF_LIFE",
+    "FRAME_HALF_LIVES",
     "RESOURCES",
     "USAGE_PREFIX",
     "Account",
