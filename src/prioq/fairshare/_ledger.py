@@ -114,6 +114,9 @@ class Ledger:
         self._capacity: Rate | None = None
         self._ranks: dict[str | None, Rank] = {}
         self._terms: dict[str | None, float] = {}
+        # top-level path -> the owners under it whose rank (and term) is cached: an account
+        # change drops only theirs (a cycle's starts must not re-rank every owner)
+        self._cached_under: dict[str, list[str | None]] = {}
         self._rank_now: float | None = None
         self._mean_life = fair.mean_life
         self._span = FRAME_HALF_LIVES * fair.half_life
@@ -131,14 +134,17 @@ class Ledger:
         self._capacity = None
         self._ranks = {}
         self._terms = {}
+        self._cached_under = {}
         if self._watcher is not None:
             self._watcher.invalidate()
 
     def changed(self, owner: str | None = None) -> None:
-        """Drop the cached ranks (``owner``'s account changed). O(1); with
-        ``basis="allocation"`` O(k log n) to re-key the k owners under its top level."""
-        self._ranks = {}
-        self._terms = {}
+        """Drop the cached ranks of the owners under ``owner``'s top level (their accounts
+        are the only ones that changed). O(k) for those k owners; with ``basis="allocation"``
+        O(k log n) to re-key them in the watching index too."""
+        for peer in self._cached_under.pop(levels(owner)[0], ()):
+            self._ranks.pop(peer, None)
+            self._terms.pop(peer, None)
         if self._watcher is not None and self.fair.basis == "allocation":
             self._watcher.moved(owner)
 
@@ -250,11 +256,14 @@ class Ledger:
         if now != self._rank_now:
             self._ranks = {}
             self._terms = {}
+            self._cached_under = {}
             self._rank_now = now
         rank = self._ranks.get(owner)
         if rank is None:
             parts = []
-            for path in levels(owner)[:RANK_DEPTH]:
+            paths = levels(owner)
+            self._cached_under.setdefault(paths[0], []).append(owner)
+            for path in paths[:RANK_DEPTH]:
                 w = self.weights.of(path)
                 s = self.normalised(path, now)
                 parts.append((0, s / w) if w > 0 else (1, s))
