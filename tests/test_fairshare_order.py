@@ -13,8 +13,9 @@ stays O(log n)"): a cycle walks owners by rank without ranking them all.
 
 from __future__ import annotations
 
+import heapq
 import itertools
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 
 from prioq import FairShare, Job, Node, Policy, Scheduler, Start, StoreError, Weights
 from prioq.fairshare import FRAME_HALF_LIVES, Ledger, OwnerOrder, Rank, levels
+from prioq.scheduler._cycle import Cycle
+from prioq.scheduler._pending import OrderKey
 from test_rollback import FailingStore
 
 OWNERS: list[str | None] = ["a", "b", "c", "a/x", "a/y", None, "z/q"]
@@ -251,6 +254,8 @@ def test_an_abandoned_walk_puts_back_what_it_keyed_and_stops() -> None:
 
 
 NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:2") for i in range(2)]
+# many owners: a group with room is visited in batches of 16 owners (Cycle._expand)
+MANY: list[str | None] = [*OWNERS, *(f"u{i}" for i in range(33))]
 REQUESTS = ["gpu=1", "gpu=2", "gpu=0.5", "cpu=8 memory=8GB"]
 OPS = st.lists(st.tuples(
     st.sampled_from(["submit", "submit", "submit", "schedule", "schedule", "release", "cancel", "requeue",
@@ -259,7 +264,21 @@ OPS = st.lists(st.tuples(
     st.sampled_from(REQUESTS),
     st.sampled_from([0.0, 1.0, 4.0, 30.0, 500.0]),
     st.integers(0, 30),
-), min_size=1, max_size=70)
+), min_size=1, max_size=90)
+
+
+def reference_expand(self: Cycle, group: Hashable, stream: int, rep: Job, done: set[Hashable],
+                     heap: list[tuple[OrderKey, int, Job]], shapes: list[Hashable],
+                     reasons: dict[str, object], *_: object) -> None:
+    """The group visit the batches replaced: every owner's head pushed at once."""
+    pend = self.state.queue
+    for shape, queue in list(pend.members.get(group, {}).items()):
+        done.add(shape)
+        head = queue.peek(self.now)
+        if head.id in reasons:
+            continue
+        heapq.heappush(heap, (pend.key(head, queue.seq_of(head.id), self.now), len(shapes), head))
+        shapes.append(shape)
 
 
 def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) -> list[object]:
@@ -273,8 +292,8 @@ def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) 
         try:
             if op == "submit":
                 # several jobs per submit: deep parked groups of many owners
-                jobs = [Job(id=f"j{n + i}", submitted_at=now, owner=OWNERS[(pick + i) % len(OWNERS)],
-                            request=req, priority=(pick + i) % 3) for i in range(1 + pick % 4)]
+                jobs = [Job(id=f"j{n + i}", submitted_at=now, owner=MANY[(pick * 7 + i * 5 + n) % len(MANY)],
+                            request=req, priority=(pick + i) % 3) for i in range(1 + pick % 8)]
                 n += len(jobs)
                 s.submit_many(jobs, now)
             elif op == "schedule":
@@ -315,13 +334,14 @@ def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) 
     FairShare(basis="allocation"),
     FairShare(mode="term", basis="allocation", term_weight=1),
 ]))
-def test_cycles_walking_the_index_decide_as_cycles_ranking_every_owner(
+def test_cycles_walking_the_index_decide_as_cycles_ranking_every_owner_and_pushing_every_head(
     ops: list[tuple[str, str | None, str, float, int]], fair: FairShare
 ) -> None:
     policy = Policy(fair_share=fair, weights=WEIGHTS)
     got = run_ops(ops, policy)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(OwnerOrder, "walk", reference_walk)
+        mp.setattr(Cycle, "_expand", reference_expand)
         want = run_ops(ops, policy)
     assert got == want
 

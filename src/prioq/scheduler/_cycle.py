@@ -124,6 +124,9 @@ class Cycle:
         # no room at all for, which holds for every owner's jobs of that shape (see below)
         settled: dict[Hashable, ReasonText] = {}
         scanned: dict[Hashable, int] = {}  # group -> starts when its first member was found
+        # group -> its shapes whose heads were pushed (or settled) this cycle: a group being
+        # visited owner by owner, in batches (see _expand)
+        expanding: dict[Hashable, set[Hashable]] = {}
         # Kueue admits jobs within their nominal quota before jobs that must borrow: those
         # wait for a second pass, in order (each job is still considered once per cycle).
         borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
@@ -135,6 +138,10 @@ class Cycle:
             key, stream, job = heapq.heappop(heap)
             if stream <= -2:
                 group = groups[-2 - stream]
+                if group in expanding:  # back at the floor of its owners not visited yet
+                    self._expand(group, stream, job, expanding[group], heap, shapes, reasons, shape_reasons,
+                                 settled.get(group[1]), cycle)  # type: ignore[index]  # see Pending.group_key
+                    continue
                 # with quotas, owners' jobs of one shape differ (quota, borrowing): visit them
                 if s.ledger is None:
                     settled_as = self._settle(job)
@@ -170,6 +177,11 @@ class Cycle:
                     if group in pend.groups:
                         floor, rep = pend.floor_key(group, now)
                         heapq.heappush(heap, (floor, stream, rep))
+                    continue
+                if pend.no_aging and pend.fair is not None and pend.fair.fair.mode == "order":
+                    expanding[group] = set()
+                    self._expand(group, stream, job, expanding[group], heap, shapes, reasons, shape_reasons,
+                                 None, cycle)
                     continue
                 for shape, queue in list(pend.members.get(group, {}).items()):
                     head = queue.peek(now)
@@ -240,6 +252,54 @@ class Cycle:
         s.set_reasons(reasons, shape_reasons)
         s.drop_stale_shape_reasons()
         return self.decisions
+
+    def _expand(
+        self, group: Hashable, stream: int, rep: Job, done: set[Hashable],
+        heap: list[tuple[OrderKey, int, Job]], shapes: list[Hashable], reasons: dict[str, Stamped],
+        shape_reasons: dict[Hashable, tuple[int, str, ReasonText]], settled: ReasonText | None, cycle: int,
+    ) -> None:
+        """Visit a group owner by owner without pushing every owner's head (order mode, no
+        aging: keys are ``(-priority, rank, ...)``). The heads of the next owners by rank go
+        on the heap -- twice as many each time -- and the group comes back at a key no other
+        owner's head is below: ``(-top priority, the next owner's rank)`` (ranks only grow
+        within a cycle). Back there, if its shape has found no room and ``settled`` (the
+        reason its first no-room head got) is known, every head not visited gets that
+        reason at once, as each would have when reached; else the next batch. The heap
+        thus sees the group's heads in the same order as if all had been pushed at once.
+        O((owners pushed) log n) plus O(1) per owner settled."""
+        pend = self.state.queue
+        now = self.now
+        queues = pend.members.get(group)
+        if not queues:
+            return
+        if settled is not None and (rep.request, rep.nodes) in self.no_room:
+            for shape, queue in queues.items():
+                if shape not in done:
+                    head = queue.peek(now)
+                    if head.id not in reasons:
+                        reasons[head.id] = (cycle, settled)
+                        shape_reasons[shape] = (cycle, head.id, settled)
+            return
+        top = pend.groups[group].peek(now).priority
+        base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
+        batch = max(16, len(done))
+        pushed = 0
+        assert pend.owners is not None
+        for rank, owner in pend.owners.walk(now):
+            shape = (*base, owner)
+            owned = queues.get(shape)
+            if owned is None or shape in done:
+                continue
+            if pushed == batch:
+                heapq.heappush(heap, ((-top, rank, -math.inf, -1, ""), stream, rep))
+                return
+            done.add(shape)
+            head = owned.peek(now)
+            if head.id in reasons:
+                continue  # visited already (the group's first member, or parked in this cycle)
+            heapq.heappush(heap, (pend.key(head, owned.seq_of(head.id), now), len(shapes), head))
+            shapes.append(shape)
+            pushed += 1
 
     def _settle(self, job: Job) -> ReasonText | None:
         """With fair share, the reason every member of a parked group (``job``: its member of
