@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prioq import FairShare, Job, Node, Policy, Scheduler, Start, StoreError, Weights
+from prioq import FairShare, Job, LinearAging, Node, Policy, Scheduler, Start, StoreError, Weights
 from prioq.fairshare import FRAME_HALF_LIVES, Ledger, OwnerOrder, Rank, levels
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._pending import OrderKey
@@ -333,11 +333,11 @@ def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) 
     FairShare(mode="term", half_life=7, term_weight=3),
     FairShare(basis="allocation"),
     FairShare(mode="term", basis="allocation", term_weight=1),
-]))
+]), aging=st.sampled_from([None, LinearAging(rate=0.5, max_boost=2)]))
 def test_cycles_walking_the_index_decide_as_cycles_ranking_every_owner_and_pushing_every_head(
-    ops: list[tuple[str, str | None, str, float, int]], fair: FairShare
+    ops: list[tuple[str, str | None, str, float, int]], fair: FairShare, aging: LinearAging | None
 ) -> None:
-    policy = Policy(fair_share=fair, weights=WEIGHTS)
+    policy = Policy(fair_share=fair, weights=WEIGHTS, **({} if aging is None else {"aging": aging}))
     got = run_ops(ops, policy)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(OwnerOrder, "walk", reference_walk)

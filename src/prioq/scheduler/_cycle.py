@@ -178,7 +178,7 @@ class Cycle:
                         floor, rep = pend.floor_key(group, now)
                         heapq.heappush(heap, (floor, stream, rep))
                     continue
-                if pend.no_aging and pend.fair is not None and pend.fair.fair.mode == "order":
+                if pend.fair is not None and pend.fair.fair.mode == "order":
                     expanding[group] = set()
                     self._expand(group, stream, job, expanding[group], heap, shapes, reasons, shape_reasons,
                                  None, cycle)
@@ -258,14 +258,15 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]], shapes: list[Hashable], reasons: dict[str, Stamped],
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]], settled: ReasonText | None, cycle: int,
     ) -> None:
-        """Visit a group owner by owner without pushing every owner's head (order mode, no
-        aging: keys are ``(-priority, rank, ...)``). The heads of the next owners by rank go
-        on the heap -- twice as many each time -- and the group comes back at a key no other
-        owner's head is below: ``(-top priority, the next owner's rank)`` (ranks only grow
-        within a cycle). Back there, if its shape has found no room and ``settled`` (the
-        reason its first no-room head got) is known, every head not visited gets that
-        reason at once, as each would have when reached; else the next batch. The heap
-        thus sees the group's heads in the same order as if all had been pushed at once.
+        """Visit a group owner by owner without pushing every owner's head (order mode: keys
+        are ``(-effective priority, rank, ...)``). The heads of the next owners by rank go on
+        the heap -- twice as many each time -- and the group comes back at a key no other
+        owner's head is below: ``(-the group's top effective priority, the next owner's
+        rank)`` (ranks only grow within a cycle). Back there, if its shape has found no room
+        and ``settled`` (the reason its first no-room head got) is known, every head not
+        visited gets that reason at once, as each would have when reached; else the next
+        batch. The heap thus sees the group's heads in the same order as if all had been
+        pushed at once.
         O((owners pushed) log n) plus O(1) per owner settled."""
         pend = self.state.queue
         now = self.now
@@ -280,7 +281,7 @@ class Cycle:
                         reasons[head.id] = (cycle, settled)
                         shape_reasons[shape] = (cycle, head.id, settled)
             return
-        top = pend.groups[group].peek(now).priority
+        top = pend.floor_key(group, now)[0][0]  # -(the highest effective priority of a member)
         base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
         batch = max(16, len(done))
         pushed = 0
@@ -291,7 +292,7 @@ class Cycle:
             if owned is None or shape in done:
                 continue
             if pushed == batch:
-                heapq.heappush(heap, ((-top, rank, -math.inf, -1, ""), stream, rep))
+                heapq.heappush(heap, ((top, rank, -math.inf, -1, ""), stream, rep))
                 return
             done.add(shape)
             head = owned.peek(now)
