@@ -86,6 +86,11 @@ class Account:
         return " ".join(float.hex(x) for x in (self.at, *self.usage))
 
 
+def _up(x: float) -> float:
+    """The next float above a positive ``x``; 0 stays 0 (a resource never used)."""
+    return math.nextafter(x, math.inf) if x > 0 else x
+
+
 def decode(text: str, rate: Rate) -> Account:
     """The account stored as ``text`` (see :meth:`Account.text`); :class:`StoreError` if malformed."""
     try:
@@ -153,11 +158,23 @@ class Ledger:
         at ``now``. O(depth)."""
         out = []
         h = self.fair.half_life
+        usage = self.fair.basis == "usage"
         for path in levels(owner):
             acc = self.accounts.get(path) or Account(now)
             r = acc.rate
             rate = (r[0] + sign * delta[0], r[1] + sign * delta[1], r[2] + sign * delta[2])
-            out.append((path, Account(now, acc.at_time(now, h), rate)))
+            new = Account(now, acc.at_time(now, h), rate)
+            if usage:
+                # The event moves no usage, so it must not lower the normalised share a cycle
+                # orders by (its keys only grow within a cycle): rebasing the account at now
+                # can round it an ulp below; nudge the usage up by ulps until it is not.
+                before = self._normalised(acc, now)
+                for _ in range(8):
+                    if self._normalised(new, now) >= before:
+                        break
+                    u = new.usage
+                    new = Account(now, (_up(u[0]), _up(u[1]), _up(u[2])), rate)
+            out.append((path, new))
         return out
 
     def load(self, extras: Mapping[str, str], runs: Iterable[tuple[str | None, Sequence[Resources]]],
@@ -219,8 +236,9 @@ class Ledger:
         if self.fair.basis == "allocation":
             return self.share(path, now)
         acc = self.accounts.get(path)
-        if acc is None:
-            return 0.0
+        return 0.0 if acc is None else self._normalised(acc, now)
+
+    def _normalised(self, acc: Account, now: float) -> float:
         cap = self.capacity()
         r = acc.rate
         if r[0] or r[1] or r[2]:
