@@ -41,6 +41,7 @@ NUMBER_BAD = [
     (True, "type"), (False, "type"), ("1", "type"), (None, "type"), ([1], "type"), ({}, "type"),
 ]
 INT_BAD = [(1.5, "type"), (HUGE, "value"), (True, "type"), ("1", "type"), (None, "type"), ([1], "type")]
+INT_OR_NONE_BAD = [b for b in INT_BAD if b[0] is not None]  # limits: None means none
 ID_BAD = [(5, "type"), (None, "type"), (["a"], "type"), ({}, "type"), (b"a", "type"), (1.5, "type")]
 NOW_BAD = [*NUMBER_BAD, (math.inf, "value"), (2**53 + 1, "value"), (-1, "value")]  # -1: went backwards
 
@@ -93,6 +94,10 @@ NOW_CALLS: dict[str, Callable[[Scheduler, Any], object]] = {
     "schedule": lambda s, t: s.schedule(t),
     "pending": lambda s, t: s.pending(t),
     "explain": lambda s, t: s.explain("queued", t),
+    "cancel_many": lambda s, t: s.cancel_many(["queued"], t),
+    "set_priority_many": lambda s, t: s.set_priority_many({"queued": 7}, t),
+    "status": lambda s, t: s.status("queued", t),
+    "unmet_demand": lambda s, t: s.unmet_demand(t),
 }
 ID_CALLS: dict[str, Callable[[Scheduler, Any], object]] = {
     "cancel": lambda s, i: s.cancel(i, 1),
@@ -103,6 +108,9 @@ ID_CALLS: dict[str, Callable[[Scheduler, Any], object]] = {
     "explain": lambda s, i: s.explain(i, 1),
     "free": lambda s, i: s.free(i),
     "remove_node": lambda s, i: s.remove_node(i, 1),
+    "cancel_many": lambda s, i: s.cancel_many([i], 1),
+    "set_priority_many": lambda s, i: s.set_priority_many([(i, 5)], 1),
+    "status": lambda s, i: s.status(i, 1),
 }
 OTHER_CALLS: dict[str, tuple[Callable[[Scheduler, Any], object], list[tuple[Any, str]]]] = {
     "set_priority priority": (
@@ -115,6 +123,23 @@ OTHER_CALLS: dict[str, tuple[Callable[[Scheduler, Any], object], list[tuple[Any,
     "submit_many jobs": (lambda s, js: s.submit_many(js, 1), [(None, "type"), (5, "type"), ([5], "type")]),
     "add_node node": (lambda s, n: s.add_node(n, 1), [(5, "type"), (None, "type")]),
     "add_node duplicate": (lambda s, i: s.add_node(Node(id=i, capacity="cpu=1"), 1), [("n0", "value")]),
+    "set_priority_many priority": (
+        lambda s, p: s.set_priority_many({"run": 5, "queued": p}, 1),
+        [*INT_BAD, (101, "value"), (-1, "value"), (2**60, "value")],
+    ),
+    "set_priority_many pairs": (lambda s, ps: s.set_priority_many(ps, 1),
+                                [(None, "type"), (5, "type"), ("ab", "type"), ([("queued",)], "type"),
+                                 ([("queued", 1), ("queued", 2)], "value")]),
+    "cancel_many ids": (lambda s, ids: s.cancel_many(ids, 1),
+                        [(None, "type"), ("queued", "type"), (["queued", "queued"], "value")]),
+    "pending limit": (lambda s, n: s.pending(1, limit=n),
+                      [*INT_OR_NONE_BAD, (-1, "value"), (2**64, "value")]),
+    "events since": (lambda s, n: s.events(since=n), [*INT_BAD, (-1, "value"), (2**64, "value")]),
+    "events limit": (lambda s, n: s.events(limit=n), [*INT_OR_NONE_BAD, (0, "value"), (2**64, "value")]),
+    "unmet_demand waited_over": (lambda s, w: s.unmet_demand(1, waited_over=w),
+                                 [*(b for b in NUMBER_BAD if b[0] is not None), (-1, "value")]),
+    "explain time_format": (lambda s, f: s.explain("run", 1, time_format=f),
+                            [("%H", "type"), (5, "type"), (lambda t: 5, "type")]),
 }
 
 

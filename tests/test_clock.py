@@ -31,7 +31,7 @@ POLICIES = [
 CHANGING = {"submit", "submit_many", "cancel", "set_priority", "release", "requeue", "add_node",
             "remove_node", "schedule"}
 READS = ["pending", "explain", "running", "terminating", "nominations", "get", "free", "nodes", "now",
-         "len", "contains"]
+         "len", "contains", "status", "unmet_demand", "pending limit", "events"]
 
 
 def observe(s: Scheduler) -> tuple[Any, ...]:
@@ -101,6 +101,14 @@ def call(s: Scheduler, data: st.DataObject, name: str, n: int) -> Any:
         return s.pending(now)
     if name == "explain":
         return s.explain(data.draw(_ids(s)), now)
+    if name == "status":
+        return s.status(data.draw(_ids(s)), now)
+    if name == "unmet_demand":
+        return s.unmet_demand(now, waited_over=data.draw(st.sampled_from([None, 0, 5, -1])))
+    if name == "pending limit":
+        return s.pending(now, limit=data.draw(st.sampled_from([0, 1, 3, -1])))
+    if name == "events":
+        return s.events(since=data.draw(st.sampled_from([0, 2, 1000])))
     if name in ("running", "terminating", "nominations"):
         return getattr(s, name)()
     if name == "get":

@@ -143,6 +143,11 @@ POLICIES: dict[str, PolicyFactory] = {
         preemption=Preemption(policy="lower-priority"),
         quotas=QUOTAS,
     ),
+    # unsatisfiable jobs dropped after a wait (issue 13): outcomes and events persisted
+    "drop-unsatisfiable-preempt": lambda: Policy(
+        unsatisfiable_after=5, preemption=Preemption(policy="lower-priority"),
+        aging=LinearAging(rate=1, max_boost=5),
+    ),
 }
 OWNERS = [None, "a", "b", "a/x", "a/y", "c", "d"]
 
@@ -157,6 +162,7 @@ def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
         {n.id: s.free(n.id) for n in s.nodes},
         s.nodes,
         {r.job.id: s.explain(r.job.id, now) for r in s.running()},  # borrowing marks
+        s.events(),  # change events: committed with the changes (issue 13)
     )
 
 

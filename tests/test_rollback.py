@@ -248,3 +248,13 @@ def test_random_failures_never_change_decisions(ops: list[tuple[str, bool]], agi
         assert got == want, name
         assert observe(s) == observe(twin)
     s._check()
+
+
+def test_terminating_is_listed_by_victim_id_whatever_rollbacks_did() -> None:
+    """Regression (found by test_random_failures_never_change_decisions): a release that failed
+    at the store re-inserted its victim at the end of the running set, so terminating()
+    listed victims in another order and "the first victim" differed from a twin's."""
+    ops: list[tuple[str, bool]] = [("set_priority pending", False), ("schedule", False),
+                                   ("release victim", True), ("release victim", False)]
+    test_random_failures_never_change_decisions.hypothesis.inner_test(  # type: ignore[attr-defined]
+        ops, LinearAging(rate=0.5, max_boost=10))

@@ -27,6 +27,7 @@ from prioq.errors import (
     UnknownJob,
     UnknownNode,
 )
+from prioq.events import Event, EventKind, EventPage
 from prioq.fairshare import FairShare, Weights
 from prioq.model import (
     Decision,
@@ -62,6 +63,7 @@ from prioq.resources import (
     why_not,
 )
 from prioq.scheduler import NodeChanges, Scheduler, Terminating
+from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
 from prioq.storage import MemoryStore, QueryStore, Store, open_store
 
 try:
@@ -75,10 +77,14 @@ __all__ = [
     "SCHEDULING",
     "AgingPolicy",
     "Decision",
+    "Demand",
     "DependencyCycle",
     "Device",
     "DuplicateJob",
     "DuplicateNode",
+    "Event",
+    "EventKind",
+    "EventPage",
     "FairShare",
     "FragmentationAware",
     "GPURequest",
@@ -92,6 +98,7 @@ __all__ = [
     "InvalidType",
     "InvalidValue",
     "Job",
+    "JobStatus",
     "Labels",
     "LinearAging",
     "MemoryStore",
@@ -99,6 +106,7 @@ __all__ = [
     "NoAging",
     "Node",
     "NodeChanges",
+    "NodeClassFit",
     "NodeIndex",
     "NodeState",
     "NotLeader",
@@ -112,12 +120,14 @@ __all__ = [
     "Preemption",
     "PrioqError",
     "PriorityClass",
+    "PriorityParts",
     "PriorityQueue",
     "QueryStore",
     "Quota",
     "Quotas",
     "Range",
     "Reason",
+    "Reservation",
     "ResourceRequest",
     "Resources",
     "Running",

@@ -27,14 +27,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
 from prioq import _validate as v
+from prioq.events import EventPage
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.policy import Policy
 from prioq.resources import Resources
-from prioq.scheduler import NodeChanges, Scheduler, Terminating
+from prioq.scheduler import DEFAULT_RETENTION, NodeChanges, Scheduler, Terminating
+from prioq.status import Demand, JobStatus
 from prioq.storage import Changes, Snapshot, Store
 
 __all__ = ["AsyncScheduler"]
@@ -64,13 +66,15 @@ class AsyncScheduler:
         policy: Policy | None = None,
         store: Store | None = None,
         policy_change: Literal["refuse", "replace"] = "refuse",
+        event_retention: int = DEFAULT_RETENTION,
     ) -> AsyncScheduler:
         """Open (or resume) a scheduler without blocking the loop: the store is loaded in
         the worker thread, which then serves every call of the new facade."""
         executor = _worker()
         if getattr(store, "loop_bound", False):  # shared_async: its I/O runs on this loop
             store = _OnLoop(store, asyncio.get_running_loop())
-        make = functools.partial(Scheduler, nodes, policy=policy, store=store, policy_change=policy_change)
+        make = functools.partial(Scheduler, nodes, policy=policy, store=store, policy_change=policy_change,
+                                 event_retention=event_retention)
         try:
             scheduler = await _shielded(asyncio.get_running_loop().run_in_executor(executor, make))
         except BaseException:
@@ -146,6 +150,13 @@ class AsyncScheduler:
     async def cancel(self, job_id: str, now: float) -> Job:
         return await self.call(lambda s: s.cancel(job_id, now))
 
+    async def cancel_many(self, job_ids: Iterable[str], now: float) -> list[Job]:
+        return await self.call(lambda s: s.cancel_many(job_ids, now))
+
+    async def set_priority_many(self, priorities: Mapping[str, int] | Iterable[tuple[str, int]],
+                                now: float) -> list[Job]:
+        return await self.call(lambda s: s.set_priority_many(priorities, now))
+
     async def set_priority(self, job_id: str, priority: int, now: float) -> Job:
         return await self.call(lambda s: s.set_priority(job_id, priority, now))
 
@@ -171,11 +182,21 @@ class AsyncScheduler:
 
     # ------------------------------------------------------------------ reads (never change state)
 
-    async def pending(self, now: float) -> list[PendingJob]:
-        return await self.call(lambda s: s.pending(now))
+    async def pending(self, now: float, limit: int | None = None) -> list[PendingJob]:
+        return await self.call(lambda s: s.pending(now, limit))
 
-    async def explain(self, job_id: str, now: float) -> str:
-        return await self.call(lambda s: s.explain(job_id, now))
+    async def explain(self, job_id: str, now: float,
+                      time_format: Callable[[float], str] | None = None) -> str:
+        return await self.call(lambda s: s.explain(job_id, now, time_format))
+
+    async def status(self, job_id: str, now: float) -> JobStatus:
+        return await self.call(lambda s: s.status(job_id, now))
+
+    async def unmet_demand(self, now: float, waited_over: float | None = None) -> list[Demand]:
+        return await self.call(lambda s: s.unmet_demand(now, waited_over))
+
+    async def events(self, since: int = 0, limit: int | None = None) -> EventPage:
+        return await self.call(lambda s: s.events(since, limit))
 
     async def running(self) -> list[Running]:
         return await self.call(lambda s: s.running())

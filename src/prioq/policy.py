@@ -7,7 +7,7 @@ from typing import Literal
 
 import attrs
 
-from prioq._validate import boolean, choice, instance, priority, wrong_type
+from prioq._validate import boolean, choice, instance, number, priority, wrong_type
 from prioq.errors import InvalidJob, InvalidPolicy
 from prioq.fairshare import FairShare, Weights
 from prioq.model import PriorityClass
@@ -74,6 +74,9 @@ class Policy:
     * ``weights``: owner -> weight >= 0 (default 1), a :class:`~prioq.Weights`; fair share
       and quota fair sharing divide an owner's dominant resource share by it (0: only idle
       capacity, Kueue's meaning).
+    * ``unsatisfiable_after``: seconds; a cycle drops a pending job no node could ever hold
+      once it has waited that long since submission (outcome ``"unsatisfiable"``, a
+      ``DROPPED`` event). ``None`` (default): such jobs wait (docs/orchestrator.md#demand).
 
     Every field is validated: :class:`~prioq.errors.InvalidPolicy` (its
     ``InvalidPolicyType`` variant, also a ``TypeError``, for a wrong type).
@@ -92,6 +95,7 @@ class Policy:
     fair_share: FairShare | None = None
     quotas: Quotas = attrs.field(factory=Quotas, converter=quotas)
     weights: Weights = attrs.field(factory=Weights, converter=_weights)
+    unsatisfiable_after: float | None = None
 
     def __attrs_post_init__(self) -> None:
         instance(self.aging, AgingPolicy, "policy aging", error=InvalidPolicy)  # type: ignore[type-abstract]
@@ -103,6 +107,8 @@ class Policy:
         boolean(self.reservation, "policy reservation", error=InvalidPolicy)
         if self.fair_share is not None:
             instance(self.fair_share, FairShare, "policy fair_share", error=InvalidPolicy)
+        if self.unsatisfiable_after is not None:
+            number(self.unsatisfiable_after, "policy unsatisfiable_after", error=InvalidPolicy, minimum=0)
         lo, hi = self.priority_range
         what = "policy default_priority"
         priority(self.default_priority, what, error=InvalidPolicy, minimum=lo, maximum=hi)

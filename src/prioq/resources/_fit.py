@@ -60,14 +60,21 @@ def check(request: ResourceRequest, free: Resources) -> Misfit | None:
     """The first reason ``request`` does not fit into ``free``, or ``None`` if it fits.
 
     O(d) for d devices on the node. Categories (stable, for counting nodes in
-    explanations): ``cpu architecture``, ``insufficient cpu``, ``insufficient memory``,
-    ``insufficient disk``, ``insufficient <extra>``, ``GPU model not in [...]``,
-    ``insufficient GPU``. Arguments that are not a :class:`ResourceRequest` and a
-    :class:`Resources` (a spec string included) raise :class:`~prioq.errors.InvalidSpecType`.
+    explanations), in the order checked: ``cpu architecture``, ``GPU model not in [...]``
+    (the node has no device of a matching model), ``insufficient cpu``, ``insufficient
+    memory``, ``insufficient disk``, ``insufficient <extra>``, ``insufficient GPU``.
+    Arguments that are not a :class:`ResourceRequest` and a :class:`Resources` (a spec
+    string included) raise :class:`~prioq.errors.InvalidSpecType`.
     """
     _arguments(request, free)
     if request.cpu_arch and free.cpu_arch and request.cpu_arch != free.cpu_arch:
         return Misfit("cpu architecture", f"need {request.cpu_arch}, node is {free.cpu_arch}")
+    g = request.gpu
+    # The GPU model first: a node without the model never fits, whatever else is free, and
+    # naming it says more than the cpu or memory that happens to be short there too.
+    if g is not None and g.milli != 0 and not any(g.matches(d.gpu) for d in free.gpus):
+        return Misfit(f"GPU model not in [{g.describe_filter() or 'any'}]",
+                      f"need {_gpu_need(g)}, node has {_models(free)}")
     need = request.minimum()
     if need.cpu_milli > free.cpu_milli:
         return Misfit("insufficient cpu", f"need {need.cpu:g}, {free.cpu:g} free")
@@ -78,14 +85,9 @@ def check(request: ResourceRequest, free: Resources) -> Misfit | None:
     for name, amount in need.extras:
         if amount > free.extra(name):
             return Misfit(f"insufficient {name}", f"need {amount}, {free.extra(name)} free")
-    g = request.gpu
     if g is None or g.milli == 0:
         return None
     matching = [d for d in free.gpus if g.matches(d.gpu)]
-    what = g.describe_filter()
-    if not matching:
-        return Misfit(f"GPU model not in [{what or 'any'}]",
-                      f"need {_gpu_need(g)}, node has {_models(free)}")
     if g.fractional:
         if not any(d.milli >= g.milli for d in matching):
             best = max(d.milli for d in matching)

@@ -658,7 +658,7 @@ class Cycle:
                 fits_before += 1
         self.fits_before[shape] = (fits_before, len(self.touched))
         if fits_before >= job.nodes:
-            return Reason.PRIORITY, "jobs ahead of it took the capacity it fits in this cycle"
+            return Reason.PRIORITY, "jobs started before it in the last cycle took the capacity it fits"
         return Reason.RESOURCES, s.resources_message(shape)
 
 

@@ -14,22 +14,25 @@ included (docs/architecture.md#the-transaction-contract).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Literal
 
 import attrs
 
 from prioq import _validate as v
-from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, UnknownGroup
+from prioq.errors import DuplicateJob, DuplicateNode, InvalidJob, InvalidNode, InvalidValue, UnknownGroup
+from prioq.events import EventKind, EventPage
 from prioq.fairshare import levels, rate_of
 from prioq.model import Decision, Job, Node, PendingJob, Running
 from prioq.placement import NodeState
 from prioq.policy import Policy
 from prioq.quota import usage_of
 from prioq.resources import MILLI, Resources
-from prioq.scheduler import _explain
+from prioq.scheduler import _explain, _status
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._depends import OUTCOMES
+from prioq.scheduler._events import DEFAULT_RETENTION, EventLog, decided
 from prioq.scheduler._resume import (
     POLICY_KEY,
     NodeChanges,
@@ -41,6 +44,8 @@ from prioq.scheduler._resume import (
     read_preempt,
 )
 from prioq.scheduler._state import State
+from prioq.scheduler._status import reservation_of, unsatisfiable_candidates
+from prioq.status import Demand, JobStatus, Reservation
 from prioq.storage import MemoryStore, Store
 
 __all__ = ["Scheduler"]
@@ -55,7 +60,9 @@ class Scheduler:
     stored one (:class:`~prioq.errors.PolicyMismatch` otherwise, unless
     ``policy_change="replace"``), and ``nodes``, when given, are reconciled with the
     stored cluster as ``remove_node``/``add_node`` calls, reported in
-    ``node_changes`` (docs/orchestrator.md#resume).
+    ``node_changes`` (docs/orchestrator.md#resume). ``event_retention``: how many change
+    events (``events()``) to keep at least, in the store with the changes; ``0`` records none
+    (docs/orchestrator.md#events).
 
     Not thread-safe: one owner at a time (a thread, an asyncio task, or a lock).
     """
@@ -67,12 +74,16 @@ class Scheduler:
         policy: Policy | None = None,
         store: Store | None = None,
         policy_change: Literal["refuse", "replace"] = "refuse",
+        event_retention: int = DEFAULT_RETENTION,
     ) -> None:
         policy = Policy() if policy is None else v.instance(policy, Policy, "policy")
         node_list = None if nodes is None else _node_list(nodes)
         store = MemoryStore() if store is None else v.instance(store, Store, "store")  # type: ignore[type-abstract]
         v.choice(policy_change, ("refuse", "replace"), "policy_change")
+        retention = v.integer(event_retention, "event_retention", minimum=0, maximum=v.MAX_COUNTER)
         self._state = state = State(policy, store)
+        self._events = EventLog(state, retention)
+        self._reservation: Reservation | None = None
         snap = state.store.load()
         text = policy_text(policy)
         replace = check_policy(snap.extras.get(POLICY_KEY), text, policy_change)
@@ -84,15 +95,16 @@ class Scheduler:
             if replace:
                 check_replacement(policy, [jrow.job for jrow in snap.jobs])
             state.load(snap)
+            self._events.load()
             if replace:
-                with state.transaction(None):
+                with self._transaction(None):
                     state.put_extra(POLICY_KEY, text)
             if node_list is not None:
                 self._node_changes = self._reconcile(node_list)
         elif node_list:
-            with state.transaction(None):
+            with self._transaction(None):
                 for node in node_list:
-                    state.add_node(node)
+                    self._add_node(node)
 
     def _reconcile(self, node_list: Sequence[Node]) -> NodeChanges:
         """Apply the differences between the stored cluster and ``node_list`` as
@@ -102,17 +114,26 @@ class Scheduler:
         if not remove and not add:
             return NodeChanges()
         requeued: list[str] = []
-        with s.transaction(None):
+        with self._transaction(None):
             for node_id in remove:
                 requeued += self._remove_node(s.node(node_id))
             for node in add:
-                s.add_node(node)
+                self._add_node(node)
         return NodeChanges(
             added=tuple(n.id for n in add if n.id not in replaced),
             removed=tuple(n for n in remove if n not in replaced),
             replaced=tuple(replaced),
             requeued=tuple(requeued),
         )
+
+    @contextlib.contextmanager
+    def _transaction(self, now: float | None) -> Iterator[None]:
+        """The state's transaction for one call, its events written at the end of the body
+        (one row, with the call's commit; docs/orchestrator.md#events)."""
+        with self._state.transaction(now):
+            self._events.begin()
+            yield
+            self._events.flush()
 
     # ------------------------------------------------------------------ properties
 
@@ -164,8 +185,9 @@ class Scheduler:
         now = self._now(now)
         stored = self._validate_new(job, set())
         self._state.deps.check_acyclic([stored])
-        with self._state.transaction(now):
+        with self._transaction(now):
             self._state.push(stored, None)
+            self._events.record(EventKind.SUBMITTED, job_id=stored.id, priority=stored.priority)
             self._state.arrive([stored.request])  # the placement policy learns from arrivals
         return stored
 
@@ -180,9 +202,10 @@ class Scheduler:
             stored.append(self._validate_new(job, seen))
             seen.add(job.id)
         self._state.deps.check_acyclic(stored)
-        with self._state.transaction(now):
+        with self._transaction(now):
             for job in stored:
                 self._state.push(job, None)
+                self._events.record(EventKind.SUBMITTED, job_id=job.id, priority=job.priority)
             self._state.arrive([job.request for job in stored])  # the placement policy learns
         return stored
 
@@ -193,17 +216,34 @@ class Scheduler:
         now = self._now(now)
         s = self._state
         job = s.job(v.lookup_id(job_id))
-        with s.transaction(now):
-            s.drop_frozen(job_id)
-            s.clear_reason(job_id)
-            if job_id in s.runs:
-                s.stop(job_id)
-            else:
-                s.drop_nomination(job_id)
-                s.remove_pending(job_id)
-            s.deps.record(job_id, "cancelled")
+        with self._transaction(now):
+            self._cancel(job_id)
         # The placement policy is not told: FGD learns from arrivals, and a cancel is not one.
         return job
+
+    def cancel_many(self, job_ids: Iterable[str], now: float) -> list[Job]:
+        """Cancel several held jobs as ``cancel`` does each, in one commit; all or none (every id
+        is checked first: an unknown or repeated one changes nothing). O(k log n)."""
+        now = self._now(now)
+        s = self._state
+        ids = _id_list(job_ids, "cancel_many")
+        jobs = [s.job(job_id) for job_id in ids]
+        with self._transaction(now):
+            for job_id in ids:
+                self._cancel(job_id)
+        return jobs
+
+    def _cancel(self, job_id: str) -> None:
+        s = self._state
+        s.drop_frozen(job_id)
+        s.clear_reason(job_id)
+        if job_id in s.runs:
+            s.stop(job_id)
+        else:
+            s.drop_nomination(job_id)
+            s.remove_pending(job_id)
+        s.deps.record(job_id, "cancelled")
+        self._events.record(EventKind.CANCELLED, job_id=job_id)
 
     def set_priority(self, job_id: str, priority: int, now: float) -> Job:
         """Change a job's base priority; takes effect at once. O(log n) (plus the jobs whose
@@ -212,8 +252,24 @@ class Scheduler:
         s = self._state
         s.job(v.lookup_id(job_id))
         priority = self._check_priority(job_id, priority)
-        with s.transaction(now):
+        with self._transaction(now):
             return self._set_priority(job_id, priority)
+
+    def set_priority_many(self, priorities: Mapping[str, int] | Iterable[tuple[str, int]],
+                          now: float) -> list[Job]:
+        """Change several jobs' base priorities (``{job_id: priority}`` or pairs) as
+        ``set_priority`` does each, in one commit; all or none (every id and priority is
+        checked first). Returns the jobs in the order given. O(k log n)."""
+        now = self._now(now)
+        s = self._state
+        pairs = _pairs(priorities)
+        ids = _id_list([job_id for job_id, _ in pairs], "set_priority_many")
+        checked = []
+        for job_id, priority in zip(ids, (p for _, p in pairs), strict=True):
+            s.job(job_id)
+            checked.append((job_id, self._check_priority(job_id, priority)))
+        with self._transaction(now):
+            return [self._set_priority(job_id, priority) for job_id, priority in checked]
 
     def set_group_priority(self, group: str, priority: int, now: float) -> list[Job]:
         """Change the base priority of every held job of ``group`` (``Job.group``), pending and
@@ -225,7 +281,7 @@ class Scheduler:
         if not members:
             raise UnknownGroup(f"no queued or running job belongs to group {group!r}")
         priority = self._check_priority(f"group {group}", priority)
-        with s.transaction(now):
+        with self._transaction(now):
             return [self._set_priority(job_id, priority) for job_id in sorted(members)]
 
     def _set_priority(self, job_id: str, priority: int) -> Job:
@@ -236,6 +292,8 @@ class Scheduler:
             # A frozen effective priority moves with the base one: raising a running
             # job's priority must protect it under compare="effective" too.
             s.set_frozen(job_id, frozen + (priority - old))
+        if old != priority:
+            self._events.record(EventKind.PRIORITY_CHANGED, job_id=job_id, priority=priority)
         if job_id in s.runs:
             return s.set_running_priority(job_id, priority)
         return s.set_pending_priority(job_id, priority)
@@ -255,15 +313,17 @@ class Scheduler:
         run = s.run_of(v.lookup_id(job_id))
         if outcome is not None:
             v.choice(outcome, OUTCOMES, f"release {job_id}: outcome")
-        with s.transaction(now):
+        with self._transaction(now):
             s.stop(job_id)
             if run.preempted_by is not None and outcome is None and self.policy.preemption.requeue:
                 s.push(run.job, run.seq)
+                self._events.record(EventKind.REQUEUED, job_id=job_id, reason="preempted")
             else:
                 s.drop_frozen(job_id)
                 if outcome is None:
                     outcome = "succeeded" if run.preempted_by is None else "preempted"
                 s.deps.record(job_id, outcome)
+                self._events.record(EventKind.RELEASED, job_id=job_id, outcome=outcome)
         return run.job
 
     def requeue(self, job_id: str, now: float) -> Job:
@@ -273,9 +333,10 @@ class Scheduler:
         now = self._now(now)
         s = self._state
         run = s.run_of(v.lookup_id(job_id))
-        with s.transaction(now):
+        with self._transaction(now):
             s.stop(job_id)
             s.push(run.job, run.seq)
+            self._events.record(EventKind.REQUEUED, job_id=job_id, reason="requeue")
         return run.job
 
     def add_node(self, node: Node, now: float) -> None:
@@ -284,15 +345,19 @@ class Scheduler:
         (node,) = _node_list([node])
         if node.id in self._state.index:
             raise DuplicateNode(f"node {node.id!r} already exists")
-        with self._state.transaction(now):
-            self._state.add_node(node)
+        with self._transaction(now):
+            self._add_node(node)
+
+    def _add_node(self, node: Node) -> None:
+        self._state.add_node(node)
+        self._events.record(EventKind.NODE_ADDED, node_ids=(node.id,))
 
     def remove_node(self, node_id: str, now: float) -> list[str]:
         """Remove a node; jobs running there are requeued (whole gangs). Returns their ids."""
         now = self._now(now)
         s = self._state
         ns = s.node(v.lookup_id(node_id, "node id"))
-        with s.transaction(now):
+        with self._transaction(now):
             return self._remove_node(ns)
 
     def _remove_node(self, ns: NodeState) -> list[str]:
@@ -301,10 +366,13 @@ class Scheduler:
         for job_id in requeued:
             run = s.stop(job_id)
             s.push(run.job, run.seq)
+            self._events.record(EventKind.REQUEUED, job_id=job_id, node_ids=run.running.node_ids,
+                                reason="node removed")
         for owner, nodes in list(s.nominated.items()):
             if ns.id in nodes:
                 s.drop_nomination(owner)
         s.remove_node(ns)
+        self._events.record(EventKind.NODE_REMOVED, node_ids=(ns.id,))
         return requeued
 
     # ------------------------------------------------------------------ what to do
@@ -317,14 +385,64 @@ class Scheduler:
         orchestrator calls ``requeue`` if a start fails.
         """
         now = self._now(now)
-        with self._state.transaction(now):
-            return Cycle(self._state, now).run()
+        cycle = Cycle(self._state, now)
+        with self._transaction(now):
+            self._drop_unsatisfiable(now)
+            decisions = cycle.run()
+            for decision in decisions:
+                decided(self._events, decision)
+        self._reservation = reservation_of(cycle.claims)  # as of this (committed) cycle
+        return decisions
+
+    def _drop_unsatisfiable(self, now: float) -> None:
+        """``Policy.unsatisfiable_after``: drop the pending jobs no node could ever hold that
+        have waited that long since submission, outcome ``"unsatisfiable"`` (docs/orchestrator.md)."""
+        after = self.policy.unsatisfiable_after
+        if after is None:
+            return
+        s = self._state
+        doomed = sorted(j.id for j in unsatisfiable_candidates(s) if now - j.submitted_at >= after)
+        for job_id in doomed:
+            job = s.queue.get(job_id)
+            s.drop_frozen(job_id)
+            s.clear_reason(job_id)
+            s.drop_nomination(job_id)
+            s.remove_pending(job_id)
+            s.deps.record(job_id, "unsatisfiable")
+            self._events.record(EventKind.DROPPED, job_id=job_id, outcome="unsatisfiable",
+                                reason=f"no node could ever hold {job.request}"
+                                + (f" on {job.nodes} nodes" if job.nodes > 1 else "")
+                                + f" after {now - job.submitted_at:g} s")
 
     # ------------------------------------------------------------------ reads
 
-    def pending(self, now: float) -> list[PendingJob]:
-        """Waiting jobs in scheduling order, with the reason from the last cycle. O(n log n)."""
-        return _explain.pending(self._state, self._now(now))  # moves nothing (one clock)
+    def pending(self, now: float, limit: int | None = None) -> list[PendingJob]:
+        """Waiting jobs in scheduling order, with the reason from the last cycle; the first
+        ``limit`` only when given. O(n log n) for all; with a limit, at the scheduler's clock
+        and without fair share O((limit + shapes) log n), else O(n log limit)."""
+        now = self._now(now)
+        if limit is not None:
+            limit = v.integer(limit, "pending limit", minimum=0, maximum=v.MAX_COUNTER)
+        return _explain.pending(self._state, now, limit)  # moves nothing (one clock)
+
+    def status(self, job_id: str, now: float) -> JobStatus:
+        """Where a job stands, as a value: state, reason, position, effective priority part by
+        part, fit per node class, reservation and estimated start (docs/orchestrator.md#status).
+        A job that left with a recorded non-success outcome is ``"finished"``; any other id
+        raises :class:`~prioq.UnknownJob`. Reads only. O(position log n) for the position at
+        the scheduler's clock without fair share (O(n) otherwise) plus O(N) in nodes."""
+        now = self._now(now)
+        return _status.status(self._state, v.lookup_id(job_id), now, self._reservation)
+
+    def unmet_demand(self, now: float, waited_over: float | None = None) -> list[Demand]:
+        """The request shapes the cluster does not serve, for an autoscaler: pending jobs no node
+        could ever hold and, with ``waited_over`` (seconds), those waiting at least that long
+        since submission; jobs waiting on dependencies are left out. Reads only. O(n) with
+        ``waited_over``; without, O(active + shapes) plus the unsatisfiable jobs."""
+        now = self._now(now)
+        if waited_over is not None:
+            waited_over = v.number(waited_over, "unmet_demand waited_over", minimum=0)
+        return _status.demand(self._state, now, waited_over)
 
     def running(self) -> list[Running]:
         """Running jobs (terminating victims included), by start time then id."""
@@ -332,14 +450,17 @@ class Scheduler:
         return sorted(runs, key=lambda r: (r.started_at, r.job.id))
 
     def terminating(self) -> dict[str, Terminating]:
-        """Victims told to stop: ``{victim: (by, deadline)}``, the preemptor it makes room
-        for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
+        """Victims told to stop: ``{victim: (by, deadline)}`` by victim id, the preemptor it makes
+        room for and when its grace ends (told-at + ``Preemption.grace``; kept across restarts)."""
         extras = self._state.extras
         out = {}
-        for job_id, run in self._state.runs.items():
-            if run.preempted_by is not None:
-                told = read_preempt(extras, job_id)
-                out[job_id] = Terminating(run.preempted_by, None if told is None else told[1])
+        runs = self._state.runs
+        # by id: the runs' dict order is not an observable (a rolled-back release re-inserts)
+        for job_id in sorted(j for j, run in runs.items() if run.preempted_by is not None):
+            told = read_preempt(extras, job_id)
+            by = runs[job_id].preempted_by
+            assert by is not None
+            out[job_id] = Terminating(by, None if told is None else told[1])
         return out
 
     def nominations(self) -> dict[str, tuple[str, ...]]:
@@ -361,6 +482,15 @@ class Scheduler:
             out[path] = {"gpu": gpu / MILLI, "cpu": cpu / MILLI, "memory": mem}
         return out
 
+    def events(self, since: int = 0, limit: int | None = None) -> EventPage:
+        """The change events after sequence number ``since`` (a cursor: the previous page's
+        ``cursor``), oldest first, at most ``limit`` (docs/orchestrator.md#events). Reads only.
+        O(skipped + limit) over the kept events."""
+        since = v.integer(since, "events since", minimum=0, maximum=v.MAX_COUNTER)
+        if limit is not None:
+            limit = v.integer(limit, "events limit", minimum=1, maximum=v.MAX_COUNTER)
+        return self._events.page(since, limit)
+
     def get(self, job_id: str) -> Job:
         """A held job by id (pending or running). O(1)."""
         return self._state.job(v.lookup_id(job_id))
@@ -370,13 +500,19 @@ class Scheduler:
         by id; successes are not kept (docs/dependencies.md). O(records)."""
         return self._state.deps.outcomes()
 
-    def explain(self, job_id: str, now: float) -> str:
+    def explain(self, job_id: str, now: float, time_format: Callable[[float], str] | None = None) -> str:
         """Why a job waits (or where it runs), in the style of Kubernetes events / Slurm reasons.
 
-        O(N) in nodes for a pending job: it counts, per reason, the nodes that do not fit.
+        Instants print as ISO-8601 UTC when they look like epoch seconds (>= 1e9), else as
+        numbers; ``time_format(t)`` replaces that. O(position log n) for the position (see
+        ``status``) plus O(N) in nodes for a pending job: it counts, per reason, the nodes
+        that do not fit.
         """
         now = self._now(now)
-        return _explain.explain(self._state, v.lookup_id(job_id), now)
+        if time_format is not None and not callable(time_format):
+            raise v.wrong_type(InvalidValue, f"explain time_format: expected a callable, got {time_format!r}")
+        fmt = _explain.epoch_or_plain if time_format is None else _checked_format(time_format)
+        return _explain.explain(self._state, v.lookup_id(job_id), now, fmt)
 
     # ------------------------------------------------------------------ validation
 
@@ -463,3 +599,40 @@ def _node_list(nodes: object) -> Sequence[Node]:
             raise DuplicateNode(f"node {node.id!r} given twice")
         seen.add(node.id)
     return out
+
+
+def _id_list(ids: object, what: str) -> list[str]:
+    """Distinct job ids, in the order given (a plain string is refused, not split)."""
+    out = list(v.identifiers(ids, f"{what}: job ids"))
+    seen: set[str] = set()
+    for job_id in out:
+        if job_id in seen:
+            raise InvalidValue(f"{what}: job {job_id!r} given twice")
+        seen.add(job_id)
+    return out
+
+
+def _pairs(priorities: object) -> list[tuple[object, object]]:
+    """``{job_id: priority}`` or ``(job_id, priority)`` pairs, as a list of pairs."""
+    if isinstance(priorities, Mapping):
+        return list(priorities.items())
+    if isinstance(priorities, str | bytes) or not isinstance(priorities, Iterable):
+        message = f"set_priority_many: expected a mapping or pairs, got {priorities!r}"
+        raise v.wrong_type(InvalidValue, message)
+    out: list[tuple[object, object]] = []
+    for pair in priorities:
+        if not isinstance(pair, tuple | list) or len(pair) != 2:
+            message = f"set_priority_many: expected (job_id, priority) pairs, got {pair!r}"
+            raise v.wrong_type(InvalidValue, message)
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def _checked_format(time_format: Callable[[float], str]) -> Callable[[float], str]:
+    """The caller's time format, its answers checked to be strings."""
+    def fmt(t: float) -> str:
+        text = time_format(t)
+        if not isinstance(text, str):
+            raise v.wrong_type(InvalidValue, f"explain time_format: returned {text!r}, not a str")
+        return text
+    return fmt
