@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from prioq.storage import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
-FIGURES = ("wait-cdf", "queue-length", "gpu-utilization", "preemptions")
+# The report's plots, in page order; "owner-waits" needs owners, "aging" a strategy that ages jobs.
+FIGURES = ("queue-length", "gpu-utilization", "wait-cdf", "class-waits", "owner-waits", "aging",
+           "preemptions")
 
 # Four low-priority jobs fill both nodes at 0..3; mid jobs queue at 500; high jobs arrive at 1000,
 # when the low jobs are past the preemption strategies' min_runtime (600 s).
@@ -67,11 +70,11 @@ def table_row(output: str, metric: str) -> list[str]:
 
 _PATH = re.compile(r'<path d="([^"]*)"(?: clip-path="[^"]*")? style="([^"]*)"')
 _CLIPPED = re.compile(r'<path d="([^"]*)" clip-path="[^"]*" style="([^"]*)"')
-_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+_PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00")  # Okabe-Ito
 
 
 def figures(html: str) -> dict[str, str]:
-    return dict(re.findall(r'<figure id="([a-z-]+)">(.*?)</figure>', html, flags=re.S))
+    return dict(re.findall(r'<figure id="([a-z-]+)"[^>]*>(.*?)</figure>', html, flags=re.S))
 
 
 def data_lines(svg: str) -> list[str]:
@@ -83,19 +86,19 @@ def data_lines(svg: str) -> list[str]:
 
 
 def bars(svg: str) -> list[float]:
-    """Heights of the plotted bars (tab:red preemptions, tab:orange GPU-hours lost)."""
+    """Heights of the plotted bars (vermillion preemptions, orange GPU-hours lost)."""
     heights = []
     for d, style in _CLIPPED.findall(svg):
-        if style.startswith(("fill: #d62728", "fill: #ff7f0e")):
+        if style.startswith(("fill: #d55e00", "fill: #e69f00")):
             ys = [float(y) for y in re.findall(r"[ML] [-\d.]+ ([-\d.]+)", d)]
             heights.append(max(ys) - min(ys))
     return heights
 
 
-def check_report(path: Path, policies: int) -> dict[str, str]:
+def check_report(path: Path, policies: int, *, without: tuple[str, ...] = ()) -> dict[str, str]:
     html = path.read_text(encoding="utf-8")
     figs = figures(html)
-    assert list(figs) == list(FIGURES)
+    assert list(figs) == [f for f in FIGURES if f not in without]
     for fid, body in figs.items():
         assert body.lstrip().startswith("<svg"), fid
         assert _PATH.search(body), fid
@@ -128,7 +131,7 @@ def test_simulate_prints_the_table_and_writes_a_report_with_the_four_plots(
     fifo_preemptions, preempting = (int(v) for v in table_row(out, "preemptions"))
     assert fifo_preemptions == 0 and preempting > 0
     assert f"report: {report.resolve()}" in out
-    figs = check_report(report, policies=2)
+    figs = check_report(report, policies=2, without=("aging",))  # neither strategy ages jobs
     heights = bars(figs["preemptions"])
     assert len(heights) == 4 and sum(h > 0 for h in heights) == 2  # fifo's two bars are empty
     assert "fifo: " in err and " events, " in err  # per-run timing goes to stderr
@@ -252,6 +255,15 @@ def test_show_on_postgresql_uses_read_only_queries(
         assert out.startswith("now = 1000 (latest submission or start in the store)")
         pending, running = parse_show(out)
         assert pending and running
+        # The queue view of the same store (a read-only load: no lease either) lists the same jobs.
+        import json
+
+        data = Path(tempfile.mkdtemp()) / "q.json"
+        code, _, err = run("show", "--store", url, "--json", str(data))
+        assert code == 0, err
+        view = json.loads(data.read_text())
+        assert [p["job_id"] for p in view["pending"]] == [p[0] for p in pending]
+        assert [r["job_id"] for r in view["running"]] == [r[0] for r in running]
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             # show never took the leader lease: holder and fencing epoch are as simulate left them.
             assert conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone() == lease
@@ -489,3 +501,54 @@ def test_show_prints_fair_share_usage_as_the_scheduler_computes_it(tmp_path: Pat
         assert cpu == pytest.approx(want["cpu"] / 3600, rel=1e-3)
         assert mem == pytest.approx(want["memory"] / 2**30 / 3600, rel=1e-3)
     assert float(rows["org/a"][0]) > float(rows["org/b"][0]) > 0
+
+
+# --------------------------------------------------------------------------- show --html (issue 15)
+
+
+def test_show_html_and_json_with_a_bounded_watch(trace: tuple[Path, Path], tmp_path: Path) -> None:
+    """``--watch S --iterations K`` reads the store K times, rewriting both files each time; the page
+    reloads itself every S seconds; the JSON is the view of the store (docs/visualization.md)."""
+    import json
+
+    jobs, nodes = trace
+    url = f"sqlite:///{tmp_path / 'run.db'}"
+    assert run("simulate", "--trace", str(jobs), "--nodes", str(nodes), "--policies",
+               "priority+aging+preemption", "--store", url, "--until", "1010")[0] == 0
+    page, data = tmp_path / "q.html", tmp_path / "q.json"
+    code, out, err = run("show", "--store", url, "--aging", "aging", "--html", str(page), "--json", str(data),
+                         "--watch", "0.05", "--iterations", "3")
+    assert code == 0, err
+    assert out.splitlines() == [f"now = 1000: 3 pending, 4 running -> {page} and {data}"] * 3
+    html = page.read_text(encoding="utf-8")
+    assert '<meta http-equiv="refresh" content="0.05">' in html
+    view = json.loads(data.read_text(encoding="utf-8"))
+    _, text = run("show", "--store", url, "--aging", "aging")[:2]
+    pending, running = parse_show(text)
+    assert [p["job_id"] for p in view["pending"]] == [p[0] for p in pending]
+    assert [p["effective"] for p in view["pending"]] == pytest.approx([p[1] for p in pending], abs=0.01)
+    assert [r["job_id"] for r in view["running"]] == [r[0] for r in running]
+    assert set(view["terminating"]) == {r[0] for r in running if r[1] == "terminating"}
+    assert sorted(view["terminating"].values()) == ["high-0", "mid-0"]
+    # Without --iterations a watch goes on until interrupted (here: the second sleep).
+    calls = []
+
+    def interrupt(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cli.time, "sleep", interrupt)
+        code, out, err = run("show", "--store", url, "--json", str(data), "--watch", "7")
+    assert code == 130 and calls == [7, 7] and len(out.splitlines()) == 2
+
+
+def test_since_and_owners_from_shape_the_workload(trace: tuple[Path, Path]) -> None:
+    jobs, nodes = trace
+    code, out, err = run("simulate", "--trace", str(jobs), "--nodes", str(nodes), "--policies", "fifo",
+                         "--since", "500", "--owners-from", "class")
+    assert code == 0, err
+    assert table_row(out, "jobs") == ["4"]  # mid-0, mid-1, high-0, high-1
+    assert "jobs submitted from t=500 s" in out and "owners from the 'class' label" in out
+    assert table_row(out, "fairness") != ["-"]

@@ -9,7 +9,9 @@
   compressed in time and space so that the cluster is contended).
 * ``prioq bench`` replays a whole trace (or a synthetic workload) once and prints events/s.
 * ``prioq show`` prints a store's pending queue and running jobs, like a UI's jobs
-  page, from the stores' read-only queries (it never takes a scheduler's lease).
+  page, from the stores' read-only queries (it never takes a scheduler's lease); with
+  ``--html`` / ``--json`` it writes the queue view instead (:mod:`prioq.view`,
+  docs/visualization.md), with ``--watch`` again every few seconds.
 
 Bad input (an unknown trace or strategy name, a malformed file, a store that
 cannot be opened: any :class:`~prioq.PrioqError`, or an ``OSError``) exits with
@@ -42,7 +44,9 @@ __all__ = ["DEMO_ARGS", "main"]
 DEMO_ARGS: tuple[str, ...] = (
     "--trace", "alibaba-openb",
     "--policies", "fifo,priority,priority+aging,priority+aging+preemption",
-    "--cluster-fraction", "0.05",
+    "--since", "11500000",
+    "--owners-from", "qos",
+    "--cluster-fraction", "0.03",
     "--arrival-scale", "0.03",
     "--drain", "21600",
 )
@@ -50,10 +54,12 @@ DEMO_ARGS: tuple[str, ...] = (
 
 Replayed at its real pace the openb trace barely loads its cluster (at most
 65 of 6,212 GPUs busy at once), so every strategy shows zero waits. The demo
-keeps the first 5% of the nodes (61 nodes, 326 GPUs) and divides the gaps
-between submissions by 33 (runtimes unchanged), so that the trace's busy last
-month saturates that smaller cluster, and stops six hours after the last
-arrival (the trace's longest pods run for months). See docs/simulation.md.
+keeps the trace's last 16 days (pods submitted from t=11,500,000 s, day 133:
+4,144 of the 8,152; earlier days would be quiet hours on every plot), the first
+3% of the nodes (36 nodes, 148 GPUs), and divides the gaps between submissions
+by 33 (runtimes unchanged), so that jobs wait for most of the run; it stops six
+hours after the last arrival (the trace's longest pods run for months). Owners are the pods' QoS classes, for
+fairness and the per-owner panel. See docs/simulation.md.
 """
 
 _DEMO_REPORT = "report.html"
@@ -218,7 +224,10 @@ def _want_progress(flag: bool | None, stream: IO[str]) -> bool:
 
 
 def _load(args: argparse.Namespace) -> Workload:
-    """The workload the trace options describe: load, keep the first --jobs, scale, cut the cluster."""
+    """The workload the trace options describe: load, drop jobs before --since, set owners from
+    --owners-from, keep the first --jobs, scale, cut the cluster."""
+    import attrs
+
     from prioq.sim.loaders import bundled_names, load_nodes, load_trace
 
     if args.trace not in bundled_names() and not os.path.exists(args.trace):
@@ -228,6 +237,11 @@ def _load(args: argparse.Namespace) -> Workload:
         )
     nodes = load_nodes(args.nodes) if args.nodes is not None else None
     workload = load_trace(args.trace, nodes)
+    if args.since is not None:
+        workload = attrs.evolve(workload, name=f"{workload.name}[t>={args.since:g}]",
+                                jobs=[j for j in workload.jobs if j.submitted_at >= args.since])
+    if args.owners_from is not None:
+        workload = workload.owned_by(args.owners_from)
     if args.jobs is not None:
         workload = workload.head(args.jobs)
     if args.arrival_scale != 1 or args.duration_scale != 1:
@@ -247,6 +261,10 @@ def _load(args: argparse.Namespace) -> Workload:
 
 def _describe(args: argparse.Namespace) -> str:
     parts = []
+    if args.since is not None:
+        parts.append(f"jobs submitted from t={args.since:g} s")
+    if args.owners_from is not None:
+        parts.append(f"owners from the {args.owners_from!r} label")
     if args.jobs is not None:
         parts.append(f"first {args.jobs} jobs")
     if args.arrival_scale != 1:
@@ -361,6 +379,7 @@ def _run_bench(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
         workload = synthetic_workload(args.synthetic, seed=args.seed + 1, nodes=cluster)
     else:
         args.jobs, args.arrival_scale, args.duration_scale, args.cluster_fraction = None, 1.0, 1.0, 1.0
+        args.since = args.owners_from = None
         workload = _load(args)
     loaded = time.perf_counter() - loaded
     print(f"{workload.summary()} (built in {loaded:.1f} s)", file=out)
@@ -439,9 +458,55 @@ def _all_pending(store: object) -> list[JobRow]:
 
 
 def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    """The queue once, or with ``--watch S`` every S seconds (``--iterations K`` times; 0: until
+    interrupted), as text or, with ``--html`` / ``--json``, as the queue view's files."""
+    aging = parse_aging(args.aging)  # before opening anything: a typo fails fast
+    done = 0
+    while True:
+        if args.html is not None or args.json is not None:
+            _write_view(args, aging, out)
+        else:
+            if done:
+                print(file=out)  # a blank line between two readings of the queue
+            _show_text(args, aging, out)
+        done += 1
+        if args.watch is None or (args.iterations and done >= args.iterations):
+            return 0
+        out.flush()
+        time.sleep(args.watch)
+
+
+def _write_view(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> None:
+    """Write the queue view (docs/visualization.md) of the store, read-only, to --html / --json."""
+    import attrs
+
+    from prioq.storage import open_store
+    from prioq.view import queue_view
+
+    url = _readonly_url(args.store)
+    store = open_store(url)
+    try:
+        snap = store.load()  # read-only: no lease, no lock, nothing created
+    finally:
+        store.close()
+    view = queue_view(snap, args.now, aging=aging, limit=args.limit)
+    parts = urlsplit(args.store)
+    where = parts._replace(netloc=parts.hostname or "", query="").geturl() if parts.password else args.store
+    view = attrs.evolve(view, source=where, aging=args.aging)
+    if args.html is not None:
+        with open(args.html, "w", encoding="utf-8") as f:
+            f.write(view.html(title="prioq queue", refresh=args.watch))
+    if args.json is not None:
+        with open(args.json, "w", encoding="utf-8") as f:
+            f.write(view.json(indent=1) + "\n")
+    written = " and ".join(p for p in (args.html, args.json) if p is not None)
+    print(f"now = {_number(view.now)}: {view.pending_total} pending, {len(view.running)} running "
+          f"-> {written}", file=out)
+
+
+def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> None:
     from prioq.storage import open_store
 
-    aging = parse_aging(args.aging)  # before opening anything: a typo fails fast
     url = _readonly_url(args.store)
     scheme = urlsplit(url).scheme.lower()
     store = open_store(url)
@@ -519,7 +584,6 @@ def _run_show(args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
             print("  " + line, file=out)
     if accounts:
         _print_usage(accounts, running, now, args.half_life, out)
-    return 0
 
 
 def _print_usage(accounts: dict[str, str], running: list[JobRow], now: float, half_life: float,
@@ -561,6 +625,11 @@ def _trace_options(p: argparse.ArgumentParser, *, shaping: bool) -> None:
                    "one gets the cluster its header describes)")
     if not shaping:
         return
+    p.add_argument("--since", type=_nonnegative_float, metavar="T",
+                   help="keep only jobs submitted at or after trace time T (seconds, before scaling)")
+    p.add_argument("--owners-from", metavar="LABEL",
+                   help="set each job's owner from this label (e.g. qos: the Alibaba QoS class), for "
+                   "fairness and the per-owner panel")
     p.add_argument("--jobs", type=_positive_int, metavar="N", help="keep only the first N jobs")
     p.add_argument("--arrival-scale", type=_positive_float, default=1.0, metavar="X",
                    help="multiply the gaps between submissions by X (0.1: ten times the arrival rate)")
@@ -635,7 +704,8 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a store's pending queue and running jobs",
                           description="Print the pending queue (scheduling order, effective priority, "
                           "aging boost, wait, pending or nominated) and the running/terminating jobs of "
-                          "a store, from its read-only queries.")
+                          "a store, from its read-only queries; or write the queue view as HTML / JSON "
+                          "(--html, --json), again every few seconds with --watch.")
     show.add_argument("--store", required=True, metavar="URL",
                       help="sqlite:///path.db (opened read-only) or postgresql://...")
     show.add_argument("--aging", default="none", metavar="SPEC",
@@ -647,6 +717,13 @@ def build_parser() -> argparse.ArgumentParser:
                       "the latest submission or start)")
     show.add_argument("--limit", type=_nonnegative_int, default=50, metavar="N",
                       help="pending jobs to print (default 50, 0 = all)")
+    show.add_argument("--html", metavar="PATH",
+                      help="write the queue view, a self-contained HTML page, there (docs/visualization.md)")
+    show.add_argument("--json", metavar="PATH", help="write the queue view's data as JSON there")
+    show.add_argument("--watch", type=_positive_float, metavar="SECONDS",
+                      help="read the store again every SECONDS (the HTML page reloads itself as often)")
+    show.add_argument("--iterations", type=_nonnegative_int, default=0, metavar="K",
+                      help="with --watch: stop after K reads (default 0: until interrupted)")
     show.add_argument("--half-life", type=_positive_float, default=7 * 86400, metavar="SECONDS",
                       help="the fair-share half-life, to decay owners' usage (default 604800, 7 days)")
     return parser

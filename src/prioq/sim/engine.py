@@ -103,6 +103,8 @@ class SimResult:
     events: int
     cycles: int
     decisions: int
+    policy: Policy | None = None
+    """The scheduler's policy in the run (the report reads its aging to draw effective priorities)."""
 
 
 @attrs.define(slots=True)
@@ -360,7 +362,7 @@ class _Run:
         metrics = compute_metrics(records, timeline, end=end)
         return SimResult(
             strategy=self.strat.name, records=records, timeline=timeline, metrics=metrics,
-            events=self.events, cycles=self.cycles, decisions=self.decisions,
+            events=self.events, cycles=self.cycles, decisions=self.decisions, policy=self.sched.policy,
         )
 
 
