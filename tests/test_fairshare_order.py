@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Hashable, Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from prioq import FairShare, Job, LinearAging, Node, Policy, Scheduler, Start, StoreError, Weights
@@ -381,6 +381,9 @@ def test_a_deep_backlog_of_many_owners_walks_a_few_of_them_per_cycle() -> None:
 
 
 @settings(max_examples=300, deadline=None)
+@example(usage=(0.0, 0.0, 1.0), at=1.0, wait=84073.5, half_life=3600.0, sign=1)  # 5 ulps below
+@example(usage=(0.0, 184396826.29816434, 0.0), at=91740.74161289471, wait=7577.54497119796, half_life=7.0,
+         sign=1)  # a share of 2**-1031 whose usage underflows to 0 at the start
 @given(usage=st.tuples(*[st.floats(0, 1e12)] * 3), at=st.floats(0, 1e5), wait=st.floats(0, 1e5),
        half_life=st.sampled_from([1.0, 7.0, 3600.0, 604800.0]), sign=st.sampled_from([1, -1]))
 def test_a_start_or_stop_never_lowers_the_normalised_share(

@@ -48,6 +48,7 @@ FRAME_HALF_LIVES = 64
 """Normalised shares are taken relative to a frame start ``T0``, a multiple of this many
 half-lives (the factor ``2**((t - T0)/h)`` stays below ``2**64``: no overflow, full precision)."""
 _LN2 = math.log(2)
+_NEGLIGIBLE = 2.0**-960
 _ZERO: Rate = (0, 0, 0)
 
 
@@ -169,11 +170,13 @@ class Ledger:
                 # orders by (its keys only grow within a cycle): rebasing the account at now
                 # can round it an ulp below; nudge the usage up by ulps until it is not.
                 before = self._normalised(acc, now)
-                for _ in range(8):
-                    if self._normalised(new, now) >= before:
+                for _ in range(16):
+                    after = self._normalised(new, now)
+                    if after >= before:
                         break
+                    grow = before / after if after > 0 else 1.0  # a few ulps above 1
                     u = new.usage
-                    new = Account(now, (_up(u[0]), _up(u[1]), _up(u[2])), rate)
+                    new = Account(now, (_up(u[0] * grow), _up(u[1] * grow), _up(u[2] * grow)), rate)
             out.append((path, new))
         return out
 
@@ -249,7 +252,10 @@ class Ledger:
         share = max((a / (c * scale) for a, c in zip(amounts, cap, strict=True) if c > 0), default=0.0)
         if not share:
             return 0.0
-        return share * math.exp2((ref - self.frame(now)) / self.fair.half_life)
+        value = share * math.exp2((ref - self.frame(now)) / self.fair.half_life)
+        # Below 2**-960 a share counts as none: usage that old underflows to 0 when an event
+        # rebases the account, and the share must not fall at an event (see charges)
+        return value if value >= _NEGLIGIBLE else 0.0
 
     def order_key(self, owner: str | None, now: float) -> Rank:
         """What orders owners in the walks of the scheduling cycle: the :meth:`rank`
