@@ -4,7 +4,9 @@
   :class:`Weights` (``Policy.weights``), validated values;
 * :mod:`prioq.fairshare._ledger` -- :class:`Account` (one owner's decayed usage, exact in
   closed form between start/stop events) and :class:`Ledger` (every owner's account, shares
-  and ranks).
+  and ranks);
+* :mod:`prioq.fairshare._order` -- :class:`OwnerOrder` (owners walked in the order of their
+  keys at ``now``, each re-keyed only when visited).
 
 See ``docs/fairness.md``.
 """
@@ -12,15 +14,27 @@ See ``docs/fairness.md``.
 from __future__ import annotations
 
 from prioq.fairshare._config import DEFAULT_HALF_LIFE, FairShare, Weights, levels
-from prioq.fairshare._ledger import RESOURCES, USAGE_PREFIX, Account, Ledger, Rank, decode, rate_of
+from prioq.fairshare._ledger import (
+    FRAME_HALF_LIVES,
+    RESOURCES,
+    USAGE_PREFIX,
+    Account,
+    Ledger,
+    Rank,
+    decode,
+    rate_of,
+)
+from prioq.fairshare._order import OwnerOrder
 
 __all__ = [
     "DEFAULT_HALF_LIFE",
+    "FRAME_HALF_LIVES",
     "RESOURCES",
     "USAGE_PREFIX",
     "Account",
     "FairShare",
     "Ledger",
+    "OwnerOrder",
     "Rank",
     "Weights",
     "decode",

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import attrs
 
 from prioq.errors import StoreError
 from prioq.fairshare._config import FairShare, Weights, levels
+
+if TYPE_CHECKING:
+    from prioq.fairshare._order import OwnerOrder
 from prioq.resources import Resources
 
-__all__ = ["RESOURCES", "USAGE_PREFIX", "Account", "Ledger", "Rank", "decode", "rate_of"]
+__all__ = ["FRAME_HALF_LIVES", "RESOURCES", "USAGE_PREFIX", "Account", "Ledger", "Rank", "decode", "rate_of"]
 
 RESOURCES = ("gpu", "cpu", "memory")
 """The resources accounted, in the order of :attr:`Account.usage`: milli-GPU shares,
@@ -35,10 +39,16 @@ Rate = tuple[int, int, int]
 Rank = tuple[tuple[int, float], ...]
 """An owner's place among owners, top level first: per level ``(0, share / weight)``, or
 ``(1, share)`` for a level of weight 0 (only idle capacity: after every positive weight);
-always :data:`RANK_DEPTH` levels, an owner with fewer repeating its last one."""
+always :data:`RANK_DEPTH` levels, an owner with fewer repeating its last one. The share is
+:meth:`Ledger.normalised`: compared only among ranks taken at one ``now``, it orders
+owners exactly as their shares at ``now`` do, and an idle owner's never changes."""
 RANK_DEPTH = 4
 """Owner levels the order compares (deeper levels are accounted but do not order)."""
+FRAME_HALF_LIVES = 64
+"""Normalised shares are taken relative to a frame start ``T0``, a multiple of this many
+half-lives (the factor ``2**((t - T0)/h)`` stays below ``2**64``: no overflow, full precision)."""
 _LN2 = math.log(2)
+_NEGLIGIBLE = 2.0**-960
 _ZERO: Rate = (0, 0, 0)
 
 
@@ -77,6 +87,11 @@ class Account:
         return " ".join(float.hex(x) for x in (self.at, *self.usage))
 
 
+def _up(x: float) -> float:
+    """The next float above a positive ``x``; 0 stays 0 (a resource never used)."""
+    return math.nextafter(x, math.inf) if x > 0 else x
+
+
 def decode(text: str, rate: Rate) -> Account:
     """The account stored as ``text`` (see :meth:`Account.text`); :class:`StoreError` if malformed."""
     try:
@@ -105,30 +120,64 @@ class Ledger:
         self._capacity: Rate | None = None
         self._ranks: dict[str | None, Rank] = {}
         self._terms: dict[str | None, float] = {}
+        # top-level path -> the owners under it whose rank (and term) is cached: an account
+        # change drops only theirs (a cycle's starts must not re-rank every owner)
+        self._cached_under: dict[str, list[str | None]] = {}
         self._rank_now: float | None = None
         self._mean_life = fair.mean_life
+        self._span = FRAME_HALF_LIVES * fair.half_life
+        self._watcher: OwnerOrder | None = None
+
+    def watch(self, order: OwnerOrder) -> None:
+        """``order`` (the pending set's index of owners) hears of every change that may lower
+        an order key: :meth:`forget`, and with ``basis="allocation"`` :meth:`changed`. The
+        latest pending set's index replaces any earlier one. O(1)."""
+        self._watcher = order
 
     def forget(self) -> None:
-        """Drop the cached capacity and ranks (nodes changed, a rollback). O(1)."""
+        """Drop the cached capacity and ranks (nodes changed, a rollback). O(owners held by
+        the watching index)."""
         self._capacity = None
         self._ranks = {}
         self._terms = {}
+        self._cached_under = {}
+        if self._watcher is not None:
+            self._watcher.invalidate()
 
-    def changed(self) -> None:
-        """Drop the cached ranks (an account changed). O(1)."""
-        self._ranks = {}
-        self._terms = {}
+    def changed(self, owner: str | None = None) -> None:
+        """Drop the cached ranks of the owners under ``owner``'s top level (their accounts
+        are the only ones that changed). O(k) for those k owners; with ``basis="allocation"``
+        O(k log n) to re-key them in the watching index too."""
+        for peer in self._cached_under.pop(levels(owner)[0], ()):
+            self._ranks.pop(peer, None)
+            self._terms.pop(peer, None)
+        if self._watcher is not None and self.fair.basis == "allocation":
+            self._watcher.moved(owner)
 
     def charges(self, owner: str | None, delta: Rate, sign: int, now: float) -> list[tuple[str, Account]]:
         """The new account of each level of ``owner`` after its rate changes by ``sign * delta``
         at ``now``. O(depth)."""
         out = []
         h = self.fair.half_life
+        usage = self.fair.basis == "usage"
         for path in levels(owner):
             acc = self.accounts.get(path) or Account(now)
             r = acc.rate
             rate = (r[0] + sign * delta[0], r[1] + sign * delta[1], r[2] + sign * delta[2])
-            out.append((path, Account(now, acc.at_time(now, h), rate)))
+            new = Account(now, acc.at_time(now, h), rate)
+            if usage:
+                # The event moves no usage, so it must not lower the normalised share a cycle
+                # orders by (its keys only grow within a cycle): rebasing the account at now
+                # can round it an ulp below; nudge the usage up by ulps until it is not.
+                before = self._normalised(acc, now)
+                for _ in range(16):
+                    after = self._normalised(new, now)
+                    if after >= before:
+                        break
+                    grow = before / after if after > 0 else 1.0  # a few ulps above 1
+                    u = new.usage
+                    new = Account(now, (_up(u[0] * grow), _up(u[1] * grow), _up(u[2] * grow)), rate)
+            out.append((path, new))
         return out
 
     def load(self, extras: Mapping[str, str], runs: Iterable[tuple[str | None, Sequence[Resources]]],
@@ -171,6 +220,54 @@ class Ledger:
             scale = self._mean_life
         return max((a / (c * scale) for a, c in zip(amounts, cap, strict=True) if c > 0), default=0.0)
 
+    def frame(self, now: float) -> float:
+        """The start ``T0`` of the frame of normalised shares at ``now``: the multiple of
+        :data:`FRAME_HALF_LIVES` half-lives at or below it (0 with ``basis="allocation"``).
+        O(1)."""
+        if self.fair.basis == "allocation":
+            return 0.0
+        span = self._span
+        return math.floor(now / span) * span
+
+    def normalised(self, path: str, now: float) -> float:
+        """:meth:`share` at ``now`` times ``2**((now - T0)/h)`` (``T0``: :meth:`frame`): the
+        same order among owners at one ``now``, and for an owner without running jobs a
+        constant (its decayed usage at its last event ``at``, times ``2**((at - T0)/h)``).
+        With running jobs it grows (at the rate, times ``2**((t - T0)/h)``); it never
+        decreases. With ``basis="allocation"``: the share itself. O(1).
+        """
+        if self.fair.basis == "allocation":
+            return self.share(path, now)
+        acc = self.accounts.get(path)
+        return 0.0 if acc is None else self._normalised(acc, now)
+
+    def _normalised(self, acc: Account, now: float) -> float:
+        cap = self.capacity()
+        r = acc.rate
+        if r[0] or r[1] or r[2]:
+            ref, amounts = now, acc.at_time(now, self.fair.half_life)
+        else:
+            ref, amounts = acc.at, acc.usage  # idle: the same value at every now (of the frame)
+        scale = self._mean_life
+        share = max((a / (c * scale) for a, c in zip(amounts, cap, strict=True) if c > 0), default=0.0)
+        if not share:
+            return 0.0
+        value = share * math.exp2((ref - self.frame(now)) / self.fair.half_life)
+        # Below 2**-960 a share counts as none: usage that old underflows to 0 when an event
+        # rebases the account, and the share must not fall at an event (see charges)
+        return value if value >= _NEGLIGIBLE else 0.0
+
+    def order_key(self, owner: str | None, now: float) -> Rank:
+        """What orders owners in the walks of the scheduling cycle: the :meth:`rank`
+        (``mode="order"``), or the rank's part of the owner's own path, as a one-level rank
+        (``mode="term"``: the lower, the higher the term). O(depth)."""
+        if self.fair.mode == "order":
+            return self.rank(owner, now)
+        path = levels(owner)[-1]
+        w = self.weights.of(path)
+        s = self.normalised(path, now)
+        return ((0, s / w) if w > 0 else (1, s),)
+
     def weighted(self, path: str, now: float) -> float:
         """share / weight (``inf`` for weight 0 with any usage, 0 without). O(1)."""
         s = self.share(path, now)
@@ -178,17 +275,21 @@ class Ledger:
         return s / w if w > 0 else (math.inf if s > 0 else 0.0)
 
     def rank(self, owner: str | None, now: float) -> Rank:
-        """The owner's :data:`Rank` at ``now``. O(depth), cached until an account changes."""
+        """The owner's :data:`Rank` at ``now`` (normalised shares: compare only ranks taken at
+        one ``now``). O(depth), cached until an account changes."""
         if now != self._rank_now:
             self._ranks = {}
             self._terms = {}
+            self._cached_under = {}
             self._rank_now = now
         rank = self._ranks.get(owner)
         if rank is None:
             parts = []
-            for path in levels(owner)[:RANK_DEPTH]:
+            paths = levels(owner)
+            self._cached_under.setdefault(paths[0], []).append(owner)
+            for path in paths[:RANK_DEPTH]:
                 w = self.weights.of(path)
-                s = self.share(path, now)
+                s = self.normalised(path, now)
                 parts.append((0, s / w) if w > 0 else (1, s))
             # an owner with fewer levels is its own only child at the levels it lacks, so
             # "other" ties with "org/team" when "other" and "org" tie and "org/team" has

@@ -19,7 +19,6 @@ import math
 from collections.abc import Callable, Hashable
 from fractions import Fraction
 
-from prioq.fairshare import Rank
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.quota import QuotaShape, usage_of
@@ -37,6 +36,10 @@ __all__ = ["Cycle"]
 Placement = list[tuple[NodeState, Resources]]
 _Shape = tuple[object, ...]  # request, gang size (and the job's selection): see shape_of
 _ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
+# The term of an owner later in a walk (a larger normalised share) exceeds an earlier one's
+# by rounding only: a few ulps times ln 2 times the weighted share, below 2**-32 relative
+# for every share whose term is not 0.0 (see Cycle._first_of)
+_TERM_SLACK = 1.0 + 2.0**-32
 
 
 class Cycle:
@@ -58,8 +61,6 @@ class Cycle:
         self.free_before: dict[str, Resources] = {}
         self.touched: list[str] = []
         self.fits_before: dict[_Shape, tuple[int, int]] = {}
-        self._ranked: tuple[int, list[tuple[Rank, str | None]]] | None = None  # _owners_by_rank
-        self._termed: tuple[int, list[tuple[float, str | None]]] | None = None  # _owners_by_term
         # owner -> its first job this cycle found over quota (strict queueing blocks only
         # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
         self.over_quota: dict[str, str] = {}
@@ -106,8 +107,7 @@ class Cycle:
             # at a key no member's is below; expanded into its owners' heads when reached,
             # unless one look shows none of them can start and the visit could decide nothing
             # one owner's own (quota parking): as without; sleepers: not visited
-            heap.extend(head_of(shape) for shape in pend.parked
-                        if pend.group_key(shape) is None and shape != ASLEEP)
+            heap.extend(head_of(shape) for shape in pend.ungrouped if shape != ASLEEP)
             self.key_of.update((job.id, key) for key, _, job in heap)
             groups = list(pend.groups)
             for g, group in enumerate(groups):
@@ -126,6 +126,9 @@ class Cycle:
         # no room at all for, which holds for every owner's jobs of that shape (see below)
         settled: dict[Hashable, ReasonText] = {}
         scanned: dict[Hashable, int] = {}  # group -> starts when its first member was found
+        # group -> its shapes whose heads were pushed (or settled) this cycle: a group being
+        # visited owner by owner, in batches (see _expand)
+        expanding: dict[Hashable, set[Hashable]] = {}
         # Kueue admits jobs within their nominal quota before jobs that must borrow: those
         # wait for a second pass, in order (each job is still considered once per cycle).
         borrowers: list[tuple[OrderKey, int, Job]] | None = [] if s.ledger is not None else None
@@ -137,6 +140,10 @@ class Cycle:
             key, stream, job = heapq.heappop(heap)
             if stream <= -2:
                 group = groups[-2 - stream]
+                if group in expanding:  # back at the floor of its owners not visited yet
+                    self._expand(group, stream, job, expanding[group], heap, shapes, reasons, shape_reasons,
+                                 settled.get(group[1]), cycle)  # type: ignore[index]  # see Pending.group_key
+                    continue
                 # with quotas, owners' jobs of one shape differ (quota, borrowing): visit them
                 if s.ledger is None:
                     settled_as = self._settle(job)
@@ -172,6 +179,11 @@ class Cycle:
                     if group in pend.groups:
                         floor, rep = pend.floor_key(group, now)
                         heapq.heappush(heap, (floor, stream, rep))
+                    continue
+                if pend.fair is not None and pend.fair.fair.mode == "order":
+                    expanding[group] = set()
+                    self._expand(group, stream, job, expanding[group], heap, shapes, reasons, shape_reasons,
+                                 None, cycle)
                     continue
                 for shape, queue in list(pend.members.get(group, {}).items()):
                     head = queue.peek(now)
@@ -243,6 +255,55 @@ class Cycle:
         s.drop_stale_shape_reasons()
         return self.decisions
 
+    def _expand(
+        self, group: Hashable, stream: int, rep: Job, done: set[Hashable],
+        heap: list[tuple[OrderKey, int, Job]], shapes: list[Hashable], reasons: dict[str, Stamped],
+        shape_reasons: dict[Hashable, tuple[int, str, ReasonText]], settled: ReasonText | None, cycle: int,
+    ) -> None:
+        """Visit a group owner by owner without pushing every owner's head (order mode: keys
+        are ``(-effective priority, rank, ...)``). The heads of the next owners by rank go on
+        the heap -- twice as many each time -- and the group comes back at a key no other
+        owner's head is below: ``(-the group's top effective priority, the next owner's
+        rank)`` (ranks only grow within a cycle). Back there, if its shape has found no room
+        and ``settled`` (the reason its first no-room head got) is known, every head not
+        visited gets that reason at once, as each would have when reached; else the next
+        batch. The heap thus sees the group's heads in the same order as if all had been
+        pushed at once.
+        O((owners pushed) log n) plus O(1) per owner settled."""
+        pend = self.state.queue
+        now = self.now
+        queues = pend.members.get(group)
+        if not queues:
+            return
+        if settled is not None and (rep.request, rep.nodes) in self.no_room:
+            for shape, queue in queues.items():
+                if shape not in done:
+                    head = queue.peek(now)
+                    if head.id not in reasons:
+                        reasons[head.id] = (cycle, settled)
+                        shape_reasons[shape] = (cycle, head.id, settled)
+            return
+        top = pend.floor_key(group, now)[0][0]  # -(the highest effective priority of a member)
+        base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
+        batch = max(16, len(done))
+        pushed = 0
+        assert pend.owners is not None
+        for rank, owner in pend.owners.walk(now):
+            shape = (*base, owner)
+            owned = queues.get(shape)
+            if owned is None or shape in done:
+                continue
+            if pushed == batch:
+                heapq.heappush(heap, ((top, rank, -math.inf, -1, ""), stream, rep))
+                return
+            done.add(shape)
+            head = owned.peek(now)
+            if head.id in reasons:
+                continue  # visited already (the group's first member, or parked in this cycle)
+            heapq.heappush(heap, (pend.key(head, owned.seq_of(head.id), now), len(shapes), head))
+            shapes.append(shape)
+            pushed += 1
+
     def _settle(self, job: Job) -> ReasonText | None:
         """With fair share, the reason every member of a parked group (``job``: its member of
         highest effective priority) waits for, if one look shows it: when none of them can
@@ -282,10 +343,11 @@ class Cycle:
         if pend.no_aging and fair.fair.mode == "order":
             # Only a head of the group's top priority can be first, and among those the
             # owner's rank decides: walk owners by rank, stop past the best one found
-            # (typically after a few owners, not all of them).
+            # (typically after a few owners, not all of them; see OwnerOrder).
             top = pend.groups[group].peek(now).priority
             base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
-            for rank, owner in self._owners_by_rank():
+            assert pend.owners is not None
+            for rank, owner in pend.owners.walk(now):
                 if best is not None and rank > best[0][1]:
                     break
                 queue = queues.get((*base, owner))
@@ -298,12 +360,15 @@ class Cycle:
                         best = (key, head)
         elif pend.no_aging:
             # term mode: walk owners by term, highest first; an owner's best is its head, at
-            # most the group's top priority plus its term: stop once that cannot beat the best
+            # most the group's top priority plus its term: stop once that cannot beat the best.
+            # The walk's order is the normalised share's; the term is taken from the share
+            # itself, so the bound allows for rounding (_TERM_SLACK).
             top = pend.groups[group].peek(now).priority
             base = group[1]  # type: ignore[index]
-            for term, owner in self._owners_by_term():
+            assert pend.owners is not None
+            for _, owner in pend.owners.walk(now):
                 if best is not None:
-                    total, err = _two_sum(float(top), term)
+                    total, err = _two_sum(float(top), fair.term(owner, now) * _TERM_SLACK)
                     if best[0][0] < (-total, -err):  # type: ignore[operator]  # pairs in this mode
                         break
                 queue = queues.get((*base, owner))
@@ -321,27 +386,6 @@ class Cycle:
                     best = (key, head)
         assert best is not None
         return best
-
-    def _owners_by_term(self) -> list[tuple[float, str | None]]:
-        """The owners with parked jobs, highest fair-share term first (see _owners_by_rank)."""
-        fair = self.state.fair
-        assert fair is not None
-        if self._termed is None or self._termed[0] != len(self.started):
-            owners = [(fair.term(o, self.now), o) for o in self.state.queue.parked_owners]
-            owners.sort(key=lambda to: -to[0])
-            self._termed = (len(self.started), owners)
-        return self._termed[1]
-
-    def _owners_by_rank(self) -> list[tuple[Rank, str | None]]:
-        """The owners with parked jobs, lowest rank first; rebuilt after starts (ranks move
-        only then within a cycle). O(owners log owners)."""
-        fair = self.state.fair
-        assert fair is not None
-        if self._ranked is None or self._ranked[0] != len(self.started):
-            owners = [(fair.rank(o, self.now), o) for o in self.state.queue.parked_owners]
-            owners.sort(key=lambda ro: ro[0])
-            self._ranked = (len(self.started), owners)
-        return self._ranked[1]
 
     def _would_borrow(self, job: Job) -> bool:
         """Whether ``job`` fits its owner's quota now only by borrowing. A job that does not fit

@@ -53,7 +53,7 @@ import attrs
 
 from prioq._validate import MAX_COUNTER, instance, integer, lookup_id
 from prioq.errors import DuplicateJob, InvalidJob, UnknownJob
-from prioq.fairshare import Ledger, Rank
+from prioq.fairshare import Ledger, OwnerOrder, Rank
 from prioq.model import Job
 from prioq.queue import AgingPolicy, PriorityQueue, exact_effective_priority
 from prioq.queue.aging import NoAging
@@ -161,6 +161,11 @@ class Pending:
         self.groups: dict[Shape, PriorityQueue] = {}
         self.members: dict[Shape, dict[Shape, PriorityQueue]] = {}  # group -> its parked queues
         self.parked_owners: dict[str | None, int] = {}  # owner -> its parked queues
+        # the owners of parked_owners, walked by rank without ranking them all (Cycle._first_of)
+        self.owners: OwnerOrder | None = None if fair is None else OwnerOrder(fair)
+        # parked shapes outside any group (quota parking, sleepers): a cycle lists them
+        # without a walk over every (shape, owner) queue
+        self.ungrouped: dict[Shape, None] = {}
 
     # -- membership
 
@@ -299,7 +304,11 @@ class Pending:
             members = self.members.setdefault(group, {})
             if shape not in members:
                 members[shape] = self.parked[shape]
-                self.parked_owners[job.owner] = self.parked_owners.get(job.owner, 0) + 1
+                count = self.parked_owners.get(job.owner, 0)
+                self.parked_owners[job.owner] = count + 1
+                if not count:
+                    assert self.owners is not None
+                    self.owners.add(job.owner)
 
     def _leave_group(self, job_id: str, shape: Shape, emptied: bool) -> None:
         group = self.group_key(shape)
@@ -314,6 +323,8 @@ class Pending:
                     self.parked_owners[owner] = left
                 else:
                     del self.parked_owners[owner]
+                    assert self.owners is not None
+                    self.owners.discard(owner)
             if not queue:
                 del self.groups[group]
                 del self.members[group]
@@ -342,6 +353,8 @@ class Pending:
             queue = self.parked[shape] = PriorityQueue(aging=self.aging)
             if isinstance(shape, Tier):
                 self.tiers.setdefault(shape.family, {})[shape.priority] = shape
+            if self.group_key(shape) is None:
+                self.ungrouped[shape] = None
         self._push_now(queue, job, seq)
         self.where[job_id] = shape
         self._join_group(job, seq, shape)
@@ -372,6 +385,7 @@ class Pending:
 
     def _drop_shape(self, shape: Shape) -> None:
         del self.parked[shape]
+        self.ungrouped.pop(shape, None)
         self._by_duration.pop(shape, None)
         if isinstance(shape, Tier):
             tiers = self.tiers[shape.family]
@@ -520,5 +534,8 @@ class Pending:
             for sh in grouped:
                 owners[sh[-1]] = owners.get(sh[-1], 0) + 1  # type: ignore[index]
             assert owners == self.parked_owners
+            assert self.owners is not None and self.owners.owners() == set(owners)
+            self.owners._check()
+        assert list(self.ungrouped) == [sh for sh in self.parked if self.group_key(sh) is None]
         seqs = [self.seq_of(j) for j in self.ids()]
         assert len(seqs) == len(set(seqs)), "sequence numbers must be unique"

@@ -578,7 +578,7 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
         for path, acc in fair.charges(owner, rate_of(allocation), sign, self.now):
             self._set_item(fair.accounts, path, acc)
             self.put_extra(USAGE_PREFIX + path, acc.text())
-        fair.changed()
+        fair.changed(owner)
 
     def _totals(self) -> tuple[int, int, int]:
         """The cluster's capacity per accounted resource (fair share's denominators). O(nodes)."""

@@ -1,0 +1,185 @@
+"""Owners in the order of their place in line, walked without ranking every one of them.
+
+A scheduling cycle needs, per parked group, the owners with parked jobs from the lowest
+rank up, and usually stops after a few. Ranking them all at each ``now`` costs O(owners
+log owners) per cycle. :class:`OwnerOrder` keeps, per owner, a **lower bound** of its
+order key (:meth:`~prioq.fairshare.Ledger.order_key`) in a heap, and walks owners in
+the exact order of their keys at ``now`` by computing the key only of the owners it
+pops (lazy re-keying, as the cycle's own heap does within a cycle).
+
+Why a key computed once stays a lower bound (docs/fairness.md#cost): the keys compare
+*normalised* shares, ``share(t) * 2**((t - T0)/h)`` for a frame start ``T0``. With
+decayed usage an owner's normalised usage of a resource grows at its rate times
+``2**((t - T0)/h)``, so it never decreases: an idle owner's key is constant (all idle
+owners decay by the same factor, so their relative order never changes) and a running
+owner's only grows; a start or stop moves no usage. Each stored bound is the key when
+last computed shrunk by a relative ``2**-30``, far above the few ulps of rounding in
+computing a key, so it stays below the key at any later ``now`` of the same frame.
+Everything else that moves keys invalidates the bounds: a new frame (every
+:data:`~prioq.fairshare._ledger.FRAME_HALF_LIVES` half-lives), the cluster's capacity
+(``Ledger.forget``), a rollback (``Ledger.forget``), a ``now`` before the latest one a
+bound was computed at; and with ``basis="allocation"`` (shares that fall when a job
+stops) every start or stop re-keys the owners under the charged owner's top level
+(``Ledger.changed``): O(k log n) for those k owners. An invalidated or new owner gets
+the floor bound and is keyed at its next visit.
+
+A walk costs O((owners visited + owners invalidated since) log owners).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prioq.fairshare._config import levels
+
+if TYPE_CHECKING:
+    from prioq.fairshare._ledger import Ledger, Rank
+
+__all__ = ["OwnerOrder"]
+
+FLOOR: Rank = ((-1, 0.0),)
+"""Below every key (a key's levels start with 0 or 1): an owner not keyed yet."""
+_SHRINK = 1.0 - 2.0**-30
+"""A stored bound is the key times this, level by level (shares are >= 0)."""
+
+Owner = str | None
+
+
+def lower(key: Rank) -> Rank:
+    """A bound strictly below ``key`` at every positive level, by far more than rounding."""
+    return tuple((flag, value * _SHRINK) for flag, value in key)
+
+
+class OwnerOrder:
+    """Owners (``Job.owner`` values) with a lower bound of their order key each.
+
+    ``add`` / ``discard`` follow the owners with parked jobs (the pending set calls them
+    as its parked queues come and go, so they are undone with it); :meth:`walk` yields
+    ``(key, owner)`` at ``now`` in ascending key order. O(log n) per change.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._heap: list[tuple[Rank, int, Owner]] = []
+        self._stamp: dict[Owner, int] = {}  # owner -> the stamp of its one valid heap entry
+        self._under: dict[str, set[Owner]] = {}  # top-level path -> its owners held here
+        self._next = 0
+        self._out: list[tuple[Owner, int, Rank]] = []  # popped by the last walk, with their keys
+        self._walk = 0  # the current walk's number: an older, abandoned walk stops
+        self._frame: float | None = None
+        self._latest = -float("inf")  # the latest now a stored bound was computed at
+        ledger.watch(self)
+
+    def __len__(self) -> int:
+        return len(self._stamp)
+
+    def __contains__(self, owner: object) -> bool:
+        return owner in self._stamp
+
+    def owners(self) -> set[Owner]:
+        return set(self._stamp)
+
+    # -- changes
+
+    def add(self, owner: Owner) -> None:
+        """Hold ``owner`` (it parked its first job), keyed at its first visit. O(log n)."""
+        self._restore()
+        assert owner not in self._stamp, owner
+        self._push(owner, FLOOR)
+        self._under.setdefault(levels(owner)[0], set()).add(owner)
+
+    def discard(self, owner: Owner) -> None:
+        """Forget ``owner`` (its last parked job left). O(1) amortized (lazy deletion)."""
+        self._restore()
+        del self._stamp[owner]
+        top = levels(owner)[0]
+        peers = self._under[top]
+        peers.discard(owner)
+        if not peers:
+            del self._under[top]
+        if len(self._heap) > 2 * len(self._stamp) + 32:  # drop the dead entries
+            self._heap = [e for e in self._heap if self._stamp.get(e[2]) == e[1]]
+            heapq.heapify(self._heap)
+
+    def moved(self, owner: Owner) -> None:
+        """``owner``'s account changed in a way that may lower keys (``basis="allocation"``):
+        every owner under its top level is keyed afresh at its next visit. O(k log n)."""
+        self._restore()
+        for peer in self._under.get(levels(owner)[0], ()):
+            self._push(peer, FLOOR)
+
+    def invalidate(self) -> None:
+        """Every stored bound may be wrong (capacity changed, a rollback): all owners are
+        keyed afresh at their next visit. O(n)."""
+        self._out = []
+        self._walk += 1
+        self._heap = []
+        for owner in self._stamp:
+            self._next += 1
+            self._stamp[owner] = self._next
+            self._heap.append((FLOOR, self._next, owner))
+        heapq.heapify(self._heap)
+        self._frame = None
+        self._latest = -float("inf")
+
+    def _push(self, owner: Owner, bound: Rank) -> None:
+        self._next += 1
+        self._stamp[owner] = self._next
+        heapq.heappush(self._heap, (bound, self._next, owner))
+
+    def _restore(self) -> None:
+        """The owners the last walk popped go back, with their keys then as bounds; that
+        walk, if resumed, stops (every change and every new walk calls this first)."""
+        self._walk += 1
+        out = self._out
+        if out:
+            stamps = self._stamp
+            for owner, stamp, key in out:
+                if stamps.get(owner) == stamp:
+                    heapq.heappush(self._heap, (lower(key), stamp, owner))
+            self._out = []
+
+    # -- reads
+
+    def walk(self, now: float) -> Iterator[tuple[Rank, Owner]]:
+        """Every owner held, as ``(its order key at now, owner)``, lowest key first (ties in
+        any order). O(log n) per owner yielded (and per owner re-keyed since the last walk);
+        stopping early leaves the rest unkeyed."""
+        self._restore()
+        ledger = self._ledger
+        frame = ledger.frame(now)
+        if frame != self._frame or now < self._latest:
+            self.invalidate()
+            self._frame = frame
+        self._latest = now
+        me = self._walk
+        heap, stamps, out = self._heap, self._stamp, self._out
+        side: list[tuple[Rank, int, Owner]] = []  # keyed, not yet yielded
+        key_of = ledger.order_key
+        while me == self._walk:
+            while heap and stamps.get(heap[0][2]) != heap[0][1]:
+                heapq.heappop(heap)  # an owner gone or re-keyed
+            if side and (not heap or side[0][0] <= heap[0][0]):
+                # at or below every remaining bound, hence every remaining key
+                key, _, owner = heapq.heappop(side)
+                yield key, owner
+                continue
+            if not heap:
+                return
+            _, stamp, owner = heapq.heappop(heap)
+            key = key_of(owner, now)
+            out.append((owner, stamp, key))
+            heapq.heappush(side, (key, stamp, owner))
+
+    def _check(self, now: float | None = None) -> None:
+        """Each owner has one valid entry; at ``now`` (of the current frame, not before the
+        latest walk) every bound is at or below the owner's key."""
+        self._restore()
+        live = [e for e in self._heap if self._stamp.get(e[2]) == e[1]]
+        assert sorted(self._stamp.values()) == sorted(e[1] for e in live)
+        assert {o for peers in self._under.values() for o in peers} == set(self._stamp)
+        if now is not None and self._frame == self._ledger.frame(now) and now >= self._latest:
+            for bound, _, owner in live:
+                assert bound <= self._ledger.order_key(owner, now), (owner, bound)
