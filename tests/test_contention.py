@@ -292,3 +292,39 @@ def test_reservation_never_takes_what_a_binding_nomination_holds() -> None:
     m.settle()  # reaches a fixed point (raised "no fixed point within 88 cycles" before)
     # and it is one: j20 waits behind j21's reservation (ahead of it), nobody is evicted for it
     assert m.s.schedule(m.now) == [] and "j20" not in m.s.nominations()
+
+def test_reservation_of_unknown_start_does_not_move_onto_a_lower_nomination() -> None:
+    """Regression (found by the events machine's settle rule): a gang of unknown start (g)
+    that can never start yet reserved whichever node freed last. When a lower preemptor (p)
+    had freed a node, g's reservation moved there; p could not start, lost its nomination,
+    and a still lower job (low) took the capacity beside g's claim; p evicted it again in
+    the next cycle, and g's reservation moved back: a livelock. A reservation now avoids
+    nodes a preemptor is nominated on whenever that does not make it start later."""
+    s = Scheduler(policy=Policy(
+        preemption=Preemption(policy="lower-priority", min_runtime=2),
+        aging=LinearAging(rate=1, max_boost=20)))
+    a100, t4 = "cpu=16 memory=64GB gpu=A100:80GB:4", "cpu=8 memory=32GB gpu=T4:16GB:2"
+    for nid, cap in (("n1", a100), ("n2", a100), ("n3", t4)):
+        s.add_node(Node(id=nid, capacity=cap), now=0)
+    s.submit(Job(id="low", submitted_at=10, priority=0, request="gpu=1", allowed_nodes=("n1",)), now=10)
+    s.submit(Job(id="big", submitted_at=20, priority=100, request="gpu=4", allowed_nodes=("n2",)), now=20)
+    s.submit(Job(id="low2", submitted_at=20, priority=0, request="gpu=1", allowed_nodes=("n1",)), now=20)
+    s.submit(Job(id="low3", submitted_at=20, priority=0, request="gpu=1", allowed_nodes=("n3",)), now=20)
+    s.schedule(20)
+    s.submit(Job(id="urgent", submitted_at=30, priority=100, request="gpu=4"), now=30)
+    s.submit(Job(id="g", submitted_at=30, priority=2, request="gpu=1", nodes=2, preemptible=False), now=30)
+    s.submit(Job(id="p", submitted_at=30, priority=1, request="gpu=2", preemptible=False), now=30)
+    now = 30.0
+    history = []
+    for _ in range(20):
+        decisions = s.schedule(now)
+        history.append([(type(d).__name__, d.job_id) for d in decisions])
+        for d in decisions:
+            if isinstance(d, Preempt):
+                s.release(d.job_id, now)
+        if not decisions:
+            break
+        now += 100
+    else:
+        raise AssertionError(f"no fixed point: {history}")
+    assert "p" in {r.job.id for r in s.running()}, history

@@ -207,6 +207,16 @@ class Claims:
             held |= more
             if not more:
                 break
+        # Among equally soon choices, keep off nodes a (lower) preemptor is nominated on: a
+        # reservation that cannot start yet and moved onto the capacity a preemptor's
+        # victims just freed kept the preemptor out while a job lower than it took that
+        # capacity beside the claim; evicted again in the next cycle, the reservation moved
+        # back: a livelock. Moving only when it starts no later keeps EASY's guarantee.
+        nominated = frozenset(nid for nid in node_ids if nid in s.nominated_on)
+        if nominated:
+            other, other_end = soonest(s, job, exclude=held | nominated)
+            if other and other_end <= latest_end:
+                node_ids, latest_end = other, other_end
         if not node_ids:
             return
         until = max(self.now, latest_end)
