@@ -23,8 +23,10 @@ from hypothesis import strategies as st
 
 from prioq import FairShare, Job, LinearAging, Node, Policy, Scheduler, Start, StoreError, Weights
 from prioq.fairshare import FRAME_HALF_LIVES, Account, Ledger, OwnerOrder, Rank, levels
+from prioq.scheduler import _cycle
 from prioq.scheduler._cycle import Cycle
 from prioq.scheduler._pending import OrderKey
+from prioq.scheduler._state import ReasonText
 from test_rollback import FailingStore
 
 OWNERS: list[str | None] = ["a", "b", "c", "a/x", "a/y", None, "z/q"]
@@ -333,17 +335,55 @@ def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) 
     FairShare(mode="term", half_life=7, term_weight=3),
     FairShare(basis="allocation"),
     FairShare(mode="term", basis="allocation", term_weight=1),
-]), aging=st.sampled_from([None, LinearAging(rate=0.5, max_boost=2)]))
+]), aging=st.sampled_from([None, LinearAging(rate=0.5, max_boost=2)]), batch=st.sampled_from([1, 16]))
 def test_cycles_walking_the_index_decide_as_cycles_ranking_every_owner_and_pushing_every_head(
-    ops: list[tuple[str, str | None, str, float, int]], fair: FairShare, aging: LinearAging | None
+    ops: list[tuple[str, str | None, str, float, int]], fair: FairShare, aging: LinearAging | None, batch: int
 ) -> None:
     policy = Policy(fair_share=fair, weights=WEIGHTS, **({} if aging is None else {"aging": aging}))
-    got = run_ops(ops, policy)
+    got = run_visiting(ops, policy, batch)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(OwnerOrder, "walk", reference_walk)
         mp.setattr(Cycle, "_expand", reference_expand)
-        want = run_ops(ops, policy)
+        want = run_visiting(ops, policy, batch)
     assert got == want
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(ops=OPS, fair=st.sampled_from([
+    FairShare(mode="term", half_life=7, term_weight=3),
+    FairShare(mode="term", basis="allocation", term_weight=1),
+    FairShare(mode="term", half_life=3600, term_weight=0.001),
+]))
+def test_term_mode_batches_visit_the_heads_in_the_order_of_pushing_them_all(
+    ops: list[tuple[str, str | None, str, float, int]], fair: FairShare
+) -> None:
+    """Term mode without aging visits a group in batches too, coming back at a floor bounded
+    by the next owner's term (Cycle._expand): a group back at its floor after every owner
+    visits its heads (and so decides) exactly as pushing every head at once did."""
+    policy = Policy(fair_share=fair, weights=WEIGHTS)
+    got = run_visiting(ops, policy, 1)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Cycle, "_expand", reference_expand)
+        want = run_visiting(ops, policy, 1)
+    assert got == want
+
+
+def run_visiting(ops: list[tuple[str, str | None, str, float, int]], policy: Policy,
+                 batch: int) -> tuple[list[object], list[str]]:
+    """:func:`run_ops`, and every job the cycles considered, in order: the batches must put
+    the heads on the heap exactly as pushing them all would (a floor key too high shows
+    here first: on a small cluster most visits decide the same in any order)."""
+    visits: list[str] = []
+    real = Cycle.consider
+
+    def consider(self: Cycle, job: Job) -> ReasonText:
+        visits.append(job.id)
+        return real(self, job)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Cycle, "consider", consider)
+        mp.setattr(_cycle, "_FIRST_BATCH", batch)  # 1: a group comes back at its floor often
+        return run_ops(ops, policy), visits
 
 
 def test_a_deep_backlog_of_many_owners_walks_a_few_of_them_per_cycle() -> None:

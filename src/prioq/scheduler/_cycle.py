@@ -40,6 +40,8 @@ _ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
 # by rounding only: a few ulps times ln 2 times the weighted share, below 2**-32 relative
 # for every share whose term is not 0.0 (see Cycle._first_of)
 _TERM_SLACK = 1.0 + 2.0**-32
+# owners whose heads a group's first batch pushes (Cycle._expand; tests set it to 1)
+_FIRST_BATCH = 16
 
 
 class Cycle:
@@ -180,7 +182,7 @@ class Cycle:
                         floor, rep = pend.floor_key(group, now)
                         heapq.heappush(heap, (floor, stream, rep))
                     continue
-                if pend.fair is not None and pend.fair.fair.mode == "order":
+                if pend.fair is not None and (pend.fair.fair.mode == "order" or pend.no_aging):
                     expanding[group] = set()
                     self._expand(group, stream, job, expanding[group], heap, shapes, reasons, shape_reasons,
                                  None, cycle)
@@ -260,11 +262,14 @@ class Cycle:
         heap: list[tuple[OrderKey, int, Job]], shapes: list[Hashable], reasons: dict[str, Stamped],
         shape_reasons: dict[Hashable, tuple[int, str, ReasonText]], settled: ReasonText | None, cycle: int,
     ) -> None:
-        """Visit a group owner by owner without pushing every owner's head (order mode: keys
-        are ``(-effective priority, rank, ...)``). The heads of the next owners by rank go on
-        the heap -- twice as many each time -- and the group comes back at a key no other
-        owner's head is below: ``(-the group's top effective priority, the next owner's
-        rank)`` (ranks only grow within a cycle). Back there, if its shape has found no room
+        """Visit a group owner by owner without pushing every owner's head. The heads of the
+        next owners in the walk go on the heap -- twice as many each time -- and the group
+        comes back at a key no other owner's head is below (keys only grow within a cycle):
+        order mode (keys ``(-effective priority, rank, ...)``): ``(-the group's top
+        effective priority, the next owner's rank)``; term mode without aging (keys
+        ``(-(priority + term), rank, ...)``, the walk by term, highest first): ``(-(the
+        group's top priority + the next owner's term, up to rounding), the lowest rank)``
+        (with aging, term mode pushes every head at once). Back there, if its shape has found no room
         and ``settled`` (the reason its first no-room head got) is known, every head not
         visited gets that reason at once, as each would have when reached; else the next
         batch. The heap thus sees the group's heads in the same order as if all had been
@@ -283,18 +288,30 @@ class Cycle:
                         reasons[head.id] = (cycle, settled)
                         shape_reasons[shape] = (cycle, head.id, settled)
             return
-        top = pend.floor_key(group, now)[0][0]  # -(the highest effective priority of a member)
+        fair = self.state.fair
+        assert fair is not None and pend.owners is not None
+        term = fair.fair.mode == "term"
+        floor, _ = pend.floor_key(group, now)
+        top = floor[0]  # order mode: -(the highest effective priority of a member)
+        # term mode (no aging): the highest priority of a member, as the float keys add it
+        top_priority = float(pend.groups[group].peek(now).priority) if term else 0.0
         base: tuple[object, ...] = group[1]  # type: ignore[index]  # see Pending.group_key
-        batch = max(16, len(done))
+        batch = max(_FIRST_BATCH, len(done))
         pushed = 0
-        assert pend.owners is not None
         for rank, owner in pend.owners.walk(now):
             shape = (*base, owner)
             owned = queues.get(shape)
             if owned is None or shape in done:
                 continue
             if pushed == batch:
-                heapq.heappush(heap, ((top, rank, -math.inf, -1, ""), stream, rep))
+                if term:
+                    # the walk is by term, highest first, up to rounding (_TERM_SLACK, as in
+                    # _first_of): no later owner's head has a key below this one's bound, at
+                    # the lowest rank; terms only fall within a cycle, so it stays a bound
+                    total, err = _two_sum(top_priority, fair.term(owner, now) * _TERM_SLACK)
+                    heapq.heappush(heap, (((-total, -err), floor[1], -math.inf, -1, ""), stream, rep))
+                else:
+                    heapq.heappush(heap, ((top, rank, -math.inf, -1, ""), stream, rep))
                 return
             done.add(shape)
             head = owned.peek(now)
