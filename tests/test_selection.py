@@ -272,6 +272,8 @@ def test_drain_preempts_running_jobs_with_a_reason_and_they_requeue_elsewhere() 
     assert s.cordoned() == {"n0": "drained"}
     assert s.terminating() == {j: (None, 35.0) for j in on_n0}
     assert s.explain(on_n0[0], 5).startswith("terminating: node drained, told at 5 on n0")
+    st = s.status(on_n0[0], 5)  # regression: status said "running" for a drained job
+    assert (st.state, st.deadline, st.message) == ("terminating", 35.0, "told to stop: drain")
     assert s.drain_node("n0", 6) == []  # told once
     s.release(on_n0[0], 7)  # requeued as a preemption victim, and it lands elsewhere
     assert on_n0[0] in [p.job.id for p in s.pending(7)]
@@ -356,6 +358,7 @@ def test_time_limit_fires_once_and_release_ends_the_job_failed() -> None:
     assert s.schedule(71) == [] and s.schedule(72) == []  # once
     assert s.terminating() == {"t": (None, 70.0)}
     assert s.explain("t", 72) == "terminating: time limit reached, told at 70 on n0, grace until 70"
+    assert (s.status("t", 72).state, s.status("t", 72).message) == ("terminating", "told to stop: time-limit")
     s.release("t", 72)
     assert s.outcomes() == {"t": "failed"}  # Slurm's TIMEOUT: afterok dependants never start
     s.schedule(72)

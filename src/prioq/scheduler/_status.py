@@ -14,6 +14,7 @@ from prioq.scheduler import _explain
 from prioq.scheduler._backfill import Claims, soonest
 from prioq.scheduler._pending import Tier
 from prioq.scheduler._resume import read_preempt
+from prioq.scheduler._selection import read_stop
 from prioq.scheduler._state import State
 from prioq.selection import selection
 from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
@@ -48,6 +49,10 @@ def status(state: State, job_id: str, now: float, reservation: Reservation | Non
             told = read_preempt(state.extras, job_id)
             return JobStatus(state="terminating", preempted_by=run.preempted_by,
                              deadline=None if told is None else told[1], **common)  # type: ignore[arg-type]
+        stop = read_stop(state.extras, job_id)
+        if stop is not None:  # told to stop by a drain or its time limit
+            return JobStatus(state="terminating", deadline=stop[2], message=f"told to stop: {stop[0]}",
+                             **common)  # type: ignore[arg-type]
         return JobStatus(state="running", **common)  # type: ignore[arg-type]
     if job_id not in state.queue:
         outcome = state.deps.outcome(job_id)
