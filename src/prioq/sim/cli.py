@@ -33,6 +33,7 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from prioq.errors import PrioqError
+from prioq.view import duration
 
 if TYPE_CHECKING:
     from prioq.queue.aging import AgingPolicy
@@ -424,17 +425,6 @@ def _readonly_url(url: str) -> str:
     return f"{base}?{query}&mode=ro" if query else f"{base}?mode=ro"
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h{int(seconds % 3600 // 60):02d}m"
-    return f"{int(seconds // 86400)}d{int(seconds % 86400 // 3600):02d}h"
-
-
 def _number(value: float) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.2f}"
 
@@ -562,7 +552,7 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
             if row.nominated:
                 state += " on " + ",".join(row.nominated)
             rows.append([
-                str(rank), row.job.id, str(row.job.priority), _number(boost), _number(-neg), _duration(wait),
+                str(rank), row.job.id, str(row.job.priority), _number(boost), _number(-neg), duration(wait),
                 state, str(row.job.request), row.job.owner or "-",
             ])
             if lifts:
@@ -586,7 +576,7 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
             started = row.started_at if row.started_at is not None else now
             rows.append([
                 row.job.id, str(row.job.priority), state, ",".join(row.node_ids), _number(started),
-                _duration(now - started), str(row.job.request), row.job.owner or "-",
+                duration(now - started), str(row.job.request), row.job.owner or "-",
             ])
         header = ["id", "priority", "state", "nodes", "started", "running", "request", "owner"]
         for line in _table(header, rows, {1, 4, 5}):
@@ -617,7 +607,7 @@ def _print_usage(accounts: dict[str, str], running: list[JobRow], now: float, ha
         gpu, cpu, mem = decode(text, rates.get(path, (0, 0, 0))).at_time(now, half_life)
         rows.append([path or "(no owner)", f"{gpu / 1000 / 3600:.4g}", f"{cpu / 1000 / 3600:.4g}",
                      f"{mem / 2**30 / 3600:.4g}"])
-    print(f"\nUSAGE (fair share, decayed with a half-life of {_duration(half_life)})", file=out)
+    print(f"\nUSAGE (fair share, decayed with a half-life of {duration(half_life)})", file=out)
     for line in _table(["owner", "GPU-hours", "CPU-hours", "memory GiB-hours"], rows, {1, 2, 3}):
         print("  " + line, file=out)
 

@@ -189,6 +189,16 @@ class _Shared:
     def _where(self) -> str:
         raise NotImplementedError
 
+    def _migrate_on_open(self, what: str) -> None:
+        """Refuse a schema newer than this prioq; migrate an older one in a savepoint of the
+        caller's transaction (it lands when the caller commits)."""
+        with self._use() as conn:
+            version, _ = self._detect_version(conn)  # type: ignore[attr-defined]
+            check_not_newer(version, what)
+            if version != SCHEMA_VERSION:
+                with _savepoint(conn):
+                    self._migrate_in(conn)  # type: ignore[attr-defined]
+
     @contextlib.contextmanager
     def _use(self) -> Iterator[Any]:
         """The caller's connection, under this store's lock, its driver errors as StoreError."""
@@ -261,12 +271,7 @@ class SharedSQLiteStore(_Shared, SQLiteStore):
         self._memory = not path
         self._path = path or ":memory:"
         self._conn = None
-        with self._use() as conn:
-            version, _ = self._detect_version(conn)
-            check_not_newer(version, f"sqlite store {self._path}")
-            if version != SCHEMA_VERSION:
-                with _savepoint(conn):
-                    self._migrate_in(conn)
+        self._migrate_on_open(f"sqlite store {self._path}")
 
     is_shared = True
 
@@ -328,12 +333,7 @@ class SharedPostgresStore(_Shared, PostgresStore):
         self._loaded_epoch = None
         self._texts = JobTexts()
         self._deadline = 0.0
-        with self._use() as conn:
-            version, _ = self._detect_version(conn)
-            check_not_newer(version, f"PostgreSQL schema {schema!r}")
-            if version != SCHEMA_VERSION:
-                with _savepoint(conn):
-                    self._migrate_in(conn)
+        self._migrate_on_open(f"PostgreSQL schema {schema!r}")
 
     is_shared = True
 
