@@ -189,20 +189,14 @@ class Claims:
         only by arrivals reuse it.
         """
         s = self.state
-        key = (job.id, job.request, job.nodes, s.version)
-        cached = s.caches.reservation
-        if cached is not None and cached[0] == key:
-            node_ids, latest_end = cached[1]
-        else:
-            node_ids, latest_end = soonest(s, job)
-            s.remember_reservation(key, (node_ids, latest_end))
+        node_ids, latest_end = self._soonest(job, frozenset())
         # Never reserve what a nomination that binds the job holds: the job could not start
         # there either, and a reservation moving onto capacity a preemptor's victims just
         # freed blocked the preemptor, let lower jobs backfill it, and the preemptor evicted
         # them again in the next cycle (a livelock). Usually no chosen node is nominated.
         held = frozenset(nid for nid in node_ids if self._nominated_against(nid, job))
         while held:
-            node_ids, latest_end = soonest(s, job, exclude=held)
+            node_ids, latest_end = self._soonest(job, held)
             more = frozenset(nid for nid in node_ids if self._nominated_against(nid, job))
             held |= more
             if not more:
@@ -214,7 +208,7 @@ class Claims:
         # back: a livelock. Moving only when it starts no later keeps EASY's guarantee.
         nominated = frozenset(nid for nid in node_ids if nid in s.nominated_on)
         if nominated:
-            other, other_end = soonest(s, job, exclude=held | nominated)
+            other, other_end = self._soonest(job, held | nominated)
             if other and other_end <= latest_end:
                 node_ids, latest_end = other, other_end
         if not node_ids:
@@ -233,6 +227,17 @@ class Claims:
                     projected = projected - run.running.allocation_on(ns.id)
             self._add(ns.id, Claim(job.id, self.key_of[job.id], job.request, projected, until))
 
+
+    def _soonest(self, job: Job, exclude: frozenset[str]) -> tuple[tuple[str, ...], float]:
+        """:func:`soonest`, kept until the state version moves (any start, release, nomination
+        or node change): cycles triggered only by arrivals reuse every search they made."""
+        s = self.state
+        key = (job.id, job.request, job.nodes, s.version, exclude)
+        choice = s.caches.reservations.get(key)
+        if choice is None:
+            choice = soonest(s, job, exclude=exclude)
+            s.remember_reservation(key, choice)
+        return choice
 
     def _nominated_against(self, node_id: str, job: Job) -> bool:
         """Whether a nomination that binds ``job`` holds capacity on ``node_id``. O(claims there)."""

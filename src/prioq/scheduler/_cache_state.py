@@ -27,8 +27,12 @@ class CacheState:
         fails[key] = (self.version, expiry)
 
     def remember_reservation(self, key: tuple[object, ...], choice: tuple[tuple[str, ...], float]) -> None:
-        """The nodes reserved for a blocked job and when they free up (see :class:`Caches`)."""
-        self.caches.reservation = (key, choice)
+        """Where a blocked job fits soonest, at this version (see :class:`Caches`)."""
+        found = self.caches.reservations
+        # all entries share one version: those of an older one can never match again
+        if found and (len(found) > 64 or next(iter(found))[3] != self.version):
+            found.clear()
+        found[key] = choice
 
     def resources_message(self, shape: tuple[object, ...]) -> str:
         """The RESOURCES reason text of a request shape, built once (see :class:`Caches`)."""

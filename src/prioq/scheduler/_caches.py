@@ -35,8 +35,9 @@ class Caches:
     until the version changes or a running job's min_runtime protection ends."""
     messages: dict[tuple[object, ...], str] = attrs.Factory(dict)
     """(request, gang size[, selection]) -> the RESOURCES message text (a pure function of the key)."""
-    reservation: tuple[tuple[object, ...], tuple[tuple[str, ...], float]] | None = None
-    """(job, request, gang, version) -> the nodes reserved for it and when they free up."""
+    reservations: dict[tuple[object, ...], tuple[tuple[str, ...], float]] = attrs.Factory(dict)
+    """(job, request, gang, version, excluded nodes) -> the nodes where it fits soonest and
+    when they free up (the reservation's searches; a key never matches another version)."""
     # Keyed on per-node change marks (docs/architecture.md#caches): (request, 1) -> the node
     # index's clock when it fit no node; node -> plan key -> (preemption plan, valid until);
     # (request, node) -> [candidate-index stamp, earliest end there, when it fits there].
@@ -49,7 +50,7 @@ class Caches:
         self.capable_ids.clear()
         self.preempt_fail.clear()
         self.messages.clear()
-        self.reservation = None
+        self.reservations.clear()
         self.soonest.clear()
         self.node_plans.clear()
         self.no_room.clear()
