@@ -208,8 +208,10 @@ def test_preemption(admitted: list[W], incoming: Any, want: set[str]) -> None:
     assert run(DEFAULT, admitted, incoming) == want
 
 
+@pytest.mark.skip(reason="Kueue's long range preemption needs nested cohorts: not expressible "
+                  "(docs/quotas.md#kueues-own-test-tables)")
 def test_long_range_preemption_is_nested() -> None:
-    """Kueue's "long range preemption" needs nested cohorts: not expressible (docs/quotas.md)."""
+    """Listed so the translated table stays complete; skipped, not passed empty."""
 
 
 # ------------------------------------------------------------------ TestFairPreemptions

@@ -18,7 +18,15 @@ from prioq import Job, Node, Policy, Preemption, Scheduler
 from prioq.preemption import Plan, StandardRule
 from prioq.queue import PriorityQueue
 from prioq.sim import compare, load_bundled
-from prioq.testing import InvariantError, check_aging, check_preemption_plan, check_queue, strategies, view
+from prioq.testing import (
+    InvariantError,
+    check_aging,
+    check_preemption_plan,
+    check_queue,
+    check_scheduler,
+    strategies,
+    view,
+)
 
 # ------------------------------------------------------------------ strategies
 
@@ -39,7 +47,10 @@ def test_policies_clusters_and_requests_build_a_scheduler(policy: Policy, nodes:
                                                           request: prioq.ResourceRequest) -> None:
     s = Scheduler(nodes, policy=policy)
     s.submit(Job(id="j1", submitted_at=0, request=request), 0)
-    s.schedule(0)
+    decisions = s.schedule(0)
+    check_scheduler(s)
+    assert len(s) == 1  # started or still pending, never lost
+    assert [d.job_id for d in decisions] in ([], ["j1"])
 
 
 def test_strategies_shrink_to_small_readable_examples() -> None:
