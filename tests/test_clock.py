@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 import prioq
 from prioq import Job, LinearAging, Node, Policy, Preemption, Scheduler, StepAging
+from test_rollback import observe
 
 NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:2") for i in range(2)]
 POLICIES = [
@@ -32,23 +33,6 @@ CHANGING = {"submit", "submit_many", "cancel", "set_priority", "release", "reque
             "remove_node", "schedule"}
 READS = ["pending", "explain", "running", "terminating", "nominations", "get", "free", "nodes", "now",
          "len", "contains", "status", "unmet_demand", "pending limit", "events"]
-
-
-def observe(s: Scheduler) -> tuple[Any, ...]:
-    now = s.now if s.now is not None else 0.0
-    pending = s.pending(now)
-    held = sorted([p.job.id for p in pending] + [r.job.id for r in s.running()])
-    return (
-        s.now,
-        len(s),
-        [(p.job, p.effective_priority, p.reason, p.message) for p in pending],
-        s.running(),
-        s.terminating(),
-        s.nominations(),
-        s.nodes,
-        {n.id: s.free(n.id) for n in s.nodes},
-        {j: s.explain(j, now) for j in held},
-    )
 
 
 def _nows(s: Scheduler) -> st.SearchStrategy[Any]:

@@ -40,7 +40,7 @@ from prioq.queue.aging import exact_effective_priority
 from prioq.scheduler import inherited_priorities
 from prioq.sim.cli import main
 from prioq.storage import MemoryStore, open_store
-from test_rollback import FailingStore, fail_then_agree
+from test_rollback import FailingStore, fail_then_agree, observe
 
 ONE_GPU = [Node(id="n0", capacity="gpu=A100:1")]
 
@@ -513,21 +513,6 @@ TestInheritanceNoAgingEffective.settings = SETTINGS
 # ----------------------------------------------------------------------------- rollback
 
 
-def observe(s: Scheduler) -> tuple[Any, ...]:
-    now = s.now if s.now is not None else 0.0
-    pending = s.pending(now)
-    held = [p.job.id for p in pending] + [r.job.id for r in s.running()]
-    return (
-        s.now,
-        [(p.job, p.effective_priority, p.reason, p.message, p.inherited_from) for p in pending],
-        s.running(),
-        s.terminating(),
-        s.outcomes(),
-        {j: s.explain(j, now) for j in held},
-        {n.id: s.free(n.id) for n in s.nodes},
-    )
-
-
 def busy(store: MemoryStore) -> Scheduler:
     """Running jobs of a group, a lifted chain, an afterok dependant of a failed job."""
     s = Scheduler([Node(id="n0", capacity="gpu=A100:2")], store=store,
@@ -576,7 +561,7 @@ def test_every_new_call_rolls_back_and_decides_as_a_twin(name: str) -> None:
              (7, NEW_CALLS["schedule"])]
     fail_then_agree(s, twin, store, NEW_CALLS[name], steps,
                     skip=lambda step: step is NEW_CALLS["release failed"]
-                    and "r1" not in [r.job.id for r in s.running()], observe=observe)
+                    and "r1" not in [r.job.id for r in s.running()])
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

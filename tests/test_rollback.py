@@ -40,18 +40,23 @@ class FailingStore(MemoryStore):
 
 
 def observe(s: Scheduler) -> tuple[Any, ...]:
-    """Everything a caller can see, at the scheduler's own clock."""
+    """Everything a caller can see, at the scheduler's own clock (the one list, used by every
+    module that checks a failed call left the scheduler as it was)."""
     now = s.now if s.now is not None else 0.0
     pending = s.pending(now)
-    held = [p.job.id for p in pending] + [r.job.id for r in s.running()]
+    held = sorted([p.job.id for p in pending] + [r.job.id for r in s.running()])
     return (
         s.now,
         len(s),
-        [(p.job, p.effective_priority, p.reason, p.message) for p in pending],
+        [(p.job, p.effective_priority, p.reason, p.message, p.inherited_from) for p in pending],
         s.running(),
         s.terminating(),
         s.nominations(),
+        s.nodes,
         {n.id: s.free(n.id) for n in s.nodes},
+        s.cordoned(),
+        s.outcomes(),
+        s.events(),
         {j: s.explain(j, now) for j in held},
     )
 
@@ -118,10 +123,9 @@ Call = Callable[[Scheduler, float], Any]
 
 
 def fail_then_agree(s: Scheduler, twin: Scheduler, store: FailingStore, call: Call,
-                    steps: list[tuple[float, Call]], skip: Callable[[Call], bool],
-                    observe: Callable[[Scheduler], Any] = observe) -> None:
+                    steps: list[tuple[float, Call]], skip: Callable[[Call], bool]) -> None:
     """The differential rollback oracle: ``call`` at t=4 fails at the store and changes no
-    observable of ``s`` (as ``observe`` sees it); afterwards ``s`` and its ``twin`` (which never
+    observable of ``s`` (as :func:`observe` sees it); afterwards ``s`` and its ``twin`` (which never
     saw the failure) make the same decisions and show the same state through ``steps`` (those
     ``skip`` allows)."""
     before = observe(s)

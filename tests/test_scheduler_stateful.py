@@ -64,8 +64,8 @@ class SchedulerMachine(SchedulerStateMachine):
                     if not skipping:
                         raise InvariantError(f"strict: {job_id} started behind a blocked head")
                 elif job_id in pending and pending[job_id].reason not in (
-                    Reason.UNSATISFIABLE, Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED
-                ):
+                    Reason.UNSATISFIABLE, Reason.NO_SELECTED_NODE, Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED
+                ):  # jobs that can never run where they may go are skipped, as strict queueing does
                     skipping = False
         return decisions
 
