@@ -37,6 +37,7 @@ from prioq import (
     Scheduler,
     StepAging,
 )
+from prioq.model import Decision
 from prioq.placement import FragmentationAware
 from prioq.resources import ResourceRequest
 from prioq.storage import MemoryStore
@@ -163,6 +164,7 @@ def observe(s: Scheduler, now: float) -> tuple[Any, ...]:
         s.nodes,
         {r.job.id: s.explain(r.job.id, now) for r in s.running()},  # borrowing marks
         s.events(),  # change events: committed with the changes (issue 13)
+        s.cordoned(),
     )
 
 
@@ -267,6 +269,9 @@ class ReopenMachine(RuleBasedStateMachine):
         if len(self.s.nodes) > 1:
             self.s.remove_node(data.draw(st.sampled_from([n.id for n in self.s.nodes])), self.now)
 
+    def check(self, decisions: list[Decision], now: float) -> None:
+        """What a subclass checks of every cycle's decisions (nothing here)."""
+
     @rule(steps=st.integers(1, 3), prompt=st.booleans())
     def reopen_and_compare(self, steps: int, prompt: bool) -> None:
         """Reopen a copy of the store; both decide the same for the next cycles."""
@@ -281,6 +286,7 @@ class ReopenMachine(RuleBasedStateMachine):
             t = self.now + k
             live, reopened = self.s.schedule(t), twin.schedule(t)
             assert live == reopened, (t, live, reopened)
+            self.check(live, t)
             assert observe(twin, t) == observe(self.s, t)
             # jobs waiting on dependencies are visited by every cycle: same reasons, outcomes included
             assert dependency_reasons(twin, t) == dependency_reasons(self.s, t)

@@ -14,7 +14,6 @@ selectors, tolerations, allowed nodes and time limits, and cordon/uncordon/drain
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 import hypothesis.strategies as st
@@ -28,8 +27,6 @@ from test_reopen_oracle import (
     POLICIES,
     REQUESTS,
     ReopenMachine,
-    dependency_reasons,
-    observe,
 )
 
 LABELS: list[dict[str, str]] = [{"fleet": "a"}, {"fleet": "b"}, {"fleet": "a", "zone": "x"}, {}]
@@ -170,25 +167,6 @@ class SelectionMachine(ReopenMachine):
         assert self.s.cordoned()[node_id] == "drained"
         assert self.s.drain_node(node_id, self.now) == []  # told once
         self.act(list(decisions), prompt, self.s)
-
-    @rule(steps=st.integers(1, 3), prompt=st.booleans())
-    def reopen_and_compare(self, steps: int, prompt: bool) -> None:
-        twin = Scheduler(store=copy.deepcopy(self.store), policy=self.factory())
-        assert twin.resumed
-        assert observe(twin, self.now) == observe(self.s, self.now)
-        assert twin.cordoned() == self.s.cordoned()
-        for k in range(steps):
-            t = self.now + k
-            live, reopened = self.s.schedule(t), twin.schedule(t)
-            assert live == reopened, (t, live, reopened)
-            self.check(live, t)
-            assert observe(twin, t) == observe(self.s, t)
-            assert dependency_reasons(twin, t) == dependency_reasons(self.s, t)
-            for d in live:
-                if prompt and isinstance(d, Preempt):
-                    self.s.release(d.job_id, t)
-                    twin.release(d.job_id, t)
-        self.now += steps - 1
 
     @invariant()
     def time_limits_fire_by_the_first_cycle_after_the_deadline(self) -> None:
