@@ -121,6 +121,13 @@ def _minimal(
         if ledger.fits(p.owner, p.usage, allow_borrowing):
             fits = True
             break
+    return _settle(ledger, p, removed, fits, allow_borrowing)
+
+
+def _settle(ledger: Ledger, p: Contender, removed: list[Contender], fits: bool,
+            allow_borrowing: bool) -> list[Contender] | None:
+    """End a search: ``None`` (every removal undone) if the job still does not fit, else the
+    victims left once those it can spare are put back (the ledger restored either way)."""
     if not fits:
         _restore(ledger, removed)
         return None
@@ -204,12 +211,7 @@ def _fair(
                 removed.append(v)
                 if ledger.fits(p.owner, p.usage, True):
                     fits = True
-    if not fits:
-        _restore(ledger, removed)
-        return None
-    kept = _fill_back(ledger, p, list(removed), True)
-    _restore(ledger, kept)
-    return kept
+    return _settle(ledger, p, removed, fits, True)
 
 
 def targets(ledger: Ledger, p: Contender, pool: Sequence[Contender], fallback: str) -> list[Contender] | None:
