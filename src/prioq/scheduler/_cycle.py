@@ -28,6 +28,7 @@ from prioq.scheduler._backfill import Claims
 from prioq.scheduler._pending import ASLEEP, OrderKey, Tier, _two_sum
 from prioq.scheduler._preempting import Preempting
 from prioq.scheduler._selection import shape_of
+from prioq.scheduler._settled_state import Settled
 from prioq.scheduler._state import ReasonText, Stamped, State
 from prioq.selection import selection
 
@@ -42,6 +43,9 @@ _ASLEEP_REASONS = (Reason.DEPENDENCY, Reason.DEPENDENCY_FAILED)
 _TERM_SLACK = 1.0 + 2.0**-32
 # owners whose heads a group's first batch pushes (Cycle._expand; tests set it to 1)
 _FIRST_BATCH = 16
+# a group whose shape fills mid-visit gets one record for its owners' queues not visited,
+# not one reason per queue (Cycle._expand; tests set it to False for the written-out path)
+_GROUP_RECORDS = True
 
 
 class Cycle:
@@ -67,6 +71,9 @@ class Cycle:
         # that owner's later jobs, as Kueue's StrictFIFO blocks only its ClusterQueue)
         self.over_quota: dict[str, str] = {}
         self.held: set[str] = set()  # nominated jobs whose quota is held (see _hold_nominated_quota)
+        # fair share: group -> its queues a job of this cycle's visits joined (or was the
+        # group's first member in): their heads may have a reason of this cycle (_expand)
+        self.joined: dict[Hashable, set[Hashable]] = {}
 
     def run(self) -> list[Decision]:
         s = self.state
@@ -177,6 +184,7 @@ class Cycle:
                             s.unpark(job.id)  # its own reason: it waits in the active queue
                         else:
                             shape_reasons[pend.where[job.id]] = (cycle, job.id, reason)
+                            self.joined.setdefault(group, set()).add(pend.where[job.id])
                     scanned[group] = -1
                     if group in pend.groups:
                         floor, rep = pend.floor_key(group, now)
@@ -281,6 +289,16 @@ class Cycle:
         if not queues:
             return
         if settled is not None and (rep.request, rep.nodes) in self.no_room:
+            if pend.no_aging and _GROUP_RECORDS:
+                # one record for the queues not visited (docs in _settled_state), but those
+                # whose head has a reason of this cycle already (joined this cycle)
+                skip = set(done)
+                for shape in self.joined.get(group, ()):
+                    queue = queues.get(shape)
+                    if shape not in skip and queue is not None and queue.peek(now).id in reasons:
+                        skip.add(shape)
+                self.state.settle_group(group, Settled(cycle, settled, skip))
+                return
             for shape, queue in queues.items():
                 if shape not in done:
                     head = queue.peek(now)
@@ -611,6 +629,9 @@ class Cycle:
             # must not hide a mate of another owner within its nominal quota).
             shape += (job.owner,)
         s.park(job.id, shape)
+        group = s.queue.group_key(shape)
+        if group is not None:
+            self.joined.setdefault(group, set()).add(shape)
 
     # ------------------------------------------------------------------ placement
 

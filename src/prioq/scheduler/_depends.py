@@ -226,6 +226,7 @@ class Dependencies:
         q = self.state.queue
         old = q.lift_of(job_id)
         shape = q.where.get(job_id)
+        self.state.touch(shape)  # it leaves its parked queue
         held = q.is_held(job_id)
 
         def undo() -> None:

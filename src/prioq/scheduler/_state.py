@@ -39,6 +39,7 @@ from prioq.scheduler._placement_state import PlacementState
 from prioq.scheduler._quota_state import QuotaState
 from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.scheduler._selection import STOP_PREFIX, SelectionState
+from prioq.scheduler._settled_state import Settled, SettledState
 from prioq.selection import Selection, selection
 from prioq.storage import Snapshot, Store
 
@@ -76,7 +77,7 @@ class Run:
         return (self.end, self.running.started_at, self.running.job.id)
 
 
-class State(PlacementState, QuotaState, CacheState, SelectionState):
+class State(PlacementState, QuotaState, CacheState, SelectionState, SettledState):
     """Everything the scheduler knows, changed only through the journaled mutators below."""
 
     def __init__(self, policy: Policy, store: Store) -> None:
@@ -93,6 +94,8 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
         # parked shape -> (cycle, the member whose failure ended that cycle's visit of the
         # shape, its reason): the reason of every member the cycle did not visit
         self.shape_reasons: dict[Hashable, tuple[int, str, ReasonText]] = {}
+        # fair share: group -> one cycle's reason for its owners' queues (_settled_state)
+        self.settled: dict[Hashable, Settled] = {}
         self.cycles = 0
         # Effective priority frozen when a job first started (every running job has one);
         # kept across requeues so compare="effective" cannot thrash (docs/preemption.md).
@@ -285,11 +288,12 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
         shape = self.queue.where.get(job_id)
         if shape is not None:
             group = self.queue.group_key(shape)
+            best, shape_rec = self.reason_of(job_id, shape, group, best)  # with a group's record
             whole = None if group is None else self.shape_reasons.get(group)
             if whole is not None and (best is None or best[0] < whole[0]):
                 best = (whole[0], whole[2])  # fair share: the group as a whole waits (Cycle.run)
-            for key in (shape, getattr(shape, "family", None)):
-                rec = self.shape_reasons.get(key)
+            family = getattr(shape, "family", None)
+            for key, rec in ((shape, shape_rec), (family, self.shape_reasons.get(family))):
                 if rec is not None and (best is None or best[0] < rec[0]) and self.queue.speaks_for(
                     rec[1], job_id, key
                 ):
@@ -379,6 +383,7 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
         seq = self.queue.seq_of(job_id)
         job = self.queue.get(job_id)
         shape = self.queue.where.get(job_id)
+        self.touch(shape)
         held = self.queue.is_held(job_id)
         lift = self.queue.lift_of(job_id)
 
@@ -398,6 +403,7 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
     def set_pending_priority(self, job_id: str, priority: int) -> Job:
         old = self.queue.get(job_id).priority
         shape = self.queue.where.get(job_id)
+        self.touch(shape)
         held = self.queue.is_held(job_id)
 
         def undo() -> None:
@@ -415,10 +421,12 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
 
     def park(self, job_id: str, shape: Hashable) -> None:
         """Move a pending job under its request shape (see :mod:`prioq.scheduler._pending`)."""
+        self.touch(shape)
         self._do(lambda: self.queue.park(job_id, shape), lambda: self.queue.unpark(job_id))
 
     def unpark(self, job_id: str) -> None:
         shape = self.queue.where[job_id]
+        self.touch(shape)
         self._do(lambda: self.queue.unpark(job_id), lambda: self.queue.park(job_id, shape))
 
     def hold(self, job_id: str) -> None:
@@ -445,6 +453,9 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
     ) -> None:
         """Record a cycle's reasons (per job, and per parked shape with the head that set it)
         in one journal entry: a cycle sets thousands, and one undo for all keeps it cheap."""
+        if self.settled:
+            for shape in shapes:  # a group's record says something of it: written out first
+                self.touch(shape)
         pairs: tuple[tuple[dict[Any, Any], dict[Any, Any]], ...] = (
             (self.reasons, reasons), (self.shape_reasons, shapes)
         )
@@ -463,6 +474,7 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
             self._do(partial(target.update, updates), undo)
 
     def clear_reason(self, job_id: str) -> None:
+        self.touch(self.queue.where.get(job_id))  # a group's record speaks for it: not after this
         self._del_item(self.reasons, job_id)
 
     def drop_stale_shape_reasons(self) -> None:
@@ -471,6 +483,7 @@ class State(PlacementState, QuotaState, CacheState, SelectionState):
         for shape in [sh for sh in self.shape_reasons if sh not in q.parked and sh not in q.groups
                       and sh not in q.tiers]:
             self._del_item(self.shape_reasons, shape)
+        self.drop_stale_settled()
 
     # ------------------------------------------------------------------ running jobs
 
