@@ -97,7 +97,7 @@ def run(ops: list[tuple[str, str, float, int]], policy: Policy) -> list[object]:
         except (KeyError, ValueError) as exc:  # unknown group, duplicate node: refused, changes nothing
             seen.append(type(exc).__name__)
         listed = s.pending(now)
-        seen.append([(p.job.id, p.reason) for p in listed])
+        seen.append([(p.job.id, p.reason, p.message) for p in listed])
         seen.append([s.explain(p.job.id, now) for p in listed[::3]])
     s._check()
     return seen
