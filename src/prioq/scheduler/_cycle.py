@@ -279,10 +279,12 @@ class Cycle:
         group's top priority + the next owner's term, up to rounding), the lowest rank)``
         (with aging, term mode pushes every head at once). Back there, if its shape has found no room
         and ``settled`` (the reason its first no-room head got) is known, every head not
-        visited gets that reason at once, as each would have when reached; else the next
-        batch. The heap thus sees the group's heads in the same order as if all had been
-        pushed at once.
-        O((owners pushed) log n) plus O(1) per owner settled."""
+        visited gets that reason at once, as each would have when reached: without aging
+        as one record for the group (:mod:`prioq.scheduler._settled_state`), with aging
+        one peek per owner's queue; else the next batch. The heap thus sees the group's
+        heads in the same order as if all had been pushed at once.
+        O((owners pushed) log n), plus O(queues joined this cycle) to settle without
+        aging, O(1) per owner's queue with."""
         pend = self.state.queue
         now = self.now
         queues = pend.members.get(group)
