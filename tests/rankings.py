@@ -3,12 +3,15 @@
 * :class:`Tiers` -- a static preference among top-level owners, then the fewest GPUs held;
 * :class:`FlatDominantShare` -- the built-in DominantShare rewritten as a user would, as a flat
   tuple of numbers: a user ranking that must decide exactly as the built-in does;
+* :class:`HeldShare` / :class:`DecayedShare` -- the built-in's formula on what runs now / on
+  decayed (not normalised) shares: ranks that fall at a stop / as time passes;
 * :class:`Envious` -- broken: ranks an owner by what *another* owner holds, which the
   scheduler's caches do not follow (the contract: only the owner's own levels).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from prioq.fairshare import RANK_DEPTH, UsageView, levels
@@ -25,16 +28,22 @@ class Tiers:
         return (self.TIERS.get(top, 2), usage.running(levels(owner)[-1])[0])
 
 
+def flat_levels(owner: str | None, usage: UsageView, share: Callable[[str], float]) -> tuple[float, ...]:
+    """What ``DominantShare`` computes, flattened, from ``share(path)``: per level (padded to
+    RANK_DEPTH as it does) ``0, share / weight``, or ``1, share`` for weight 0."""
+    out: list[float] = []
+    paths = levels(owner)[:RANK_DEPTH]
+    for path in paths + (paths[-1],) * (RANK_DEPTH - len(paths)):
+        w, s = usage.weight(path), share(path)
+        out += [0, s / w] if w > 0 else [1, s]
+    return tuple(out)
+
+
 class FlatDominantShare:
     """What ``DominantShare`` computes, flattened: per level (flag, weighted share)."""
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
-        out: list[float] = []
-        paths = levels(owner)[:RANK_DEPTH]
-        for path in paths + (paths[-1],) * (RANK_DEPTH - len(paths)):
-            w, s = usage.weight(path), usage.normalised(path, now)
-            out += [0, s / w] if w > 0 else [1, s]
-        return tuple(out)
+        return flat_levels(owner, usage, lambda path: usage.normalised(path, now))
 
 
 class Envious:
@@ -53,14 +62,11 @@ class HeldShare:
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
         cap = usage.capacity()
-        out: list[float] = []
-        paths = levels(owner)[:RANK_DEPTH]
-        for path in paths + (paths[-1],) * (RANK_DEPTH - len(paths)):
-            held = usage.running(path)
-            s = max((h / c for h, c in zip(held, cap, strict=True) if c > 0), default=0.0)
-            w = usage.weight(path)
-            out += [0, s / w] if w > 0 else [1, s]
-        return tuple(out)
+
+        def held(path: str) -> float:
+            return max((h / c for h, c in zip(usage.running(path), cap, strict=True) if c > 0), default=0.0)
+
+        return flat_levels(owner, usage, held)
 
 
 class DecayedShare:
@@ -69,9 +75,4 @@ class DecayedShare:
     ``now``, but no rank computed once bounds a later one."""
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
-        out: list[float] = []
-        paths = levels(owner)[:RANK_DEPTH]
-        for path in paths + (paths[-1],) * (RANK_DEPTH - len(paths)):
-            w, s = usage.weight(path), usage.share(path, now)
-            out += [0, s / w] if w > 0 else [1, s]
-        return tuple(out)
+        return flat_levels(owner, usage, lambda path: usage.share(path, now))
