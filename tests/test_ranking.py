@@ -240,3 +240,12 @@ def test_a_ranking_that_reads_another_owner_breaks_the_order_the_checker_sees() 
     assert starts(s, 2) == ["b", "y"]  # team-b holds a GPU: Envious now ranks team-a last
     with pytest.raises(InvariantError, match="the lower rank goes first"):
         check_scheduler(s, 2)
+
+
+def test_the_queue_view_names_a_user_ranking() -> None:
+    from prioq.view import queue_view
+
+    s = _busy(Tiers())
+    assert queue_view(s, 3).fair_share == "FairShare(mode='order', ranking=Tiers)"
+    plain = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare()))
+    assert queue_view(plain, 0).fair_share == "FairShare(mode='order')"

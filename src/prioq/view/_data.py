@@ -12,6 +12,7 @@ import attrs
 
 from prioq import _validate
 from prioq.errors import InvalidValue
+from prioq.fairshare import FairShare
 from prioq.model import Job, Node
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.resources import MILLI, Resources
@@ -210,6 +211,12 @@ def _aging_text(aging: AgingPolicy) -> str:
     return repr(aging)
 
 
+def _fair_text(fair: FairShare) -> str:
+    """``FairShare(mode='order')``, naming a user ranking's class when there is one."""
+    ranking = "" if fair.ranking is None else f", ranking={type(fair.ranking).__name__}"
+    return f"FairShare(mode={fair.mode!r}{ranking})"
+
+
 def _gpu_milli(allocation: Sequence[Resources]) -> int:
     return sum(a.gpu_milli for a in allocation)
 
@@ -301,7 +308,7 @@ def build_from_scheduler(s: Scheduler, now: float | None, limit: int | None) -> 
     declared = {pc.name: pc.value for pc in policy.priority_classes}
     return QueueView(
         now=float(when), clock=clock, source="a live Scheduler", aging=_aging_text(aging),
-        fair_share=None if fair is None else f"FairShare(mode={fair.mode!r})",
+        fair_share=None if fair is None else _fair_text(fair),
         pending=tuple(entries), pending_total=len(pending), running=runs,
         nodes=_node_uses(s.nodes, ((r.job.id, r.node_ids, r.allocation) for r in running)),
         bands=_bands((p.job for p in pending), (r.job for r in running), declared),
