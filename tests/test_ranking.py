@@ -41,6 +41,8 @@ def test_a_user_ranking_orders_owners_among_equal_priorities_only() -> None:
                    Job(id="urgent-lab", submitted_at=3, owner="lab", priority=5, request="gpu=1")], 3)
     assert [p.job.id for p in s.pending(3)] == ["urgent-lab", "prod", "research", "lab"]
     assert starts(s, 3) == ["urgent-lab", "prod", "research"]
+    # lab holds urgent-lab's GPU (1000 milli-GPUs)
+    assert "owner lab: share 0 (weight 1); rank (2, 1000) by Tiers" in s.explain("lab", 3)
 
 
 def test_a_ranking_of_what_owners_hold_takes_turns_within_a_cycle() -> None:
