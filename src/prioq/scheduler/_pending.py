@@ -192,6 +192,14 @@ class Pending:
         """Every pending job's id, wherever it waits (active, parked or held). O(n)."""
         return [*self.active, *self.where, *self.held]
 
+    def jobs(self) -> Iterator[Job]:
+        """Every pending job, as the user gave it, in arbitrary order. O(n)."""
+        lifted = self.lifted
+        for queue in (self.active, self.held, *self.parked.values()):
+            for job in queue.jobs():
+                hit = lifted.get(job.id) if lifted else None
+                yield job if hit is None else hit[0]
+
     def get(self, job_id: str) -> Job:
         """The pending job with this id, parked or not, as the user gave it. O(1)."""
         if self.lifted and isinstance(job_id, str):
