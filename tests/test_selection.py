@@ -520,3 +520,20 @@ def test_status_and_unmet_demand_respect_selection() -> None:
     assert fit.node_ids == ("d0",) and fit.fit_now == 0
     (demand,) = s.unmet_demand(0)
     assert demand.job_ids == ("c",) and demand.why == "unsatisfiable"
+    # the shape carries the selection: the node an autoscaler adds must be in the gpu fleet
+    assert demand.node_selector == Selector.of({"fleet": "gpu"}) and demand.tolerations == ()
+
+
+def test_unmet_demand_keeps_shapes_of_other_selections_apart() -> None:
+    """One request asked for by jobs of two fleets (and one tolerating a taint) is three
+    shapes: nodes added for one would not serve the others."""
+    s = Scheduler([Node(id="p0", capacity="cpu=2", labels={"fleet": "prod"})])
+    spot = Toleration(key="spot")
+    s.submit_many([Job(id="a", submitted_at=0, priority=5, request="cpu=8", node_selector={"fleet": "dev"}),
+                   Job(id="b", submitted_at=0, request="cpu=8", node_selector={"fleet": "dev"}),
+                   Job(id="c", submitted_at=1, request="cpu=8", node_selector={"fleet": "prod"}),
+                   Job(id="d", submitted_at=2, request="cpu=8", tolerations=[spot], allowed_nodes=["p0"])], 2)
+    s.schedule(2)
+    got = [(d.job_ids, str(d.node_selector), d.tolerations, d.allowed_nodes) for d in s.unmet_demand(2)]
+    assert got == [(("a", "b"), "fleet=dev", (), ()), (("c",), "fleet=prod", (), ()),
+                   (("d",), "", (spot,), ("p0",))]
