@@ -366,8 +366,9 @@ class Pending:
         self._push_now(queue, job, seq)
         self.where[job_id] = shape
         self._join_group(job, seq, shape)
-        if job.duration is not None:
-            heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
+        estimate = job.estimate
+        if estimate is not None:
+            heapq.heappush(self._by_duration.setdefault(shape, []), (estimate, seq, job_id))
 
     def _push_now(self, queue: PriorityQueue, job: Job, seq: int) -> None:
         """Push a job moving out of the active queue at the active queue's clock (the latest
