@@ -252,7 +252,7 @@ def test_show_on_postgresql_uses_read_only_queries(
             lease = conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone()
         code, out, err = run("show", "--store", url)
         assert code == 0, err
-        assert out.startswith("now = 1000 (latest submission or start in the store)")
+        assert out.startswith("now = 1000 (the scheduler's last call)")
         pending, running = parse_show(out)
         assert pending and running
         # The queue view of the same store (a read-only load: no lease either) lists the same jobs.
@@ -267,6 +267,42 @@ def test_show_on_postgresql_uses_read_only_queries(
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             # show never took the leader lease: holder and fencing epoch are as simulate left them.
             assert conn.execute(f'SELECT holder, epoch FROM "{schema}".prioq_lease').fetchone() == lease
+    finally:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_show_on_postgresql_lists_cordons_stops_borrowing_and_usage(postgres_url: str) -> None:
+    """What the keyed state holds shows for a PostgreSQL store as for SQLite (a read-only load)."""
+    import secrets
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    import psycopg
+
+    from prioq import FairShare, Job, Node, Policy, Quota, Scheduler
+    from prioq.storage import open_store
+
+    schema = f"t_cli_{secrets.token_hex(4)}"
+    parts = urlsplit(postgres_url)
+    url = urlunsplit(parts._replace(query=urlencode([*parse_qsl(parts.query), ("schema", schema)])))
+    try:
+        store = open_store(url)
+        pol = Policy(fair_share=FairShare(), quotas={"a": Quota(nominal="gpu=2", cohort="c"),
+                                                     "b": Quota(nominal="gpu=6", cohort="c")})
+        s = Scheduler([Node(id="n0", capacity="cpu=8 gpu=A100:8"), Node(id="n1", capacity="cpu=8")],
+                      policy=pol, store=store)
+        s.submit_many([Job(id=f"a{i}", submitted_at=0, request="gpu=2", owner="a") for i in range(2)], 0)
+        s.submit(Job(id="t", submitted_at=0, request="cpu=1", time_limit=10, allowed_nodes=["n1"]), 0)
+        s.schedule(1)
+        s.cordon_node("n1", 2)
+        s.schedule(11)
+        store.close()
+        code, out, err = run("show", "--store", url)
+        assert code == 0, err
+        assert out.startswith("now = 11 (the scheduler's last call)")
+        assert "running (borrowing from c)" in out and "terminating (time-limit)" in out
+        assert "CORDONED (1 nodes)\n  n1  cordoned" in out
+        assert "USAGE" in out
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -365,6 +365,30 @@ def test_time_limit_fires_once_and_release_ends_the_job_failed() -> None:
     assert reason(s, "after", 72)[0] is Reason.DEPENDENCY_FAILED
 
 
+@pytest.mark.parametrize(("limit", "duration", "backfills"), [
+    (50, None, True),  # the limit bounds its runtime: it ends before the reservation's start
+    (200, None, False),  # it would delay the reservation
+    (None, None, False),  # unknown runtime: never under a reservation
+    (200, 50, True),  # the smaller of the two
+    (50, 200, True),
+])
+def test_a_time_limit_bounds_the_runtime_backfill_plans_with(
+    limit: float | None, duration: float | None, backfills: bool
+) -> None:
+    """EASY backfill as Slurm reads time limits: a job that will be told to stop within the
+    gap before a reservation's start may run there (``Job.estimate``)."""
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=4 gpu=A100:1") for i in range(2)])
+    s.submit(Job(id="r", submitted_at=0, request="gpu=1", duration=100), 0)
+    s.schedule(0)  # r holds n0 until 100
+    s.submit(Job(id="gang", submitted_at=1, priority=10, request="gpu=1", nodes=2), 1)
+    s.submit(Job(id="small", submitted_at=1, request="gpu=1", time_limit=limit, duration=duration), 1)
+    started = [d.job_id for d in s.schedule(1) if isinstance(d, Start)]
+    assert started == (["small"] if backfills else [])
+    assert s.status("gang", 1).reservation is not None  # the gang holds both nodes from 100
+    assert Job(id="x", submitted_at=0, time_limit=limit, duration=duration).estimate == (
+        min(x for x in (limit, duration) if x is not None) if limit or duration else None)
+
+
 def test_a_requeued_job_gets_a_fresh_time_limit() -> None:
     s = Scheduler(fleet("n0"))
     s.submit(Job(id="t", submitted_at=0, request="cpu=1", time_limit=10), 0)
@@ -520,3 +544,20 @@ def test_status_and_unmet_demand_respect_selection() -> None:
     assert fit.node_ids == ("d0",) and fit.fit_now == 0
     (demand,) = s.unmet_demand(0)
     assert demand.job_ids == ("c",) and demand.why == "unsatisfiable"
+    # the shape carries the selection: the node an autoscaler adds must be in the gpu fleet
+    assert demand.node_selector == Selector.of({"fleet": "gpu"}) and demand.tolerations == ()
+
+
+def test_unmet_demand_keeps_shapes_of_other_selections_apart() -> None:
+    """One request asked for by jobs of two fleets (and one tolerating a taint) is three
+    shapes: nodes added for one would not serve the others."""
+    s = Scheduler([Node(id="p0", capacity="cpu=2", labels={"fleet": "prod"})])
+    spot = Toleration(key="spot")
+    s.submit_many([Job(id="a", submitted_at=0, priority=5, request="cpu=8", node_selector={"fleet": "dev"}),
+                   Job(id="b", submitted_at=0, request="cpu=8", node_selector={"fleet": "dev"}),
+                   Job(id="c", submitted_at=1, request="cpu=8", node_selector={"fleet": "prod"}),
+                   Job(id="d", submitted_at=2, request="cpu=8", tolerations=[spot], allowed_nodes=["p0"])], 2)
+    s.schedule(2)
+    got = [(d.job_ids, str(d.node_selector), d.tolerations, d.allowed_nodes) for d in s.unmet_demand(2)]
+    assert got == [(("a", "b"), "fleet=dev", (), ()), (("c",), "fleet=prod", (), ()),
+                   (("d",), "", (spot,), ("p0",))]

@@ -14,6 +14,7 @@ import prioq
 from broken_policies import Decaying, EvictAnyone, OverCommit, StarveFractional
 from prioq import LinearAging, Policy, Preemption, StepAging
 from prioq.testing import InvariantError, SchedulerStateMachine
+from rankings import Tiers
 
 BUILT_IN: dict[str, Callable[[], Policy]] = {
     "best-fit": lambda: Policy(),
@@ -30,6 +31,10 @@ BUILT_IN: dict[str, Callable[[], Policy]] = {
     ),
     "fair-share": lambda: Policy(
         fair_share=prioq.FairShare(), preemption=Preemption(policy="lower-priority")
+    ),
+    # a user ranking (tests/rankings.py): its contract is the one the checkers hold it to
+    "user-ranking": lambda: Policy(
+        fair_share=prioq.FairShare(ranking=Tiers()), aging=LinearAging(rate=1, max_boost=20)
     ),
 }
 

@@ -190,3 +190,29 @@ def test_report_headline_and_window_follow_the_metrics() -> None:
     one = render_report({"fifo": results["fifo"]}, title="one run")  # a single run: no comparison
     assert '<section id="headline">' in one and "vs fifo" not in one
     assert "no per-owner panel" in one and "No strategy ages jobs" in one
+
+
+@settings(max_examples=30, deadline=None)
+@given(job_specs, st.integers(1, 6), st.booleans(), st.integers(0, 3))
+def test_a_limited_view_is_the_first_entries_of_the_whole_one(
+    specs: list[tuple[int, str, str | None, int]], limit: int, term: bool, deps: int
+) -> None:
+    """The limited view reads only the first jobs in order (Scheduler.pending's limit) and the
+    lifts the scheduler queues them with; it must show what the whole view shows, inherited
+    priorities included, and count every pending job in the bands and the total."""
+    store = MemoryStore()
+    policy = Policy(aging=AGING, fair_share=FairShare(mode="term") if term else None)
+    s = build(specs, policy, store)
+    now = (s.now or 0.0) + 30
+    # high-priority dependants of low-priority pending jobs: those are queued lifted
+    pending = [p.job for p in s.pending(now)]
+    for k, dep in enumerate(pending[-deps:] if deps else []):
+        s.submit(Job(id=f"d{k}", submitted_at=now, priority=99, request="gpu=A100:4 cpu=16",
+                     after=(dep.id,)), now)
+    whole, part = queue_view(s, now), queue_view(s, now, limit=limit)
+    assert part.pending == whole.pending[:limit]
+    assert (part.bands, part.pending_total, part.running) == (whole.bands, whole.pending_total, whole.running)
+    assert part.pending_total == len(s.pending(now))
+    if not term:  # a store's view (lifts from inherited_priorities) agrees on the bases
+        stored = queue_view(store, now, aging=AGING)
+        assert [(p.job_id, p.base) for p in stored.pending] == [(p.job_id, p.base) for p in whole.pending]

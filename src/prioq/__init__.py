@@ -28,7 +28,7 @@ from prioq.errors import (
     UnknownNode,
 )
 from prioq.events import Event, EventKind, EventPage
-from prioq.fairshare import FairShare, Weights
+from prioq.fairshare import DominantShare, FairShare, OwnerRanking, Weights
 from prioq.model import (
     Decision,
     Job,
@@ -82,6 +82,7 @@ __all__ = [
     "Demand",
     "DependencyCycle",
     "Device",
+    "DominantShare",
     "DuplicateJob",
     "DuplicateNode",
     "Event",
@@ -114,6 +115,7 @@ __all__ = [
     "NodeState",
     "NotLeader",
     "Order",
+    "OwnerRanking",
     "Page",
     "PendingJob",
     "PlacementPolicy",

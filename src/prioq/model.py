@@ -205,7 +205,8 @@ class Job:
     ``tolerations`` and ``allowed_nodes`` (ids; empty: any) restrict the nodes it
     may run on (docs/scheduler.md#node-selection). ``time_limit``: seconds it may
     run before the scheduler tells it to stop (a ``Stop`` decision), > 0 and exact
-    as a float. The
+    as a float; it bounds the runtime reservations and backfill plan with
+    (:attr:`estimate`). The
     scheduler's range check of ``priority`` (default 0..100) happens at
     submit. Bad fields raise :class:`~prioq.errors.InvalidJob` (wrong types:
     :class:`~prioq.errors.InvalidJobType`); a bad ``request`` spec raises
@@ -248,6 +249,17 @@ class Job:
             choice(self.dependency, DEPENDENCY_MODES, f"{what}: dependency", error=InvalidJob)
         if self.id in self.after:
             raise InvalidJob(f"job {self.id}: cannot wait for itself")
+
+    @property
+    def estimate(self) -> float | None:
+        """What the scheduler plans with as the job's runtime (reservations, backfill): the
+        smaller of ``duration`` and ``time_limit`` -- a job is told to stop at its limit, so
+        the limit bounds its runtime, as Slurm's backfill reads it; ``None`` when neither is
+        set. O(1)."""
+        d, limit = self.duration, self.time_limit
+        if limit is None:
+            return d
+        return limit if d is None or limit < d else d
 
 
 @attrs.frozen(slots=True, kw_only=True)

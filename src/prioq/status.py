@@ -9,6 +9,7 @@ import attrs
 
 from prioq.model import Job, Reason
 from prioq.resources import ResourceRequest
+from prioq.selection import Selector, Toleration
 
 __all__ = ["Demand", "JobState", "JobStatus", "NodeClassFit", "PriorityParts", "Reservation"]
 
@@ -97,7 +98,9 @@ class Demand:
     """One request shape the cluster does not serve (``Scheduler.unmet_demand``): how many
     pending jobs ask for it, the highest base priority among them, the oldest ``submitted_at``,
     and why: ``"unsatisfiable"`` (no node could ever hold it) or ``"waited"`` (past the
-    threshold)."""
+    threshold). Jobs that select nodes (``node_selector``, ``tolerations``,
+    ``allowed_nodes``) form shapes of their own, which carry the selection: the nodes an
+    autoscaler adds for them must have those labels (and may have those taints)."""
 
     request: ResourceRequest
     nodes: int
@@ -106,3 +109,6 @@ class Demand:
     oldest_submitted_at: float
     why: Literal["unsatisfiable", "waited"]
     job_ids: tuple[str, ...] = ()
+    node_selector: Selector = attrs.field(factory=Selector)
+    tolerations: tuple[Toleration, ...] = ()
+    allowed_nodes: tuple[str, ...] = ()

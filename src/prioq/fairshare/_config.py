@@ -16,8 +16,9 @@ import attrs
 from prioq._frozen import FrozenMap
 from prioq._validate import choice, identifier, number, wrong_type
 from prioq.errors import InvalidPolicy
+from prioq.fairshare._ranking import DominantShare, OwnerRanking
 
-__all__ = ["DEFAULT_HALF_LIFE", "FairShare", "Weights", "levels"]
+__all__ = ["DEFAULT_HALF_LIFE", "FairShare", "Weights"]
 
 DEFAULT_HALF_LIFE = 7 * 24 * 3600.0
 """Slurm's ``PriorityDecayHalfLife`` default: 7 days, in seconds."""
@@ -26,7 +27,12 @@ Mode = Literal["order", "term"]
 Basis = Literal["usage", "allocation"]
 
 
-@attrs.frozen(slots=True, kw_only=True)
+def _ranking(value: OwnerRanking | None) -> OwnerRanking | None:
+    """The built-in ranking given explicitly is no ranking (one policy, one fingerprint)."""
+    return None if type(value) is DominantShare else value
+
+
+@attrs.frozen(slots=True, kw_only=True, repr=False)
 class FairShare:
     """How owners share the cluster (docs/fairness.md).
 
@@ -36,12 +42,16 @@ class FairShare:
       in ``[0, term_weight]``) is added to the effective priority.
     * ``basis="usage"``: shares of exponentially decayed resource-seconds (Slurm), with
       ``half_life`` seconds; ``basis="allocation"``: shares of what runs now (Kueue).
+    * ``ranking``: your own :class:`~prioq.fairshare.OwnerRanking` of owners among equal
+      effective priorities (``mode="order"`` only); ``None``: the built-in
+      :class:`~prioq.fairshare.DominantShare` (docs/testing.md#ordering-among-equals).
     """
 
     mode: Mode = "order"
     basis: Basis = "usage"
     half_life: float = DEFAULT_HALF_LIFE
     term_weight: float = 10.0
+    ranking: OwnerRanking | None = attrs.field(default=None, converter=_ranking)
 
     def __attrs_post_init__(self) -> None:
         choice(self.mode, ("order", "term"), "fair_share mode", error=InvalidPolicy)
@@ -49,6 +59,25 @@ class FairShare:
         number(self.half_life, "fair_share half_life", error=InvalidPolicy, above=0)
         # the term is added to exact priorities: a finite, non-negative float
         number(self.term_weight, "fair_share term_weight", error=InvalidPolicy, minimum=0, maximum=2.0**53)
+        if self.ranking is not None:
+            if isinstance(self.ranking, type) or not isinstance(self.ranking, OwnerRanking):
+                raise wrong_type(
+                    InvalidPolicy, f"fair_share ranking: {self.ranking!r} does not implement OwnerRanking"
+                )
+            if self.mode != "order":
+                # term mode walks owners by their own term, which a ranking does not give
+                raise InvalidPolicy("fair_share ranking: applies to mode='order' only, not 'term'")
+
+    def __repr__(self) -> str:
+        # ``ranking`` only when set: the repr is the policy's stored fingerprint, which stores
+        # written before the field existed must still match
+        shown = (f for f in attrs.fields(FairShare) if f.name != "ranking" or self.ranking is not None)
+        return f"FairShare({', '.join(f'{f.name}={getattr(self, f.name)!r}' for f in shown)})"
+
+    @property
+    def order(self) -> OwnerRanking:
+        """The ranking in force: ``ranking``, or the built-in :class:`DominantShare`."""
+        return DominantShare() if self.ranking is None else self.ranking
 
     @property
     def mean_life(self) -> float:
@@ -85,14 +114,3 @@ class Weights(FrozenMap[float]):
 
     def __repr__(self) -> str:
         return f"Weights({self._items!r})"
-
-
-def levels(owner: str | None) -> tuple[str, ...]:
-    """The owner paths a job's usage counts toward, top level first: ``"org/team"`` ->
-    ``("org", "org/team")``; no owner -> ``("",)`` (the default owner). O(depth)."""
-    if owner is None:
-        return ("",)
-    if "/" not in owner:
-        return (owner,)
-    parts = owner.split("/")
-    return tuple("/".join(parts[: i + 1]) for i in range(len(parts)))

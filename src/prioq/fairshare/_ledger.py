@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 import attrs
 
 from prioq.errors import StoreError
-from prioq.fairshare._config import FairShare, Weights, levels
+from prioq.fairshare._config import FairShare, Weights
+from prioq.fairshare._owners import levels
+from prioq.fairshare._ranking import DominantShare, user_rank
 
 if TYPE_CHECKING:
     from prioq.fairshare._order import OwnerOrder
@@ -37,13 +39,11 @@ USAGE_PREFIX = "usage/"
 
 Rate = tuple[int, int, int]
 Rank = tuple[tuple[int, float], ...]
-"""An owner's place among owners, top level first: per level ``(0, share / weight)``, or
-``(1, share)`` for a level of weight 0 (only idle capacity: after every positive weight);
-always :data:`RANK_DEPTH` levels, an owner with fewer repeating its last one. The share is
-:meth:`Ledger.normalised`: compared only among ranks taken at one ``now``, it orders
-owners exactly as their shares at ``now`` do, and an idle owner's never changes."""
-RANK_DEPTH = 4
-"""Owner levels the order compares (deeper levels are accounted but do not order)."""
+"""An owner's place among owners, as the scheduling keys hold it: the built-in
+:class:`~prioq.fairshare.DominantShare`'s pairs (per level ``(0, share / weight)``, or
+``(1, share)`` for weight 0; shares :meth:`Ledger.normalised`: compare only ranks taken at
+one ``now``), or a user ranking's numbers each as ``(0, x)``
+(:func:`~prioq.fairshare._ranking.user_rank`)."""
 FRAME_HALF_LIVES = 64
 """Normalised shares are taken relative to a frame start ``T0``, a multiple of this many
 half-lives (the factor ``2**((t - T0)/h)`` stays below ``2**64``: no overflow, full precision)."""
@@ -104,12 +104,13 @@ def decode(text: str, rate: Rate) -> Account:
 
 
 class Ledger:
-    """The accounts of every owner path, and the shares and ranks the scheduling order reads.
+    """The accounts of every owner path, and the shares and ranks the scheduling order reads;
+    the :class:`~prioq.fairshare.UsageView` an :class:`~prioq.fairshare.OwnerRanking` reads.
 
     ``totals()`` gives the cluster's capacity per accounted resource; it is cached until
-    :meth:`forget`. Ranks are cached per owner for one ``now`` until an account changes.
-    Changing an account is the caller's business (the scheduler journals it):
-    :meth:`charges` only computes the new accounts.
+    :meth:`forget`. Ranks are cached per owner for one ``now`` until an account under its
+    top level changes. Changing an account is the caller's business (the scheduler journals
+    it): :meth:`charges` only computes the new accounts.
     """
 
     def __init__(self, fair: FairShare, weights: Weights, totals: Callable[[], Rate]) -> None:
@@ -127,6 +128,13 @@ class Ledger:
         self._mean_life = fair.mean_life
         self._span = FRAME_HALF_LIVES * fair.half_life
         self._watcher: OwnerOrder | None = None
+        ranking = fair.order
+        self._builtin = ranking if type(ranking) is DominantShare else None
+        self._ranking = ranking
+        # Whether a rank computed once stays a lower bound of the same owner's rank later (in
+        # a frame, between account changes): true of the built-in's normalised shares, not
+        # known of a user ranking (the owners' index then re-keys every owner at each new now)
+        self.bounded = self._builtin is not None
 
     def watch(self, order: OwnerOrder) -> None:
         """``order`` (the pending set's index of owners) hears of every change that may lower
@@ -147,11 +155,11 @@ class Ledger:
     def changed(self, owner: str | None = None) -> None:
         """Drop the cached ranks of the owners under ``owner``'s top level (their accounts
         are the only ones that changed). O(k) for those k owners; with ``basis="allocation"``
-        O(k log n) to re-key them in the watching index too."""
+        or a user ranking O(k log n) to re-key them in the watching index too."""
         for peer in self._cached_under.pop(levels(owner)[0], ()):
             self._ranks.pop(peer, None)
             self._terms.pop(peer, None)
-        if self._watcher is not None and self.fair.basis == "allocation":
+        if self._watcher is not None and (self.fair.basis == "allocation" or not self.bounded):
             self._watcher.moved(owner)
 
     def charges(self, owner: str | None, delta: Rate, sign: int, now: float) -> list[tuple[str, Account]]:
@@ -200,10 +208,26 @@ class Ledger:
     # ------------------------------------------------------------------ reads
 
     def capacity(self) -> Rate:
+        """The cluster's total of each accounted resource. O(1), cached until :meth:`forget`."""
         cap = self._capacity
         if cap is None:
             cap = self._capacity = self._totals()
         return cap
+
+    def usage(self, path: str, now: float) -> tuple[float, float, float]:
+        """The path's decayed resource-seconds at ``now`` (milli-GPU, milli-CPU and byte
+        seconds; ``(0, 0, 0)`` for a path never charged). O(1)."""
+        acc = self.accounts.get(path)
+        return (0.0, 0.0, 0.0) if acc is None else acc.at_time(now, self.fair.half_life)
+
+    def running(self, path: str) -> Rate:
+        """What the path's running jobs hold now (milli-GPUs, milli-CPUs, bytes). O(1)."""
+        acc = self.accounts.get(path)
+        return _ZERO if acc is None else acc.rate
+
+    def weight(self, path: str) -> float:
+        """``Policy.weights`` of the path (1 when not listed). O(1)."""
+        return self.weights.of(path)
 
     def share(self, path: str, now: float) -> float:
         """The path's dominant share, unweighted: its largest fraction over the resources of
@@ -275,8 +299,10 @@ class Ledger:
         return s / w if w > 0 else (math.inf if s > 0 else 0.0)
 
     def rank(self, owner: str | None, now: float) -> Rank:
-        """The owner's :data:`Rank` at ``now`` (normalised shares: compare only ranks taken at
-        one ``now``). O(depth), cached until an account changes."""
+        """The owner's :data:`Rank` at ``now`` (``FairShare.order``'s; compare only ranks taken
+        at one ``now``). O(depth) with the built-in, cached until an account changes;
+        :class:`~prioq.errors.InvalidPolicy` if a user ranking answers something else than
+        numbers."""
         if now != self._rank_now:
             self._ranks = {}
             self._terms = {}
@@ -284,18 +310,14 @@ class Ledger:
             self._rank_now = now
         rank = self._ranks.get(owner)
         if rank is None:
-            parts = []
-            paths = levels(owner)
-            self._cached_under.setdefault(paths[0], []).append(owner)
-            for path in paths[:RANK_DEPTH]:
-                w = self.weights.of(path)
-                s = self.normalised(path, now)
-                parts.append((0, s / w) if w > 0 else (1, s))
-            # an owner with fewer levels is its own only child at the levels it lacks, so
-            # "other" ties with "org/team" when "other" and "org" tie and "org/team" has
-            # org's share: the order is then FIFO, not "shallower owners first"
-            parts += [parts[-1]] * (RANK_DEPTH - len(parts))
-            rank = self._ranks[owner] = tuple(parts)
+            builtin = self._builtin
+            if builtin is not None:
+                rank = builtin.levels(owner, now, self)
+            else:
+                rank = user_rank(self._ranking, owner, now, self)
+            # cached only once computed: a user ranking that raises leaves no entry behind
+            self._cached_under.setdefault(levels(owner)[0], []).append(owner)
+            self._ranks[owner] = rank
         return rank
 
     def term(self, owner: str | None, now: float) -> float:

@@ -24,6 +24,11 @@ stops) every start or stop re-keys the owners under the charged owner's top leve
 the floor bound and is keyed at its next visit.
 
 A walk costs O((owners visited + owners invalidated since) log owners).
+
+A user :class:`~prioq.fairshare.OwnerRanking` promises no such bound across instants
+(``Ledger.bounded`` is false): each walk at a new ``now`` re-keys every owner held, O(owners
+log owners) once per cycle; within one ``now`` a key stays exact until the owner's account
+changes (``Ledger.changed`` re-keys the owners under its top level, as with allocation).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prioq.fairshare._config import levels
+from prioq.fairshare._owners import levels
 
 if TYPE_CHECKING:
     from prioq.fairshare._ledger import Ledger, Rank
@@ -50,6 +55,10 @@ Owner = str | None
 def lower(key: Rank) -> Rank:
     """A bound strictly below ``key`` at every positive level, by far more than rounding."""
     return tuple((flag, value * _SHRINK) for flag, value in key)
+
+
+def _same(key: Rank) -> Rank:
+    return key
 
 
 class OwnerOrder:
@@ -136,9 +145,11 @@ class OwnerOrder:
         out = self._out
         if out:
             stamps = self._stamp
+            # a user ranking's key is only known to hold at the walk's own now (see walk)
+            shrink = lower if self._ledger.bounded else _same
             for owner, stamp, key in out:
                 if stamps.get(owner) == stamp:
-                    heapq.heappush(self._heap, (lower(key), stamp, owner))
+                    heapq.heappush(self._heap, (shrink(key), stamp, owner))
             self._out = []
 
     # -- reads
@@ -150,7 +161,7 @@ class OwnerOrder:
         self._restore()
         ledger = self._ledger
         frame = ledger.frame(now)
-        if frame != self._frame or now < self._latest:
+        if frame != self._frame or now < self._latest or (now != self._latest and not ledger.bounded):
             self.invalidate()
             self._frame = frame
         self._latest = now
@@ -180,6 +191,9 @@ class OwnerOrder:
         live = [e for e in self._heap if self._stamp.get(e[2]) == e[1]]
         assert sorted(self._stamp.values()) == sorted(e[1] for e in live)
         assert {o for peers in self._under.values() for o in peers} == set(self._stamp)
-        if now is not None and self._frame == self._ledger.frame(now) and now >= self._latest:
+        bounded = self._ledger.bounded
+        if now is not None and self._frame == self._ledger.frame(now) and (
+            (now > self._latest and bounded) or now == self._latest
+        ):
             for bound, _, owner in live:
                 assert bound <= self._ledger.order_key(owner, now), (owner, bound)

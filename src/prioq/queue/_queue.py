@@ -233,6 +233,10 @@ class PriorityQueue:
         """The queued job ids in arbitrary order (use :meth:`ordered` for scheduling order)."""
         return iter(self._entries)
 
+    def jobs(self) -> Iterator[Job]:
+        """The queued jobs in arbitrary order (use :meth:`ordered` for scheduling order). O(n)."""
+        return (entry[JOB] for entry in self._entries.values())
+
     def __repr__(self) -> str:
         return f"PriorityQueue(aging={self._aging!r}, size={len(self._entries)})"
 

@@ -134,7 +134,8 @@ class Claims:
 
     def allow_for(self, job: Job) -> Callable[[NodeState, Resources], bool]:
         """The placement veto for ``job``: an allocation may not break a claim that binds it."""
-        end = INF if job.duration is None else self.now + job.duration
+        estimate = job.estimate
+        end = INF if estimate is None else self.now + estimate
         # computed once per job, not per claim and candidate node (exact aging arithmetic
         # under compare="effective")
         priority = self.state.preemption_priority(job, self.now) if self.by_node else None
@@ -158,7 +159,8 @@ class Claims:
     def charge(self, job: Job, placement: Sequence[tuple[NodeState, Resources]]) -> str | None:
         """Take a starting job's allocation off the claims it could affect; returns the
         reservation holder when the job backfills under a reservation of unknown start."""
-        end = INF if job.duration is None else self.now + job.duration
+        estimate = job.estimate
+        end = INF if estimate is None else self.now + estimate
         backfill_for = None
         for ns, alloc in placement:
             for claim in self.on(ns.id):

@@ -455,12 +455,13 @@ class Cycle:
     def _says_nothing_of_mates(self, job: Job, reason: ReasonText, shape: Hashable) -> bool:
         """Whether a parked head's failure says nothing of its shape-mates behind it.
 
-        A dependency is the job's own. And a job with a duration that found room
-        ignoring claims but was vetoed by one may have mates with shorter durations
-        that a reservation spares (EASY backfill): the mate with the shortest duration
-        is tried (without starting it); if even it is vetoed, so is every mate (every
+        A dependency is the job's own. And a job with an estimate (``Job.estimate``: its
+        duration or time limit) that found room ignoring claims but was vetoed by one may
+        have mates with shorter estimates that a reservation spares (EASY backfill): the
+        mate with the shortest estimate is tried (without starting it); if even it is
+        vetoed, so is every mate (every
         claim standing now belongs to a job ahead of the head, so it binds them all
-        alike), else the walk goes on in order. Jobs without a duration form shapes of
+        alike), else the walk goes on in order. Jobs without an estimate form shapes of
         their own, whose members a claim vetoes alike. Parking holds only while a shape
         finds no room at all, or fails for reasons every member shares.
         """
@@ -469,7 +470,7 @@ class Cycle:
         if type(shape) is QuotaShape:
             # mates share the owner and usage: over quota alike; any other reason is its own
             return reason[0] is not Reason.QUOTA
-        if job.duration is None or shape_of(job) in self.no_room:
+        if job.estimate is None or shape_of(job) in self.no_room:
             return False
         pend = self.state.queue
         shortest = pend.shortest(shape)
@@ -614,14 +615,14 @@ class Cycle:
             return
         if pol.preemption.enabled and pol.preemption.compare == "effective":
             return
-        # Jobs without a duration are never spared by a reservation, those with one may
+        # Jobs without an estimate are never spared by a reservation, those with one may
         # be: they never share a shape (see _says_nothing_of_mates).
-        if pol.preemption.enabled and job.duration is None and s.ledger is None and s.fair is None:
+        if pol.preemption.enabled and job.estimate is None and s.ledger is None and s.fair is None:
             # tiers of a family (see run); not under quotas (a job behind a head that found
             # no room may be over its owner's quota instead) nor fair share (owners' groups)
             s.park(job.id, Tier((*shape_of(job), s.class_may_preempt(job)), job.priority))
             return
-        shape: tuple[object, ...] = (*shape_of(job), job.duration is None)
+        shape: tuple[object, ...] = (*shape_of(job), job.estimate is None)
         if pol.preemption.enabled:
             shape += (job.priority, s.class_may_preempt(job))
         if s.fair is not None or s.ledger is not None:

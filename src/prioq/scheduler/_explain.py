@@ -302,7 +302,12 @@ def _owner_shares(fair: Ledger, owner: str | None, now: float) -> str:
     for path in reversed(levels(owner)):
         w = fair.weights.of(path)
         parts.append(f"{path or '(default)'}: share {fair.weighted(path, now):.4g} (weight {w:g})")
-    return "owner " + ", ".join(parts)
+    text = "owner " + ", ".join(parts)
+    ranking = fair.fair.ranking
+    if ranking is not None:  # a user ranking orders owners, not these shares
+        got = ranking.rank(owner, now, fair)
+        text += f"; rank {got} by {type(ranking).__name__}"
+    return text
 
 
 def _node_breakdown(state: State, job: Job) -> str:

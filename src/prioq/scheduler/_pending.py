@@ -192,6 +192,14 @@ class Pending:
         """Every pending job's id, wherever it waits (active, parked or held). O(n)."""
         return [*self.active, *self.where, *self.held]
 
+    def jobs(self) -> Iterator[Job]:
+        """Every pending job, as the user gave it, in arbitrary order. O(n)."""
+        lifted = self.lifted
+        for queue in (self.active, self.held, *self.parked.values()):
+            for job in queue.jobs():
+                hit = lifted.get(job.id) if lifted else None
+                yield job if hit is None else hit[0]
+
     def get(self, job_id: str) -> Job:
         """The pending job with this id, parked or not, as the user gave it. O(1)."""
         if self.lifted and isinstance(job_id, str):
@@ -358,8 +366,9 @@ class Pending:
         self._push_now(queue, job, seq)
         self.where[job_id] = shape
         self._join_group(job, seq, shape)
-        if job.duration is not None:
-            heapq.heappush(self._by_duration.setdefault(shape, []), (job.duration, seq, job_id))
+        estimate = job.estimate
+        if estimate is not None:
+            heapq.heappush(self._by_duration.setdefault(shape, []), (estimate, seq, job_id))
 
     def _push_now(self, queue: PriorityQueue, job: Job, seq: int) -> None:
         """Push a job moving out of the active queue at the active queue's clock (the latest

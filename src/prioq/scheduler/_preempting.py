@@ -39,7 +39,8 @@ def _veto_key(claims: Claims, job: Job, now: float) -> Callable[[str], object]:
     """What ``claims.allow_for(job)`` decides on on a node: the claims there that bind
     ``job`` and do not spare it, by what they need and have left (a key for remembering
     node plans, across cycles too: claims are rebuilt every cycle, their values are not)."""
-    end = INF if job.duration is None else now + job.duration
+    estimate = job.estimate
+    end = INF if estimate is None else now + estimate
     priority = claims.state.preemption_priority(job, now) if claims else None
     binds: dict[str, bool] = {}  # per owner, as in Claims.allow_for
 
@@ -160,7 +161,7 @@ class Preempting:
             return self._attempt_quota(job, prio, claims, decisions, over_quota)
         # Under a reservation a job that ends before it starts is spared (EASY backfill):
         # jobs of one request but other durations are not interchangeable then.
-        spared_by = job.duration if claims.reserved_for is not None else None
+        spared_by = job.estimate if claims.reserved_for is not None else None
         sel = selection(job)  # victims only on nodes the job may use
         fail_key = (
             job.request, job.nodes, prio, s.class_may_preempt(job), claims.reserved_for, spared_by,
@@ -213,7 +214,7 @@ class Preempting:
         pol = s.policy.preemption
         sel = selection(job)
         fail_key = ("quota", job.request, job.nodes, prio, job.owner, over_quota, job.submitted_at,
-                    claims.reserved_for, job.duration if claims.reserved_for is not None else None, sel)
+                    claims.reserved_for, job.estimate if claims.reserved_for is not None else None, sel)
         # Within a cycle usage only grows and candidates only shrink, and later jobs are newer:
         # an equal job of the same owner that found no plan means this one finds none either.
         cycle_key = fail_key[:6] + fail_key[7:]

@@ -70,7 +70,7 @@ class Run:
     @property
     def end(self) -> float:
         """Expected end from the job's duration estimate, ``inf`` when unknown."""
-        d = self.running.job.duration
+        d = self.running.job.estimate
         return INF if d is None else self.running.started_at + d
 
     def end_order(self) -> tuple[float, float, str]:

@@ -16,7 +16,7 @@ from prioq.scheduler._pending import Tier
 from prioq.scheduler._resume import read_preempt
 from prioq.scheduler._selection import read_stop
 from prioq.scheduler._state import State
-from prioq.selection import selection
+from prioq.selection import Selection, Selector, selection
 from prioq.status import Demand, JobStatus, NodeClassFit, PriorityParts, Reservation
 
 __all__ = ["demand", "reservation_of", "status", "unsatisfiable_candidates"]
@@ -177,11 +177,11 @@ def demand(state: State, now: float, waited_over: float | None) -> list[Demand]:
     by request shape; jobs waiting on dependencies are left out. Unsatisfiable shapes first,
     then by highest priority, oldest. O(n) over pending jobs (O(shapes) without ``waited_over``
     for the unsatisfiable part, as ``unsatisfiable_candidates``)."""
-    groups: dict[tuple[str, ResourceRequest, int], list[Job]] = {}
+    groups: dict[tuple[str, ResourceRequest, int, Selection | None], list[Job]] = {}
     seen: set[str] = set()
     for job in unsatisfiable_candidates(state):
         if not _held(state, job):
-            groups.setdefault(("unsatisfiable", job.request, job.nodes), []).append(job)
+            groups.setdefault(("unsatisfiable", job.request, job.nodes, selection(job)), []).append(job)
         seen.add(job.id)
     if waited_over is not None:
         q = state.queue
@@ -190,14 +190,18 @@ def demand(state: State, now: float, waited_over: float | None) -> list[Demand]:
                 continue
             job = q.get(job_id)
             if now - job.submitted_at >= waited_over and not _held(state, job):
-                groups.setdefault(("waited", job.request, job.nodes), []).append(job)
-    out = [
-        Demand(request=request, nodes=nodes, count=len(jobs), highest_priority=max(j.priority for j in jobs),
-               oldest_submitted_at=min(j.submitted_at for j in jobs), why=why,  # type: ignore[arg-type]
-               job_ids=tuple(sorted(j.id for j in jobs)))
-        for (why, request, nodes), jobs in groups.items()
-    ]
+                groups.setdefault(("waited", job.request, job.nodes, selection(job)), []).append(job)
+    out = []
+    for (why, request, nodes, sel), jobs in groups.items():
+        selector, tolerations, allowed = (Selector(), (), ()) if sel is None else sel
+        out.append(Demand(
+            request=request, nodes=nodes, count=len(jobs), highest_priority=max(j.priority for j in jobs),
+            oldest_submitted_at=min(j.submitted_at for j in jobs), why=why,  # type: ignore[arg-type]
+            job_ids=tuple(sorted(j.id for j in jobs)), node_selector=selector, tolerations=tolerations,
+            allowed_nodes=allowed,
+        ))
     out.sort(key=lambda d: (d.why != "unsatisfiable", -d.highest_priority, d.oldest_submitted_at,
-                            str(d.request), d.nodes))
+                            str(d.request), d.nodes, str(d.node_selector), str(d.tolerations),
+                            d.allowed_nodes))
     return out
 

@@ -512,8 +512,9 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
         accounts: dict[str, str] = {}  # fair-share usage per owner path (docs/fairness.md)
         cordons: dict[str, str] = {}  # cordoned and drained nodes; jobs told to stop (docs/scheduler.md)
         stops: dict[str, str] = {}
-        if scheme in ("sqlite", "memory", ""):
-            # A read-only SQLite load takes no lock (the PostgreSQL queries above suffice).
+        if scheme in ("sqlite", "memory", "", "postgresql", "postgres", "postgresql+psycopg"):
+            # The keyed state (outcomes, quota marks, usage, cordons, stops) and the clock are in
+            # the snapshot: a read-only load takes no lock (SQLite) nor lease (PostgreSQL).
             snap = store.load()
             prefix = "quota/borrowing/"
             borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}

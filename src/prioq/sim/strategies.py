@@ -22,9 +22,11 @@ A name is a base followed by ``+``-joined modifiers, e.g. ``priority+aging+preem
 ``module:Name``           your own policy, by import path (docs/testing.md): a class (called with
                           no arguments), a factory or an instance implementing
                           :class:`~prioq.placement.PlacementPolicy`,
-                          :class:`~prioq.queue.aging.AgingPolicy` or
+                          :class:`~prioq.queue.aging.AgingPolicy`,
                           :class:`~prioq.preemption.PreemptionRule` (with the ``preemption``
-                          settings above unless ``preemption`` is given too); or a whole
+                          settings above unless ``preemption`` is given too) or
+                          :class:`~prioq.fairshare.OwnerRanking` (as ``fair-share``'s ranking,
+                          with its settings unless another fair share is given); or a whole
                           :class:`~prioq.Policy`. Alone (``mymodule:MyPlacement``) it modifies
                           ``priority``.
 ========================  ======================================================================
@@ -39,7 +41,7 @@ import attrs
 
 from prioq import _validate
 from prioq.errors import InvalidValue
-from prioq.fairshare import FairShare
+from prioq.fairshare import FairShare, OwnerRanking
 from prioq.placement import PlacementPolicy
 from prioq.policy import Policy
 from prioq.preemption import Preemption, PreemptionRule
@@ -86,7 +88,7 @@ def imported_policy(path: str) -> object:
         if not hasattr(obj, part):
             raise InvalidValue(f"policy path {path!r}: {module_name!r} has no {attr!r}")
         obj = getattr(obj, part)
-    kinds = (Policy, PlacementPolicy, AgingPolicy, PreemptionRule)
+    kinds = (Policy, PlacementPolicy, AgingPolicy, PreemptionRule, OwnerRanking)
     if isinstance(obj, type) or (callable(obj) and not isinstance(obj, kinds)):
         obj = obj()
     return obj
@@ -104,8 +106,11 @@ def _imported_fields(path: str, name: str, fields: dict[str, Any]) -> None:
         fields["preemption"] = attrs.evolve(base, rule=obj)
     elif isinstance(obj, AgingPolicy):
         fields["aging"] = obj
+    elif isinstance(obj, OwnerRanking):
+        base = fields.get("fair_share") or MODIFIERS["fair-share"]["fair_share"]
+        fields["fair_share"] = attrs.evolve(base, ranking=obj)
     else:
-        kinds = "a Policy, PlacementPolicy, AgingPolicy or PreemptionRule"
+        kinds = "a Policy, PlacementPolicy, AgingPolicy, PreemptionRule or OwnerRanking"
         raise InvalidValue(f"strategy {name!r}: {path} is {obj!r}, not {kinds}")
 
 
@@ -136,9 +141,12 @@ def strategy(name: str) -> Strategy:
         if mod not in MODIFIERS:
             known = ", ".join([*MODIFIERS, "no-estimates", "quota"])
             raise InvalidValue(f"strategy {name!r}: unknown modifier {mod!r} (known: {known})")
-        for key, value in MODIFIERS[mod].items():  # keep an imported rule with "preemption"
-            rule = fields["preemption"].rule if key == "preemption" and "preemption" in fields else None
-            fields[key] = value if rule is None else attrs.evolve(value, rule=rule)
+        for key, value in MODIFIERS[mod].items():  # keep an imported rule or ranking
+            if key == "preemption" and key in fields and fields[key].rule is not None:
+                value = attrs.evolve(value, rule=fields[key].rule)
+            elif key == "fair_share" and key in fields and fields[key].ranking is not None:
+                value = attrs.evolve(value, ranking=fields[key].ranking)
+            fields[key] = value
     policy = Policy(**fields)
     return Strategy(
         name=name, policy=policy, use_priority=base == "priority", estimates=estimates, trace_quotas=quotas

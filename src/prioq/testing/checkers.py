@@ -108,7 +108,9 @@ def check_scheduler(s: Scheduler, now: float | None = None) -> None:
     * claims are consistent: nominations belong to pending jobs, on existing nodes, and
       every terminating victim is running;
     * the pending order is the documented one: effective priority never increases along
-      it, and each job's effective priority is ``priority + boost(wait)`` exactly;
+      it, and each job's effective priority is ``priority + boost(wait)`` exactly; with fair
+      share in ``mode="order"``, jobs of equal effective priority follow their owners'
+      ranks (``FairShare.order.rank``, called afresh on the scheduler's usage accounts);
     * the scheduler's own internal consistency check passes.
 
     ``now``: the instant to read at (default: the scheduler's clock). O(everything)."""
@@ -136,6 +138,29 @@ def check_scheduler(s: Scheduler, now: float | None = None) -> None:
         if gone:
             _fail(f"scheduler: {owner} is nominated to unknown nodes {gone}")
     _check_order(v)
+    _check_ranks(s, v)
+
+
+def _check_ranks(s: Scheduler, v: SchedulerView) -> None:
+    """Among equal effective priorities, owners' ranks never decrease along the pending order."""
+    fs = v.policy.fair_share
+    ledger = s._state.fair
+    if fs is None or fs.mode != "order" or ledger is None:
+        return
+    ranking = fs.order
+    ranks: dict[str | None, object] = {}
+    previous: tuple[float, object, PendingJob] | None = None
+    for p in v.pending:
+        owner = p.job.owner
+        if owner not in ranks:
+            ranks[owner] = ranking.rank(owner, v.now, ledger)
+        rank = ranks[owner]
+        if previous is not None and p.effective_priority == previous[0] and rank < previous[1]:  # type: ignore[operator]
+            q = previous[2]
+            _fail(f"order: {p.job.id} (owner {owner!r}, rank {rank}) is listed after {q.job.id} (owner "
+                  f"{q.job.owner!r}, rank {previous[1]}) at equal effective priority "
+                  f"{p.effective_priority} at now={v.now}: the lower rank goes first")
+        previous = (p.effective_priority, rank, p)
 
 
 def _check_capacity(v: SchedulerView) -> None:

@@ -237,9 +237,11 @@ def preemptions() -> st.SearchStrategy[Preemption]:
 
 def policies(*, aging: st.SearchStrategy[AgingPolicy] | None = None,
              placement: st.SearchStrategy[Any] | None = None,
-             preemption: st.SearchStrategy[Preemption] | None = None) -> st.SearchStrategy[Policy]:
+             preemption: st.SearchStrategy[Preemption] | None = None,
+             fair_share: st.SearchStrategy[FairShare | None] | None = None) -> st.SearchStrategy[Policy]:
     """:class:`~prioq.Policy` values over the built-ins (or your ``aging``, ``placement``,
-    ``preemption`` strategies), shrinking to ``Policy()``."""
+    ``preemption``, ``fair_share`` strategies: e.g. ``st.just(FairShare(ranking=Mine()))``),
+    shrinking to ``Policy()``."""
     return st.builds(
         Policy,
         aging=aging if aging is not None else aging_policies(),
@@ -247,5 +249,7 @@ def policies(*, aging: st.SearchStrategy[AgingPolicy] | None = None,
         placement=placement if placement is not None else placements(),
         preemption=preemption if preemption is not None else preemptions(),
         reservation=st.booleans().map(lambda b: not b),
-        fair_share=st.one_of(st.none(), st.just(FairShare()), st.just(FairShare(mode="term"))),
+        fair_share=fair_share if fair_share is not None else st.one_of(
+            st.none(), st.just(FairShare()), st.just(FairShare(mode="term"))
+        ),
     )

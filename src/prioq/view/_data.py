@@ -12,6 +12,7 @@ import attrs
 
 from prioq import _validate
 from prioq.errors import InvalidValue
+from prioq.fairshare import FairShare
 from prioq.model import Job, Node
 from prioq.queue.aging import AgingPolicy, LinearAging, NoAging, StepAging
 from prioq.resources import MILLI, Resources
@@ -210,6 +211,12 @@ def _aging_text(aging: AgingPolicy) -> str:
     return repr(aging)
 
 
+def _fair_text(fair: FairShare) -> str:
+    """``FairShare(mode='order')``, naming a user ranking's class when there is one."""
+    ranking = "" if fair.ranking is None else f", ranking={type(fair.ranking).__name__}"
+    return f"FairShare(mode={fair.mode!r}{ranking})"
+
+
 def _gpu_milli(allocation: Sequence[Resources]) -> int:
     return sum(a.gpu_milli for a in allocation)
 
@@ -260,23 +267,26 @@ def _limit(limit: int | None, total: int) -> int:
 
 
 def build_from_scheduler(s: Scheduler, now: float | None, limit: int | None) -> QueueView:
-    """The view of a live scheduler at ``now`` (default: its clock). Reads only. O(n log n)."""
+    """The view of a live scheduler at ``now`` (default: its clock). Reads only. O(n log n) for
+    every pending job; with a ``limit``, what ``Scheduler.pending(now, limit)`` costs (O((limit
+    + shapes) log n) at the clock without fair share) plus O(n) to count the bands."""
     when = s.now if now is None else now
     clock = "the scheduler's clock" if now is None else "now"
     if when is None:
         when, clock = 0.0, "the scheduler has not been called yet"
-    pending = s.pending(when)
+    queue = s._state.queue  # the pending set: its jobs unsorted, and the lifts it queues them with
+    pending = s.pending(when, None if limit == 0 else limit)
     running = s.running()
     policy = s.policy
     aging = policy.aging
     fair = policy.fair_share
-    lifts = inherited_priorities([p.job for p in pending], [r.job.id for r in running], s.outcomes())
     nominations = s.nominations()
-    shown = pending[: _limit(limit, len(pending))]
     entries = []
-    for pos, p in enumerate(shown, 1):
+    for pos, p in enumerate(pending, 1):
         job = p.job
-        base, submitted, _ = lifts.get(job.id, (job.priority, job.submitted_at, ()))
+        lift = queue.lift_of(job.id)
+        base, submitted = (job.priority, job.submitted_at) if lift is None else (
+            lift.priority, lift.submitted_at)
         boost = aging.boost(max(0.0, when - submitted))
         term = p.effective_priority - base - boost if fair is not None and fair.mode == "term" else 0.0
         entries.append(PendingEntry(
@@ -301,10 +311,10 @@ def build_from_scheduler(s: Scheduler, now: float | None, limit: int | None) -> 
     declared = {pc.name: pc.value for pc in policy.priority_classes}
     return QueueView(
         now=float(when), clock=clock, source="a live Scheduler", aging=_aging_text(aging),
-        fair_share=None if fair is None else f"FairShare(mode={fair.mode!r})",
-        pending=tuple(entries), pending_total=len(pending), running=runs,
+        fair_share=None if fair is None else _fair_text(fair),
+        pending=tuple(entries), pending_total=len(queue), running=runs,
         nodes=_node_uses(s.nodes, ((r.job.id, r.node_ids, r.allocation) for r in running)),
-        bands=_bands((p.job for p in pending), (r.job for r in running), declared),
+        bands=_bands(queue.jobs(), (r.job for r in running), declared),
     )
 
 
