@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from prioq import FairShare, Job, Node, Policy, Preemption, Scheduler, Start, StoreError, Weights
 from prioq.scheduler import _cycle
 from prioq.scheduler._settled_state import SettledState
+from rankings import DecayedShare, Tiers
 from test_rollback import FailingStore
 
 NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:2") for i in range(2)]
@@ -128,6 +129,8 @@ def twins(ops: list[tuple[str, str, float, int]], policy: Policy) -> tuple[list[
     FairShare(half_life=3600),
     FairShare(mode="term", half_life=7, term_weight=3),
     FairShare(basis="allocation"),
+    FairShare(ranking=Tiers()),  # user rankings: re-keyed at every now
+    FairShare(ranking=DecayedShare()),
 ]), reservation=st.booleans(), preempt=st.booleans())
 def test_a_group_record_reads_as_its_reasons_written_out(
     ops: list[tuple[str, str, float, int]], fair: FairShare, reservation: bool, preempt: bool
