@@ -251,3 +251,42 @@ def test_the_queue_view_names_a_user_ranking() -> None:
     assert queue_view(s, 3).fair_share == "FairShare(mode='order', ranking=Tiers)"
     plain = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare()))
     assert queue_view(plain, 0).fair_share == "FairShare(mode='order')"
+
+
+class Constant:
+    """Every owner ranked alike: the order among equal priorities is FIFO."""
+
+    def __init__(self, rank: tuple[float, ...]) -> None:
+        self.value = rank
+
+    def rank(self, owner: str | None, now: float, usage: prioq.fairshare.UsageView) -> tuple[float, ...]:
+        return self.value
+
+
+@pytest.mark.parametrize("rank", [(), (0,), (-5.0, 1)])
+def test_an_empty_rank_keeps_a_parked_job_ahead_of_a_later_one(rank: tuple[float, ...]) -> None:
+    """Regression: parked groups enter a cycle at a floor key, whose rank was ``((-1, 0.0),)``,
+    above a user ranking's ``()``; B (submitted after the parked A, same rank) was visited
+    first and took the GPU A needed, though ``pending()`` listed A first."""
+    s = Scheduler([Node(id="n0", capacity="cpu=8 memory=32GB gpu=A100:2")],
+                  policy=Policy(fair_share=FairShare(ranking=Constant(rank))))
+    s.submit(Job(id="R", submitted_at=0, owner="r", request="gpu=1"), 0)
+    assert starts(s, 0) == ["R"]
+    s.submit(Job(id="A", submitted_at=1, owner="a", request="gpu=2"), 1)
+    assert starts(s, 1) == []  # no room: A parks
+    s.submit(Job(id="B", submitted_at=2, owner="b", request="gpu=1"), 2)
+    s.release("R", 2)
+    assert [p.job.id for p in s.pending(2)] == ["A", "B"]
+    assert starts(s, 2) == ["A"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_empty_rank_decides_as_any_other_constant_rank(seed: int) -> None:
+    """Every owner ranked ``()`` or ranked ``(0,)``: the same FIFO order, the same decisions."""
+    rng = random.Random(seed)
+    kinds = ["submit", "submit", "submit", "schedule", "schedule", "release", "cancel", "requeue",
+             "wait", "fail", "add_node", "remove_node"]
+    ops = [(rng.choice(kinds), None, rng.choice(REQUESTS), rng.choice([0.0, 1.0, 4.0, 30.0, 500.0]),
+            rng.randrange(31)) for _ in range(200)]
+    want = run_ops(ops, Policy(fair_share=FairShare(ranking=Constant((0,)))))
+    assert run_ops(ops, Policy(fair_share=FairShare(ranking=Constant(())))) == want

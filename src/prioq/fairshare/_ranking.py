@@ -115,7 +115,8 @@ class DominantShare:
 
 def user_rank(ranking: OwnerRanking, owner: str | None, now: float, usage: UsageView) -> Rank:
     """A user ranking's answer as the keys hold ranks (each number ``x`` as ``(0, float(x))``,
-    so that it compares above the index's floor); :class:`~prioq.errors.InvalidPolicy` if it is
+    the built-in's pair form; ``()`` stays ``()``, which the floors of the owners' index and
+    of parked groups, ``()`` too, still bound); :class:`~prioq.errors.InvalidPolicy` if it is
     not a tuple of real numbers. O(len)."""
     got = ranking.rank(owner, now, usage)
     if not isinstance(got, tuple):
