@@ -290,3 +290,17 @@ def test_an_empty_rank_decides_as_any_other_constant_rank(seed: int) -> None:
             rng.randrange(31)) for _ in range(200)]
     want = run_ops(ops, Policy(fair_share=FairShare(ranking=Constant((0,)))))
     assert run_ops(ops, Policy(fair_share=FairShare(ranking=Constant(())))) == want
+
+
+def test_the_checker_compares_ranks_only_at_exactly_equal_effective_priorities() -> None:
+    """Regression: the checker took effective priorities as floats; 10 + 2 * 2**-60 and
+    10 + 2**-60 print alike, but the exact order puts X (waited longer) first whatever the
+    ranks say, and the checker called that a broken order."""
+    from prioq.testing import check_scheduler
+
+    s = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare(ranking=Tiers()),
+                                               aging=LinearAging(rate=2.0**-60, max_boost=1)))
+    s.submit(Job(id="X", submitted_at=0, owner="lab", priority=10, request="gpu=4"), 0)
+    s.submit(Job(id="Y", submitted_at=1, owner="prod", priority=10, request="gpu=4"), 1)
+    assert [(p.job.id, p.effective_priority) for p in s.pending(2)] == [("X", 10.0), ("Y", 10.0)]
+    check_scheduler(s, 2)

@@ -148,19 +148,26 @@ def _check_ranks(s: Scheduler, v: SchedulerView) -> None:
     if fs is None or fs.mode != "order" or ledger is None:
         return
     ranking = fs.order
+    queue = s._state.queue
     ranks: dict[str | None, object] = {}
-    previous: tuple[float, object, PendingJob] | None = None
+    previous: tuple[Fraction, object, PendingJob] | None = None
     for p in v.pending:
         owner = p.job.owner
         if owner not in ranks:
             ranks[owner] = ranking.rank(owner, v.now, ledger)
         rank = ranks[owner]
-        if previous is not None and p.effective_priority == previous[0] and rank < previous[1]:  # type: ignore[operator]
+        # exact, as the order compares them: two effective priorities that round to one float
+        # are not equal, and the rank does not decide between them
+        lift = queue.lift_of(p.job.id)
+        base, since = (p.job.priority, p.job.submitted_at) if lift is None else (
+            lift.priority, lift.submitted_at)
+        eff = exact_effective_priority(v.policy.aging, base, since, v.now)
+        if previous is not None and eff == previous[0] and rank < previous[1]:  # type: ignore[operator]
             q = previous[2]
             _fail(f"order: {p.job.id} (owner {owner!r}, rank {rank}) is listed after {q.job.id} (owner "
                   f"{q.job.owner!r}, rank {previous[1]}) at equal effective priority "
                   f"{p.effective_priority} at now={v.now}: the lower rank goes first")
-        previous = (p.effective_priority, rank, p)
+        previous = (eff, rank, p)
 
 
 def _check_capacity(v: SchedulerView) -> None:
