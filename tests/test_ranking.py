@@ -304,3 +304,35 @@ def test_the_checker_compares_ranks_only_at_exactly_equal_effective_priorities()
     s.submit(Job(id="Y", submitted_at=1, owner="prod", priority=10, request="gpu=4"), 1)
     assert [(p.job.id, p.effective_priority) for p in s.pending(2)] == [("X", 10.0), ("Y", 10.0)]
     check_scheduler(s, 2)
+
+
+class ProdThenShare:
+    """Owners under "prod" first, then the built-in's order: a ranking built on DominantShare."""
+
+    def rank(self, owner: str | None, now: float, usage: prioq.fairshare.UsageView) -> tuple[float, ...]:
+        return (0 if owner == "prod" else 1, *DominantShare().rank(owner, now, usage))
+
+
+class SubShare(DominantShare):
+    """The built-in, subclassed: a user ranking (not the built-in's fast path)."""
+
+
+def test_a_ranking_may_build_on_the_built_in() -> None:
+    """Regression: DominantShare.rank returned the keys' (flag, share) pairs, not the tuple of
+    numbers the protocol promises; a ranking composing it failed every cycle with
+    InvalidPolicy ("(0, 0.0) is not a number")."""
+    pairs = (0, 0.0) * 4
+    ledger = Ledger(FairShare(), Weights(), lambda: (8000, 0, 0))
+    assert DominantShare().rank("a/b", 0, ledger) == pairs
+    assert all(isinstance(x, int | float) for x in DominantShare().rank("a", 0, ledger))
+    s = Scheduler(GPU_NODES[:2], policy=Policy(fair_share=FairShare(ranking=ProdThenShare())))
+    s.submit_many([Job(id="u-0", submitted_at=0, owner="u", request="gpu=1"),
+                   Job(id="u-1", submitted_at=0, owner="u", request="gpu=1"),
+                   Job(id="v-0", submitted_at=1, owner="v", request="gpu=1"),
+                   Job(id="prod-0", submitted_at=2, owner="prod", request="gpu=1")], 2)
+    assert starts(s, 2) == ["prod-0", "u-0"]
+    s.release("u-0", 3)
+    assert starts(s, 3) == ["v-0"]  # u has used more than v: the built-in's order
+    sub = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare(ranking=SubShare())))
+    sub.submit(Job(id="a", submitted_at=0, owner="a", request="gpu=1"), 0)
+    assert starts(sub, 0) == ["a"]

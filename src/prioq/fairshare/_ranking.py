@@ -96,7 +96,10 @@ class DominantShare:
     O(depth)."""
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
-        return self.levels(owner, now, usage)  # type: ignore[return-value]  # pairs, see levels
+        """:meth:`levels` flattened, ``(flag, share, flag, share, ...)``: a tuple of numbers as
+        the protocol says, so that a ranking of yours may build on this one (the same order:
+        every level is a pair). O(depth)."""
+        return tuple(x for pair in self.levels(owner, now, usage) for x in pair)
 
     def levels(self, owner: str | None, now: float, usage: UsageView) -> Rank:
         """:meth:`rank`'s pairs, as the scheduler's keys hold them. O(depth)."""
