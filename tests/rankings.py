@@ -5,6 +5,7 @@
   tuple of numbers: a user ranking that must decide exactly as the built-in does;
 * :class:`HeldShare` / :class:`DecayedShare` -- the built-in's formula on what runs now / on
   decayed (not normalised) shares: ranks that fall at a stop / as time passes;
+* :class:`Shifted` -- FlatDominantShare's numbers less 10: negative ranks, the built-in's order;
 * :class:`Envious` -- broken: ranks an owner by what *another* owner holds, which the
   scheduler's caches do not follow (the contract: only the owner's own levels).
 """
@@ -44,6 +45,14 @@ class FlatDominantShare:
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
         return flat_levels(owner, usage, lambda path: usage.normalised(path, now))
+
+
+class Shifted:
+    """FlatDominantShare with every number less 10: negative ranks in the built-in's order
+    (a shrunk bound of a negative key lies above it, so keys must be kept as they are)."""
+
+    def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
+        return tuple(x - 10 for x in FlatDominantShare().rank(owner, now, usage))
 
 
 class Envious:

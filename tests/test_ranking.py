@@ -22,7 +22,7 @@ from prioq import DominantShare, FairShare, Job, LinearAging, Node, Policy, Sche
 from prioq.fairshare import Ledger, OwnerOrder, OwnerRanking
 from prioq.scheduler._cycle import Cycle
 from prioq.storage import SQLiteStore
-from rankings import DecayedShare, Envious, FlatDominantShare, HeldShare, Tiers
+from rankings import DecayedShare, Envious, FlatDominantShare, HeldShare, Shifted, Tiers
 from test_fairshare_order import OPS, REQUESTS, _set, reference_expand, reference_walk, run_ops
 from test_rollback import observe
 
@@ -336,3 +336,35 @@ def test_a_ranking_may_build_on_the_built_in() -> None:
     sub = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare(ranking=SubShare())))
     sub.submit(Job(id="a", submitted_at=0, owner="a", request="gpu=1"), 0)
     assert starts(sub, 0) == ["a"]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_negative_ranks_decide_as_the_built_in(seed: int) -> None:
+    """Negative numbers order as any others: the built-in's order shifted below 0 decides
+    as the built-in (the index's handling of negative keys has its own test below)."""
+    rng = random.Random(seed)
+    kinds = ["submit", "submit", "submit", "schedule", "schedule", "release", "cancel", "requeue",
+             "wait", "fail", "add_node", "remove_node"]
+    ops = [(rng.choice(kinds), None, rng.choice(REQUESTS), rng.choice([0.0, 0.0, 1.0, 30.0]),
+            rng.randrange(31)) for _ in range(250)]
+    weights = {"a/x": 2, "c": 0.5, "z": 3, "u3": 4, "u7": 0.25}
+    fair = FairShare(basis="allocation")
+    want = run_ops(ops, Policy(fair_share=fair, weights=weights))
+    mine = attrs.evolve(fair, ranking=Shifted())
+    assert run_ops(ops, Policy(fair_share=mine, weights=weights)) == want
+
+
+def test_the_owners_index_keeps_negative_keys_as_they_are_within_one_now() -> None:
+    """Between walks at one now the index keeps a user ranking's keys as bounds unchanged.
+    The built-in's bounds are its keys shrunk by 2**-30, below a non-negative key but above
+    a negative one: c, re-keyed after its start, would then come out before a, whose kept
+    bound sits above a's own (lower) key."""
+    fair = Ledger(FairShare(basis="allocation", ranking=Shifted()), Weights(), lambda: (8000, 0, 0))
+    order = OwnerOrder(fair)
+    _set(fair, "a", 2000, 1, 0)
+    for o in ("a", "c"):
+        order.add(o)
+    assert [o for _, o in order.walk(0)] == ["c", "a"]  # c holds nothing, a a quarter
+    _set(fair, "c", 4000, 1, 0)  # c starts half the cluster: re-keyed, now after a
+    assert [o for _, o in order.walk(0)] == ["a", "c"]
+    order._check(0)
