@@ -420,6 +420,21 @@ def test_a_parked_job_with_a_time_limit_is_not_parked_with_jobs_of_unknown_runti
     assert [d.job_id for d in s.schedule(10) if isinstance(d, Start)] == ["m"]
 
 
+def test_the_shortest_mate_of_a_parked_shape_is_the_one_of_shortest_estimate() -> None:
+    """In one shape (all with an estimate), the head vetoed by a reservation has the mate of
+    shortest estimate tried: m, whose time limit (50) bounds it, not a 500 s job."""
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=4 gpu=A100:1") for i in range(2)])
+    s.submit(Job(id="r0", submitted_at=0, request="gpu=1", duration=100), 0)
+    s.submit(Job(id="r1", submitted_at=0, request="gpu=1", duration=10), 0)
+    s.schedule(0)
+    s.submit(Job(id="gang", submitted_at=1, priority=10, request="gpu=1", nodes=2), 1)
+    s.submit_many([Job(id=f"h{i}", submitted_at=1, request="gpu=1", duration=500) for i in range(3)], 1)
+    s.submit(Job(id="m", submitted_at=1, request="gpu=1", time_limit=50, duration=900), 1)
+    assert [d.job_id for d in s.schedule(1) if isinstance(d, Start)] == []  # no room: parked
+    s.release("r1", 10)
+    assert [d.job_id for d in s.schedule(10) if isinstance(d, Start)] == ["m"]
+
+
 def test_a_requeued_job_gets_a_fresh_time_limit() -> None:
     s = Scheduler(fleet("n0"))
     s.submit(Job(id="t", submitted_at=0, request="cpu=1", time_limit=10), 0)
