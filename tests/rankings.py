@@ -6,6 +6,7 @@
 * :class:`HeldShare` / :class:`DecayedShare` -- the built-in's formula on what runs now / on
   decayed (not normalised) shares: ranks that fall at a stop / as time passes;
 * :class:`Shifted` -- FlatDominantShare's numbers less 10: negative ranks, the built-in's order;
+* :class:`Greedy` -- broken: a start lowers its owner's rank;
 * :class:`Envious` -- broken: ranks an owner by what *another* owner holds, which the
   scheduler's caches do not follow (the contract: only the owner's own levels).
 """
@@ -85,3 +86,11 @@ class DecayedShare:
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
         return flat_levels(owner, usage, lambda path: usage.share(path, now))
+
+
+class Greedy:
+    """Broken: the owner holding the most GPUs goes first ("rich get richer"), so a start
+    lowers its owner's rank, which the contract rules out (the cycle's lazy order)."""
+
+    def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
+        return (-usage.running(levels(owner)[-1])[0],)
