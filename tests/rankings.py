@@ -5,6 +5,8 @@
   tuple of numbers: a user ranking that must decide exactly as the built-in does;
 * :class:`HeldShare` / :class:`DecayedShare` -- the built-in's formula on what runs now / on
   decayed (not normalised) shares: ranks that fall at a stop / as time passes;
+* :class:`Shifted` -- FlatDominantShare's numbers less 10: negative ranks, the built-in's order;
+* :class:`Greedy` -- broken: a start lowers its owner's rank;
 * :class:`Envious` -- broken: ranks an owner by what *another* owner holds, which the
   scheduler's caches do not follow (the contract: only the owner's own levels).
 """
@@ -46,6 +48,14 @@ class FlatDominantShare:
         return flat_levels(owner, usage, lambda path: usage.normalised(path, now))
 
 
+class Shifted:
+    """FlatDominantShare with every number less 10: negative ranks in the built-in's order
+    (a shrunk bound of a negative key lies above it, so keys must be kept as they are)."""
+
+    def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
+        return tuple(x - 10 for x in FlatDominantShare().rank(owner, now, usage))
+
+
 class Envious:
     """Broken: ranks owners by what team-b holds (team-a after the others the more it holds),
     a dependency on another owner's account that the contract rules out."""
@@ -76,3 +86,11 @@ class DecayedShare:
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
         return flat_levels(owner, usage, lambda path: usage.share(path, now))
+
+
+class Greedy:
+    """Broken: the owner holding the most GPUs goes first ("rich get richer"), so a start
+    lowers its owner's rank, which the contract rules out (the cycle's lazy order)."""
+
+    def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
+        return (-usage.running(levels(owner)[-1])[0],)

@@ -22,7 +22,7 @@ from prioq import DominantShare, FairShare, Job, LinearAging, Node, Policy, Sche
 from prioq.fairshare import Ledger, OwnerOrder, OwnerRanking
 from prioq.scheduler._cycle import Cycle
 from prioq.storage import SQLiteStore
-from rankings import DecayedShare, Envious, FlatDominantShare, HeldShare, Tiers
+from rankings import DecayedShare, Envious, FlatDominantShare, HeldShare, Shifted, Tiers
 from test_fairshare_order import OPS, REQUESTS, _set, reference_expand, reference_walk, run_ops
 from test_rollback import observe
 
@@ -251,3 +251,120 @@ def test_the_queue_view_names_a_user_ranking() -> None:
     assert queue_view(s, 3).fair_share == "FairShare(mode='order', ranking=Tiers)"
     plain = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare()))
     assert queue_view(plain, 0).fair_share == "FairShare(mode='order')"
+
+
+class Constant:
+    """Every owner ranked alike: the order among equal priorities is FIFO."""
+
+    def __init__(self, rank: tuple[float, ...]) -> None:
+        self.value = rank
+
+    def rank(self, owner: str | None, now: float, usage: prioq.fairshare.UsageView) -> tuple[float, ...]:
+        return self.value
+
+
+@pytest.mark.parametrize("rank", [(), (0,), (-5.0, 1)])
+def test_an_empty_rank_keeps_a_parked_job_ahead_of_a_later_one(rank: tuple[float, ...]) -> None:
+    """Regression: parked groups enter a cycle at a floor key, whose rank was ``((-1, 0.0),)``,
+    above a user ranking's ``()``; B (submitted after the parked A, same rank) was visited
+    first and took the GPU A needed, though ``pending()`` listed A first."""
+    s = Scheduler([Node(id="n0", capacity="cpu=8 memory=32GB gpu=A100:2")],
+                  policy=Policy(fair_share=FairShare(ranking=Constant(rank))))
+    s.submit(Job(id="R", submitted_at=0, owner="r", request="gpu=1"), 0)
+    assert starts(s, 0) == ["R"]
+    s.submit(Job(id="A", submitted_at=1, owner="a", request="gpu=2"), 1)
+    assert starts(s, 1) == []  # no room: A parks
+    s.submit(Job(id="B", submitted_at=2, owner="b", request="gpu=1"), 2)
+    s.release("R", 2)
+    assert [p.job.id for p in s.pending(2)] == ["A", "B"]
+    assert starts(s, 2) == ["A"]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_empty_rank_decides_as_any_other_constant_rank(seed: int) -> None:
+    """Every owner ranked ``()`` or ranked ``(0,)``: the same FIFO order, the same decisions."""
+    rng = random.Random(seed)
+    kinds = ["submit", "submit", "submit", "schedule", "schedule", "release", "cancel", "requeue",
+             "wait", "fail", "add_node", "remove_node"]
+    ops = [(rng.choice(kinds), None, rng.choice(REQUESTS), rng.choice([0.0, 1.0, 4.0, 30.0, 500.0]),
+            rng.randrange(31)) for _ in range(200)]
+    want = run_ops(ops, Policy(fair_share=FairShare(ranking=Constant((0,)))))
+    assert run_ops(ops, Policy(fair_share=FairShare(ranking=Constant(())))) == want
+
+
+def test_the_checker_compares_ranks_only_at_exactly_equal_effective_priorities() -> None:
+    """Regression: the checker took effective priorities as floats; 10 + 2 * 2**-60 and
+    10 + 2**-60 print alike, but the exact order puts X (waited longer) first whatever the
+    ranks say, and the checker called that a broken order."""
+    from prioq.testing import check_scheduler
+
+    s = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare(ranking=Tiers()),
+                                               aging=LinearAging(rate=2.0**-60, max_boost=1)))
+    s.submit(Job(id="X", submitted_at=0, owner="lab", priority=10, request="gpu=4"), 0)
+    s.submit(Job(id="Y", submitted_at=1, owner="prod", priority=10, request="gpu=4"), 1)
+    assert [(p.job.id, p.effective_priority) for p in s.pending(2)] == [("X", 10.0), ("Y", 10.0)]
+    check_scheduler(s, 2)
+
+
+class ProdThenShare:
+    """Owners under "prod" first, then the built-in's order: a ranking built on DominantShare."""
+
+    def rank(self, owner: str | None, now: float, usage: prioq.fairshare.UsageView) -> tuple[float, ...]:
+        return (0 if owner == "prod" else 1, *DominantShare().rank(owner, now, usage))
+
+
+class SubShare(DominantShare):
+    """The built-in, subclassed: a user ranking (not the built-in's fast path)."""
+
+
+def test_a_ranking_may_build_on_the_built_in() -> None:
+    """Regression: DominantShare.rank returned the keys' (flag, share) pairs, not the tuple of
+    numbers the protocol promises; a ranking composing it failed every cycle with
+    InvalidPolicy ("(0, 0.0) is not a number")."""
+    pairs = (0, 0.0) * 4
+    ledger = Ledger(FairShare(), Weights(), lambda: (8000, 0, 0))
+    assert DominantShare().rank("a/b", 0, ledger) == pairs
+    assert all(isinstance(x, int | float) for x in DominantShare().rank("a", 0, ledger))
+    s = Scheduler(GPU_NODES[:2], policy=Policy(fair_share=FairShare(ranking=ProdThenShare())))
+    s.submit_many([Job(id="u-0", submitted_at=0, owner="u", request="gpu=1"),
+                   Job(id="u-1", submitted_at=0, owner="u", request="gpu=1"),
+                   Job(id="v-0", submitted_at=1, owner="v", request="gpu=1"),
+                   Job(id="prod-0", submitted_at=2, owner="prod", request="gpu=1")], 2)
+    assert starts(s, 2) == ["prod-0", "u-0"]
+    s.release("u-0", 3)
+    assert starts(s, 3) == ["v-0"]  # u has used more than v: the built-in's order
+    sub = Scheduler(GPU_NODES[:1], policy=Policy(fair_share=FairShare(ranking=SubShare())))
+    sub.submit(Job(id="a", submitted_at=0, owner="a", request="gpu=1"), 0)
+    assert starts(sub, 0) == ["a"]
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_negative_ranks_decide_as_the_built_in(seed: int) -> None:
+    """Negative numbers order as any others: the built-in's order shifted below 0 decides
+    as the built-in (the index's handling of negative keys has its own test below)."""
+    rng = random.Random(seed)
+    kinds = ["submit", "submit", "submit", "schedule", "schedule", "release", "cancel", "requeue",
+             "wait", "fail", "add_node", "remove_node"]
+    ops = [(rng.choice(kinds), None, rng.choice(REQUESTS), rng.choice([0.0, 0.0, 1.0, 30.0]),
+            rng.randrange(31)) for _ in range(250)]
+    weights = {"a/x": 2, "c": 0.5, "z": 3, "u3": 4, "u7": 0.25}
+    fair = FairShare(basis="allocation")
+    want = run_ops(ops, Policy(fair_share=fair, weights=weights))
+    mine = attrs.evolve(fair, ranking=Shifted())
+    assert run_ops(ops, Policy(fair_share=mine, weights=weights)) == want
+
+
+def test_the_owners_index_keeps_negative_keys_as_they_are_within_one_now() -> None:
+    """Between walks at one now the index keeps a user ranking's keys as bounds unchanged.
+    The built-in's bounds are its keys shrunk by 2**-30, below a non-negative key but above
+    a negative one: c, re-keyed after its start, would then come out before a, whose kept
+    bound sits above a's own (lower) key."""
+    fair = Ledger(FairShare(basis="allocation", ranking=Shifted()), Weights(), lambda: (8000, 0, 0))
+    order = OwnerOrder(fair)
+    _set(fair, "a", 2000, 1, 0)
+    for o in ("a", "c"):
+        order.add(o)
+    assert [o for _, o in order.walk(0)] == ["c", "a"]  # c holds nothing, a a quarter
+    _set(fair, "c", 4000, 1, 0)  # c starts half the cluster: re-keyed, now after a
+    assert [o for _, o in order.walk(0)] == ["a", "c"]
+    order._check(0)

@@ -389,6 +389,52 @@ def test_a_time_limit_bounds_the_runtime_backfill_plans_with(
         min(x for x in (limit, duration) if x is not None) if limit or duration else None)
 
 
+def test_a_running_jobs_time_limit_dates_the_reservation() -> None:
+    """The other half of Job.estimate: a running job with a limit and no duration frees its
+    node by started_at + time_limit (a job of unknown end would leave the reservation
+    undated, and a 150 s job would backfill past where the gang is to start)."""
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=4 gpu=A100:1") for i in range(2)])
+    s.submit(Job(id="r", submitted_at=0, request="gpu=1", time_limit=100), 0)
+    s.schedule(0)
+    s.submit(Job(id="gang", submitted_at=1, priority=10, request="gpu=1", nodes=2), 1)
+    s.submit(Job(id="small", submitted_at=1, request="gpu=1", duration=150), 1)
+    assert [d.job_id for d in s.schedule(1) if isinstance(d, Start)] == []
+    status = s.status("gang", 1)
+    assert status.reservation is not None and status.reservation.start == 100
+    assert status.estimated_start == 100
+
+
+def test_a_parked_job_with_a_time_limit_is_not_parked_with_jobs_of_unknown_runtime() -> None:
+    """Parked shapes keep jobs with an estimate (Job.estimate: a time limit will do) apart
+    from those without: h0, vetoed by the gang's reservation, says nothing of m, which ends
+    (is told to stop) by 60, before the reservation's start at 100, and backfills."""
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=4 gpu=A100:1") for i in range(2)])
+    s.submit(Job(id="r0", submitted_at=0, request="gpu=1", duration=100), 0)
+    s.submit(Job(id="r1", submitted_at=0, request="gpu=1", duration=10), 0)
+    s.schedule(0)
+    s.submit(Job(id="gang", submitted_at=1, priority=10, request="gpu=1", nodes=2), 1)
+    s.submit_many([Job(id=f"h{i}", submitted_at=1, request="gpu=1") for i in range(3)], 1)
+    s.submit(Job(id="m", submitted_at=1, request="gpu=1", time_limit=50), 1)
+    assert [d.job_id for d in s.schedule(1) if isinstance(d, Start)] == []  # no room: parked
+    s.release("r1", 10)
+    assert [d.job_id for d in s.schedule(10) if isinstance(d, Start)] == ["m"]
+
+
+def test_the_shortest_mate_of_a_parked_shape_is_the_one_of_shortest_estimate() -> None:
+    """In one shape (all with an estimate), the head vetoed by a reservation has the mate of
+    shortest estimate tried: m, whose time limit (50) bounds it, not a 500 s job."""
+    s = Scheduler([Node(id=f"n{i}", capacity="cpu=4 gpu=A100:1") for i in range(2)])
+    s.submit(Job(id="r0", submitted_at=0, request="gpu=1", duration=100), 0)
+    s.submit(Job(id="r1", submitted_at=0, request="gpu=1", duration=10), 0)
+    s.schedule(0)
+    s.submit(Job(id="gang", submitted_at=1, priority=10, request="gpu=1", nodes=2), 1)
+    s.submit_many([Job(id=f"h{i}", submitted_at=1, request="gpu=1", duration=500) for i in range(3)], 1)
+    s.submit(Job(id="m", submitted_at=1, request="gpu=1", time_limit=50, duration=900), 1)
+    assert [d.job_id for d in s.schedule(1) if isinstance(d, Start)] == []  # no room: parked
+    s.release("r1", 10)
+    assert [d.job_id for d in s.schedule(10) if isinstance(d, Start)] == ["m"]
+
+
 def test_a_requeued_job_gets_a_fresh_time_limit() -> None:
     s = Scheduler(fleet("n0"))
     s.submit(Job(id="t", submitted_at=0, request="cpu=1", time_limit=10), 0)

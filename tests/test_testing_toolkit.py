@@ -14,7 +14,7 @@ import prioq
 from broken_policies import Decaying, EvictAnyone, OverCommit, StarveFractional
 from prioq import LinearAging, Policy, Preemption, StepAging
 from prioq.testing import InvariantError, SchedulerStateMachine
-from rankings import Tiers
+from rankings import Greedy, Tiers
 
 BUILT_IN: dict[str, Callable[[], Policy]] = {
     "best-fit": lambda: Policy(),
@@ -31,6 +31,10 @@ BUILT_IN: dict[str, Callable[[], Policy]] = {
     ),
     "fair-share": lambda: Policy(
         fair_share=prioq.FairShare(), preemption=Preemption(policy="lower-priority")
+    ),
+    "fair-share-allocation-nested": lambda: Policy(
+        fair_share=prioq.FairShare(basis="allocation"), weights={"team-a": 2, "team-b": 0},
+        preemption=Preemption(policy="lower-priority"),
     ),
     # a user ranking (tests/rankings.py): its contract is the one the checkers hold it to
     "user-ranking": lambda: Policy(
@@ -62,6 +66,8 @@ BROKEN: dict[str, tuple[Callable[[], Policy], tuple[str, ...]]] = {
     # the contract check, or what the decrease does to the order and to waiting jobs
     "decaying-aging": (lambda: Policy(aging=Decaying()), ("the boost decreases", "order:", "starvation")),
     "starves": (lambda: Policy(placement=StarveFractional()), ("starvation", "passed over")),
+    # an owner ranking under which a start lowers its owner's rank
+    "greedy-ranking": (lambda: Policy(fair_share=prioq.FairShare(ranking=Greedy())), ("rank fell",)),
 }
 
 

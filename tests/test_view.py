@@ -216,3 +216,14 @@ def test_a_limited_view_is_the_first_entries_of_the_whole_one(
     if not term:  # a store's view (lifts from inherited_priorities) agrees on the bases
         stored = queue_view(store, now, aging=AGING)
         assert [(p.job_id, p.base) for p in stored.pending] == [(p.job_id, p.base) for p in whole.pending]
+
+
+def test_a_limit_past_every_pending_job_shows_them_all() -> None:
+    """Regression: the limited view passed its limit on to Scheduler.pending, which refuses
+    one past 2**63 - 1; queue_view takes any int >= 0 (as its store view does)."""
+    s = Scheduler([Node(id="n0", capacity="cpu=1")])
+    s.submit_many([Job(id=f"j{i}", submitted_at=0, request="cpu=4") for i in range(3)], 0)
+    for limit in (2, 3, 2**63 - 1, 2**70):
+        view = queue_view(s, limit=limit)
+        assert [p.job_id for p in view.pending] == ["j0", "j1", "j2"][:limit]
+        assert view.pending_total == 3

@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 
 __all__ = ["OwnerOrder"]
 
-FLOOR: Rank = ((-1, 0.0),)
-"""Below every key (a key's levels start with 0 or 1): an owner not keyed yet."""
+FLOOR: Rank = ()
+"""At or below every key, a user ranking's empty tuple included (no tuple is below ``()``):
+an owner not keyed yet."""
 _SHRINK = 1.0 - 2.0**-30
 """A stored bound is the key times this, level by level (shares are >= 0)."""
 

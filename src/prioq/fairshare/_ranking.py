@@ -96,7 +96,10 @@ class DominantShare:
     O(depth)."""
 
     def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
-        return self.levels(owner, now, usage)  # type: ignore[return-value]  # pairs, see levels
+        """:meth:`levels` flattened, ``(flag, share, flag, share, ...)``: a tuple of numbers as
+        the protocol says, so that a ranking of yours may build on this one (the same order:
+        every level is a pair). O(depth)."""
+        return tuple(x for pair in self.levels(owner, now, usage) for x in pair)
 
     def levels(self, owner: str | None, now: float, usage: UsageView) -> Rank:
         """:meth:`rank`'s pairs, as the scheduler's keys hold them. O(depth)."""
@@ -115,7 +118,8 @@ class DominantShare:
 
 def user_rank(ranking: OwnerRanking, owner: str | None, now: float, usage: UsageView) -> Rank:
     """A user ranking's answer as the keys hold ranks (each number ``x`` as ``(0, float(x))``,
-    so that it compares above the index's floor); :class:`~prioq.errors.InvalidPolicy` if it is
+    the built-in's pair form; ``()`` stays ``()``, which the floors of the owners' index and
+    of parked groups, ``()`` too, still bound); :class:`~prioq.errors.InvalidPolicy` if it is
     not a tuple of real numbers. O(len)."""
     got = ranking.rank(owner, now, usage)
     if not isinstance(got, tuple):

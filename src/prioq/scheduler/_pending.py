@@ -70,8 +70,9 @@ two, an int (:class:`~prioq.scheduler._keys.LinearKeys`); one scheduler's keys a
 the same kind and units."""
 
 
-_FLOOR_RANK: Rank = ((-1, 0.0),)
-"""Below every owner's rank (their levels start with 0 or 1)."""
+_FLOOR_RANK: Rank = ()
+"""At or below every owner's rank, a user ranking's empty tuple included (no tuple is below
+``()``): a parked group's floor key must not pass a member's (tests/test_ranking.py)."""
 
 
 def _two_sum(a: float, b: float) -> tuple[float, float]:

@@ -501,30 +501,26 @@ def _show_text(args: argparse.Namespace, aging: AgingPolicy, out: IO[str]) -> No
     from prioq.storage import open_store
 
     url = _readonly_url(args.store)
-    scheme = urlsplit(url).scheme.lower()
     store = open_store(url)
     try:
         pending = _all_pending(store)
         running = list(store.running_jobs())  # type: ignore[attr-defined]
         now, clock = args.now, "--now"
-        outcomes: dict[str, str] = {}  # non-success outcomes: who lends priority (docs/dependencies.md)
-        borrowing: dict[str, str] = {}  # quota marks (docs/quotas.md), where a load is free
-        accounts: dict[str, str] = {}  # fair-share usage per owner path (docs/fairness.md)
-        cordons: dict[str, str] = {}  # cordoned and drained nodes; jobs told to stop (docs/scheduler.md)
-        stops: dict[str, str] = {}
-        if scheme in ("sqlite", "memory", "", "postgresql", "postgres", "postgresql+psycopg"):
-            # The keyed state (outcomes, quota marks, usage, cordons, stops) and the clock are in
-            # the snapshot: a read-only load takes no lock (SQLite) nor lease (PostgreSQL).
-            snap = store.load()
-            prefix = "quota/borrowing/"
-            borrowing = {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}
-            outcomes = {k[len("outcome/"):]: v for k, v in snap.extras.items() if k.startswith("outcome/")}
-            usage_key = "usage/"  # prioq.fairshare.USAGE_PREFIX (imported lazily below)
-            accounts = {k[len(usage_key):]: v for k, v in snap.extras.items() if k.startswith(usage_key)}
-            cordons = {k[len("cordon/"):]: v for k, v in snap.extras.items() if k.startswith("cordon/")}
-            stops = {k[len("stop/"):]: v for k, v in snap.extras.items() if k.startswith("stop/")}
-            if now is None:
-                now, clock = snap.now, "the scheduler's last call"
+        # The keyed state and the clock are in the snapshot: a read-only load takes no lock
+        # (SQLite) nor lease (PostgreSQL). The pending pages above and it are two reads: a write
+        # in between may show between two states.
+        snap = store.load()
+
+        def keyed(prefix: str) -> dict[str, str]:
+            return {k[len(prefix):]: v for k, v in snap.extras.items() if k.startswith(prefix)}
+
+        outcomes = keyed("outcome/")  # non-success outcomes: who lends priority (docs/dependencies.md)
+        borrowing = keyed("quota/borrowing/")  # quota marks (docs/quotas.md)
+        accounts = keyed("usage/")  # fair-share usage per owner path (prioq.fairshare.USAGE_PREFIX)
+        cordons = keyed("cordon/")  # cordoned and drained nodes (docs/scheduler.md)
+        stops = keyed("stop/")  # jobs told to stop (a drain, a time limit)
+        if now is None:
+            now, clock = snap.now, "the scheduler's last call"
         if now is None:
             times = [r.job.submitted_at for r in pending] + [r.started_at or 0.0 for r in running]
             now, clock = max(times, default=0.0), "latest submission or start in the store"

@@ -63,6 +63,9 @@ class SchedulerView:
     nominations: Mapping[str, tuple[str, ...]]
     cordoned: Mapping[str, str] = attrs.field(factory=dict)
     """Cordoned or drained nodes (``Scheduler.cordoned()``): they start nothing new."""
+    ranks: Mapping[str | None, tuple[float, ...]] = attrs.field(factory=dict)
+    """With fair share in ``mode="order"``: each owner of a pending or running job, ranked at
+    ``now`` by ``FairShare.order`` (called afresh on the scheduler's usage accounts)."""
 
     def may_use(self, job: Job, node_id: str) -> bool:
         """Whether ``job`` may start on ``node_id``: not cordoned, and its node selector,
@@ -83,16 +86,24 @@ class SchedulerView:
 
 def view(s: Scheduler, now: float) -> SchedulerView:
     """A snapshot of ``s`` at ``now`` (reads only: the clock does not move). O(jobs + nodes)."""
+    pending = tuple(s.pending(now))
+    running = {r.job.id: r for r in s.running()}
+    fs, ledger = s.policy.fair_share, s._state.fair
+    ranks = {}
+    if fs is not None and fs.mode == "order" and ledger is not None:
+        owners = {p.job.owner for p in pending} | {r.job.owner for r in running.values()}
+        ranks = {owner: tuple(fs.order.rank(owner, now, ledger)) for owner in owners}
     return SchedulerView(
         now=now,
         policy=s.policy,
         nodes={n.id: n for n in s.nodes},
         free={n.id: s.free(n.id) for n in s.nodes},
-        pending=tuple(s.pending(now)),
-        running={r.job.id: r for r in s.running()},
+        pending=pending,
+        running=running,
         terminating=dict(s.terminating()),
         nominations=dict(s.nominations()),
         cordoned=s.cordoned(),
+        ranks=ranks,
     )
 
 
@@ -148,19 +159,26 @@ def _check_ranks(s: Scheduler, v: SchedulerView) -> None:
     if fs is None or fs.mode != "order" or ledger is None:
         return
     ranking = fs.order
+    queue = s._state.queue
     ranks: dict[str | None, object] = {}
-    previous: tuple[float, object, PendingJob] | None = None
+    previous: tuple[Fraction, object, PendingJob] | None = None
     for p in v.pending:
         owner = p.job.owner
         if owner not in ranks:
             ranks[owner] = ranking.rank(owner, v.now, ledger)
         rank = ranks[owner]
-        if previous is not None and p.effective_priority == previous[0] and rank < previous[1]:  # type: ignore[operator]
+        # exact, as the order compares them: two effective priorities that round to one float
+        # are not equal, and the rank does not decide between them
+        lift = queue.lift_of(p.job.id)
+        base, since = (p.job.priority, p.job.submitted_at) if lift is None else (
+            lift.priority, lift.submitted_at)
+        eff = exact_effective_priority(v.policy.aging, base, since, v.now)
+        if previous is not None and eff == previous[0] and rank < previous[1]:  # type: ignore[operator]
             q = previous[2]
             _fail(f"order: {p.job.id} (owner {owner!r}, rank {rank}) is listed after {q.job.id} (owner "
                   f"{q.job.owner!r}, rank {previous[1]}) at equal effective priority "
                   f"{p.effective_priority} at now={v.now}: the lower rank goes first")
-        previous = (p.effective_priority, rank, p)
+        previous = (eff, rank, p)
 
 
 def _check_capacity(v: SchedulerView) -> None:
@@ -361,7 +379,10 @@ def check_decisions(before: SchedulerView, decisions: Sequence[Decision], after:
     * a nominated preemptor is not starved by its claim: no job of lower base priority
       started on its nominated nodes so that it no longer fits once its victims stop;
     * best-effort queueing passes over no job that fits (a ``RESOURCES``/``PRIORITY``
-      job fits on fewer nodes than it needs after the cycle).
+      job fits on fewer nodes than it needs after the cycle);
+    * with fair share in ``mode="order"``, no owner's rank is lower after the cycle than
+      before it (at one ``now`` a cycle only starts jobs, and a start must never lower a
+      rank: the :class:`~prioq.fairshare.OwnerRanking` contract).
     O(decisions * nodes)."""
     pending_before = {p.job.id: p.job for p in before.pending}
     room = dict(before.free)
@@ -409,6 +430,13 @@ def check_decisions(before: SchedulerView, decisions: Sequence[Decision], after:
         plan = Plan(victims=tuple(victims), node_ids=nodes)
         check_preemption_plan(preemptor, plan, before, minimal=minimal)
     _check_claims(after, started)
+    if before.now == after.now:
+        for owner, rank in before.ranks.items():
+            later = after.ranks.get(owner)
+            if later is not None and later < rank:
+                _fail(f"ranking: owner {owner!r}'s rank fell from {rank} to {later} in the cycle at "
+                      f"now={after.now} (it started {sorted(started)}); a start must never lower a "
+                      f"rank (OwnerRanking's contract): the cycle's lazy order relies on it")
     if before.policy.queueing == "best-effort":
         for p in after.pending:
             if p.reason not in (Reason.RESOURCES, Reason.PRIORITY):

@@ -275,7 +275,8 @@ def build_from_scheduler(s: Scheduler, now: float | None, limit: int | None) -> 
     if when is None:
         when, clock = 0.0, "the scheduler has not been called yet"
     queue = s._state.queue  # the pending set: its jobs unsorted, and the lifts it queues them with
-    pending = s.pending(when, None if limit == 0 else limit)
+    # at most every pending job: queue_view takes any int limit, pending() none past 2**63 - 1
+    pending = s.pending(when, None if limit is None or limit == 0 else min(limit, len(queue)))
     running = s.running()
     policy = s.policy
     aging = policy.aging
