@@ -18,7 +18,7 @@ reason -- the record is **written out** for that queue (:meth:`SettledState.touc
 entries the cycle would have written, journaled, and the queue added to ``skip``. A queue
 that appears after the record never was one it covers (``skip`` too). The reasons read by
 ``pending()``, ``explain()`` and ``status()`` are therefore those of writing them all out at
-once, as tests/test_fairshare_order.py checks against that path.
+once, as tests/test_fairshare_settled.py checks against that path.
 """
 
 from __future__ import annotations
