@@ -283,6 +283,35 @@ def reference_expand(self: Cycle, group: Hashable, stream: int, rep: Job, done: 
         shapes.append(shape)
 
 
+def failing_cycle(s: Scheduler, store: FailingStore, now: float, seen: list[object]) -> float:
+    """A cycle a step ahead whose commit fails: undone, clock included (an idle one writes
+    nothing and succeeds, and its clock stands); what it returned goes to ``seen``; the clock."""
+    store.fail = True
+    try:
+        seen.append(s.schedule(now + 1))
+        now += 1
+    except StoreError:
+        seen.append("failed")
+    finally:
+        store.fail = False
+    return now
+
+
+def cluster_op(s: Scheduler, op: str, pick: int, now: float) -> None:
+    """The operations the drivers share: add or remove a spare node (``m<pick>``), release,
+    cancel or requeue a running job (the ``pick``-th by id); others are ignored."""
+    if op == "add_node":
+        s.add_node(Node(id=f"m{pick}", capacity="gpu=A100:80GB:2 cpu=8 memory=32GB"), now)
+    elif op == "remove_node":
+        extra = sorted(nd.id for nd in s.nodes if nd.id.startswith("m"))
+        if extra:
+            s.remove_node(extra[pick % len(extra)], now)
+    elif op in ("release", "cancel", "requeue"):
+        running = sorted(r.job.id for r in s.running())
+        if running:
+            getattr(s, op)(running[pick % len(running)], now)
+
+
 def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) -> list[object]:
     """Drive a scheduler through ``ops``; what it decided and listed, call by call."""
     store = FailingStore()
@@ -302,25 +331,9 @@ def run_ops(ops: list[tuple[str, str | None, str, float, int]], policy: Policy) 
                 seen.append([d.job_id if isinstance(d, Start) else d for d in s.schedule(now)])
                 seen.append([(p.job.id, p.reason) for p in s.pending(now)])
             elif op == "fail":
-                # a cycle a step ahead whose commit fails: undone, clock included (an idle
-                # one writes nothing and succeeds)
-                store.fail = True
-                try:
-                    seen.append(s.schedule(now + 1))
-                    now += 1
-                except StoreError:
-                    seen.append("failed")
-                store.fail = False
-            elif op == "add_node":
-                s.add_node(Node(id=f"m{pick}", capacity="gpu=A100:80GB:2 cpu=8 memory=32GB"), now)
-            elif op == "remove_node":
-                extra = sorted(nd.id for nd in s.nodes if nd.id.startswith("m"))
-                if extra:
-                    s.remove_node(extra[pick % len(extra)], now)
-            elif op in ("release", "cancel", "requeue"):
-                running = sorted(r.job.id for r in s.running())
-                if running:
-                    getattr(s, op)(running[pick % len(running)], now)
+                now = failing_cycle(s, store, now, seen)
+            else:
+                cluster_op(s, op, pick, now)
         except (KeyError, ValueError) as exc:  # a duplicate node id: refused, changes nothing
             seen.append(type(exc).__name__)
     s._check()

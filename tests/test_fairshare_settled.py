@@ -14,10 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prioq import FairShare, Job, Node, Policy, Preemption, Scheduler, Start, StoreError, Weights
+from prioq import FairShare, Job, Node, Policy, Preemption, Scheduler, Start, Weights
 from prioq.scheduler import _cycle
 from prioq.scheduler._settled_state import SettledState
 from rankings import DecayedShare, Tiers
+from test_fairshare_order import cluster_op, failing_cycle
 from test_rollback import FailingStore
 
 NODES = [Node(id=f"n{i}", capacity="cpu=16 memory=64GB gpu=A100:80GB:2") for i in range(2)]
@@ -69,13 +70,7 @@ def run(ops: list[tuple[str, str, float, int]], policy: Policy) -> list[object]:
             elif op == "schedule":
                 seen.append([d.job_id if isinstance(d, Start) else d for d in s.schedule(now)])
             elif op == "fail":
-                store.fail = True
-                try:
-                    seen.append(s.schedule(now + 1))
-                    now += 1
-                except StoreError:
-                    seen.append("failed")
-                store.fail = False
+                now = failing_cycle(s, store, now, seen)
             elif op == "cancel_pending" and pending:
                 cancelled.append(s.cancel(pending[pick % len(pending)], now))
             elif op == "resubmit" and cancelled:  # the same id again: none of its old reasons
@@ -85,16 +80,8 @@ def run(ops: list[tuple[str, str, float, int]], policy: Policy) -> list[object]:
                 s.set_priority(pending[pick % len(pending)], pick % 4, now)
             elif op == "group_priority":
                 s.set_group_priority(f"g{pick % 3}", pick % 5, now)
-            elif op == "add_node":
-                s.add_node(Node(id=f"m{pick}", capacity="gpu=A100:80GB:2 cpu=8 memory=32GB"), now)
-            elif op == "remove_node":
-                extra = sorted(nd.id for nd in s.nodes if nd.id.startswith("m"))
-                if extra:
-                    s.remove_node(extra[pick % len(extra)], now)
-            elif op in ("release", "cancel"):
-                running = sorted(r.job.id for r in s.running())
-                if running:
-                    getattr(s, op)(running[pick % len(running)], now)
+            elif op != "requeue":  # this driver's ops do not requeue
+                cluster_op(s, op, pick, now)
         except (KeyError, ValueError) as exc:  # unknown group, duplicate node: refused, changes nothing
             seen.append(type(exc).__name__)
         listed = s.pending(now)

@@ -34,10 +34,12 @@ from prioq.scheduler._journal import Journal
 if TYPE_CHECKING:
     from prioq.scheduler._pending import Pending
 
-__all__ = ["Settled", "SettledState"]
+__all__ = ["ReasonText", "Settled", "SettledState", "Stamped"]
 
 ReasonText = tuple[Reason, str]
 Stamped = tuple[int, ReasonText]
+"""A reason with the number of the cycle that found it (the scheduler state's, defined here
+for this mixin of it)."""
 
 
 @attrs.define(slots=True, eq=False)

@@ -39,7 +39,9 @@ from prioq.scheduler._placement_state import PlacementState
 from prioq.scheduler._quota_state import QuotaState
 from prioq.scheduler._resume import preempt_key, preempt_text
 from prioq.scheduler._selection import STOP_PREFIX, SelectionState
+from prioq.scheduler._settled_state import ReasonText as ReasonText  # re-exported: the cycle reads it here
 from prioq.scheduler._settled_state import Settled, SettledState
+from prioq.scheduler._settled_state import Stamped as Stamped
 from prioq.selection import Selection, selection
 from prioq.storage import Snapshot, Store
 
@@ -48,9 +50,6 @@ __all__ = ["Caches", "Run", "State"]
 INF = math.inf
 NEW_REASON = (Reason.NEW, "not considered by a cycle yet")
 _MISSING = object()
-ReasonText = tuple[Reason, str]
-Stamped = tuple[int, ReasonText]
-"""A reason with the number of the cycle that found it."""
 
 
 @attrs.define(slots=True, eq=False)
