@@ -454,3 +454,26 @@ def test_a_start_or_stop_never_lowers_the_normalised_share(
         fair.accounts[path] = acc
     fair.changed("o")
     assert fair.normalised("o", now) >= before
+
+
+def test_a_walk_after_a_start_at_the_same_now_keys_the_owner_afresh() -> None:
+    """Walks at one now replay the owners the last one keyed, until an account changes: a
+    start rebases the owner's account and may nudge its normalised share up by a few ulps
+    (the case above), and a replayed key would then no longer be the owner's key."""
+    fair = Ledger(FairShare(half_life=3600.0), Weights(), lambda: (8000, 64000, 256 * GB))
+    order = OwnerOrder(fair)
+    fair.accounts["o"] = Account(1.0, (0.0, 0.0, 1.0), (0, 0, 0))
+    fair.accounts["p"] = Account(1.0, (0.0, 0.0, 2.0), (0, 0, 0))
+    for owner in ("o", "p"):
+        order.add(owner)
+    now = 1.0 + 84073.5
+    first = list(order.walk(now))
+    assert list(order.walk(now)) == first  # replayed: nothing changed
+    before = fair.order_key("o", now)
+    for path, acc in fair.charges("o", (1000, 2000, GB), 1, now):
+        fair.accounts[path] = acc
+    fair.changed("o")
+    assert fair.order_key("o", now) > before  # the nudge: the replay would be stale
+    again = list(order.walk(now))
+    assert all(key == fair.order_key(o, now) for key, o in again)
+    order._check(now)

@@ -159,8 +159,11 @@ class Ledger:
         for peer in self._cached_under.pop(levels(owner)[0], ()):
             self._ranks.pop(peer, None)
             self._terms.pop(peer, None)
-        if self._watcher is not None and (self.fair.basis == "allocation" or not self.bounded):
-            self._watcher.moved(owner)
+        if self._watcher is not None:
+            if self.fair.basis == "allocation" or not self.bounded:
+                self._watcher.moved(owner)
+            else:
+                self._watcher.stale()
 
     def charges(self, owner: str | None, delta: Rate, sign: int, now: float) -> list[tuple[str, Account]]:
         """The new account of each level of ``owner`` after its rate changes by ``sign * delta``

@@ -76,7 +76,13 @@ class OwnerOrder:
         self._stamp: dict[Owner, int] = {}  # owner -> the stamp of its one valid heap entry
         self._under: dict[str, set[Owner]] = {}  # top-level path -> its owners held here
         self._next = 0
-        self._out: list[tuple[Owner, int, Rank]] = []  # popped by the last walk, with their keys
+        # Keyed at `_at` since the last change, as (key, stamp, owner): `_done` in the exact
+        # order walks yielded them (every key there is at or below every other owner's), and
+        # `_side` keyed but not yielded yet. Walks at the same now replay `_done` and go on
+        # from there: a cycle walks the owners once per parked group, often several times.
+        self._done: list[tuple[Rank, int, Owner]] = []
+        self._side: list[tuple[Rank, int, Owner]] = []
+        self._at: float | None = None
         self._walk = 0  # the current walk's number: an older, abandoned walk stops
         self._frame: float | None = None
         self._latest = -float("inf")  # the latest now a stored bound was computed at
@@ -123,7 +129,7 @@ class OwnerOrder:
     def invalidate(self) -> None:
         """Every stored bound may be wrong (capacity changed, a rollback): all owners are
         keyed afresh at their next visit. O(n)."""
-        self._out = []
+        self._done, self._side, self._at = [], [], None
         self._walk += 1
         self._heap = []
         for owner in self._stamp:
@@ -139,51 +145,67 @@ class OwnerOrder:
         self._stamp[owner] = self._next
         heapq.heappush(self._heap, (bound, self._next, owner))
 
+    def stale(self) -> None:
+        """An owner's account changed (a start or stop): keys computed since may be off by
+        the rounding of its rebased account, so the next walk keys the owners it visits
+        afresh. O(k log n) for the k owners keyed since the last change."""
+        if self._done or self._side:
+            self._restore()
+
     def _restore(self) -> None:
-        """The owners the last walk popped go back, with their keys then as bounds; that
-        walk, if resumed, stops (every change and every new walk calls this first)."""
+        """The owners keyed since the last change go back, with their keys as bounds; a
+        walk in progress, if resumed, stops (every change, and a walk at a new now, calls
+        this first)."""
         self._walk += 1
-        out = self._out
-        if out:
+        entries = self._done + self._side
+        if entries:
             stamps = self._stamp
             # a user ranking's key is only known to hold at the walk's own now (see walk)
             shrink = lower if self._ledger.bounded else _same
-            for owner, stamp, key in out:
+            for key, stamp, owner in entries:
                 if stamps.get(owner) == stamp:
                     heapq.heappush(self._heap, (shrink(key), stamp, owner))
-            self._out = []
+        self._done, self._side, self._at = [], [], None
 
     # -- reads
 
     def walk(self, now: float) -> Iterator[tuple[Rank, Owner]]:
         """Every owner held, as ``(its order key at now, owner)``, lowest key first (ties in
-        any order). O(log n) per owner yielded (and per owner re-keyed since the last walk);
-        stopping early leaves the rest unkeyed."""
-        self._restore()
+        any order). O(log n) per owner yielded (and per owner re-keyed since the last change);
+        stopping early leaves the rest unkeyed. A walk at the same ``now`` as the last, with
+        no change since, replays the owners that one yielded (O(1) each) before going on."""
+        if now != self._at:
+            self._restore()
+        self._walk += 1
         ledger = self._ledger
         frame = ledger.frame(now)
         if frame != self._frame or now < self._latest or (now != self._latest and not ledger.bounded):
             self.invalidate()
             self._frame = frame
-        self._latest = now
+        self._latest = self._at = now
         me = self._walk
-        heap, stamps, out = self._heap, self._stamp, self._out
-        side: list[tuple[Rank, int, Owner]] = []  # keyed, not yet yielded
+        heap, stamps, done, side = self._heap, self._stamp, self._done, self._side
         key_of = ledger.order_key
+        i = 0
         while me == self._walk:
+            if i < len(done):
+                key, _, owner = done[i]
+                i += 1
+                yield key, owner
+                continue
             while heap and stamps.get(heap[0][2]) != heap[0][1]:
                 heapq.heappop(heap)  # an owner gone or re-keyed
             if side and (not heap or side[0][0] <= heap[0][0]):
                 # at or below every remaining bound, hence every remaining key
-                key, _, owner = heapq.heappop(side)
-                yield key, owner
+                entry = heapq.heappop(side)
+                done.append(entry)
+                i += 1
+                yield entry[0], entry[2]
                 continue
             if not heap:
                 return
             _, stamp, owner = heapq.heappop(heap)
-            key = key_of(owner, now)
-            out.append((owner, stamp, key))
-            heapq.heappush(side, (key, stamp, owner))
+            heapq.heappush(side, (key_of(owner, now), stamp, owner))
 
     def _check(self, now: float | None = None) -> None:
         """Each owner has one valid entry; at ``now`` (of the current frame, not before the
