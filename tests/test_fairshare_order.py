@@ -48,19 +48,19 @@ def reference_walk(order: OwnerOrder, now: float) -> Iterator[tuple[Rank, str | 
 
 def linear_rank(fair: Ledger, owner: str | None, now: float) -> Rank:
     """The rank as the former code computed it: linear shares at ``now`` (no normalisation)."""
-    parts = []
+    parts: list[float] = []
     paths = levels(owner)[:4] if fair.fair.mode == "order" else levels(owner)[-1:]
     for path in paths:
         w = fair.weights.of(path)
         s = fair.share(path, now)
-        parts.append((0, s / w) if w > 0 else (1, s))
-    pad = len(fair.rank(owner, now)) - len(parts) if fair.fair.mode == "order" else 0
-    return tuple(parts + [parts[-1]] * pad)
+        parts += (0.0, s / w) if w > 0 else (1.0, s)
+    pad = 4 - len(parts) // 2 if fair.fair.mode == "order" else 0
+    return tuple(parts + parts[-2:] * pad)
 
 
 def not_after(a: Rank, b: Rank, rel: float = 1e-9) -> bool:
     """``a <= b`` level by level, values within ``rel`` of each other counting as equal."""
-    for (fa, va), (fb, vb) in zip(a, b, strict=True):
+    for fa, va, fb, vb in zip(a[::2], a[1::2], b[::2], b[1::2], strict=True):
         if fa != fb:
             return fa < fb
         if abs(va - vb) <= rel * max(abs(va), abs(vb)):

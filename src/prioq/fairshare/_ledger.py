@@ -38,12 +38,12 @@ USAGE_PREFIX = "usage/"
 """Store extras key prefix: ``usage/<owner path>`` holds that owner's account."""
 
 Rate = tuple[int, int, int]
-Rank = tuple[tuple[int, float], ...]
-"""An owner's place among owners, as the scheduling keys hold it: the built-in
-:class:`~prioq.fairshare.DominantShare`'s pairs (per level ``(0, share / weight)``, or
-``(1, share)`` for weight 0; shares :meth:`Ledger.normalised`: compare only ranks taken at
-one ``now``), or a user ranking's numbers each as ``(0, x)``
-(:func:`~prioq.fairshare._ranking.user_rank`)."""
+Rank = tuple[float, ...]
+"""An owner's place among owners, as the scheduling keys hold it: what the ranking in force
+answers (the built-in :class:`~prioq.fairshare.DominantShare`: per level ``0, share /
+weight``, or ``1, share`` for weight 0, shares :meth:`Ledger.normalised`: compare only ranks
+taken at one ``now``; a user ranking's numbers as floats,
+:func:`~prioq.fairshare._ranking.user_rank`)."""
 FRAME_HALF_LIVES = 64
 """Normalised shares are taken relative to a frame start ``T0``, a multiple of this many
 half-lives (the factor ``2**((t - T0)/h)`` stays below ``2**64``: no overflow, full precision)."""
@@ -293,7 +293,7 @@ class Ledger:
         path = levels(owner)[-1]
         w = self.weights.of(path)
         s = self.normalised(path, now)
-        return ((0, s / w) if w > 0 else (1, s),)
+        return (0.0, s / w) if w > 0 else (1.0, s)
 
     def weighted(self, path: str, now: float) -> float:
         """share / weight (``inf`` for weight 0 with any usage, 0 without). O(1)."""
@@ -315,7 +315,7 @@ class Ledger:
         if rank is None:
             builtin = self._builtin
             if builtin is not None:
-                rank = builtin.levels(owner, now, self)
+                rank = builtin.rank(owner, now, self)  # trusted: no check on the hot path
             else:
                 rank = user_rank(self._ranking, owner, now, self)
             # cached only once computed: a user ranking that raises leaves no entry behind

@@ -54,8 +54,9 @@ Owner = str | None
 
 
 def lower(key: Rank) -> Rank:
-    """A bound strictly below ``key`` at every positive level, by far more than rounding."""
-    return tuple((flag, value * _SHRINK) for flag, value in key)
+    """A bound strictly below ``key`` at every positive number, by far more than rounding
+    (the built-in's flags included: a weight-0 level's 1 shrinks too, still a bound)."""
+    return tuple(x * _SHRINK for x in key)
 
 
 def _same(key: Rank) -> Rank:

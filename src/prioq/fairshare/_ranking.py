@@ -89,38 +89,32 @@ class OwnerRanking(Protocol):
 @attrs.frozen(slots=True)
 class DominantShare:
     """The built-in ranking: the owner's weighted dominant share, level by level from the top
-    (DRF; docs/fairness.md#the-share). Per level ``(0, share / weight)``, or ``(1, share)`` for
+    (DRF; docs/fairness.md#the-share). Per level ``0, share / weight``, or ``1, share`` for
     weight 0 (only idle capacity: after every positive weight); always :data:`RANK_DEPTH`
     levels, an owner with fewer repeating its last one. Shares are normalised
     (:meth:`~prioq.fairshare.Ledger.normalised`): compare only ranks taken at one ``now``.
     O(depth)."""
 
-    def rank(self, owner: str | None, now: float, usage: UsageView) -> tuple[float, ...]:
-        """:meth:`levels` flattened, ``(flag, share, flag, share, ...)``: a tuple of numbers as
-        the protocol says, so that a ranking of yours may build on this one (the same order:
-        every level is a pair). O(depth)."""
-        return tuple(x for pair in self.levels(owner, now, usage) for x in pair)
-
-    def levels(self, owner: str | None, now: float, usage: UsageView) -> Rank:
-        """:meth:`rank`'s pairs, as the scheduler's keys hold them. O(depth)."""
+    def rank(self, owner: str | None, now: float, usage: UsageView) -> Rank:
+        """``(flag, share, flag, share, ...)`` level by level: a tuple of numbers, as the
+        scheduler's keys hold it and as a ranking of yours may build on it. O(depth)."""
         normalised = usage.normalised
-        parts = []
+        parts: list[float] = []
         for path in levels(owner)[:RANK_DEPTH]:
             w = usage.weight(path)
             s = normalised(path, now)
-            parts.append((0, s / w) if w > 0 else (1, s))
+            parts += (0.0, s / w) if w > 0 else (1.0, s)
         # an owner with fewer levels is its own only child at the levels it lacks, so
         # "other" ties with "org/team" when "other" and "org" tie and "org/team" has
         # org's share: the order is then FIFO, not "shallower owners first"
-        parts += [parts[-1]] * (RANK_DEPTH - len(parts))
+        parts += parts[-2:] * (RANK_DEPTH - len(parts) // 2)
         return tuple(parts)
 
 
 def user_rank(ranking: OwnerRanking, owner: str | None, now: float, usage: UsageView) -> Rank:
-    """A user ranking's answer as the keys hold ranks (each number ``x`` as ``(0, float(x))``,
-    the built-in's pair form; ``()`` stays ``()``, which the floors of the owners' index and
-    of parked groups, ``()`` too, still bound); :class:`~prioq.errors.InvalidPolicy` if it is
-    not a tuple of real numbers. O(len)."""
+    """A user ranking's answer as the keys hold ranks, a tuple of floats (``()`` stays ``()``,
+    which the floors of the owners' index and of parked groups, ``()`` too, still bound);
+    :class:`~prioq.errors.InvalidPolicy` if it is not a tuple of real numbers. O(len)."""
     got = ranking.rank(owner, now, usage)
     if not isinstance(got, tuple):
         what = f"ranking {ranking!r} ranked owner {owner!r} as {got!r}"
@@ -134,5 +128,5 @@ def user_rank(ranking: OwnerRanking, owner: str | None, now: float, usage: Usage
         if not ok:
             raise InvalidPolicy(f"ranking {ranking!r} ranked owner {owner!r} as {got!r}: {x!r} is not "
                                 f"a number a float can hold")
-        out.append((0, float(x)))
+        out.append(float(x))
     return tuple(out)

@@ -154,26 +154,20 @@ def check_scheduler(s: Scheduler, now: float | None = None) -> None:
 
 def _check_ranks(s: Scheduler, v: SchedulerView) -> None:
     """Among equal effective priorities, owners' ranks never decrease along the pending order."""
-    fs = v.policy.fair_share
-    ledger = s._state.fair
-    if fs is None or fs.mode != "order" or ledger is None:
+    if not v.ranks:
         return
-    ranking = fs.order
     queue = s._state.queue
-    ranks: dict[str | None, object] = {}
-    previous: tuple[Fraction, object, PendingJob] | None = None
+    previous: tuple[Fraction, tuple[float, ...], PendingJob] | None = None
     for p in v.pending:
         owner = p.job.owner
-        if owner not in ranks:
-            ranks[owner] = ranking.rank(owner, v.now, ledger)
-        rank = ranks[owner]
+        rank = v.ranks[owner]
         # exact, as the order compares them: two effective priorities that round to one float
         # are not equal, and the rank does not decide between them
         lift = queue.lift_of(p.job.id)
         base, since = (p.job.priority, p.job.submitted_at) if lift is None else (
             lift.priority, lift.submitted_at)
         eff = exact_effective_priority(v.policy.aging, base, since, v.now)
-        if previous is not None and eff == previous[0] and rank < previous[1]:  # type: ignore[operator]
+        if previous is not None and eff == previous[0] and rank < previous[1]:
             q = previous[2]
             _fail(f"order: {p.job.id} (owner {owner!r}, rank {rank}) is listed after {q.job.id} (owner "
                   f"{q.job.owner!r}, rank {previous[1]}) at equal effective priority "
