@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Hashable
 from fractions import Fraction
 
+from prioq.errors import InvalidPolicy
 from prioq.model import Decision, Job, Reason
 from prioq.placement import NodeState, place_with_room, still_no_room
 from prioq.quota import QuotaShape, usage_of
@@ -690,6 +691,13 @@ class Cycle:
             got = placement.place(job.request, index, allow_member)
             if got is None:
                 return None
+            if got[0].id in used:
+                # Refused like an allocation past a node's free capacity (the cycle is undone):
+                # two members on one node would break the gang's every invariant.
+                raise InvalidPolicy(
+                    f"placement policy {placement.name!r} placed two members of gang {job.id} on node "
+                    f"{got[0].id}: a gang's members need distinct nodes (place must respect allow)"
+                )
             chosen.append(got)
             used.add(got[0].id)
         return chosen
