@@ -2,7 +2,8 @@
 
 * ``pending(now)`` (the whole list) against ``pending(now, limit=20)``, and ``status`` of the
   head, the middle and the tail job, on a backlog of ``--jobs`` pending jobs (aging on, a full
-  cluster: most jobs parked by shape, as in production);
+  cluster: most jobs parked by shape, as in production); ``queue_view`` whole and with
+  ``limit=50`` (a dashboard's refresh);
 * ``submit_many`` plus the cycle that starts ``--starts`` jobs on SQLite, with events on
   (the default retention) and off (``event_retention=0``).
 
@@ -19,6 +20,7 @@ from collections.abc import Callable
 
 from prioq import Job, LinearAging, Node, Policy, Scheduler
 from prioq.storage import open_store
+from prioq.view import queue_view
 
 
 def best(fn: Callable[[], object], repeat: int = 5) -> float:
@@ -55,6 +57,12 @@ def reads(jobs: int) -> None:
         tail = best(lambda t=t: s.status(order[-1], t))
         print(f"  {label:>20}: pending() {full * 1e3:7.2f} ms, pending(limit=20) {top * 1e3:6.2f} ms, "
               f"status head/middle/tail {head * 1e3:.2f}/{mid * 1e3:.2f}/{tail * 1e3:.2f} ms")
+    whole = best(lambda: queue_view(s), repeat=3)
+    shown = best(lambda: queue_view(s, limit=50), repeat=3)
+    first = [p.job.id for p in s.pending(s.now or 0.0, 50)]
+    assert [p.job_id for p in queue_view(s, limit=50).pending] == first
+    print(f"  queue_view at the clock: whole {whole * 1e3:7.1f} ms, limit=50 {shown * 1e3:6.1f} ms "
+          f"({whole / shown:.1f}x less)")
 
 
 def events_cost(starts: int) -> None:

@@ -63,8 +63,8 @@ def queue_view(
     jobs to list (``None`` or 0: all). Reads only: nothing changes, no lease is taken.
     O(n log n) in jobs plus O(devices); a live scheduler's view with a ``limit`` sorts only
     what ``Scheduler.pending(now, limit)`` does, plus O(n) to count the bands (10^5 pending,
-    ``limit=50``: 0.2 s instead of 2.1 s). Bad arguments raise :class:`~prioq.InvalidValue`
-    (wrong types its ``...Type`` variant).
+    ``limit=50``: about 21x less than the whole view; ``benchmarks/bench_status.py``). Bad
+    arguments raise :class:`~prioq.InvalidValue` (wrong types its ``...Type`` variant).
     """
     shown = check_limit(limit)
     if now is not None:
